@@ -1,0 +1,41 @@
+"""Exception classes raised by treelens.
+
+Every error treelens raises derives from :class:`TreelensError` and from the matching built-in
+class (``ValueError``, ``TypeError``, ``MemoryError``), so code written against scikit-learn or shap
+keeps catching what it caught before.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TreelensError",
+    "InvalidInputError",
+    "FeatureNameError",
+    "UnsupportedModelError",
+    "ModelFormatError",
+    "OutputTooLargeError",
+]
+
+
+class TreelensError(Exception):
+    """Base class of every treelens error."""
+
+
+class InvalidInputError(TreelensError, ValueError):
+    """The data or an option is unusable: wrong shape, non-numeric values, bad option value."""
+
+
+class FeatureNameError(InvalidInputError):
+    """The columns of a DataFrame do not match the feature names the model was trained on."""
+
+
+class UnsupportedModelError(TreelensError, TypeError):
+    """The estimator, objective or model kind is not one treelens can explain exactly."""
+
+
+class ModelFormatError(TreelensError, ValueError):
+    """A model file or dump is corrupt, truncated or of an unknown format."""
+
+
+class OutputTooLargeError(TreelensError, MemoryError):
+    """The requested result would not fit in memory; the message says how much it needs."""

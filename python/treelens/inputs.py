@@ -1,0 +1,143 @@
+"""Turning user data (numpy arrays, pandas DataFrames) into the matrix the core reads."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .exceptions import FeatureNameError, InvalidInputError
+
+
+def is_dataframe(X) -> bool:
+    return type(X).__module__.startswith("pandas") and hasattr(X, "columns") and hasattr(X, "dtypes")
+
+
+def column_names(X) -> list[str] | None:
+    """The column names of a DataFrame, or None for arrays."""
+    return [str(c) for c in X.columns] if is_dataframe(X) else None
+
+
+def _encode(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
+    """Codes of ``values`` in ``categories`` (position in the list); unknown or missing -> NaN."""
+    lookup = {}
+    for i, c in enumerate(categories):
+        lookup.setdefault(c, float(i))
+        if isinstance(c, (float, np.floating, int, np.integer)) and not isinstance(c, bool):
+            lookup.setdefault(float(c), float(i))
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        try:
+            out[i] = lookup.get(v, np.nan)
+        except TypeError:  # unhashable
+            out[i] = np.nan
+    return out
+
+
+def _numeric(values, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fiub":
+        return arr.astype(np.float64, copy=False)
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"column {name} is not numeric (dtype {arr.dtype}); treelens accepts numbers, "
+            "booleans and categorical columns the model was trained with as categorical"
+        ) from None
+
+
+def _frame_matrix(model, X) -> np.ndarray:
+    import pandas as pd
+
+    names = [str(c) for c in X.columns]
+    expected = model.feature_names
+    if len(set(names)) != len(names):
+        raise FeatureNameError("the DataFrame has duplicate column names")
+    if expected is not None:
+        if names != list(expected):
+            missing = [n for n in expected if n not in names]
+            extra = [n for n in names if n not in expected]
+            if missing or extra:
+                raise FeatureNameError(
+                    "the DataFrame's columns do not match the model's feature names: "
+                    f"missing {missing[:10]}, unexpected {extra[:10]}"
+                )
+            # Same names, other order: take the model's order.
+            X = X[[X.columns[names.index(n)] for n in expected]]
+            names = list(expected)
+    elif len(names) != model.n_features:
+        raise InvalidInputError(
+            f"X has {len(names)} columns, but the model was trained on "
+            f"{model.n_features} features"
+        )
+    out = np.empty((len(X), len(names)), dtype=np.float64)
+    pandas_cats = list(model.pandas_categorical or [])
+    cat_index = 0
+    for j, name in enumerate(names):
+        col = X.iloc[:, j]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            if model.pandas_categorical is not None:
+                # LightGBM: the k-th categorical column uses the k-th stored category list.
+                if cat_index >= len(pandas_cats):
+                    raise InvalidInputError(
+                        f"column {name!r} is categorical, but the model knows categories for "
+                        f"only {len(pandas_cats)} categorical columns"
+                    )
+                out[:, j] = _encode(np.asarray(col.astype(object)), pandas_cats[cat_index])
+                cat_index += 1
+            elif j in model.categories:
+                out[:, j] = _encode(np.asarray(col.astype(object)), model.categories[j])
+            elif j in model.frame_categories:
+                out[:, j] = _encode(np.asarray(col.astype(object)), model.frame_categories[j])
+            else:
+                codes = col.cat.codes.to_numpy().astype(np.float64)
+                codes[codes < 0] = np.nan
+                out[:, j] = codes
+        elif j in model.categories:
+            out[:, j] = _encode(np.asarray(col.astype(object)), model.categories[j])
+        else:
+            out[:, j] = _numeric(col.to_numpy(dtype=None, na_value=np.nan), repr(name))
+    return out
+
+
+def as_matrix(model, X) -> np.ndarray:
+    """``X`` as a float64, C-ordered (n_samples, n_features) matrix in the model's encoding."""
+    if is_dataframe(X):
+        out = _frame_matrix(model, X)
+    else:
+        if hasattr(X, "toarray") and hasattr(X, "nnz"):
+            raise InvalidInputError(
+                "sparse matrices are not supported; pass a dense numpy array or DataFrame"
+            )
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise InvalidInputError(
+                f"X must be 2-D (n_samples, n_features), got {arr.ndim}-D with shape "
+                f"{arr.shape}; use X.reshape(1, -1) for one row"
+            )
+        if arr.shape[1] != model.n_features:
+            raise InvalidInputError(
+                f"X has {arr.shape[1]} columns, but the model was trained on "
+                f"{model.n_features} features"
+            )
+        if model.categories and arr.dtype.kind not in "fiub":
+            out = np.empty(arr.shape, dtype=np.float64)
+            for j in range(arr.shape[1]):
+                if j in model.categories:
+                    out[:, j] = _encode(arr[:, j], model.categories[j])
+                else:
+                    out[:, j] = _numeric(arr[:, j], f"{j}")
+        else:
+            if arr.dtype.kind not in "fiub":
+                try:
+                    arr = arr.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise InvalidInputError(
+                        f"X is not numeric (dtype {arr.dtype}); treelens accepts float32, "
+                        "float64, integer and boolean arrays, or DataFrames"
+                    ) from None
+            out = np.array(arr, dtype=np.float64, order="C", copy=True)
+            for j, cats in model.categories.items():
+                out[:, j] = _encode(out[:, j], cats)
+    if model.missing_value is not None and not np.isnan(model.missing_value):
+        out[out == model.missing_value] = np.nan
+    return np.ascontiguousarray(out, dtype=np.float64)

@@ -1,0 +1,127 @@
+"""Model loaders: everything :func:`treelens.load` accepts becomes a :class:`treelens.Model`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..exceptions import ModelFormatError, UnsupportedModelError
+from ..model import Model
+from . import lightgbm as _lightgbm
+from . import sklearn as _sklearn
+from . import xgboost as _xgboost
+
+__all__ = ["load"]
+
+_ACCEPTED = (
+    "a fitted scikit-learn tree model ("
+    + ", ".join(_sklearn.SUPPORTED)
+    + "), an xgboost Booster or XGBModel, a lightgbm Booster or LGBMModel, a treelens Model, "
+    "or the path to an XGBoost JSON/UBJSON model, an XGBoost JSON dump or a LightGBM model file"
+)
+
+
+def _module_root(obj) -> str:
+    return type(obj).__module__.split(".")[0]
+
+
+def _load_path(path: Path, **kwargs) -> Model:
+    if not path.is_file():
+        raise ModelFormatError(f"no model file at {str(path)!r}")
+    data = path.read_bytes()
+    if not data.strip():
+        raise ModelFormatError(f"the model file {str(path)!r} is empty")
+    if data.lstrip().startswith(b"tree"):
+        if kwargs:
+            raise ModelFormatError(f"options {sorted(kwargs)} do not apply to LightGBM files")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelFormatError("the LightGBM model file is not text") from None
+        return _lightgbm.from_model_string(text)
+    if data.lstrip()[:1] in (b"{", b"["):
+        return _xgboost.from_bytes(data, **kwargs)
+    raise ModelFormatError(
+        f"{str(path)!r} is not a model treelens can read: expected an XGBoost JSON/UBJSON model "
+        "(starts with '{'), an XGBoost JSON dump (starts with '[') or a LightGBM model file "
+        "(starts with 'tree')"
+    )
+
+
+def load(
+    obj,
+    *,
+    iteration_range=None,
+    base_score=None,
+    objective=None,
+    n_outputs=None,
+    n_features=None,
+    feature_names=None,
+) -> Model:
+    """Load a tree ensemble into treelens' native representation.
+
+    Parameters
+    ----------
+    obj : estimator, booster, path, bytes or list
+        A fitted scikit-learn tree model, an xgboost ``Booster`` or ``XGBModel``, a lightgbm
+        ``Booster`` or ``LGBMModel``, a path to a saved model (XGBoost JSON or UBJSON, an XGBoost
+        JSON dump, a LightGBM model file), the raw bytes of an XGBoost model, the list that
+        ``Booster.get_dump(dump_format="json", with_stats=True)`` returns, or a loaded Model.
+    iteration_range : (int, int), optional
+        XGBoost: the boosting rounds to use, as in ``Booster.predict``. An ``XGBModel`` fitted
+        with early stopping uses its best iteration by default, as its ``predict`` does.
+    base_score, objective, n_outputs, n_features, feature_names : optional
+        For XGBoost JSON dumps only, which lack them: ``base_score`` as XGBoost reports it (in
+        output space, e.g. 0.5 for binary:logistic), the objective (default
+        ``"reg:squarederror"``), the number of outputs (classes), the number of features, and
+        the names used in the dump's splits.
+
+    Returns
+    -------
+    Model
+    """
+    dump_options = dict(
+        base_score=base_score,
+        objective=objective,
+        n_outputs=n_outputs,
+        n_features=n_features,
+        feature_names=feature_names,
+    )
+    given = {k: v for k, v in dump_options.items() if v is not None}
+    if isinstance(obj, Model):
+        return obj
+    if isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+        if iteration_range is not None:
+            given["iteration_range"] = iteration_range
+        return _load_path(path, **given)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return _xgboost.from_bytes(bytes(obj), iteration_range=iteration_range, **given)
+    if isinstance(obj, (list, tuple)):
+        return _xgboost.from_dump(list(obj), iteration_range=iteration_range, **dump_options)
+    if given:
+        raise UnsupportedModelError(
+            f"options {sorted(given)} apply to XGBoost dumps only, not to {type(obj).__name__}"
+        )
+    root = _module_root(obj)
+    if root == "sklearn":
+        if iteration_range is not None:
+            raise UnsupportedModelError("iteration_range applies to XGBoost models only")
+        return _sklearn.load_sklearn(obj)
+    if root == "xgboost":
+        name = type(obj).__name__
+        if name == "Booster":
+            return _xgboost.from_booster(obj, iteration_range=iteration_range)
+        if hasattr(obj, "get_booster"):
+            return _xgboost.from_xgbmodel(obj, iteration_range=iteration_range)
+    if root == "lightgbm":
+        if iteration_range is not None:
+            raise UnsupportedModelError("iteration_range applies to XGBoost models only")
+        if type(obj).__name__ == "Booster":
+            return _lightgbm.from_booster(obj)
+        if hasattr(obj, "booster_"):
+            return _lightgbm.from_lgbmmodel(obj)
+    raise UnsupportedModelError(
+        f"cannot explain a {type(obj).__module__}.{type(obj).__name__}; treelens accepts "
+        + _ACCEPTED
+    )

@@ -1,0 +1,172 @@
+"""Collects trees, one at a time, into the flat arrays of the core's forest representation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import _core
+from ..exceptions import ModelFormatError
+
+#: Missing-value kinds understood by the core (see rust/core/src/forest.rs).
+MISSING_NAN = 0
+MISSING_NAN_AS_ZERO = 1
+MISSING_ZERO_OR_NAN = 2
+
+
+def bitset_words(categories) -> np.ndarray:
+    """Packs non-negative integer categories into 32-bit words (bit c % 32 of word c // 32)."""
+    cats = np.asarray(categories, dtype=np.int64).ravel()
+    if cats.size == 0:
+        return np.zeros(0, dtype=np.uint32)
+    if cats.min() < 0:
+        raise ModelFormatError(f"negative category {cats.min()} in a categorical split")
+    words = np.zeros(int(cats.max()) // 32 + 1, dtype=np.uint32)
+    np.bitwise_or.at(words, cats // 32, (np.uint32(1) << (cats % 32).astype(np.uint32)))
+    return words
+
+
+@dataclass
+class ForestBuilder:
+    """Accumulates trees; :meth:`build` hands them to the core, which validates everything."""
+
+    n_features: int
+    n_outputs: int
+    less_equal: bool
+    f32_inputs: bool
+    average: bool = False
+    category_truncate_first: bool = False
+    _tree_start: list = field(default_factory=lambda: [0])
+    _tree_output: list = field(default_factory=list)
+    _parts: dict = field(default_factory=lambda: {k: [] for k in _NODE_FIELDS})
+    _set_words: list = field(default_factory=list)
+    _set_members_left: list = field(default_factory=list)
+
+    def add_tree(
+        self,
+        *,
+        feature,
+        threshold,
+        left,
+        right,
+        default_left,
+        cover,
+        values,
+        output: int = 0,
+        missing=None,
+        categories: dict | None = None,
+    ) -> None:
+        """Adds one tree.
+
+        Parameters
+        ----------
+        feature, threshold, left, right, default_left, cover : array-like of shape (n_nodes,)
+            Children are indices local to the tree, -1 (or any negative) for leaves; node 0 is
+            the root. ``feature`` is negative at leaves.
+        values : array-like of shape (n_nodes,) or (n_nodes, n_outputs)
+            Node values, already scaled by learning rate and tree weight. A 2-D array makes a
+            tree whose leaves feed every output.
+        output : int
+            The output a single-valued tree feeds.
+        missing : array-like of shape (n_nodes,), optional
+            Missing-value kinds (``MISSING_*``); NaN-is-missing by default.
+        categories : dict, optional
+            ``{node: (categories, members_go_left)}`` for categorical splits.
+        """
+        feature = np.asarray(feature, dtype=np.int64)
+        n = feature.shape[0]
+        left = np.asarray(left, dtype=np.int64)
+        right = np.asarray(right, dtype=np.int64)
+        leaf = (feature < 0) | (left < 0)
+        feature = np.where(leaf, -1, feature)
+        left = np.where(leaf, -1, left)
+        right = np.where(leaf, -1, right)
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim == 2:
+            if values.shape != (n, self.n_outputs):
+                raise ModelFormatError(
+                    f"a tree with vector leaves has values of shape {values.shape}, "
+                    f"expected ({n}, {self.n_outputs})"
+                )
+            tree_output = -1
+        else:
+            if values.shape != (n,):
+                raise ModelFormatError(f"a tree has {values.shape[0]} values for {n} nodes")
+            tree_output = int(output)
+        category_set = np.full(n, -1, dtype=np.int64)
+        for node, (cats, members_left) in (categories or {}).items():
+            category_set[node] = len(self._set_words)
+            self._set_words.append(bitset_words(cats))
+            self._set_members_left.append(bool(members_left))
+        missing = (
+            np.zeros(n, dtype=np.uint8) if missing is None else np.asarray(missing, dtype=np.uint8)
+        )
+        p = self._parts
+        p["feature"].append(feature)
+        p["threshold"].append(np.asarray(threshold, dtype=np.float64))
+        p["left"].append(left)
+        p["right"].append(right)
+        p["default_left"].append(np.asarray(default_left, dtype=bool))
+        p["missing"].append(missing)
+        p["cover"].append(np.asarray(cover, dtype=np.float64))
+        p["values"].append(values.ravel())
+        p["category_set"].append(category_set)
+        self._tree_start.append(self._tree_start[-1] + n)
+        self._tree_output.append(tree_output)
+
+    @property
+    def n_trees(self) -> int:
+        return len(self._tree_output)
+
+    def build(self, base_score) -> _core.Forest:
+        """Checks and freezes the forest; ``base_score`` is per output, in margin space."""
+        if self.n_trees == 0:
+            raise ModelFormatError("the model has no trees")
+        base = np.broadcast_to(np.asarray(base_score, dtype=np.float64), (self.n_outputs,))
+        cat = lambda name, dtype: (  # noqa: E731
+            np.concatenate(self._parts[name]).astype(dtype, copy=False)
+        )
+        offsets = np.zeros(len(self._set_words) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([w.size for w in self._set_words])
+        words = (
+            np.concatenate(self._set_words).astype(np.uint32)
+            if self._set_words
+            else np.zeros(0, dtype=np.uint32)
+        )
+        return _core.Forest(
+            n_features=int(self.n_features),
+            n_outputs=int(self.n_outputs),
+            base_score=np.ascontiguousarray(base),
+            average=bool(self.average),
+            less_equal=bool(self.less_equal),
+            f32_inputs=bool(self.f32_inputs),
+            tree_start=np.asarray(self._tree_start, dtype=np.int64),
+            tree_output=np.asarray(self._tree_output, dtype=np.int64),
+            feature=cat("feature", np.int64),
+            threshold=cat("threshold", np.float64),
+            left=cat("left", np.int64),
+            right=cat("right", np.int64),
+            default_left=cat("default_left", bool),
+            missing=cat("missing", np.uint8),
+            cover=cat("cover", np.float64),
+            values=cat("values", np.float64),
+            category_set=cat("category_set", np.int64),
+            category_offsets=offsets,
+            category_words=words,
+            category_members_left=np.asarray(self._set_members_left, dtype=bool),
+            category_truncate_first=bool(self.category_truncate_first),
+        )
+
+
+_NODE_FIELDS = (
+    "feature",
+    "threshold",
+    "left",
+    "right",
+    "default_left",
+    "missing",
+    "cover",
+    "values",
+    "category_set",
+)

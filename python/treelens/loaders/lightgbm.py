@@ -1,0 +1,232 @@
+"""LightGBM models: live Booster / LGBMModel objects and saved model files (text format)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..exceptions import ModelFormatError, UnsupportedModelError
+from ..model import Model
+from .forest_builder import (
+    MISSING_NAN,
+    MISSING_NAN_AS_ZERO,
+    MISSING_ZERO_OR_NAN,
+    ForestBuilder,
+)
+
+SUPPORTED_OBJECTIVES = (
+    "regression",
+    "regression_l1",
+    "huber",
+    "fair",
+    "poisson",
+    "quantile",
+    "mape",
+    "gamma",
+    "tweedie",
+    "binary",
+    "multiclass",
+    "multiclassova",
+    "cross_entropy",
+    "cross_entropy_lambda",
+    "lambdarank",
+    "rank_xendcg",
+    "custom",
+)
+
+_LINKS = {
+    "binary": "logistic",
+    "cross_entropy": "logistic",
+    "multiclass": "softmax",
+    "multiclassova": "logistic",
+    "poisson": "exp",
+    "gamma": "exp",
+    "tweedie": "exp",
+}
+
+
+def _split_blocks(text: str):
+    """Header key/values, a list of tree key/value dicts, and pandas_categorical."""
+    header: dict[str, str] = {}
+    trees: list[dict[str, str]] = []
+    pandas_categorical = None
+    current = header
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        i += 1
+        if line.startswith("Tree="):
+            current = {}
+            trees.append(current)
+            continue
+        if line == "end of trees":
+            current = None
+            continue
+        if line.startswith("pandas_categorical:"):
+            try:
+                pandas_categorical = json.loads(line[len("pandas_categorical:") :])
+            except json.JSONDecodeError:
+                raise ModelFormatError("the model's pandas_categorical line is not JSON") from None
+            continue
+        if current is None or not line:
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            current[key] = value
+        elif current is header:
+            current[line] = ""
+    return header, trees, pandas_categorical
+
+
+def _numbers(tree: dict, key: str, dtype, count: int, index: int) -> np.ndarray:
+    raw = tree.get(key)
+    if raw is None:
+        raise ModelFormatError(f"LightGBM tree {index} lacks {key}")
+    try:
+        arr = np.array(raw.split(), dtype=np.float64) if raw.strip() else np.zeros(0)
+    except ValueError:
+        raise ModelFormatError(f"LightGBM tree {index}: {key} holds a non-number") from None
+    if arr.shape[0] != count:
+        raise ModelFormatError(
+            f"LightGBM tree {index}: {key} has {arr.shape[0]} values, expected {count}"
+        )
+    return arr.astype(dtype)
+
+
+def _add_tree(builder: ForestBuilder, tree: dict, index: int, output: int) -> None:
+    try:
+        n_leaves = int(tree["num_leaves"])
+        n_cat = int(tree.get("num_cat", "0"))
+    except (KeyError, ValueError):
+        raise ModelFormatError(f"LightGBM tree {index} lacks num_leaves") from None
+    if tree.get("is_linear", "0").strip() not in ("0", ""):
+        raise UnsupportedModelError(
+            "LightGBM linear trees (linear_tree=True) are not supported: their leaves are "
+            "linear models, not constants"
+        )
+    if n_leaves < 1:
+        raise ModelFormatError(f"LightGBM tree {index} has {n_leaves} leaves")
+    leaf_value = _numbers(tree, "leaf_value", np.float64, n_leaves, index)
+    if n_leaves == 1:
+        builder.add_tree(
+            feature=[-1],
+            threshold=[0.0],
+            left=[-1],
+            right=[-1],
+            default_left=[False],
+            cover=[float(tree.get("leaf_count", "0").split()[0] or 0)],
+            values=leaf_value,
+            output=output,
+        )
+        return
+    m = n_leaves - 1
+    feature = _numbers(tree, "split_feature", np.int64, m, index)
+    threshold = _numbers(tree, "threshold", np.float64, m, index)
+    decision = _numbers(tree, "decision_type", np.int64, m, index)
+    lc = _numbers(tree, "left_child", np.int64, m, index)
+    rc = _numbers(tree, "right_child", np.int64, m, index)
+    leaf_count = _numbers(tree, "leaf_count", np.float64, n_leaves, index)
+    internal_count = _numbers(tree, "internal_count", np.float64, m, index)
+    # Internal nodes keep their numbers; leaf k becomes node m + k (LightGBM writes it as ~k).
+    left = np.where(lc >= 0, lc, m + ~lc)
+    right = np.where(rc >= 0, rc, m + ~rc)
+    n = m + n_leaves
+    categorical = (decision & 1).astype(bool)
+    default_left = ((decision >> 1) & 1).astype(bool)
+    missing_type = (decision >> 2) & 3
+    missing = np.select(
+        [missing_type == 0, missing_type == 1],
+        [MISSING_NAN_AS_ZERO, MISSING_ZERO_OR_NAN],
+        MISSING_NAN,
+    ).astype(np.uint8)
+    cats = {}
+    if categorical.any():
+        bounds = _numbers(tree, "cat_boundaries", np.int64, n_cat + 1, index)
+        words_all = tree.get("cat_threshold", "").split()
+        words = np.array(words_all, dtype=np.uint64).astype(np.uint32)
+        for node in np.flatnonzero(categorical):
+            k = int(threshold[node])
+            if not 0 <= k < n_cat:
+                raise ModelFormatError(f"LightGBM tree {index}: categorical split {k} unknown")
+            w = words[bounds[k] : bounds[k + 1]]
+            members = [c for c in range(32 * w.size) if (int(w[c // 32]) >> (c % 32)) & 1]
+            # Members go left; NaN and non-members go right.
+            cats[int(node)] = (members, True)
+        missing = np.where(categorical, MISSING_NAN, missing).astype(np.uint8)
+        default_left = np.where(categorical, False, default_left)
+    pad = np.full(n_leaves, -1, dtype=np.int64)
+    builder.add_tree(
+        feature=np.concatenate([feature, pad]),
+        threshold=np.concatenate([np.where(categorical, 0.0, threshold), np.zeros(n_leaves)]),
+        left=np.concatenate([left, pad]),
+        right=np.concatenate([right, pad]),
+        default_left=np.concatenate([default_left, np.zeros(n_leaves, dtype=bool)]),
+        missing=np.concatenate([missing, np.zeros(n_leaves, dtype=np.uint8)]),
+        cover=np.concatenate([internal_count, leaf_count]),
+        values=np.concatenate([np.zeros(m), leaf_value]),
+        output=output,
+        categories=cats,
+    )
+
+
+def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
+    """A model from LightGBM's text format (``save_model`` file or ``model_to_string``)."""
+    if not text.lstrip().startswith("tree"):
+        raise ModelFormatError("not a LightGBM model file (it does not start with 'tree')")
+    header, trees, pandas_categorical = _split_blocks(text)
+    try:
+        n_class = int(header.get("num_class", "1"))
+        per_iter = int(header.get("num_tree_per_iteration", str(n_class)))
+        n_features = int(header["max_feature_idx"]) + 1
+    except (KeyError, ValueError):
+        raise ModelFormatError("the LightGBM header lacks num_class/max_feature_idx") from None
+    objective_line = header.get("objective", "custom").split()
+    objective = objective_line[0] if objective_line else "custom"
+    if objective not in SUPPORTED_OBJECTIVES:
+        raise UnsupportedModelError(
+            f"LightGBM objective {objective!r} is not supported; supported: "
+            f"{', '.join(SUPPORTED_OBJECTIVES)}"
+        )
+    if per_iter < 1:
+        raise ModelFormatError("num_tree_per_iteration must be positive")
+    builder = ForestBuilder(
+        n_features=n_features,
+        n_outputs=per_iter,
+        less_equal=True,
+        f32_inputs=False,
+        average="average_output" in header,
+        category_truncate_first=True,
+    )
+    for i, tree in enumerate(trees):
+        _add_tree(builder, tree, i, i % per_iter)
+    names = header.get("feature_names", "").split() or None
+    if names == [f"Column_{i}" for i in range(n_features)]:
+        names = None  # LightGBM's placeholder names: the model was trained without names.
+    return Model(
+        forest=builder.build(np.zeros(per_iter)),
+        feature_names=names,
+        objective=" ".join(objective_line),
+        link=_LINKS.get(objective, "identity"),
+        classes=classes,
+        library="lightgbm",
+        pandas_categorical=pandas_categorical,
+        estimator=estimator,
+    )
+
+
+def from_booster(booster, *, estimator=None, classes=None, num_iteration=None) -> Model:
+    text = booster.model_to_string(num_iteration=num_iteration)
+    return from_model_string(text, estimator=estimator, classes=classes)
+
+
+def from_lgbmmodel(est) -> Model:
+    try:
+        booster = est.booster_
+    except Exception as e:
+        raise UnsupportedModelError(f"{type(est).__name__} is not fitted: {e}") from None
+    classes = getattr(est, "classes_", None) if hasattr(est, "n_classes_") else None
+    return from_booster(
+        booster, estimator=est, classes=None if classes is None else np.asarray(classes)
+    )

@@ -1,0 +1,228 @@
+"""scikit-learn estimators: decision trees, random forests, extra trees, gradient boosting and
+histogram gradient boosting."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..exceptions import UnsupportedModelError
+from ..model import Model
+from .forest_builder import ForestBuilder
+
+SUPPORTED = (
+    "DecisionTreeRegressor",
+    "DecisionTreeClassifier",
+    "ExtraTreeRegressor",
+    "ExtraTreeClassifier",
+    "RandomForestRegressor",
+    "RandomForestClassifier",
+    "ExtraTreesRegressor",
+    "ExtraTreesClassifier",
+    "GradientBoostingRegressor",
+    "GradientBoostingClassifier",
+    "HistGradientBoostingRegressor",
+    "HistGradientBoostingClassifier",
+)
+
+_TREES = SUPPORTED[:4]
+_FORESTS = SUPPORTED[4:8]
+
+
+def is_sklearn(obj) -> bool:
+    return type(obj).__module__.startswith("sklearn.")
+
+
+def _names(est) -> list[str] | None:
+    names = getattr(est, "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else None
+
+
+def _add_cart(builder: ForestBuilder, tree, *, classifier: bool, output: int = 0, scale=1.0):
+    """Adds one fitted sklearn ``Tree`` (``estimator.tree_``)."""
+    value = np.asarray(tree.value, dtype=np.float64)
+    if classifier:
+        # Leaves of classification trees hold class weights; the tree predicts their fractions.
+        v = value[:, 0, :]
+        total = v.sum(axis=1, keepdims=True)
+        values = np.divide(v, total, out=np.zeros_like(v), where=total > 0)
+    elif value.shape[1] == 1:
+        values = value[:, 0, 0] * scale
+    else:
+        values = value[:, :, 0] * scale
+    missing_left = getattr(tree, "missing_go_to_left", None)
+    if missing_left is None:
+        missing_left = np.zeros(tree.node_count, dtype=bool)
+    builder.add_tree(
+        feature=tree.feature,
+        threshold=tree.threshold,
+        left=tree.children_left,
+        right=tree.children_right,
+        default_left=np.asarray(missing_left, dtype=bool),
+        cover=tree.weighted_n_node_samples,
+        values=values,
+        output=output,
+    )
+
+
+def _load_trees(est, name: str) -> Model:
+    forest = name in _FORESTS
+    estimators = est.estimators_ if forest else [est]
+    classifier = name.endswith("Classifier")
+    if classifier:
+        if getattr(est, "n_outputs_", 1) != 1:
+            raise UnsupportedModelError(
+                f"multi-output {name} is not supported (one target column only)"
+            )
+        n_out = len(est.classes_)
+    else:
+        n_out = int(getattr(est, "n_outputs_", 1))
+    builder = ForestBuilder(
+        n_features=est.n_features_in_,
+        n_outputs=n_out,
+        less_equal=True,
+        f32_inputs=True,
+        average=forest,
+    )
+    for e in estimators:
+        _add_cart(builder, e.tree_, classifier=classifier)
+    return Model(
+        forest=builder.build(np.zeros(n_out)),
+        feature_names=_names(est),
+        objective="probability" if classifier else "regression",
+        link="identity",
+        classes=np.asarray(est.classes_) if classifier else None,
+        library="sklearn",
+        estimator=est,
+        margin_is_probability=classifier,
+    )
+
+
+def _gradient_boosting_base(est) -> np.ndarray:
+    """The init estimator's raw prediction, which must be a constant to fold into the base."""
+    init = est.init_
+    p = est.n_features_in_
+    if init == "zero":
+        return np.zeros(est.n_trees_per_iteration_ if hasattr(est, "n_trees_per_iteration_") else 1)
+    if type(init).__name__ not in ("DummyRegressor", "DummyClassifier"):
+        raise UnsupportedModelError(
+            f"{type(est).__name__} with init={type(init).__name__} is not supported: only the "
+            "default (a constant prior) or init='zero' can be folded into a base score"
+        )
+    probe = np.zeros((2, p), dtype=np.float32)
+    raw = np.asarray(est._raw_predict_init(probe), dtype=np.float64)
+    if not np.array_equal(raw[0], raw[1]):
+        raise UnsupportedModelError("the init estimator is not constant")
+    return raw[0]
+
+
+def _load_gradient_boosting(est, name: str) -> Model:
+    classifier = name.endswith("Classifier")
+    stages = np.asarray(est.estimators_)
+    k = stages.shape[1]
+    builder = ForestBuilder(
+        n_features=est.n_features_in_, n_outputs=k, less_equal=True, f32_inputs=True
+    )
+    lr = float(est.learning_rate)
+    for i in range(stages.shape[0]):
+        for j in range(k):
+            _add_cart(builder, stages[i, j].tree_, classifier=False, output=j, scale=lr)
+    if classifier:
+        link = "logistic" if k == 1 else "softmax"
+    else:
+        link = "identity"
+    base = _gradient_boosting_base(est)
+    return Model(
+        forest=builder.build(base),
+        feature_names=_names(est),
+        objective=getattr(est, "loss", "") or "",
+        link=link,
+        classes=np.asarray(est.classes_) if classifier else None,
+        library="sklearn",
+        estimator=est,
+    )
+
+
+def _load_hist_gradient_boosting(est, name: str) -> Model:
+    classifier = name.endswith("Classifier")
+    k = int(est.n_trees_per_iteration_)
+    p = est.n_features_in_
+    categories: dict[int, np.ndarray] = {}
+    # With categorical features, the trees see a reordered matrix: encoded categorical
+    # columns first, then the numeric ones. Map the trees' columns back to the user's.
+    column_of = np.arange(p)
+    pre = getattr(est, "_preprocessor", None)
+    if pre is not None:
+        is_cat = np.asarray(est.is_categorical_, dtype=bool)
+        column_of = np.concatenate([np.flatnonzero(is_cat), np.flatnonzero(~is_cat)])
+        encoder = pre.named_transformers_["encoder"]
+        for col, cats in zip(np.flatnonzero(is_cat), encoder.categories_):
+            cats = np.asarray(cats)
+            if cats.size and cats.dtype.kind == "f" and np.isnan(cats[-1]):
+                cats = cats[:-1]
+            elif cats.size and cats.dtype == object and _is_nan(cats[-1]):
+                cats = cats[:-1]
+            categories[int(col)] = cats
+    builder = ForestBuilder(n_features=p, n_outputs=k, less_equal=True, f32_inputs=False)
+    for predictors in est._predictors:
+        for j, pred in enumerate(predictors):
+            nodes = pred.nodes
+            leaf = nodes["is_leaf"].astype(bool)
+            feature = np.where(leaf, -1, column_of[nodes["feature_idx"]])
+            left = np.where(leaf, -1, nodes["left"].astype(np.int64))
+            right = np.where(leaf, -1, nodes["right"].astype(np.int64))
+            cat_nodes = {}
+            bitsets = pred.raw_left_cat_bitsets
+            for node in np.flatnonzero(nodes["is_categorical"].astype(bool) & ~leaf):
+                words = np.asarray(bitsets[nodes["bitset_idx"][node]], dtype=np.uint32)
+                members = [
+                    c for c in range(32 * words.size) if (int(words[c // 32]) >> (c % 32)) & 1
+                ]
+                cat_nodes[int(node)] = (members, True)
+            builder.add_tree(
+                feature=feature,
+                threshold=nodes["num_threshold"],
+                left=left,
+                right=right,
+                default_left=nodes["missing_go_to_left"].astype(bool),
+                cover=nodes["count"].astype(np.float64),
+                values=nodes["value"].astype(np.float64),
+                output=j,
+                categories=cat_nodes,
+            )
+    base = np.asarray(est._baseline_prediction, dtype=np.float64).ravel()
+    if classifier:
+        link = "logistic" if k == 1 else "softmax"
+    else:
+        link = {"poisson": "exp", "gamma": "exp"}.get(str(est.loss), "identity")
+    return Model(
+        forest=builder.build(base),
+        feature_names=_names(est),
+        objective=str(est.loss),
+        link=link,
+        classes=np.asarray(est.classes_) if classifier else None,
+        library="sklearn",
+        categories=categories,
+        estimator=est,
+    )
+
+
+def _is_nan(v) -> bool:
+    try:
+        return bool(np.isnan(v))
+    except TypeError:
+        return v is None
+
+
+def load_sklearn(est) -> Model:
+    name = type(est).__name__
+    if name not in SUPPORTED:
+        raise UnsupportedModelError(
+            f"scikit-learn estimator {name} is not supported; supported: {', '.join(SUPPORTED)}"
+        )
+    if not (hasattr(est, "tree_") or hasattr(est, "estimators_") or hasattr(est, "_predictors")):
+        raise UnsupportedModelError(f"{name} is not fitted; call fit before explaining it")
+    if name in _TREES or name in _FORESTS:
+        return _load_trees(est, name)
+    if name.startswith("GradientBoosting"):
+        return _load_gradient_boosting(est, name)
+    return _load_hist_gradient_boosting(est, name)

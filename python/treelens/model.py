@@ -1,0 +1,137 @@
+"""`Model`: a loaded tree ensemble, ready for native prediction and explanation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .inputs import as_matrix
+from .progress import progress_callback
+
+#: Functions from the raw margin to the model's natural output.
+LINKS = ("identity", "logistic", "softmax", "exp")
+
+
+@dataclass(eq=False)
+class Model:
+    """A tree ensemble in treelens' native representation.
+
+    Made by :func:`treelens.load`. ``predict`` returns the raw margin (the sum of the trees plus
+    the base score, or the average for random forests), exactly as the model's own library
+    computes it.
+
+    Attributes
+    ----------
+    n_features : int
+        Number of input columns.
+    n_outputs : int
+        Number of outputs (classes for multiclass models, 1 otherwise; class probabilities for
+        scikit-learn forest classifiers, one per class as in shap).
+    feature_names : list of str or None
+        Names the model was trained with, if any.
+    base_score : float or ndarray
+        Per-output base score in margin space.
+    objective : str
+        What the model was trained for, in its library's words.
+    link : {"identity", "logistic", "softmax", "exp"}
+        Maps the raw margin to the model's natural output (probabilities for classifiers).
+    classes : ndarray or None
+        Class labels for classifiers, in output order.
+    """
+
+    forest: _core.Forest
+    feature_names: list[str] | None
+    objective: str
+    link: str = "identity"
+    classes: np.ndarray | None = None
+    library: str = ""
+    #: ``{column: categories}``: categorical columns whose values are mapped to category codes.
+    categories: dict[int, np.ndarray] = field(default_factory=dict)
+    #: ``{column: categories}`` for pandas categorical columns only (XGBoost's stored categories).
+    frame_categories: dict[int, np.ndarray] = field(default_factory=dict)
+    #: LightGBM's ``pandas_categorical``: categories of the DataFrame's categorical columns.
+    pandas_categorical: list | None = None
+    #: A value the model treats as missing besides NaN (XGBoost's ``missing``).
+    missing_value: float | None = None
+    #: The live estimator the model came from, when there was one.
+    estimator: Any = None
+    #: Whether the margin is already the output (class probabilities of sklearn forests).
+    margin_is_probability: bool = False
+
+    @property
+    def n_features(self) -> int:
+        return self.forest.n_features
+
+    @property
+    def n_outputs(self) -> int:
+        return self.forest.n_outputs
+
+    @property
+    def n_trees(self) -> int:
+        return self.forest.n_trees
+
+    @property
+    def base_score(self):
+        base = np.asarray(self.forest.base_score, dtype=np.float64)
+        return float(base[0]) if base.size == 1 else base
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.classes is not None
+
+    def prepare(self, X) -> np.ndarray:
+        """``X`` as a float64 C-ordered matrix in the model's column order and encoding."""
+        return as_matrix(self, X)
+
+    def predict(self, X, *, n_jobs: int | None = None, progress: bool | None = None) -> np.ndarray:
+        """Raw margin prediction.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            float32 or float64 in any memory order, or a DataFrame whose columns match the
+            model's feature names. NaN is missing; +-inf are compared as numbers.
+        n_jobs : int, optional
+            Threads; None means all cores.
+        progress : bool, optional
+            Show a progress bar; by default only when stderr is a terminal and the work is long.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        x = self.prepare(X)
+        out = self.forest.predict(
+            x, n_jobs=n_jobs, progress=progress_callback(progress, "predict", x.shape[0])
+        )
+        return out[:, 0] if self.n_outputs == 1 else out
+
+    def transform_margin(self, margin: np.ndarray) -> np.ndarray:
+        """Applies the model's link: margins to probabilities (classifiers) or to the mean."""
+        return apply_link(self.link, margin)
+
+    def __repr__(self) -> str:
+        return (
+            f"treelens.Model({self.library} {self.objective!r}, {self.n_trees} trees, "
+            f"{self.n_features} features, {self.n_outputs} output"
+            f"{'s' if self.n_outputs != 1 else ''})"
+        )
+
+
+def apply_link(link: str, margin: np.ndarray) -> np.ndarray:
+    """Applies a link function to raw margins (last axis = outputs for softmax)."""
+    m = np.asarray(margin, dtype=np.float64)
+    if link == "identity":
+        return m
+    if link == "logistic":
+        return 0.5 * (1.0 + np.tanh(0.5 * m))
+    if link == "exp":
+        return np.exp(m)
+    if link == "softmax":
+        z = m - m.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+    raise ValueError(f"unknown link {link!r}; known: {LINKS}")

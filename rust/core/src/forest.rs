@@ -1,0 +1,506 @@
+//! The flat representation of a whole tree ensemble: struct-of-arrays over all nodes of all trees.
+//!
+//! Every loader (scikit-learn, XGBoost, LightGBM) produces a [`ForestParts`]; [`Forest::new`]
+//! checks it thoroughly so that the algorithms can index without further checks and never panic.
+
+use crate::error::{Error, Result};
+use std::ops::Range;
+
+/// How a numeric split compares: the row goes left when `x < t` (XGBoost) or `x <= t`
+/// (scikit-learn, LightGBM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Less,
+    LessEqual,
+}
+
+/// Whether the trees of one output are summed (boosting) or averaged (random forests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    Sum,
+    Average,
+}
+
+/// What a node treats as missing, and where missing goes (the node's `default_left`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Missing {
+    /// NaN is missing (scikit-learn, XGBoost, LightGBM `NaN`).
+    Nan = 0,
+    /// NaN is read as 0.0 and compared as a number (LightGBM missing type `None`).
+    NanAsZero = 1,
+    /// NaN is read as 0.0, and 0.0 (|x| <= 1e-35) is missing (LightGBM missing type `Zero`).
+    ZeroOrNan = 2,
+}
+
+impl Missing {
+    pub fn from_code(code: u8) -> Result<Self> {
+        match code {
+            0 => Ok(Missing::Nan),
+            1 => Ok(Missing::NanAsZero),
+            2 => Ok(Missing::ZeroOrNan),
+            other => Err(Error::InvalidModel(format!(
+                "unknown missing-value kind {other} (accepted: 0 NaN, 1 NaN-as-zero, 2 zero-or-NaN)"
+            ))),
+        }
+    }
+}
+
+/// LightGBM's zero threshold (a float constant widened to double).
+const LIGHTGBM_ZERO: f64 = 1e-35f32 as f64;
+
+/// No categorical set at this node.
+const NO_SET: u32 = u32::MAX;
+
+/// What a loader hands over. Child indices are local to their tree; -1 marks a leaf.
+#[derive(Debug, Clone, Default)]
+pub struct ForestParts {
+    pub n_features: usize,
+    pub n_outputs: usize,
+    /// Per-output base score in margin space.
+    pub base_score: Vec<f64>,
+    pub average: bool,
+    /// `true`: `x <= t` goes left; `false`: `x < t` goes left.
+    pub less_equal: bool,
+    /// Round every input to float32 before comparing (scikit-learn trees, XGBoost).
+    pub f32_inputs: bool,
+    /// Node ranges: tree `t` owns nodes `tree_start[t]..tree_start[t+1]`; its root is the first.
+    pub tree_start: Vec<usize>,
+    /// The output each tree feeds, or -1 when its leaves hold one value per output.
+    pub tree_output: Vec<i64>,
+    /// Per node: split feature, or -1 for a leaf.
+    pub feature: Vec<i64>,
+    pub threshold: Vec<f64>,
+    pub left: Vec<i64>,
+    pub right: Vec<i64>,
+    /// Where a missing value goes.
+    pub default_left: Vec<bool>,
+    /// [`Missing`] codes per node.
+    pub missing: Vec<u8>,
+    /// Training weight reaching the node.
+    pub cover: Vec<f64>,
+    /// Node values, in node order: one per node for single-output trees, `n_outputs` per node for
+    /// trees with `tree_output == -1`. Only leaves' values are used for prediction.
+    pub values: Vec<f64>,
+    /// Per node: index of its categorical set, or -1 for a numeric split.
+    pub category_set: Vec<i64>,
+    /// Set `s` is the bitset `category_words[category_offsets[s]..category_offsets[s+1]]`
+    /// (bit `c % 32` of word `c / 32` says whether category `c` is in the set).
+    pub category_offsets: Vec<usize>,
+    pub category_words: Vec<u32>,
+    /// Whether members of set `s` go left (LightGBM, scikit-learn) or right (XGBoost).
+    pub category_members_left: Vec<bool>,
+    /// LightGBM truncates a category value to an integer before rejecting negatives (-0.5 is
+    /// category 0); XGBoost rejects any negative value.
+    pub category_truncate_first: bool,
+}
+
+/// A validated ensemble. Node indices are global over the whole forest.
+#[derive(Debug, Clone)]
+pub struct Forest {
+    n_features: usize,
+    n_outputs: usize,
+    base_score: Vec<f64>,
+    aggregation: Aggregation,
+    comparison: Comparison,
+    f32_inputs: bool,
+    tree_start: Vec<usize>,
+    tree_output: Vec<Option<usize>>,
+    /// Per tree: the factor its values carry in the ensemble output (1 or 1 / trees averaged).
+    tree_weight: Vec<f64>,
+    /// Per output: how many trees are averaged into it (1 for summed forests).
+    output_divisor: Vec<f64>,
+    feature: Vec<u32>,
+    is_leaf: Vec<bool>,
+    threshold: Vec<f64>,
+    left: Vec<u32>,
+    right: Vec<u32>,
+    default_left: Vec<bool>,
+    missing: Vec<Missing>,
+    cover: Vec<f64>,
+    value_at: Vec<usize>,
+    values: Vec<f64>,
+    category_set: Vec<u32>,
+    category_offsets: Vec<usize>,
+    category_words: Vec<u32>,
+    category_members_left: Vec<bool>,
+    category_truncate_first: bool,
+    depth: Vec<usize>,
+}
+
+fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(Error::InvalidModel(format!(
+            "{name} has {len} entries, expected {expected}"
+        )))
+    }
+}
+
+impl Forest {
+    /// Checks every array and index of `parts` and builds the forest.
+    pub fn new(p: ForestParts) -> Result<Self> {
+        if p.n_outputs == 0 {
+            return Err(Error::InvalidModel(
+                "a model needs at least one output".into(),
+            ));
+        }
+        check_len("base_score", p.base_score.len(), p.n_outputs)?;
+        if p.tree_start.is_empty() || p.tree_start[0] != 0 {
+            return Err(Error::InvalidModel("tree_start must begin with 0".into()));
+        }
+        let n_trees = p.tree_start.len() - 1;
+        let n_nodes = *p.tree_start.last().unwrap_or(&0);
+        check_len("tree_output", p.tree_output.len(), n_trees)?;
+        for (name, len) in [
+            ("feature", p.feature.len()),
+            ("threshold", p.threshold.len()),
+            ("left", p.left.len()),
+            ("right", p.right.len()),
+            ("default_left", p.default_left.len()),
+            ("missing", p.missing.len()),
+            ("cover", p.cover.len()),
+            ("category_set", p.category_set.len()),
+        ] {
+            check_len(name, len, n_nodes)?;
+        }
+        let n_sets = p.category_members_left.len();
+        check_len("category_offsets", p.category_offsets.len(), n_sets + 1)?;
+        if p.category_offsets.windows(2).any(|w| w[0] > w[1])
+            || p.category_offsets[n_sets] != p.category_words.len()
+            || p.category_offsets[0] != 0
+        {
+            return Err(Error::InvalidModel(
+                "category_offsets are not a valid partition".into(),
+            ));
+        }
+
+        let mut tree_output = Vec::with_capacity(n_trees);
+        let mut value_at = vec![0usize; n_nodes];
+        let mut trees_per_output = vec![0usize; p.n_outputs];
+        let mut next_value = 0usize;
+        for t in 0..n_trees {
+            let (a, b) = (p.tree_start[t], p.tree_start[t + 1]);
+            if b <= a {
+                return Err(Error::InvalidModel(format!("tree {t} has no nodes")));
+            }
+            let (output, width) = match p.tree_output[t] {
+                -1 => (None, p.n_outputs),
+                o if o >= 0 && (o as usize) < p.n_outputs => (Some(o as usize), 1),
+                o => {
+                    return Err(Error::InvalidModel(format!(
+                        "tree {t} feeds output {o}, but the model has {} outputs",
+                        p.n_outputs
+                    )))
+                }
+            };
+            match output {
+                Some(o) => trees_per_output[o] += 1,
+                None => trees_per_output.iter_mut().for_each(|c| *c += 1),
+            }
+            tree_output.push(output);
+            for (k, slot) in value_at[a..b].iter_mut().enumerate() {
+                *slot = next_value + k * width;
+            }
+            next_value += (b - a) * width;
+        }
+        check_len("values", p.values.len(), next_value)?;
+
+        let mut feature = vec![0u32; n_nodes];
+        let mut is_leaf = vec![false; n_nodes];
+        let mut left = vec![0u32; n_nodes];
+        let mut right = vec![0u32; n_nodes];
+        let mut missing = Vec::with_capacity(n_nodes);
+        let mut category_set = vec![NO_SET; n_nodes];
+        for t in 0..n_trees {
+            let (a, b) = (p.tree_start[t], p.tree_start[t + 1]);
+            for n in a..b {
+                missing.push(Missing::from_code(p.missing[n])?);
+                if p.feature[n] < 0 {
+                    is_leaf[n] = true;
+                    continue;
+                }
+                if p.feature[n] as usize >= p.n_features {
+                    return Err(Error::InvalidModel(format!(
+                        "tree {t} splits on feature {}, but the model has {} features",
+                        p.feature[n], p.n_features
+                    )));
+                }
+                feature[n] = p.feature[n] as u32;
+                let size = (b - a) as i64;
+                let local = (n - a) as i64;
+                for (child, dst) in [(p.left[n], &mut left[n]), (p.right[n], &mut right[n])] {
+                    // Children come after their parent: this rules out cycles.
+                    if child <= local || child >= size {
+                        return Err(Error::InvalidModel(format!(
+                            "tree {t}: node {local} has child {child} outside the tree ({size} nodes) \
+                             or not after its parent"
+                        )));
+                    }
+                    *dst = (a as i64 + child) as u32;
+                }
+                if p.threshold[n].is_nan() && p.category_set[n] < 0 {
+                    return Err(Error::InvalidModel(format!(
+                        "tree {t}: node {local} has a NaN threshold"
+                    )));
+                }
+                if p.category_set[n] >= 0 {
+                    if p.category_set[n] as usize >= n_sets {
+                        return Err(Error::InvalidModel(format!(
+                            "tree {t}: node {local} refers to categorical set {} of {n_sets}",
+                            p.category_set[n]
+                        )));
+                    }
+                    category_set[n] = p.category_set[n] as u32;
+                }
+            }
+        }
+        if n_nodes > u32::MAX as usize - 1 {
+            return Err(Error::InvalidModel("more than 2^32 nodes".into()));
+        }
+
+        let aggregation = if p.average {
+            Aggregation::Average
+        } else {
+            Aggregation::Sum
+        };
+        let output_divisor: Vec<f64> = trees_per_output
+            .iter()
+            .map(|&c| match aggregation {
+                Aggregation::Average => c.max(1) as f64,
+                Aggregation::Sum => 1.0,
+            })
+            .collect();
+        let tree_weight = tree_output
+            .iter()
+            .map(|o| match (aggregation, o) {
+                (Aggregation::Sum, _) => 1.0,
+                (Aggregation::Average, Some(o)) => 1.0 / output_divisor[*o],
+                // Vector leaves feed every output, and each output averages over all trees.
+                (Aggregation::Average, None) => 1.0 / output_divisor[0],
+            })
+            .collect();
+
+        let mut forest = Forest {
+            n_features: p.n_features,
+            n_outputs: p.n_outputs,
+            base_score: p.base_score,
+            aggregation,
+            comparison: if p.less_equal {
+                Comparison::LessEqual
+            } else {
+                Comparison::Less
+            },
+            f32_inputs: p.f32_inputs,
+            tree_start: p.tree_start,
+            tree_output,
+            tree_weight,
+            output_divisor,
+            feature,
+            is_leaf,
+            threshold: p.threshold,
+            left,
+            right,
+            default_left: p.default_left,
+            missing,
+            cover: p.cover,
+            value_at,
+            values: p.values,
+            category_set,
+            category_offsets: p.category_offsets,
+            category_words: p.category_words,
+            category_members_left: p.category_members_left,
+            category_truncate_first: p.category_truncate_first,
+            depth: vec![0; n_nodes],
+        };
+        forest.compute_depths();
+        Ok(forest)
+    }
+
+    fn compute_depths(&mut self) {
+        for t in 0..self.n_trees() {
+            for n in self.tree_nodes(t) {
+                if !self.is_leaf[n] {
+                    let d = self.depth[n] + 1;
+                    self.depth[self.left[n] as usize] = d;
+                    self.depth[self.right[n] as usize] = d;
+                }
+            }
+        }
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+    pub fn n_outputs(&self) -> usize {
+        self.n_outputs
+    }
+    pub fn n_trees(&self) -> usize {
+        self.tree_start.len() - 1
+    }
+    pub fn n_nodes(&self) -> usize {
+        self.feature.len()
+    }
+    pub fn base_score(&self) -> &[f64] {
+        &self.base_score
+    }
+    pub fn aggregation(&self) -> Aggregation {
+        self.aggregation
+    }
+    pub fn comparison(&self) -> Comparison {
+        self.comparison
+    }
+    /// Global node indices of tree `t`; the first is its root.
+    pub fn tree_nodes(&self, t: usize) -> Range<usize> {
+        self.tree_start[t]..self.tree_start[t + 1]
+    }
+    pub fn root(&self, t: usize) -> usize {
+        self.tree_start[t]
+    }
+    /// The output tree `t` feeds, or `None` when its leaves hold a value for every output.
+    pub fn tree_output(&self, t: usize) -> Option<usize> {
+        self.tree_output[t]
+    }
+    /// Number of values each node of tree `t` holds.
+    pub fn tree_width(&self, t: usize) -> usize {
+        if self.tree_output[t].is_some() {
+            1
+        } else {
+            self.n_outputs
+        }
+    }
+    /// The factor tree `t`'s values carry in the ensemble output: 1 when summed, 1/n averaged.
+    pub fn tree_weight(&self, t: usize) -> f64 {
+        self.tree_weight[t]
+    }
+    /// Per output: what the sum over trees is divided by (1 unless averaged).
+    pub fn output_divisor(&self) -> &[f64] {
+        &self.output_divisor
+    }
+    #[inline]
+    pub fn is_leaf(&self, n: usize) -> bool {
+        self.is_leaf[n]
+    }
+    #[inline]
+    pub fn feature(&self, n: usize) -> usize {
+        self.feature[n] as usize
+    }
+    #[inline]
+    pub fn threshold(&self, n: usize) -> f64 {
+        self.threshold[n]
+    }
+    #[inline]
+    pub fn left(&self, n: usize) -> usize {
+        self.left[n] as usize
+    }
+    #[inline]
+    pub fn right(&self, n: usize) -> usize {
+        self.right[n] as usize
+    }
+    #[inline]
+    pub fn cover(&self, n: usize) -> f64 {
+        self.cover[n]
+    }
+    /// Depth of node `n` in its tree (the root has depth 0).
+    #[inline]
+    pub fn depth(&self, n: usize) -> usize {
+        self.depth[n]
+    }
+    /// Largest leaf depth over all trees.
+    pub fn max_depth(&self) -> usize {
+        self.depth.iter().copied().max().unwrap_or(0)
+    }
+    /// The values of node `n`: one, or one per output for vector-leaf trees.
+    #[inline]
+    pub fn node_values(&self, n: usize, width: usize) -> &[f64] {
+        let a = self.value_at[n];
+        &self.values[a..a + width]
+    }
+    /// Whether node `n` routes missing values left.
+    pub fn default_left(&self, n: usize) -> bool {
+        self.default_left[n]
+    }
+    /// Whether node `n` is a categorical split.
+    pub fn is_categorical(&self, n: usize) -> bool {
+        self.category_set[n] != NO_SET
+    }
+
+    /// Whether a row whose split feature has value `x` goes to the left child of node `n`.
+    ///
+    /// This is the one place that decides a branch, so every algorithm takes the same path the
+    /// model's own library takes.
+    #[inline]
+    pub fn goes_left(&self, n: usize, x: f64) -> bool {
+        let mut v = if self.f32_inputs { x as f32 as f64 } else { x };
+        let missing = self.missing[n];
+        if v.is_nan() {
+            match missing {
+                Missing::Nan => return self.default_left[n],
+                Missing::NanAsZero | Missing::ZeroOrNan => v = 0.0,
+            }
+        }
+        if missing == Missing::ZeroOrNan && (-LIGHTGBM_ZERO..=LIGHTGBM_ZERO).contains(&v) {
+            return self.default_left[n];
+        }
+        let set = self.category_set[n];
+        if set != NO_SET {
+            return self.category_goes_left(set as usize, v);
+        }
+        match self.comparison {
+            Comparison::LessEqual => v <= self.threshold[n],
+            Comparison::Less => v < self.threshold[n],
+        }
+    }
+
+    #[inline]
+    fn category_goes_left(&self, set: usize, v: f64) -> bool {
+        let members_left = self.category_members_left[set];
+        let t = v.trunc();
+        let rejected = if self.category_truncate_first {
+            t < 0.0
+        } else {
+            v < 0.0
+        };
+        // Values that are no category (negative, too large) never belong to the set.
+        if rejected || t >= (u32::MAX as f64) {
+            return !members_left;
+        }
+        let c = t as usize;
+        let words =
+            &self.category_words[self.category_offsets[set]..self.category_offsets[set + 1]];
+        let member = words.get(c / 32).is_some_and(|w| (w >> (c % 32)) & 1 == 1);
+        member == members_left
+    }
+
+    /// The child of internal node `n` that `row` goes to.
+    #[inline]
+    pub fn next(&self, n: usize, row: &[f64]) -> usize {
+        if self.goes_left(n, row[self.feature[n] as usize]) {
+            self.left[n] as usize
+        } else {
+            self.right[n] as usize
+        }
+    }
+
+    /// The leaf of tree `t` that `row` reaches.
+    #[inline]
+    pub fn leaf(&self, t: usize, row: &[f64]) -> usize {
+        let mut n = self.tree_start[t];
+        while !self.is_leaf[n] {
+            n = self.next(n, row);
+        }
+        n
+    }
+
+    /// Checks that `x` has the model's number of columns.
+    pub fn check_columns(&self, n_columns: usize) -> Result<()> {
+        if n_columns != self.n_features {
+            return Err(Error::InvalidInput(format!(
+                "X has {n_columns} columns, but the model was trained on {} features",
+                self.n_features
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! treelens core: exact explanations of tree ensembles.
+//!
+//! Pure Rust, no Python: the binding crate converts arrays and errors, this crate does the work.
+
+pub mod error;
+pub mod forest;
+pub mod monitor;
+pub mod parallel;
+pub mod predict;
+
+pub use error::{Error, Result};
+pub use forest::{Forest, ForestParts};
+pub use monitor::{Monitor, Silent};

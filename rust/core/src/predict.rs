@@ -1,0 +1,74 @@
+//! Native prediction: the raw margin of the ensemble, parallel over blocks of rows.
+
+use crate::error::Result;
+use crate::forest::Forest;
+use crate::monitor::Monitor;
+use crate::parallel::{for_each_chunk, pool};
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+/// Rows per block: each tree is walked for the whole block while its nodes are in cache.
+const BLOCK: usize = 256;
+
+/// Raw margin per row and output, shape `(n_rows, n_outputs)`.
+pub fn predict(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<Array2<f64>> {
+    forest.check_columns(x.ncols())?;
+    let n = x.nrows();
+    let k = forest.n_outputs();
+    let mut out = Array2::<f64>::zeros((n, k));
+    let pool = pool(threads)?;
+    let chunk = (BLOCK * threads * 16).max(BLOCK);
+    let x = x.as_standard_layout();
+    for_each_chunk(&pool, n, chunk, monitor, |start, end| {
+        out.slice_mut(ndarray::s![start..end, ..])
+            .axis_chunks_iter_mut(Axis(0), BLOCK)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(b, mut block)| {
+                let r0 = start + b * BLOCK;
+                predict_block(forest, &x, r0, &mut block);
+            });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn predict_block(
+    forest: &Forest,
+    x: &ndarray::CowArray<f64, ndarray::Ix2>,
+    r0: usize,
+    out: &mut ndarray::ArrayViewMut2<f64>,
+) {
+    let k = forest.n_outputs();
+    let rows = out.nrows();
+    for t in 0..forest.n_trees() {
+        let width = forest.tree_width(t);
+        let output = forest.tree_output(t);
+        for i in 0..rows {
+            let row = x.row(r0 + i);
+            let row = row.as_slice().expect("standard layout");
+            let leaf = forest.leaf(t, row);
+            let v = forest.node_values(leaf, width);
+            match output {
+                Some(o) => out[[i, o]] += v[0],
+                None => {
+                    for (j, vj) in v.iter().enumerate() {
+                        out[[i, j]] += vj;
+                    }
+                }
+            }
+        }
+    }
+    let base = forest.base_score();
+    let div = forest.output_divisor();
+    for i in 0..rows {
+        for j in 0..k {
+            out[[i, j]] = out[[i, j]] / div[j] + base[j];
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `treelens._core.Forest`: the core forest behind a Python handle.
+
+use crate::errors::CoreError;
+use crate::monitor::PythonMonitor;
+use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use std::sync::Arc;
+use treelens_core::parallel::thread_count;
+use treelens_core::{Forest, ForestParts};
+
+#[pyclass(name = "Forest", module = "treelens._core", frozen)]
+pub struct PyForest {
+    pub inner: Arc<Forest>,
+}
+
+fn vec<T: numpy::Element + Copy>(a: PyReadonlyArray1<T>) -> Vec<T> {
+    a.as_array().iter().copied().collect()
+}
+
+#[pymethods]
+impl PyForest {
+    #[new]
+    #[pyo3(signature = (*, n_features, n_outputs, base_score, average, less_equal, f32_inputs,
+        tree_start, tree_output, feature, threshold, left, right, default_left, missing, cover,
+        values, category_set, category_offsets, category_words, category_members_left,
+        category_truncate_first))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        n_features: usize,
+        n_outputs: usize,
+        base_score: PyReadonlyArray1<f64>,
+        average: bool,
+        less_equal: bool,
+        f32_inputs: bool,
+        tree_start: PyReadonlyArray1<i64>,
+        tree_output: PyReadonlyArray1<i64>,
+        feature: PyReadonlyArray1<i64>,
+        threshold: PyReadonlyArray1<f64>,
+        left: PyReadonlyArray1<i64>,
+        right: PyReadonlyArray1<i64>,
+        default_left: PyReadonlyArray1<bool>,
+        missing: PyReadonlyArray1<u8>,
+        cover: PyReadonlyArray1<f64>,
+        values: PyReadonlyArray1<f64>,
+        category_set: PyReadonlyArray1<i64>,
+        category_offsets: PyReadonlyArray1<i64>,
+        category_words: PyReadonlyArray1<u32>,
+        category_members_left: PyReadonlyArray1<bool>,
+        category_truncate_first: bool,
+    ) -> PyResult<Self> {
+        let to_usize = |a: PyReadonlyArray1<i64>, name: &str| -> PyResult<Vec<usize>> {
+            a.as_array()
+                .iter()
+                .map(|&v| {
+                    usize::try_from(v).map_err(|_| {
+                        CoreError(treelens_core::Error::InvalidModel(format!(
+                            "{name} holds the negative value {v}"
+                        )))
+                        .into()
+                    })
+                })
+                .collect()
+        };
+        let parts = ForestParts {
+            n_features,
+            n_outputs,
+            base_score: vec(base_score),
+            average,
+            less_equal,
+            f32_inputs,
+            tree_start: to_usize(tree_start, "tree_start")?,
+            tree_output: vec(tree_output),
+            feature: vec(feature),
+            threshold: vec(threshold),
+            left: vec(left),
+            right: vec(right),
+            default_left: vec(default_left),
+            missing: vec(missing),
+            cover: vec(cover),
+            values: vec(values),
+            category_set: vec(category_set),
+            category_offsets: to_usize(category_offsets, "category_offsets")?,
+            category_words: vec(category_words),
+            category_members_left: vec(category_members_left),
+            category_truncate_first,
+        };
+        let forest = Forest::new(parts).map_err(CoreError)?;
+        Ok(PyForest {
+            inner: Arc::new(forest),
+        })
+    }
+
+    #[getter]
+    fn n_features(&self) -> usize {
+        self.inner.n_features()
+    }
+    #[getter]
+    fn n_outputs(&self) -> usize {
+        self.inner.n_outputs()
+    }
+    #[getter]
+    fn n_trees(&self) -> usize {
+        self.inner.n_trees()
+    }
+    #[getter]
+    fn n_nodes(&self) -> usize {
+        self.inner.n_nodes()
+    }
+    #[getter]
+    fn max_depth(&self) -> usize {
+        self.inner.max_depth()
+    }
+    #[getter]
+    fn base_score(&self) -> Vec<f64> {
+        self.inner.base_score().to_vec()
+    }
+
+    /// Raw margin, shape (n_rows, n_outputs).
+    #[pyo3(signature = (x, *, n_jobs=None, progress=None))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f64>,
+        n_jobs: Option<i64>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let x = x.as_array();
+        let forest = &*self.inner;
+        let monitor = PythonMonitor::new(progress);
+        let threads = thread_count(n_jobs);
+        let result = py.detach(|| treelens_core::predict::predict(forest, x, threads, &monitor));
+        Ok(monitor.finish(result)?.into_pyarray(py))
+    }
+}

@@ -1,0 +1,55 @@
+//! A core monitor that honours Ctrl-C and feeds an optional Python progress callback.
+
+use pyo3::prelude::*;
+use std::sync::Mutex;
+use treelens_core::{Error, Monitor};
+
+/// Runs on the thread that called into Rust (Python's main thread for an interactive session),
+/// between chunks, with the GIL taken back only for the moment of the check.
+pub struct PythonMonitor {
+    progress: Option<Py<PyAny>>,
+    /// The Python exception that stopped the work, re-raised as is once the core returns.
+    pub raised: Mutex<Option<PyErr>>,
+}
+
+impl PythonMonitor {
+    pub fn new(progress: Option<Py<PyAny>>) -> Self {
+        PythonMonitor {
+            progress,
+            raised: Mutex::new(None),
+        }
+    }
+
+    /// Converts a core result, giving back the Python exception that interrupted it if any.
+    pub fn finish<T>(&self, result: treelens_core::Result<T>) -> PyResult<T> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(Error::Interrupted) => Err(self
+                .raised
+                .lock()
+                .ok()
+                .and_then(|mut r| r.take())
+                .unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"))),
+            Err(e) => Err(crate::errors::CoreError(e).into()),
+        }
+    }
+}
+
+impl Monitor for PythonMonitor {
+    fn checkpoint(&self, done: usize, total: usize) -> treelens_core::Result<()> {
+        Python::attach(|py| {
+            let mut result = py.check_signals();
+            if result.is_ok() {
+                if let Some(cb) = &self.progress {
+                    result = cb.call1(py, (done, total)).map(|_| ());
+                }
+            }
+            result.map_err(|e| {
+                if let Ok(mut r) = self.raised.lock() {
+                    *r = Some(e);
+                }
+                Error::Interrupted
+            })
+        })
+    }
+}
