@@ -8,7 +8,8 @@ from .exceptions import FeatureNameError, InvalidInputError
 
 
 def is_dataframe(X) -> bool:
-    return type(X).__module__.startswith("pandas") and hasattr(X, "columns") and hasattr(X, "dtypes")
+    module = type(X).__module__
+    return module.startswith("pandas") and hasattr(X, "columns") and hasattr(X, "dtypes")
 
 
 def column_names(X) -> list[str] | None:
@@ -66,8 +67,7 @@ def _frame_matrix(model, X) -> np.ndarray:
             names = list(expected)
     elif len(names) != model.n_features:
         raise InvalidInputError(
-            f"X has {len(names)} columns, but the model was trained on "
-            f"{model.n_features} features"
+            f"X has {len(names)} columns, but the model was trained on {model.n_features} features"
         )
     out = np.empty((len(X), len(names)), dtype=np.float64)
     pandas_cats = list(model.pandas_categorical or [])

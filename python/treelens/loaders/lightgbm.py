@@ -132,7 +132,6 @@ def _add_tree(builder: ForestBuilder, tree: dict, index: int, output: int) -> No
     # Internal nodes keep their numbers; leaf k becomes node m + k (LightGBM writes it as ~k).
     left = np.where(lc >= 0, lc, m + ~lc)
     right = np.where(rc >= 0, rc, m + ~rc)
-    n = m + n_leaves
     categorical = (decision & 1).astype(bool)
     default_left = ((decision >> 1) & 1).astype(bool)
     missing_type = (decision >> 2) & 3

@@ -267,7 +267,8 @@ def from_xgbmodel(est, *, iteration_range=None) -> Model:
         if best is not None:
             iteration_range = (0, int(best) + 1)
     missing = getattr(est, "missing", np.nan)
-    missing = None if missing is None or (isinstance(missing, float) and math.isnan(missing)) else missing
+    if missing is None or (isinstance(missing, float) and math.isnan(missing)):
+        missing = None
     classes = getattr(est, "classes_", None) if hasattr(est, "n_classes_") else None
     return from_booster(
         booster,
