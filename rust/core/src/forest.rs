@@ -406,6 +406,45 @@ impl Forest {
         }
     }
 
+    /// The leaves of tree `t` for consecutive prepared rows (`rows` holds `leaves.len()` rows of
+    /// `p` values). Walks several rows in lockstep so their independent branch chains overlap.
+    pub fn leaves_of_prepared(&self, t: usize, rows: &[f64], p: usize, leaves: &mut [usize]) {
+        const LANES: usize = 8;
+        let root = self.tree_start[t];
+        let n = leaves.len();
+        let mut i = 0;
+        while i + LANES <= n {
+            let mut nodes = [root; LANES];
+            loop {
+                let mut active = false;
+                for (l, slot) in nodes.iter_mut().enumerate() {
+                    let node = &self.packed[*slot];
+                    if node.flags & FLAG_LEAF != 0 {
+                        continue;
+                    }
+                    active = true;
+                    let v = rows[(i + l) * p + node.feature as usize];
+                    let left = if node.flags & FLAG_SPECIAL != 0 {
+                        self.goes_left(*slot, v)
+                    } else if v.is_nan() {
+                        node.flags & FLAG_DEFAULT_LEFT != 0
+                    } else {
+                        v <= node.threshold
+                    };
+                    *slot = if left { node.left } else { node.right } as usize;
+                }
+                if !active {
+                    break;
+                }
+            }
+            leaves[i..i + LANES].copy_from_slice(&nodes);
+            i += LANES;
+        }
+        for (k, leaf) in leaves.iter_mut().enumerate().skip(i) {
+            *leaf = self.leaf_of_prepared(t, &rows[k * p..(k + 1) * p]);
+        }
+    }
+
     fn compute_depths(&mut self) {
         for t in 0..self.n_trees() {
             for n in self.tree_nodes(t) {

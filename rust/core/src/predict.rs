@@ -54,11 +54,12 @@ fn predict_block(
         let row = row.as_slice().expect("standard layout");
         forest.prepare_row(row, &mut block[i * p..(i + 1) * p]);
     }
+    let mut leaves = vec![0usize; rows];
     for t in 0..forest.n_trees() {
         let width = forest.tree_width(t);
         let output = forest.tree_output(t);
-        for i in 0..rows {
-            let leaf = forest.leaf_of_prepared(t, &block[i * p..(i + 1) * p]);
+        forest.leaves_of_prepared(t, &block, p, &mut leaves);
+        for (i, &leaf) in leaves.iter().enumerate() {
             let v = forest.node_values(leaf, width);
             match output {
                 Some(o) => out[[i, o]] += v[0],
