@@ -175,6 +175,18 @@ def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
     if not text.lstrip().startswith("tree"):
         raise ModelFormatError("not a LightGBM model file (it does not start with 'tree')")
     header, trees, pandas_categorical = _split_blocks(text)
+    # A complete file lists its tree sizes and closes with "end of trees": anything less is a
+    # truncated file, which must not load as a smaller model.
+    sizes = header.get("tree_sizes", "").split()
+    if "end of trees" not in text or (sizes and len(sizes) != len(trees)):
+        raise ModelFormatError(
+            f"the LightGBM model is truncated: {len(trees)} tree blocks"
+            + (f" of the {len(sizes)} its header lists" if sizes else "")
+            + ", and no 'end of trees' line"
+            if "end of trees" not in text
+            else f"the LightGBM model is corrupt: {len(trees)} tree blocks, but its header "
+            f"lists {len(sizes)} tree sizes"
+        )
     try:
         n_class = int(header.get("num_class", "1"))
         per_iter = int(header.get("num_tree_per_iteration", str(n_class)))
