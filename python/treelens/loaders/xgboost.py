@@ -109,10 +109,24 @@ def _add_json_tree(builder: ForestBuilder, tree: dict, output: int, weight: floa
     # XGBoost compares float32 values: round thresholds the way it stores them.
     threshold = cond.astype(np.float32).astype(np.float64)
     if width > 1:
-        weights = _as_array(tree["base_weights"], np.float64)
-        if weights.shape[0] != n * width:
-            raise ModelFormatError("a multi-output XGBoost tree has the wrong number of weights")
-        values = weights.reshape(n, width) * weight
+        leaf_weights = tree.get("leaf_weights")
+        if leaf_weights is not None and len(leaf_weights) > 0:
+            # xgboost >= 3.1 keeps leaf vectors apart; a leaf's right child indexes them.
+            lw = _as_array(leaf_weights, np.float64)
+            if lw.shape[0] % width:
+                raise ModelFormatError("a multi-output XGBoost tree has ragged leaf weights")
+            lw = lw.reshape(-1, width)
+            slot = np.where(leaf, right, 0)
+            if np.any(leaf & ((slot < 0) | (slot >= lw.shape[0]))):
+                raise ModelFormatError("a multi-output XGBoost leaf refers to a missing weight")
+            values = np.where(leaf[:, None], lw[slot], 0.0) * weight
+        else:
+            weights = _as_array(tree["base_weights"], np.float64)
+            if weights.shape[0] != n * width:
+                raise ModelFormatError(
+                    "a multi-output XGBoost tree has the wrong number of weights"
+                )
+            values = weights.reshape(n, width) * weight
     else:
         values = threshold * weight
     categories = {}
@@ -292,8 +306,14 @@ def from_bytes(data: bytes, **kwargs) -> Model:
     if head == b"{":
         try:
             doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            doc = ubjson_loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as json_error:
+            try:
+                doc = ubjson_loads(data)
+            except ModelFormatError as ubj_error:
+                raise ModelFormatError(
+                    "the XGBoost model is corrupt or truncated: it is neither valid JSON "
+                    f"({json_error}) nor valid UBJSON ({ubj_error})"
+                ) from None
     elif head == b"[":
         try:
             dump = json.loads(data.decode("utf-8"))
@@ -338,7 +358,13 @@ def from_dump(
     objective = objective or "reg:squarederror"
     _check_objective(objective)
     k = int(n_outputs or 1)
-    trees = [json.loads(t) if isinstance(t, (str, bytes)) else t for t in dump]
+    try:
+        trees = [json.loads(t) if isinstance(t, (str, bytes)) else t for t in dump]
+    except json.JSONDecodeError as e:
+        raise ModelFormatError(
+            f"an XGBoost dump tree is not JSON ({e}): dump with get_dump(dump_format='json', "
+            "with_stats=True)"
+        ) from None
     if not trees or not all(isinstance(t, dict) for t in trees):
         raise ModelFormatError("an XGBoost JSON dump is a non-empty list of tree objects")
     names = list(feature_names) if feature_names is not None else None
@@ -365,7 +391,10 @@ def from_dump(
             output=i % k,
             categories=cats,
         )
-    base = base_margin(objective, np.broadcast_to(np.asarray(base_score, dtype=float), (k,)))
+    base = _parse_base_score(base_score)
+    if base.size not in (1, k):
+        raise ModelFormatError(f"base_score has {base.size} values for {k} outputs")
+    base = base_margin(objective, np.broadcast_to(base, (k,)))
     return Model(
         forest=builder.build(base),
         feature_names=names,
