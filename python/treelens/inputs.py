@@ -6,6 +6,9 @@ import numpy as np
 
 from .exceptions import FeatureNameError, InvalidInputError
 
+#: LightGBM's kZeroThreshold: the float constant 1e-35f widened to double.
+LIGHTGBM_ZERO = float(np.float32(1e-35))
+
 
 def is_dataframe(X) -> bool:
     module = type(X).__module__
@@ -160,4 +163,9 @@ def as_matrix(model, X) -> np.ndarray:
                 out[:, j] = _encode(out[:, j], cats)
     if model.missing_value is not None and not np.isnan(model.missing_value):
         out[out == model.missing_value] = np.nan
+    if model.library == "lightgbm":
+        # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and reads
+        # the others as 0.0 before any tree sees them.
+        with np.errstate(invalid="ignore"):
+            out[np.abs(out) <= LIGHTGBM_ZERO] = 0.0
     return np.ascontiguousarray(out, dtype=np.float64)
