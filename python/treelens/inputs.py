@@ -162,7 +162,9 @@ def as_matrix(model, X) -> np.ndarray:
             for j, cats in model.categories.items():
                 out[:, j] = _encode(out[:, j], cats)
     if model.missing_value is not None and not np.isnan(model.missing_value):
-        out[out == model.missing_value] = np.nan
+        # XGBoost reads values as float32 and compares them with float32(missing).
+        with np.errstate(over="ignore"):
+            out[out.astype(np.float32) == np.float32(model.missing_value)] = np.nan
     if model.library == "lightgbm":
         # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and reads
         # the others as 0.0 before any tree sees them.
