@@ -542,3 +542,55 @@ def test_feature_names_from_booster(data):
     assert model.feature_names == names
     ref = est.predict(df, output_margin=True)
     assert_parity(model.predict(df[names[::-1]]), ref, rtol=F32_TOL, atol=F32_TOL)
+
+
+def test_missing_value_is_compared_in_float32(data):
+    """XGBoost compares float32(x) with float32(missing): values that round to it are missing."""
+    X = data["X"].copy()
+    X[np.random.default_rng(5).random(X.shape) < 0.2] = 0.1
+    est = xgb.XGBRegressor(n_jobs=1, n_estimators=6, max_depth=3, missing=0.1).fit(X, data["y"])
+    model = tl.load(est)
+    Xt = X[:8].copy()
+    Xt[:, 0] = [
+        0.1,
+        float(np.float32(0.1)),
+        np.nextafter(0.1, 1),
+        np.nextafter(0.1, 0),
+        0.1000000001,
+        np.nan,
+        0.10001,
+        -0.1,
+    ]
+    for Xf in (Xt, Xt.astype(np.float32)):
+        assert_parity(
+            model.predict(Xf),
+            est.predict(Xf, output_margin=True),
+            rtol=F32_TOL,
+            atol=F32_TOL,
+            label="xgboost missing=0.1 (float32 comparison)",
+        )
+    prepared = model.prepare(Xt)
+    assert np.isnan(prepared[:6, 0]).all() and not np.isnan(prepared[6:, 0]).any()
+
+
+def test_missing_zero_with_categorical_codes(data):
+    """missing=0 also makes category code 0 missing in XGBoost; treelens does the same."""
+    rng = np.random.default_rng(6)
+    df = pd.DataFrame({"a": data["X"][:, 0], "c": pd.Categorical(rng.choice(["x", "y", "z"], 240))})
+    df.loc[rng.random(240) < 0.2, "a"] = 0.0
+    y = df["a"] + (df["c"] == "x") * 2
+    est = xgb.XGBRegressor(
+        n_jobs=1,
+        n_estimators=5,
+        max_depth=3,
+        missing=0.0,
+        enable_categorical=True,
+        max_cat_to_onehot=1,
+    ).fit(df, y)
+    assert_parity(
+        tl.load(est).predict(df),
+        est.predict(df, output_margin=True),
+        rtol=F32_TOL,
+        atol=F32_TOL,
+        label="xgboost missing=0 with categories",
+    )
