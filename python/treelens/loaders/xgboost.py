@@ -154,7 +154,12 @@ def _add_json_tree(builder: ForestBuilder, tree: dict, output: int, weight: floa
 
 
 def _cat_lists(model_doc: dict, feature_types) -> dict[int, np.ndarray]:
-    """Training categories stored by xgboost >= 3.1 (strings as code points), per feature."""
+    """Training categories stored by xgboost >= 3.1, per feature.
+
+    Strings are stored as UTF-8 bytes (signed) with offsets. xgboost 3.2 writes inconsistent
+    offsets for non-ASCII names (and re-codes them wrongly itself); such a column keeps no
+    stored categories, so a DataFrame's own category codes are used, as xgboost < 3.1 did.
+    """
     cats = model_doc.get("cats")
     if not isinstance(cats, dict) or not cats.get("enc"):
         return {}
@@ -166,11 +171,12 @@ def _cat_lists(model_doc: dict, feature_types) -> dict[int, np.ndarray]:
             continue
         if offsets is not None and len(offsets) > 0:
             offs = np.asarray(offsets, dtype=np.int64)
-            out[j] = np.asarray(
-                ["".join(chr(int(c)) for c in values[offs[i] : offs[i + 1]])
-                 for i in range(len(offs) - 1)],
-                dtype=object,
-            )  # fmt: skip
+            raw = (values.astype(np.int64) & 0xFF).astype(np.uint8).tobytes()
+            try:
+                names = [raw[offs[i] : offs[i + 1]].decode("utf-8") for i in range(len(offs) - 1)]
+            except UnicodeDecodeError:
+                continue
+            out[j] = np.asarray(names, dtype=object)
         else:
             out[j] = values
     return out
