@@ -594,3 +594,40 @@ def test_missing_zero_with_categorical_codes(data):
         atol=F32_TOL,
         label="xgboost missing=0 with categories",
     )
+
+
+def test_categories_with_non_ascii_names(data):
+    """xgboost 3.2 stores non-ASCII category names with inconsistent offsets: loading must not
+    fail, and the training frame (categories in training order) predicts as XGBoost does."""
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame(
+        {"a": data["X"][:, 0], "c": pd.Categorical(rng.choice(["é", "東京", "z"], 240))}
+    )
+    y = df["a"] + (df["c"] == "東京") * 2
+    est = xgb.XGBRegressor(n_jobs=1, n_estimators=5, enable_categorical=True, max_cat_to_onehot=1)
+    est.fit(df, y)
+    model = tl.load(est)
+    assert_parity(
+        model.predict(df),
+        est.predict(df, output_margin=True),
+        rtol=F32_TOL,
+        atol=F32_TOL,
+        label="xgboost categorical (non-ASCII names)",
+    )
+
+
+def test_categories_with_ascii_names_from_saved_files(categorical, tmp_path):
+    df, est = categorical
+    re = df.copy()
+    re["c"] = re["c"].cat.reorder_categories(["v", "w", "x", "y", "z", "q"])
+    for ext in ("json", "ubj"):
+        est.save_model(tmp_path / f"cat.{ext}")
+        model = tl.load(tmp_path / f"cat.{ext}")
+        assert sorted(model.frame_categories[1]) == sorted(df["c"].cat.categories)
+        assert_parity(
+            model.predict(re),
+            est.predict(re, output_margin=True),
+            rtol=F32_TOL,
+            atol=F32_TOL,
+            label=f"xgboost categorical (saved .{ext}, reordered)",
+        )
