@@ -13,6 +13,7 @@ from .forest_builder import (
     MISSING_NAN_AS_ZERO,
     MISSING_ZERO_OR_NAN,
     ForestBuilder,
+    malformed_is_format_error,
 )
 
 SUPPORTED_OBJECTIVES = (
@@ -170,6 +171,7 @@ def _add_tree(builder: ForestBuilder, tree: dict, index: int, output: int) -> No
     )
 
 
+@malformed_is_format_error("the LightGBM model")
 def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
     """A model from LightGBM's text format (``save_model`` file or ``model_to_string``)."""
     if not text.lstrip().startswith("tree"):
@@ -202,6 +204,16 @@ def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
         )
     if per_iter < 1:
         raise ModelFormatError("num_tree_per_iteration must be positive")
+    if per_iter > max(len(trees), 1):
+        raise ModelFormatError(
+            f"num_tree_per_iteration is {per_iter}, but the model has {len(trees)} trees"
+        )
+    names = header.get("feature_names", "").split() or None
+    if n_features < 1 or (names is not None and len(names) != n_features):
+        raise ModelFormatError(
+            f"max_feature_idx says {n_features} features, but feature_names lists "
+            f"{len(names or [])}"
+        )
     builder = ForestBuilder(
         n_features=n_features,
         n_outputs=per_iter,
@@ -212,7 +224,6 @@ def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
     )
     for i, tree in enumerate(trees):
         _add_tree(builder, tree, i, i % per_iter)
-    names = header.get("feature_names", "").split() or None
     if names == [f"Column_{i}" for i in range(n_features)]:
         names = None  # LightGBM's placeholder names: the model was trained without names.
     return Model(

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
-from .forest_builder import ForestBuilder
+from .forest_builder import ForestBuilder, malformed_is_format_error
 from .ubjson import loads as ubjson_loads
 
 #: Objectives whose base score XGBoost keeps as a probability (margin = logit).
@@ -135,6 +135,9 @@ def _add_json_tree(builder: ForestBuilder, tree: dict, output: int, weight: floa
         cats = _as_array(tree["categories"], np.int64)
         seg = _as_array(tree["categories_segments"], np.int64)
         size = _as_array(tree["categories_sizes"], np.int64)
+        if cats.size and (cats.min() < 0 or cats.max() >= 2**24):
+            # XGBoost's categories are integers below 2**24 (exact in float32).
+            raise ModelFormatError(f"categorical split lists category {cats.max()} >= 2**24")
         for k, node in enumerate(nodes):
             # Categories listed in the split go right; everything else (and invalid values) left.
             categories[int(node)] = (cats[seg[k] : seg[k] + size[k]], False)
@@ -182,6 +185,7 @@ def _cat_lists(model_doc: dict, feature_types) -> dict[int, np.ndarray]:
     return out
 
 
+@malformed_is_format_error("the XGBoost model document")
 def from_json_document(
     doc: dict, *, iteration_range=None, estimator=None, missing=None, classes=None
 ) -> Model:
@@ -217,6 +221,17 @@ def from_json_document(
     num_target = int(mparam.get("num_target", 1) or 1)
     n_outputs = max(num_class, num_target, 1)
     n_features = int(mparam["num_feature"])
+    # Every output is fed by some tree (one per class and iteration, or vector leaves).
+    widest = max(
+        [int(t.get("tree_param", {}).get("size_leaf_vector", 1) or 1) for t in trees] + [1]
+    )
+    if n_outputs > max(n_trees, 1) * widest:
+        raise ModelFormatError(f"the model declares {n_outputs} outputs for {n_trees} trees")
+    names = learner.get("feature_names") or []
+    if n_features < 0 or (names and len(names) != n_features):
+        raise ModelFormatError(
+            f"num_feature is {n_features}, but the model names {len(names)} features"
+        )
     base = _parse_base_score(mparam.get("base_score", "0.5"))
     if base.size == 1:
         base = np.full(n_outputs, base[0])
@@ -338,6 +353,7 @@ def from_bytes(data: bytes, **kwargs) -> Model:
 _FEATURE_INDEX = re.compile(r"^f(\d+)$")
 
 
+@malformed_is_format_error("the XGBoost dump")
 def from_dump(
     dump,
     *,
