@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import treelens as tl
 import xgboost as xgb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.ensemble import (
     GradientBoostingRegressor,
     HistGradientBoostingRegressor,
@@ -447,3 +449,103 @@ def test_core_rejects_wrong_columns_at_predict():
     forest = _core.Forest(**_parts())
     with pytest.raises(InvalidInputError, match="3 columns.*2 features"):
         forest.predict(np.zeros((2, 3)))
+
+
+# --- fuzzing: corrupted files raise treelens errors, never anything else ------------------------
+
+
+@pytest.fixture(scope="module")
+def model_bytes(booster, lgb_text):
+    return {
+        "ubj": bytes(booster.save_raw("ubj")),
+        "json": bytes(booster.save_raw("json")),
+        "lightgbm": lgb_text.encode(),
+    }
+
+
+@pytest.mark.parametrize("kind", ["ubj", "json", "lightgbm"])
+@given(data=st.data())
+def test_corrupted_model_files_raise_treelens_errors(model_bytes, kind, data, tmp_path_factory):
+    raw = bytearray(model_bytes[kind])
+    for _ in range(data.draw(st.integers(1, 3), label="edits")):
+        if len(raw) < 2:
+            break
+        pos = data.draw(st.integers(0, len(raw) - 1), label="pos")
+        op = data.draw(st.sampled_from(["set", "delete", "truncate", "insert"]), label="op")
+        if op == "set":
+            raw[pos] = data.draw(st.integers(0, 255), label="byte")
+        elif op == "delete":
+            del raw[pos : pos + data.draw(st.integers(1, 20), label="n")]
+        elif op == "insert":
+            raw[pos:pos] = data.draw(st.binary(min_size=1, max_size=8), label="bytes")
+        else:
+            del raw[pos:]
+    path = tmp_path_factory.mktemp("fuzz") / "model.bin"
+    path.write_bytes(bytes(raw))
+    try:
+        model = tl.load(path)
+        if model.n_features <= 10_000:
+            model.predict(np.zeros((2, model.n_features)))
+    except TreelensError:
+        pass  # any other exception type fails the test
+
+
+def _paths(node, prefix=()):
+    """Paths to every dict entry and to the first and last element of every list."""
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list) and node:
+        for i in sorted({0, len(node) - 1}):
+            yield from _paths(node[i], prefix + (i,))
+
+
+REPLACEMENTS = [None, "x", "[1E0,", [], {}, [[1]], -1, 10**9, 1.5, True, float("nan")]
+
+
+@settings(max_examples=150)
+@given(data=st.data())
+def test_structurally_corrupted_xgboost_documents(booster, data):
+    """Delete any key or element, or give it a value of another type: a treelens error or a
+    working model, never a bare KeyError/TypeError/IndexError."""
+    doc = json.loads(bytes(booster.save_raw("json")))
+    paths = [p for p in _paths(doc) if p]
+    path = data.draw(st.sampled_from(paths), label="path")
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans(), label="delete"):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(st.sampled_from(REPLACEMENTS), label="value")
+    try:
+        model = tl.load(json.dumps(doc).encode())
+        if model.n_features <= 10_000:
+            model.predict(np.zeros((2, model.n_features)))
+    except TreelensError:
+        pass
+
+
+@settings(max_examples=150)
+@given(data=st.data())
+def test_structurally_corrupted_lightgbm_files(lgb_text, data, tmp_path_factory):
+    lines = lgb_text.splitlines()
+    i = data.draw(st.integers(0, len(lines) - 1), label="line")
+    action = data.draw(st.sampled_from(["delete", "value", "garble"]), label="action")
+    if action == "delete":
+        del lines[i]
+    elif "=" in lines[i]:
+        key = lines[i].split("=", 1)[0]
+        value = data.draw(st.sampled_from(["", "x", "-1", "1e400", "999999999", "1 2", "nan"]))
+        lines[i] = f"{key}={value}"
+    else:
+        lines[i] = data.draw(st.sampled_from(["=", "Tree=", "end of trees", "tree", "x=1"]))
+    path = tmp_path_factory.mktemp("lgbfuzz") / "model.txt"
+    path.write_text("\n".join(lines))
+    try:
+        model = tl.load(path)
+        if model.n_features <= 10_000:
+            model.predict(np.zeros((2, model.n_features)))
+    except TreelensError:
+        pass
