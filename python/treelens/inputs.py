@@ -6,6 +6,9 @@ import numpy as np
 
 from .exceptions import FeatureNameError, InvalidInputError
 
+#: LightGBM's kZeroThreshold: the float constant 1e-35f widened to double.
+LIGHTGBM_ZERO = float(np.float32(1e-35))
+
 
 def is_dataframe(X) -> bool:
     module = type(X).__module__
@@ -33,11 +36,20 @@ def _encode(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
     return out
 
 
+def _holds_text(arr: np.ndarray) -> bool:
+    """Whether an array holds strings (text is data, never silently parsed as numbers)."""
+    if arr.dtype.kind in "USV":
+        return True
+    return arr.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in arr.ravel())
+
+
 def _numeric(values, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind in "fiub":
         return arr.astype(np.float64, copy=False)
     try:
+        if arr.dtype.kind not in "O" or _holds_text(arr):
+            raise TypeError
         return arr.astype(np.float64)
     except (TypeError, ValueError):
         raise InvalidInputError(
@@ -87,7 +99,16 @@ def _frame_matrix(model, X) -> np.ndarray:
             elif j in model.categories:
                 out[:, j] = _encode(np.asarray(col.astype(object)), model.categories[j])
             elif j in model.frame_categories:
-                out[:, j] = _encode(np.asarray(col.astype(object)), model.frame_categories[j])
+                values = np.asarray(col.astype(object))
+                out[:, j] = _encode(values, model.frame_categories[j])
+                # XGBoost refuses categories it did not see in training: so do we.
+                unseen = np.isnan(out[:, j]) & ~col.isna().to_numpy()
+                if unseen.any():
+                    raise InvalidInputError(
+                        f"column {name!r} holds the category {values[unseen][0]!r}, which the "
+                        "model did not see in training (XGBoost refuses it too); known: "
+                        f"{list(model.frame_categories[j])[:20]}"
+                    )
             else:
                 codes = col.cat.codes.to_numpy().astype(np.float64)
                 codes[codes < 0] = np.nan
@@ -129,6 +150,8 @@ def as_matrix(model, X) -> np.ndarray:
         else:
             if arr.dtype.kind not in "fiub":
                 try:
+                    if arr.dtype.kind != "O" or _holds_text(arr):
+                        raise TypeError
                     arr = arr.astype(np.float64)
                 except (TypeError, ValueError):
                     raise InvalidInputError(
@@ -139,5 +162,12 @@ def as_matrix(model, X) -> np.ndarray:
             for j, cats in model.categories.items():
                 out[:, j] = _encode(out[:, j], cats)
     if model.missing_value is not None and not np.isnan(model.missing_value):
-        out[out == model.missing_value] = np.nan
+        # XGBoost reads values as float32 and compares them with float32(missing).
+        with np.errstate(over="ignore"):
+            out[out.astype(np.float32) == np.float32(model.missing_value)] = np.nan
+    if model.library == "lightgbm":
+        # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and reads
+        # the others as 0.0 before any tree sees them.
+        with np.errstate(invalid="ignore"):
+            out[np.abs(out) <= LIGHTGBM_ZERO] = 0.0
     return np.ascontiguousarray(out, dtype=np.float64)

@@ -119,7 +119,8 @@ def load(
             raise UnsupportedModelError("iteration_range applies to XGBoost models only")
         if type(obj).__name__ == "Booster":
             return _lightgbm.from_booster(obj)
-        if hasattr(obj, "booster_"):
+        # Checked on the class: on an unfitted LGBMModel the property itself raises.
+        if hasattr(type(obj), "booster_"):
             return _lightgbm.from_lgbmmodel(obj)
     raise UnsupportedModelError(
         f"cannot explain a {type(obj).__module__}.{type(obj).__name__}; treelens accepts "

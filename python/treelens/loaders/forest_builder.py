@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import _core
-from ..exceptions import ModelFormatError
+from ..exceptions import ModelFormatError, TreelensError
 
 #: Missing-value kinds understood by the core (see rust/core/src/forest.rs).
 MISSING_NAN = 0
 MISSING_NAN_AS_ZERO = 1
 MISSING_ZERO_OR_NAN = 2
+
+
+def malformed_is_format_error(what: str):
+    """Decorator: a model document of the wrong shape (a missing key, a list where a number
+    belongs, a short array...) raises ModelFormatError naming ``what``, never a bare
+    KeyError/TypeError/IndexError from deep inside a loader."""
+
+    def wrap(load):
+        @functools.wraps(load)
+        def checked(*args, **kwargs):
+            try:
+                return load(*args, **kwargs)
+            except TreelensError:
+                raise
+            except (
+                KeyError,
+                TypeError,
+                ValueError,
+                IndexError,
+                AttributeError,
+                OverflowError,
+            ) as e:
+                raise ModelFormatError(f"{what} is malformed ({type(e).__name__}: {e})") from None
+
+        return checked
+
+    return wrap
 
 
 def bitset_words(categories) -> np.ndarray:
@@ -22,6 +50,8 @@ def bitset_words(categories) -> np.ndarray:
         return np.zeros(0, dtype=np.uint32)
     if cats.min() < 0:
         raise ModelFormatError(f"negative category {cats.min()} in a categorical split")
+    if cats.max() > 2**31 - 1:
+        raise ModelFormatError(f"category {cats.max()} in a categorical split exceeds int32")
     words = np.zeros(int(cats.max()) // 32 + 1, dtype=np.uint32)
     np.bitwise_or.at(words, cats // 32, (np.uint32(1) << (cats % 32).astype(np.uint32)))
     return words

@@ -13,6 +13,7 @@ from .forest_builder import (
     MISSING_NAN_AS_ZERO,
     MISSING_ZERO_OR_NAN,
     ForestBuilder,
+    malformed_is_format_error,
 )
 
 SUPPORTED_OBJECTIVES = (
@@ -170,11 +171,24 @@ def _add_tree(builder: ForestBuilder, tree: dict, index: int, output: int) -> No
     )
 
 
+@malformed_is_format_error("the LightGBM model")
 def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
     """A model from LightGBM's text format (``save_model`` file or ``model_to_string``)."""
     if not text.lstrip().startswith("tree"):
         raise ModelFormatError("not a LightGBM model file (it does not start with 'tree')")
     header, trees, pandas_categorical = _split_blocks(text)
+    # A complete file lists its tree sizes and closes with "end of trees": anything less is a
+    # truncated file, which must not load as a smaller model.
+    sizes = header.get("tree_sizes", "").split()
+    if "end of trees" not in text or (sizes and len(sizes) != len(trees)):
+        raise ModelFormatError(
+            f"the LightGBM model is truncated: {len(trees)} tree blocks"
+            + (f" of the {len(sizes)} its header lists" if sizes else "")
+            + ", and no 'end of trees' line"
+            if "end of trees" not in text
+            else f"the LightGBM model is corrupt: {len(trees)} tree blocks, but its header "
+            f"lists {len(sizes)} tree sizes"
+        )
     try:
         n_class = int(header.get("num_class", "1"))
         per_iter = int(header.get("num_tree_per_iteration", str(n_class)))
@@ -190,6 +204,16 @@ def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
         )
     if per_iter < 1:
         raise ModelFormatError("num_tree_per_iteration must be positive")
+    if per_iter > max(len(trees), 1):
+        raise ModelFormatError(
+            f"num_tree_per_iteration is {per_iter}, but the model has {len(trees)} trees"
+        )
+    names = header.get("feature_names", "").split() or None
+    if n_features < 1 or (names is not None and len(names) != n_features):
+        raise ModelFormatError(
+            f"max_feature_idx says {n_features} features, but feature_names lists "
+            f"{len(names or [])}"
+        )
     builder = ForestBuilder(
         n_features=n_features,
         n_outputs=per_iter,
@@ -200,7 +224,6 @@ def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
     )
     for i, tree in enumerate(trees):
         _add_tree(builder, tree, i, i % per_iter)
-    names = header.get("feature_names", "").split() or None
     if names == [f"Column_{i}" for i in range(n_features)]:
         names = None  # LightGBM's placeholder names: the model was trained without names.
     return Model(

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
-from .forest_builder import ForestBuilder
+from .forest_builder import ForestBuilder, malformed_is_format_error
 from .ubjson import loads as ubjson_loads
 
 #: Objectives whose base score XGBoost keeps as a probability (margin = logit).
@@ -109,10 +109,24 @@ def _add_json_tree(builder: ForestBuilder, tree: dict, output: int, weight: floa
     # XGBoost compares float32 values: round thresholds the way it stores them.
     threshold = cond.astype(np.float32).astype(np.float64)
     if width > 1:
-        weights = _as_array(tree["base_weights"], np.float64)
-        if weights.shape[0] != n * width:
-            raise ModelFormatError("a multi-output XGBoost tree has the wrong number of weights")
-        values = weights.reshape(n, width) * weight
+        leaf_weights = tree.get("leaf_weights")
+        if leaf_weights is not None and len(leaf_weights) > 0:
+            # xgboost >= 3.1 keeps leaf vectors apart; a leaf's right child indexes them.
+            lw = _as_array(leaf_weights, np.float64)
+            if lw.shape[0] % width:
+                raise ModelFormatError("a multi-output XGBoost tree has ragged leaf weights")
+            lw = lw.reshape(-1, width)
+            slot = np.where(leaf, right, 0)
+            if np.any(leaf & ((slot < 0) | (slot >= lw.shape[0]))):
+                raise ModelFormatError("a multi-output XGBoost leaf refers to a missing weight")
+            values = np.where(leaf[:, None], lw[slot], 0.0) * weight
+        else:
+            weights = _as_array(tree["base_weights"], np.float64)
+            if weights.shape[0] != n * width:
+                raise ModelFormatError(
+                    "a multi-output XGBoost tree has the wrong number of weights"
+                )
+            values = weights.reshape(n, width) * weight
     else:
         values = threshold * weight
     categories = {}
@@ -121,6 +135,9 @@ def _add_json_tree(builder: ForestBuilder, tree: dict, output: int, weight: floa
         cats = _as_array(tree["categories"], np.int64)
         seg = _as_array(tree["categories_segments"], np.int64)
         size = _as_array(tree["categories_sizes"], np.int64)
+        if cats.size and (cats.min() < 0 or cats.max() >= 2**24):
+            # XGBoost's categories are integers below 2**24 (exact in float32).
+            raise ModelFormatError(f"categorical split lists category {cats.max()} >= 2**24")
         for k, node in enumerate(nodes):
             # Categories listed in the split go right; everything else (and invalid values) left.
             categories[int(node)] = (cats[seg[k] : seg[k] + size[k]], False)
@@ -140,7 +157,12 @@ def _add_json_tree(builder: ForestBuilder, tree: dict, output: int, weight: floa
 
 
 def _cat_lists(model_doc: dict, feature_types) -> dict[int, np.ndarray]:
-    """Training categories stored by xgboost >= 3.1 (strings as code points), per feature."""
+    """Training categories stored by xgboost >= 3.1, per feature.
+
+    Strings are stored as UTF-8 bytes (signed) with offsets. xgboost 3.2 writes inconsistent
+    offsets for non-ASCII names (and re-codes them wrongly itself); such a column keeps no
+    stored categories, so a DataFrame's own category codes are used, as xgboost < 3.1 did.
+    """
     cats = model_doc.get("cats")
     if not isinstance(cats, dict) or not cats.get("enc"):
         return {}
@@ -152,16 +174,18 @@ def _cat_lists(model_doc: dict, feature_types) -> dict[int, np.ndarray]:
             continue
         if offsets is not None and len(offsets) > 0:
             offs = np.asarray(offsets, dtype=np.int64)
-            out[j] = np.asarray(
-                ["".join(chr(int(c)) for c in values[offs[i] : offs[i + 1]])
-                 for i in range(len(offs) - 1)],
-                dtype=object,
-            )  # fmt: skip
+            raw = (values.astype(np.int64) & 0xFF).astype(np.uint8).tobytes()
+            try:
+                names = [raw[offs[i] : offs[i + 1]].decode("utf-8") for i in range(len(offs) - 1)]
+            except UnicodeDecodeError:
+                continue
+            out[j] = np.asarray(names, dtype=object)
         else:
             out[j] = values
     return out
 
 
+@malformed_is_format_error("the XGBoost model document")
 def from_json_document(
     doc: dict, *, iteration_range=None, estimator=None, missing=None, classes=None
 ) -> Model:
@@ -197,6 +221,17 @@ def from_json_document(
     num_target = int(mparam.get("num_target", 1) or 1)
     n_outputs = max(num_class, num_target, 1)
     n_features = int(mparam["num_feature"])
+    # Every output is fed by some tree (one per class and iteration, or vector leaves).
+    widest = max(
+        [int(t.get("tree_param", {}).get("size_leaf_vector", 1) or 1) for t in trees] + [1]
+    )
+    if n_outputs > max(n_trees, 1) * widest:
+        raise ModelFormatError(f"the model declares {n_outputs} outputs for {n_trees} trees")
+    names = learner.get("feature_names") or []
+    if n_features < 0 or (names and len(names) != n_features):
+        raise ModelFormatError(
+            f"num_feature is {n_features}, but the model names {len(names)} features"
+        )
     base = _parse_base_score(mparam.get("base_score", "0.5"))
     if base.size == 1:
         base = np.full(n_outputs, base[0])
@@ -292,8 +327,14 @@ def from_bytes(data: bytes, **kwargs) -> Model:
     if head == b"{":
         try:
             doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            doc = ubjson_loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as json_error:
+            try:
+                doc = ubjson_loads(data)
+            except ModelFormatError as ubj_error:
+                raise ModelFormatError(
+                    "the XGBoost model is corrupt or truncated: it is neither valid JSON "
+                    f"({json_error}) nor valid UBJSON ({ubj_error})"
+                ) from None
     elif head == b"[":
         try:
             dump = json.loads(data.decode("utf-8"))
@@ -312,6 +353,7 @@ def from_bytes(data: bytes, **kwargs) -> Model:
 _FEATURE_INDEX = re.compile(r"^f(\d+)$")
 
 
+@malformed_is_format_error("the XGBoost dump")
 def from_dump(
     dump,
     *,
@@ -338,7 +380,13 @@ def from_dump(
     objective = objective or "reg:squarederror"
     _check_objective(objective)
     k = int(n_outputs or 1)
-    trees = [json.loads(t) if isinstance(t, (str, bytes)) else t for t in dump]
+    try:
+        trees = [json.loads(t) if isinstance(t, (str, bytes)) else t for t in dump]
+    except json.JSONDecodeError as e:
+        raise ModelFormatError(
+            f"an XGBoost dump tree is not JSON ({e}): dump with get_dump(dump_format='json', "
+            "with_stats=True)"
+        ) from None
     if not trees or not all(isinstance(t, dict) for t in trees):
         raise ModelFormatError("an XGBoost JSON dump is a non-empty list of tree objects")
     names = list(feature_names) if feature_names is not None else None
@@ -365,7 +413,10 @@ def from_dump(
             output=i % k,
             categories=cats,
         )
-    base = base_margin(objective, np.broadcast_to(np.asarray(base_score, dtype=float), (k,)))
+    base = _parse_base_score(base_score)
+    if base.size not in (1, k):
+        raise ModelFormatError(f"base_score has {base.size} values for {k} outputs")
+    base = base_margin(objective, np.broadcast_to(base, (k,)))
     return Model(
         forest=builder.build(base),
         feature_names=names,

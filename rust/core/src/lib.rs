@@ -8,6 +8,9 @@ pub mod monitor;
 pub mod parallel;
 pub mod predict;
 
+#[cfg(test)]
+mod forest_tests;
+
 pub use error::{Error, Result};
 pub use forest::{Forest, ForestParts};
 pub use monitor::{Monitor, Silent};
