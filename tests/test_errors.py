@@ -8,7 +8,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-import treelens as tl
 import xgboost as xgb
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +20,8 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeRegressor
+
+import treelens as tl
 from treelens import _core
 from treelens.exceptions import (
     FeatureNameError,

@@ -6,9 +6,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-import treelens as tl
 import xgboost as xgb
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+
+import treelens as tl
 from treelens.exceptions import FeatureNameError, InvalidInputError
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

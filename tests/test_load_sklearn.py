@@ -11,10 +11,12 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import treelens as tl
-from _parity import assert_parity, edge_rows, hgb_thresholds, orders, sklearn_thresholds
 from sklearn import ensemble as E
 from sklearn import tree as T
+
+import treelens as tl
+
+from _parity import assert_parity, edge_rows, hgb_thresholds, orders, sklearn_thresholds
 
 RTOL, ATOL = 1e-12, 1e-13
 

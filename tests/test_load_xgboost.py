@@ -21,8 +21,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import treelens as tl
 import xgboost as xgb
+
+import treelens as tl
+
 from _parity import assert_parity, edge_rows, orders, xgb_thresholds
 
 F32_TOL = 1e-5

@@ -11,8 +11,14 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pytest
-import treelens as tl
 import xgboost as xgb
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn import ensemble as E
+
+import treelens as tl
+
 from _parity import (
     assert_parity,
     f32_neighbours,
@@ -21,10 +27,6 @@ from _parity import (
     sklearn_thresholds,
     xgb_thresholds,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-from sklearn import ensemble as E
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -46,6 +46,8 @@ class Model:
     feature_names: list[str] | None
     objective: str
     link: str = "identity"
+    #: The margin is multiplied by this before the link (LightGBM's ``sigmoid`` parameter).
+    link_scale: float = 1.0
     classes: np.ndarray | None = None
     library: str = ""
     #: ``{column: categories}``: categorical columns whose values are mapped to category codes.
@@ -111,7 +113,8 @@ class Model:
 
     def transform_margin(self, margin: np.ndarray) -> np.ndarray:
         """Applies the model's link: margins to probabilities (classifiers) or to the mean."""
-        return apply_link(self.link, margin)
+        m = np.asarray(margin, dtype=np.float64)
+        return apply_link(self.link, m * self.link_scale if self.link_scale != 1.0 else m)
 
     def __repr__(self) -> str:
         return (

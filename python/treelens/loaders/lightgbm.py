@@ -208,6 +208,15 @@ def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
         raise ModelFormatError(
             f"num_tree_per_iteration is {per_iter}, but the model has {len(trees)} trees"
         )
+    # "binary sigmoid:2": LightGBM's probability is 1 / (1 + exp(-2 * margin)).
+    link_scale = 1.0
+    for token in objective_line[1:]:
+        key, _, value = token.partition(":")
+        if key == "sigmoid" and _LINKS.get(objective) == "logistic":
+            try:
+                link_scale = float(value)
+            except ValueError:
+                raise ModelFormatError(f"bad sigmoid parameter {token!r}") from None
     names = header.get("feature_names", "").split() or None
     if n_features < 1 or (names is not None and len(names) != n_features):
         raise ModelFormatError(
@@ -231,6 +240,7 @@ def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
         feature_names=names,
         objective=" ".join(objective_line),
         link=_LINKS.get(objective, "identity"),
+        link_scale=link_scale,
         classes=classes,
         library="lightgbm",
         pandas_categorical=pandas_categorical,
