@@ -189,8 +189,7 @@ def hstats(
     names = feature_names(model, X)
     if model.n_features < 2:
         raise InvalidInputError(
-            "H statistics need at least 2 features; the model has "
-            f"{model.n_features} column"
+            f"H statistics need at least 2 features; the model has {model.n_features} column"
         )
     cols = list(range(model.n_features)) if features is None else resolve_features(features, names)
     for name, m in (("pairwise_m", pairwise_m), ("threeway_m", threeway_m)):
