@@ -522,3 +522,279 @@ pub fn hstats(
     }
     Ok(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forest::ForestParts;
+    use crate::monitor::Silent;
+    use crate::predict::predict;
+    use ndarray::Array2;
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn unit(&mut self) -> f64 {
+            self.next() as f64 / (1u64 << 31) as f64
+        }
+    }
+
+    /// A random forest over `p` features: `trees` trees up to `depth` deep, thresholds and data
+    /// on a coarse grid so that ties and equal thresholds occur; `vector` leaves hold `k` values.
+    fn random_forest(
+        rng: &mut Rng,
+        p: usize,
+        k: usize,
+        trees: usize,
+        depth: usize,
+        vector: bool,
+    ) -> Forest {
+        let mut parts = ForestParts {
+            n_features: p,
+            n_outputs: k,
+            base_score: (0..k).map(|o| o as f64 * 0.5).collect(),
+            average: false,
+            less_equal: rng.below(2) == 0,
+            f32_inputs: false,
+            category_offsets: vec![0],
+            ..Default::default()
+        };
+        for t in 0..trees {
+            parts.tree_start.push(parts.feature.len());
+            parts
+                .tree_output
+                .push(if vector { -1 } else { (t % k) as i64 });
+            let width = if vector { k } else { 1 };
+            // Breadth-first: (local index, depth).
+            let start = parts.feature.len();
+            let mut queue = vec![(0usize, 0usize)];
+            let mut count = 1usize;
+            let mut nodes: Vec<(i64, f64, i64, i64, bool)> = vec![(-1, 0.0, -1, -1, false)];
+            while let Some((ix, d)) = queue.pop() {
+                if d < depth && rng.below(10) < 8 {
+                    let f = rng.below(p as u64) as i64;
+                    let thr = rng.below(7) as f64 * 0.5 - 1.5;
+                    let (l, r) = (count, count + 1);
+                    count += 2;
+                    nodes[ix] = (f, thr, l as i64, r as i64, rng.below(2) == 0);
+                    nodes.push((-1, 0.0, -1, -1, false));
+                    nodes.push((-1, 0.0, -1, -1, false));
+                    queue.push((l, d + 1));
+                    queue.push((r, d + 1));
+                }
+            }
+            for &(f, thr, l, r, dl) in &nodes {
+                parts.feature.push(f);
+                parts.threshold.push(thr);
+                parts.left.push(l);
+                parts.right.push(r);
+                parts.default_left.push(dl);
+                parts.missing.push(0);
+                parts.cover.push(1.0);
+                parts.category_set.push(-1);
+                for _ in 0..width {
+                    parts.values.push(rng.unit() * 4.0 - 2.0);
+                }
+            }
+            let _ = start;
+        }
+        parts.tree_start.push(parts.feature.len());
+        Forest::new(parts).expect("valid forest")
+    }
+
+    fn random_data(rng: &mut Rng, n: usize, p: usize) -> Array2<f64> {
+        Array2::from_shape_fn((n, p), |_| {
+            if rng.below(12) == 0 {
+                f64::NAN
+            } else {
+                rng.below(9) as f64 * 0.5 - 2.0
+            }
+        })
+    }
+
+    /// Brute force: centred PD_S at every row from predictions on replicated data.
+    fn brute_pd(forest: &Forest, x: &Array2<f64>, w: &[f64], s: &[usize]) -> Vec<f64> {
+        let (n, p) = x.dim();
+        let k = forest.n_outputs();
+        let mut z = Array2::<f64>::zeros((n * n, p));
+        for i in 0..n {
+            for l in 0..n {
+                for j in 0..p {
+                    z[[i * n + l, j]] = if s.contains(&j) { x[[i, j]] } else { x[[l, j]] };
+                }
+            }
+        }
+        let pred = predict(forest, z.view(), 1, &Silent).expect("predict");
+        let wt: f64 = w.iter().sum();
+        let mut pd = vec![0.0; n * k];
+        for i in 0..n {
+            for l in 0..n {
+                for o in 0..k {
+                    pd[i * k + o] += w[l] * pred[[i * n + l, o]] / wt;
+                }
+            }
+        }
+        centre(&pd, w, k)
+    }
+
+    fn centre(z: &[f64], w: &[f64], k: usize) -> Vec<f64> {
+        let wt: f64 = w.iter().sum();
+        let n = w.len();
+        let mut out = z.to_vec();
+        for o in 0..k {
+            let m: f64 = (0..n).map(|i| w[i] * z[i * k + o]).sum::<f64>() / wt;
+            for i in 0..n {
+                out[i * k + o] -= m;
+            }
+        }
+        out
+    }
+
+    fn wmean_sq(z: &[f64], w: &[f64], k: usize) -> Vec<f64> {
+        let wt: f64 = w.iter().sum();
+        (0..k)
+            .map(|o| {
+                (0..w.len())
+                    .map(|i| w[i] * z[i * k + o].powi(2))
+                    .sum::<f64>()
+                    / wt
+            })
+            .collect()
+    }
+
+    fn close(a: &[f64], b: &[f64]) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-10 * y.abs().max(1.0), "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn equals_brute_force_on_random_forests() {
+        let mut rng = Rng(42);
+        let (mut pairs, mut triples) = (0, 0);
+        for case in 0..24 {
+            let p = 2 + case % 4;
+            let k = 1 + case % 2;
+            let vector = case % 4 == 1;
+            let forest = random_forest(&mut rng, p, k, 3 + case % 3, 2 + case % 5, vector);
+            let n = 5 + case % 7;
+            let x = random_data(&mut rng, n, p);
+            let w: Vec<f64> = (0..n).map(|_| 0.2 + rng.unit()).collect();
+            let features: Vec<usize> = if case % 3 == 2 && p > 2 {
+                (1..p).collect()
+            } else {
+                (0..p).collect()
+            };
+            let q = features.len();
+            let opts = HStatsOptions {
+                features: features.clone(),
+                pairwise_m: q,
+                threeway_m: q,
+            };
+            let hs = hstats(&forest, x.view(), &w, &opts, 1 + case % 2, &Silent).expect("hstats");
+            let f = brute_pd(&forest, &x, &w, &(0..p).collect::<Vec<_>>());
+            close(&hs.f_denominator, &wmean_sq(&f, &w, k));
+            let pd1: Vec<Vec<f64>> = features
+                .iter()
+                .map(|&j| brute_pd(&forest, &x, &w, &[j]))
+                .collect();
+            let mut resid = f.clone();
+            for (a, &j) in features.iter().enumerate() {
+                let others: Vec<usize> = (0..p).filter(|&b| b != j).collect();
+                let not = brute_pd(&forest, &x, &w, &others);
+                let d: Vec<f64> = (0..n * k).map(|ix| f[ix] - pd1[a][ix] - not[ix]).collect();
+                close(
+                    &hs.overall_numerator[a * k..(a + 1) * k],
+                    &wmean_sq(&d, &w, k),
+                );
+                for ix in 0..n * k {
+                    resid[ix] -= pd1[a][ix];
+                }
+            }
+            close(&hs.global_numerator, &wmean_sq(&resid, &w, k));
+            pairs += hs.pairs.len();
+            triples += hs.triples.len();
+            for (a, b, num, den) in &hs.pairs {
+                let jk = brute_pd(&forest, &x, &w, &[features[*a], features[*b]]);
+                let d: Vec<f64> = (0..n * k)
+                    .map(|ix| jk[ix] - pd1[*a][ix] - pd1[*b][ix])
+                    .collect();
+                close(num, &wmean_sq(&d, &w, k));
+                close(den, &wmean_sq(&jk, &w, k));
+            }
+            for ([a, b, c], num, den) in &hs.triples {
+                let fs = [features[*a], features[*b], features[*c]];
+                let t = brute_pd(&forest, &x, &w, &fs);
+                let ab = brute_pd(&forest, &x, &w, &[fs[0], fs[1]]);
+                let ac = brute_pd(&forest, &x, &w, &[fs[0], fs[2]]);
+                let bc = brute_pd(&forest, &x, &w, &[fs[1], fs[2]]);
+                let d: Vec<f64> = (0..n * k)
+                    .map(|ix| {
+                        t[ix] - ab[ix] - ac[ix] - bc[ix] + pd1[*a][ix] + pd1[*b][ix] + pd1[*c][ix]
+                    })
+                    .collect();
+                close(num, &wmean_sq(&d, &w, k));
+                close(den, &wmean_sq(&t, &w, k));
+            }
+        }
+        assert!(
+            pairs > 20 && triples > 10,
+            "{pairs} pairs, {triples} triples checked"
+        );
+    }
+
+    #[test]
+    fn partial_dependence_equals_brute_force() {
+        let mut rng = Rng(7);
+        for case in 0..12 {
+            let p = 2 + case % 3;
+            let k = 1 + case % 2;
+            let forest = random_forest(&mut rng, p, k, 4, 4, case % 2 == 1);
+            let n = 6 + case;
+            let x = random_data(&mut rng, n, p);
+            let w: Vec<f64> = (0..n).map(|_| 0.2 + rng.unit()).collect();
+            let s: Vec<usize> = if case % 2 == 0 {
+                vec![p - 1]
+            } else {
+                vec![1, 0]
+            };
+            let grid = random_data(&mut rng, 5, s.len());
+            let (avg, ice) = crate::interaction::partial_dependence(
+                &forest,
+                x.view(),
+                &w,
+                &s,
+                grid.view(),
+                true,
+                2,
+                &Silent,
+            )
+            .expect("pd");
+            let ice = ice.expect("requested");
+            let wt: f64 = w.iter().sum();
+            for g in 0..grid.nrows() {
+                let mut z = x.clone();
+                for (c, &j) in s.iter().enumerate() {
+                    z.column_mut(j).fill(grid[[g, c]]);
+                }
+                let pred = predict(&forest, z.view(), 1, &Silent).expect("predict");
+                for o in 0..k {
+                    let mean: f64 = (0..n).map(|i| w[i] * pred[[i, o]]).sum::<f64>() / wt;
+                    close(&[avg[[g, o]]], &[mean]);
+                    for i in 0..n {
+                        close(&[ice[[i, g, o]]], &[pred[[i, o]]]);
+                    }
+                }
+            }
+        }
+    }
+}
