@@ -13,7 +13,7 @@
 
 use super::cells::Cells;
 use super::leaves::{FailMasses, Walk};
-use super::pairs::{pair_part, triple_part, LeafRecord};
+use super::pairs::{pair_part, triple_part, Axis, LeafRecord, RowIndex};
 use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::monitor::Monitor;
@@ -397,17 +397,28 @@ pub fn hstats(
         .flat_map(|s1| (s1 + 1..m).map(move |s2| (s1, s2)))
         .collect();
     let pd_of = |a: usize| &pd_rows[a * n * k..(a + 1) * n * k];
+    let indexes: Vec<RowIndex> = pool.install(|| {
+        pairwise_features
+            .par_iter()
+            .map(|&a| RowIndex::new(cells[feats[a]].as_ref().expect("built")))
+            .collect()
+    });
+    let axes: Vec<Axis> = pairwise_features
+        .iter()
+        .zip(&indexes)
+        .map(|(&a, index)| Axis {
+            feature: feats[a],
+            cells: cells[feats[a]].as_ref().expect("built"),
+            index,
+        })
+        .collect();
     let g_of = |s1: usize, s2: usize| -> Vec<f64> {
         let (lo, hi) = (s1.min(s2), s1.max(s2));
-        let (a, b) = (pairwise_features[lo], pairwise_features[hi]);
-        let (j, l) = (feats[a], feats[b]);
         pair_part(
             &leaves,
             &pair_leaves[lo * m + hi],
-            j,
-            l,
-            cells[j].as_ref().expect("built"),
-            cells[l].as_ref().expect("built"),
+            &axes[lo],
+            &axes[hi],
             k,
             w_total,
         )
@@ -476,20 +487,10 @@ pub fn hstats(
                 let part: Vec<_> = triple_list[start..end]
                     .par_iter()
                     .map(|&[s1, s2, s3]| {
-                        let fs = [
-                            feats[pairwise_features[s1]],
-                            feats[pairwise_features[s2]],
-                            feats[pairwise_features[s3]],
-                        ];
                         let g3 = triple_part(
                             &leaves,
                             &triple_leaves[(s1 * t + s2) * t + s3],
-                            fs,
-                            [
-                                cells[fs[0]].as_ref().expect("built"),
-                                cells[fs[1]].as_ref().expect("built"),
-                                cells[fs[2]].as_ref().expect("built"),
-                            ],
+                            [&axes[s1], &axes[s2], &axes[s3]],
                             k,
                             w_total,
                         );

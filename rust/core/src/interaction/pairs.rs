@@ -34,19 +34,129 @@ fn member(runs: &[(u32, u32)], c: u32) -> bool {
     i < runs.len() && runs[i].0 <= c
 }
 
+/// Rows sorted by their cell of one feature, so that the rows in a run of cells are a range.
+#[derive(Debug, Clone)]
+pub struct RowIndex {
+    /// Row ids in increasing cell order.
+    pub order: Vec<u32>,
+    /// `order[start[c]..start[c + 1]]` are the rows in cell `c`.
+    pub start: Vec<u32>,
+}
+
+impl RowIndex {
+    pub fn new(cells: &Cells) -> RowIndex {
+        let mut start = vec![0u32; cells.n + 1];
+        for &c in &cells.of_row {
+            start[c as usize + 1] += 1;
+        }
+        for c in 0..cells.n {
+            start[c + 1] += start[c];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0u32; cells.of_row.len()];
+        for (i, &c) in cells.of_row.iter().enumerate() {
+            order[next[c as usize] as usize] = i as u32;
+            next[c as usize] += 1;
+        }
+        RowIndex { order, start }
+    }
+
+    /// Number of rows in the runs.
+    fn count(&self, runs: &[(u32, u32)]) -> usize {
+        runs.iter()
+            .map(|&(a, b)| (self.start[b as usize] - self.start[a as usize]) as usize)
+            .sum()
+    }
+
+    /// Rows in the runs.
+    fn rows<'a>(&'a self, runs: &'a [(u32, u32)]) -> impl Iterator<Item = u32> + 'a {
+        runs.iter().flat_map(move |&(a, b)| {
+            self.order[self.start[a as usize] as usize..self.start[b as usize] as usize]
+                .iter()
+                .copied()
+        })
+    }
+}
+
+/// One feature of a pair or triple: its cells, its row index, and each leaf's runs on it.
+pub struct Axis<'a> {
+    pub feature: usize,
+    pub cells: &'a Cells,
+    pub index: &'a RowIndex,
+}
+
+/// Adds `value * coef` to every row in the box `runs[0] x runs[1] x ...` (one run list per
+/// axis), enumerating the rows of the axis whose runs hold fewest rows.
+fn add_box(
+    g: &mut [f64],
+    ko: usize,
+    axes: &[&Axis],
+    runs: &[&[(u32, u32)]],
+    value: &[f64],
+    coef: f64,
+) {
+    if coef == 0.0 {
+        return;
+    }
+    let counts: Vec<usize> = axes
+        .iter()
+        .zip(runs)
+        .map(|(a, r)| a.index.count(r))
+        .collect();
+    let best = (0..axes.len()).min_by_key(|&d| counts[d]).expect("an axis");
+    for i in axes[best].index.rows(runs[best]) {
+        let inside =
+            (0..axes.len()).all(|d| d == best || member(runs[d], axes[d].cells.of_row[i as usize]));
+        if inside {
+            for o in 0..ko {
+                g[i as usize * ko + o] += value[o] * coef;
+            }
+        }
+    }
+}
+
+/// Adds `value * coef(leaf)` to every row whose cell of `axis` lies in the leaf's runs, through a
+/// difference table over cells.
+fn add_lines<'b>(
+    g: &mut [f64],
+    ko: usize,
+    axis: &Axis,
+    items: impl Iterator<Item = (&'b [(u32, u32)], &'b [f64], f64)>,
+) {
+    let mut diff = vec![0.0; (axis.cells.n + 1) * ko];
+    for (runs, value, coef) in items {
+        for &(s, e) in runs {
+            for o in 0..ko {
+                diff[s as usize * ko + o] += value[o] * coef;
+                diff[e as usize * ko + o] -= value[o] * coef;
+            }
+        }
+    }
+    for c in 1..=axis.cells.n {
+        for o in 0..ko {
+            diff[c * ko + o] += diff[(c - 1) * ko + o];
+        }
+    }
+    for (i, &c) in axis.cells.of_row.iter().enumerate() {
+        for o in 0..ko {
+            g[i * ko + o] += diff[c as usize * ko + o];
+        }
+    }
+}
+
 /// `G_jk` at every row (shape `n x k`, row-major): the part of `PD_jk` not explained by
 /// `PD_j + PD_k`, up to a constant.
 #[allow(clippy::too_many_arguments)]
 pub fn pair_part(
     leaves: &[LeafRecord],
     ids: &[u32],
-    j: usize,
-    k: usize,
-    cj: &Cells,
-    ck: &Cells,
+    aj: &Axis,
+    ak: &Axis,
     n_outputs: usize,
     w_total: f64,
 ) -> Vec<f64> {
+    let (j, k) = (aj.feature, ak.feature);
+    let (cj, ck) = (aj.cells, ak.cells);
     let n = cj.of_row.len();
     let ko = n_outputs;
     let mut g = vec![0.0; n * ko];
@@ -83,8 +193,17 @@ pub fn pair_part(
     let bk = bounds(k, ck.n);
     let (nj, nk) = (bj.len() - 1, bk.len() - 1);
     let grid_cells = nj.saturating_mul(nk);
-    let direct_cost = n.saturating_mul(ids.len());
-    if grid_cells.saturating_mul(2) <= direct_cost && grid_cells.saturating_mul(ko) <= 1 << 25 {
+    // Enumerating each leaf's box costs about the rows in its narrower side.
+    let box_cost: usize = ids
+        .iter()
+        .map(|&id| {
+            let leaf = &leaves[id as usize];
+            let cj_rows = aj.index.count(&leaf.runs[leaf.position(j) as usize]);
+            let ck_rows = ak.index.count(&leaf.runs[leaf.position(k) as usize]);
+            cj_rows.min(ck_rows) + 4
+        })
+        .sum();
+    if grid_cells <= box_cost.saturating_mul(2) && grid_cells.saturating_mul(ko) <= 1 << 25 {
         // Grid over coarse cells; diff has one extra row and column.
         let idx = |b: &[u32], c: u32| b.binary_search(&c).expect("a boundary");
         let mut diff = vec![0.0; (nj + 1) * (nk + 1) * ko];
@@ -167,47 +286,66 @@ pub fn pair_part(
             }
         }
     } else {
+        let runs_of = |id: u32, feature: usize| -> &[(u32, u32)] {
+            let leaf = &leaves[id as usize];
+            &leaf.runs[leaf.position(feature) as usize]
+        };
+        add_lines(
+            &mut g,
+            ko,
+            aj,
+            ids.iter()
+                .zip(&coefs)
+                .map(|(&id, c)| (runs_of(id, j), &leaves[id as usize].value[..], c[1])),
+        );
+        add_lines(
+            &mut g,
+            ko,
+            ak,
+            ids.iter()
+                .zip(&coefs)
+                .map(|(&id, c)| (runs_of(id, k), &leaves[id as usize].value[..], c[2])),
+        );
         for (&id, coef) in ids.iter().zip(&coefs) {
             let leaf = &leaves[id as usize];
-            let rj = &leaf.runs[leaf.position(j) as usize];
-            let rk = &leaf.runs[leaf.position(k) as usize];
-            let table = [0.0, coef[2], coef[1], coef[0] + coef[1] + coef[2]];
-            for i in 0..n {
-                let pat =
-                    (member(rj, cj.of_row[i]) as usize) << 1 | member(rk, ck.of_row[i]) as usize;
-                let c = table[pat];
-                if c != 0.0 {
-                    for o in 0..ko {
-                        g[i * ko + o] += leaf.value[o] * c;
-                    }
-                }
-            }
+            add_box(
+                &mut g,
+                ko,
+                &[aj, ak],
+                &[runs_of(id, j), runs_of(id, k)],
+                &leaf.value,
+                coef[0],
+            );
         }
     }
     g
 }
 
 /// `G_jkl` at every row (shape `n x k`): the three-way part of `PD_jkl`, up to a constant.
+///
+/// Per leaf, `sum over nonempty T of (-1)^(3-|T|) share(F minus T) [x passes T]`: the
+/// one-feature terms go through difference tables over cells, the two- and three-feature terms
+/// add to the rows inside their boxes.
 pub fn triple_part(
     leaves: &[LeafRecord],
     ids: &[u32],
-    f: [usize; 3],
-    cells: [&Cells; 3],
+    axes: [&Axis; 3],
     n_outputs: usize,
     w_total: f64,
 ) -> Vec<f64> {
-    let n = cells[0].of_row.len();
+    let n = axes[0].cells.of_row.len();
     let ko = n_outputs;
     let mut g = vec![0.0; n * ko];
+    let mut lines: [Vec<(&[(u32, u32)], &[f64], f64)>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for &id in ids {
         let leaf = &leaves[id as usize];
         let p = [
-            leaf.position(f[0]),
-            leaf.position(f[1]),
-            leaf.position(f[2]),
+            leaf.position(axes[0].feature),
+            leaf.position(axes[1].feature),
+            leaf.position(axes[2].feature),
         ];
         let m = &leaf.masses;
-        // Weight of the rows whose fails are exactly the subset U (bit b: feature f[b]).
+        // Weight of the rows whose fails are exactly the subset U (bit b: axis b).
         let exact = |u: usize| -> f64 {
             let sel: Vec<u16> = (0..3).filter(|b| u >> b & 1 == 1).map(|b| p[b]).collect();
             match sel.len() {
@@ -217,46 +355,32 @@ pub fn triple_part(
                 _ => m.triple([sel[0], sel[1], sel[2]]),
             }
         };
-        // share(T) = weight of rows failing nothing outside T = sum over U subset of T.
+        // share(T) = weight of the rows failing nothing outside T = sum over U within T.
         let share = |t: usize| -> f64 {
             (0..8usize).filter(|u| u & !t == 0).map(exact).sum::<f64>() / w_total
         };
-        // Coefficient for each membership pattern P: sum over nonempty T within P of
-        // (-1)^(3-|T|) share(T).
-        let mut table = [0.0; 8];
-        for (pat, slot) in table.iter_mut().enumerate() {
-            let mut acc = 0.0;
-            for t in 1..8usize {
-                if t & !pat == 0 {
-                    let sign = if (3 - t.count_ones()) % 2 == 0 {
-                        1.0
-                    } else {
-                        -1.0
-                    };
-                    acc += sign * share(t);
-                }
-            }
-            *slot = acc;
-        }
         let r = [
-            &leaf.runs[p[0] as usize],
-            &leaf.runs[p[1] as usize],
-            &leaf.runs[p[2] as usize],
+            &leaf.runs[p[0] as usize][..],
+            &leaf.runs[p[1] as usize][..],
+            &leaf.runs[p[2] as usize][..],
         ];
-        for i in 0..n {
-            let mut pat = 0;
-            for b in 0..3 {
-                if member(r[b], cells[b].of_row[i]) {
-                    pat |= 1 << b;
-                }
-            }
-            let c = table[pat];
-            if c != 0.0 {
-                for o in 0..ko {
-                    g[i * ko + o] += leaf.value[o] * c;
-                }
-            }
+        for b in 0..3 {
+            lines[b].push((r[b], &leaf.value[..], share(1 << b)));
         }
+        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+            add_box(
+                &mut g,
+                ko,
+                &[axes[a], axes[b]],
+                &[r[a], r[b]],
+                &leaf.value,
+                -share((1 << a) | (1 << b)),
+            );
+        }
+        add_box(&mut g, ko, &axes, &r, &leaf.value, share(7));
+    }
+    for (b, items) in lines.into_iter().enumerate() {
+        add_lines(&mut g, ko, axes[b], items.into_iter());
     }
     g
 }
