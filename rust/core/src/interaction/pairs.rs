@@ -321,6 +321,9 @@ pub fn pair_part(
     g
 }
 
+/// A leaf's runs on one axis, its value, and a coefficient.
+type Line<'a> = (&'a [(u32, u32)], &'a [f64], f64);
+
 /// `G_jkl` at every row (shape `n x k`): the three-way part of `PD_jkl`, up to a constant.
 ///
 /// Per leaf, `sum over nonempty T of (-1)^(3-|T|) share(F minus T) [x passes T]`: the
@@ -336,7 +339,7 @@ pub fn triple_part(
     let n = axes[0].cells.of_row.len();
     let ko = n_outputs;
     let mut g = vec![0.0; n * ko];
-    let mut lines: [Vec<(&[(u32, u32)], &[f64], f64)>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut lines: [Vec<Line>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for &id in ids {
         let leaf = &leaves[id as usize];
         let p = [
