@@ -11,9 +11,10 @@ import itertools
 
 import numpy as np
 import pytest
-import treelens as tl
 from hypothesis import given
 from hypothesis import strategies as st
+
+import treelens as tl
 from treelens.exceptions import FeatureNameError, InvalidInputError
 
 EPS = 1e-10
