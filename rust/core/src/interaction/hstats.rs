@@ -680,6 +680,15 @@ mod tests {
 
     #[test]
     fn equals_brute_force_on_random_forests() {
+        // Both ways of building pairwise parts: chosen by cost, always the grid, always the sweep.
+        for mode in [None, Some(true), Some(false)] {
+            crate::interaction::pairs::test_mode::force(mode);
+            check_random_forests();
+        }
+        crate::interaction::pairs::test_mode::force(None);
+    }
+
+    fn check_random_forests() {
         let mut rng = Rng(42);
         let (mut pairs, mut triples) = (0, 0);
         for case in 0..24 {

@@ -27,6 +27,32 @@ impl LeafRecord {
     }
 }
 
+/// Lets the unit tests force the grid (`Some(true)`) or the sweep (`Some(false)`).
+pub mod test_mode {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    static MODE: AtomicU8 = AtomicU8::new(0);
+
+    pub fn force(mode: Option<bool>) {
+        MODE.store(
+            match mode {
+                None => 0,
+                Some(true) => 1,
+                Some(false) => 2,
+            },
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn forced() -> Option<bool> {
+        match MODE.load(Ordering::Relaxed) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+}
+
 #[inline]
 fn member(runs: &[(u32, u32)], c: u32) -> bool {
     // Runs are sorted and disjoint.
@@ -115,6 +141,66 @@ fn add_box(
     }
 }
 
+/// A rectangle of cells `[a0, a1) x [b0, b1)`, a value per output, and a coefficient.
+type Rect<'a> = (u32, u32, u32, u32, &'a [f64], f64);
+
+/// Adds each rectangle's `value * coef` to the rows inside it: a sweep over the cells of `aj`
+/// (rows in cell order) with a Fenwick tree over the cells of `ak` holding, per output, the sum
+/// of the rectangles open at the sweep position; `O((rectangles + rows) log cells)`.
+fn add_rectangles(g: &mut [f64], ko: usize, aj: &Axis, ak: &Axis, rects: &[Rect]) {
+    let nk = ak.cells.n;
+    // Events: (position along j, rectangle, sign).
+    let mut events: Vec<(u32, u32, bool)> = Vec::with_capacity(rects.len() * 2);
+    for (r, rect) in rects.iter().enumerate() {
+        if rect.5 != 0.0 && rect.0 < rect.1 && rect.2 < rect.3 {
+            events.push((rect.0, r as u32, true));
+            events.push((rect.1, r as u32, false));
+        }
+    }
+    if events.is_empty() {
+        return;
+    }
+    events.sort_unstable_by_key(|e| e.0);
+    let mut tree = vec![0.0; (nk + 1) * ko];
+    let update = |tree: &mut [f64], at: usize, value: &[f64], coef: f64| {
+        let mut x = at + 1;
+        while x <= nk {
+            for o in 0..ko {
+                tree[x * ko + o] += value[o] * coef;
+            }
+            x += x & x.wrapping_neg();
+        }
+    };
+    let mut e = 0;
+    let mut acc = vec![0.0; ko];
+    for c in 0..aj.cells.n {
+        while e < events.len() && events[e].0 as usize <= c {
+            let (_, r, open) = events[e];
+            let rect = &rects[r as usize];
+            let coef = if open { rect.5 } else { -rect.5 };
+            update(&mut tree, rect.2 as usize, rect.4, coef);
+            if (rect.3 as usize) < nk {
+                update(&mut tree, rect.3 as usize, rect.4, -coef);
+            }
+            e += 1;
+        }
+        let rows = &aj.index.order[aj.index.start[c] as usize..aj.index.start[c + 1] as usize];
+        for &i in rows {
+            acc.iter_mut().for_each(|v| *v = 0.0);
+            let mut x = ak.cells.of_row[i as usize] as usize + 1;
+            while x > 0 {
+                for o in 0..ko {
+                    acc[o] += tree[x * ko + o];
+                }
+                x &= x - 1;
+            }
+            for o in 0..ko {
+                g[i as usize * ko + o] += acc[o];
+            }
+        }
+    }
+}
+
 /// Adds `value * coef(leaf)` to every row whose cell of `axis` lies in the leaf's runs, through a
 /// difference table over cells.
 fn add_lines<'b>(
@@ -163,12 +249,15 @@ pub fn pair_part(
     if ids.is_empty() {
         return g;
     }
-    // Per leaf: [share without j and k, -share without j, -share without k].
+    // Per leaf: the runs on j and k, and [share without j and k, -share without j,
+    // -share without k].
+    let mut runs: Vec<(&[(u32, u32)], &[(u32, u32)])> = Vec::with_capacity(ids.len());
     let coefs: Vec<[f64; 3]> = ids
         .iter()
         .map(|&id| {
             let leaf = &leaves[id as usize];
             let (pj, pk) = (leaf.position(j), leaf.position(k));
+            runs.push((&leaf.runs[pj as usize], &leaf.runs[pk as usize]));
             let m = &leaf.masses;
             let sj = (m.m0 + m.m1[pj as usize]) / w_total;
             let sk = (m.m0 + m.m1[pk as usize]) / w_total;
@@ -176,43 +265,40 @@ pub fn pair_part(
             [sjk, -sj, -sk]
         })
         .collect();
-    let bounds = |feature: usize, n_cells: usize| -> Vec<u32> {
-        let mut b: Vec<u32> = vec![0, n_cells as u32];
-        for &id in ids {
-            let leaf = &leaves[id as usize];
-            for &(s, e) in &leaf.runs[leaf.position(feature) as usize] {
-                b.push(s);
-                b.push(e);
-            }
-        }
-        b.sort_unstable();
-        b.dedup();
-        b
+    // The sweep costs about (rows + rectangles) log(cells); the grid, its size, which is at
+    // most (2 leaves + 1)^2 coarse cells.
+    let log = (usize::BITS - ck.n.leading_zeros()) as usize + 1;
+    let sweep_cost = (n + 2 * ids.len()).saturating_mul(log);
+    let side = 2 * ids.len() + 1;
+    let grid_bound = cj.n.min(side).saturating_mul(ck.n.min(side));
+    let use_grid = match test_mode::forced() {
+        Some(grid) => grid,
+        None => grid_bound <= sweep_cost && grid_bound.saturating_mul(ko) <= 1 << 25,
     };
-    let bj = bounds(j, cj.n);
-    let bk = bounds(k, ck.n);
-    let (nj, nk) = (bj.len() - 1, bk.len() - 1);
-    let grid_cells = nj.saturating_mul(nk);
-    // Enumerating each leaf's box costs about the rows in its narrower side.
-    let box_cost: usize = ids
-        .iter()
-        .map(|&id| {
-            let leaf = &leaves[id as usize];
-            let cj_rows = aj.index.count(&leaf.runs[leaf.position(j) as usize]);
-            let ck_rows = ak.index.count(&leaf.runs[leaf.position(k) as usize]);
-            cj_rows.min(ck_rows) + 4
-        })
-        .sum();
-    if grid_cells <= box_cost.saturating_mul(2) && grid_cells.saturating_mul(ko) <= 1 << 25 {
+    if use_grid {
+        let bounds = |n_cells: usize, side: fn(&(&[(u32, u32)], &[(u32, u32)])) -> usize| {
+            let mut b: Vec<u32> = vec![0, n_cells as u32];
+            for r in &runs {
+                let list = if side(r) == 0 { r.0 } else { r.1 };
+                for &(s, e) in list {
+                    b.push(s);
+                    b.push(e);
+                }
+            }
+            b.sort_unstable();
+            b.dedup();
+            b
+        };
+        let bj = bounds(cj.n, |_| 0);
+        let bk = bounds(ck.n, |_| 1);
+        let (nj, nk) = (bj.len() - 1, bk.len() - 1);
         // Grid over coarse cells; diff has one extra row and column.
         let idx = |b: &[u32], c: u32| b.binary_search(&c).expect("a boundary");
         let mut diff = vec![0.0; (nj + 1) * (nk + 1) * ko];
         let mut dj = vec![0.0; (nj + 1) * ko];
         let mut dk = vec![0.0; (nk + 1) * ko];
-        for (&id, coef) in ids.iter().zip(&coefs) {
+        for ((&id, coef), &(rj, rk)) in ids.iter().zip(&coefs).zip(&runs) {
             let leaf = &leaves[id as usize];
-            let rj = &leaf.runs[leaf.position(j) as usize];
-            let rk = &leaf.runs[leaf.position(k) as usize];
             for &(s, e) in rj {
                 let (a0, a1) = (idx(&bj, s), idx(&bj, e));
                 for o in 0..ko {
@@ -286,37 +372,29 @@ pub fn pair_part(
             }
         }
     } else {
-        let runs_of = |id: u32, feature: usize| -> &[(u32, u32)] {
-            let leaf = &leaves[id as usize];
-            &leaf.runs[leaf.position(feature) as usize]
-        };
+        let value = |id: u32| &leaves[id as usize].value[..];
+        let items = || ids.iter().zip(&coefs).zip(&runs);
         add_lines(
             &mut g,
             ko,
             aj,
-            ids.iter()
-                .zip(&coefs)
-                .map(|(&id, c)| (runs_of(id, j), &leaves[id as usize].value[..], c[1])),
+            items().map(|((&id, c), r)| (r.0, value(id), c[1])),
         );
         add_lines(
             &mut g,
             ko,
             ak,
-            ids.iter()
-                .zip(&coefs)
-                .map(|(&id, c)| (runs_of(id, k), &leaves[id as usize].value[..], c[2])),
+            items().map(|((&id, c), r)| (r.1, value(id), c[2])),
         );
-        for (&id, coef) in ids.iter().zip(&coefs) {
-            let leaf = &leaves[id as usize];
-            add_box(
-                &mut g,
-                ko,
-                &[aj, ak],
-                &[runs_of(id, j), runs_of(id, k)],
-                &leaf.value,
-                coef[0],
-            );
+        let mut rects: Vec<Rect> = Vec::new();
+        for ((&id, coef), &(rj, rk)) in items() {
+            for &(a0, a1) in rj {
+                for &(b0, b1) in rk {
+                    rects.push((a0, a1, b0, b1, value(id), coef[0]));
+                }
+            }
         }
+        add_rectangles(&mut g, ko, aj, ak, &rects);
     }
     g
 }
@@ -340,6 +418,7 @@ pub fn triple_part(
     let ko = n_outputs;
     let mut g = vec![0.0; n * ko];
     let mut lines: [Vec<Line>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut rects: [Vec<Rect>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for &id in ids {
         let leaf = &leaves[id as usize];
         let p = [
@@ -370,17 +449,18 @@ pub fn triple_part(
         for b in 0..3 {
             lines[b].push((r[b], &leaf.value[..], share(1 << b)));
         }
-        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
-            add_box(
-                &mut g,
-                ko,
-                &[axes[a], axes[b]],
-                &[r[a], r[b]],
-                &leaf.value,
-                -share((1 << a) | (1 << b)),
-            );
+        for (slot, (a, b)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
+            let coef = -share((1 << a) | (1 << b));
+            for &(a0, a1) in r[a] {
+                for &(b0, b1) in r[b] {
+                    rects[slot].push((a0, a1, b0, b1, &leaf.value[..], coef));
+                }
+            }
         }
         add_box(&mut g, ko, &axes, &r, &leaf.value, share(7));
+    }
+    for (slot, (a, b)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
+        add_rectangles(&mut g, ko, axes[a], axes[b], &rects[slot]);
     }
     for (b, items) in lines.into_iter().enumerate() {
         add_lines(&mut g, ko, axes[b], items.into_iter());
