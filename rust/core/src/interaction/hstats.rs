@@ -12,7 +12,7 @@
 //! This module returns numerators and denominators; normalising is left to the caller.
 
 use super::cells::Cells;
-use super::leaves::{FailMasses, Walk};
+use super::leaves::{FailMasses, Scratch, Walk};
 use super::pairs::{pair_part, triple_part, Axis, LeafRecord, RowIndex};
 use crate::error::{Error, Result};
 use crate::forest::Forest;
@@ -204,8 +204,9 @@ pub fn hstats(
             .zip(ranges.par_iter())
             .for_each(|(acc, &(a0, a1))| {
                 let mut pos = vec![0u16; p];
+                let mut scratch = Scratch::new(forest);
                 for t in start + a0..start + a1 {
-                    walk.tree(t, &mut |leaf| {
+                    walk.tree(t, &mut scratch, &mut |leaf| {
                         for (ix, &a) in leaf.feats.iter().enumerate() {
                             pos[a] = ix as u16;
                         }
@@ -358,8 +359,9 @@ pub fn hstats(
             .zip(ranges.par_iter())
             .for_each(|(out, &(a0, a1))| {
                 let mut pos = vec![0u16; p];
+                let mut scratch = Scratch::new(forest);
                 for t in start + a0..start + a1 {
-                    walk.tree(t, &mut |leaf| {
+                    walk.tree(t, &mut scratch, &mut |leaf| {
                         if leaf.feats.len() < 2 {
                             return;
                         }

@@ -46,42 +46,72 @@ pub struct Walk<'a> {
     pub n_rows: usize,
 }
 
-struct Path {
+/// Reusable buffers of a walk (one per thread): the conditions along the current path and, per
+/// depth, the rows alive and their decisions.
+pub struct Scratch {
     cond: Vec<Option<Bits>>,
     feats: Vec<usize>,
     value: Vec<f64>,
+    rows: Vec<Vec<RowState>>,
+    left: Vec<Vec<bool>>,
+}
+
+impl Scratch {
+    pub fn new(forest: &Forest) -> Scratch {
+        Scratch {
+            cond: vec![None; forest.n_features()],
+            feats: Vec::new(),
+            value: vec![0.0; forest.n_outputs()],
+            rows: Vec::new(),
+            left: Vec::new(),
+        }
+    }
+
+    fn take_rows(&mut self, depth: usize) -> Vec<RowState> {
+        if self.rows.len() <= depth {
+            self.rows.resize_with(depth + 1, Vec::new);
+        }
+        let mut v = std::mem::take(&mut self.rows[depth]);
+        v.clear();
+        v
+    }
+
+    fn take_left(&mut self, depth: usize) -> Vec<bool> {
+        if self.left.len() <= depth {
+            self.left.resize_with(depth + 1, Vec::new);
+        }
+        let mut v = std::mem::take(&mut self.left[depth]);
+        v.clear();
+        v
+    }
 }
 
 impl Walk<'_> {
     /// Walks tree `t` and calls `sink` at each leaf.
-    pub fn tree<F: FnMut(&LeafView)>(&self, t: usize, sink: &mut F) {
-        let rows: Vec<RowState> = (0..self.n_rows as u32)
-            .map(|i| RowState {
-                i,
-                nf: 0,
-                cap: 3,
-                fails: [0; 3],
-            })
-            .collect();
-        let mut path = Path {
-            cond: vec![None; self.forest.n_features()],
-            feats: Vec::new(),
-            value: vec![0.0; self.forest.n_outputs()],
-        };
-        self.visit(t, self.forest.root(t), rows, &mut path, sink);
+    pub fn tree<F: FnMut(&LeafView)>(&self, t: usize, scratch: &mut Scratch, sink: &mut F) {
+        let mut rows = scratch.take_rows(0);
+        rows.extend((0..self.n_rows as u32).map(|i| RowState {
+            i,
+            nf: 0,
+            cap: 3,
+            fails: [0; 3],
+        }));
+        self.visit(t, self.forest.root(t), 0, &rows, scratch, sink);
+        scratch.rows[0] = rows;
     }
 
     fn visit<F: FnMut(&LeafView)>(
         &self,
         t: usize,
         node: usize,
-        rows: Vec<RowState>,
-        path: &mut Path,
+        depth: usize,
+        rows: &[RowState],
+        path: &mut Scratch,
         sink: &mut F,
     ) {
         let forest = self.forest;
         if forest.is_leaf(node) {
-            self.leaf(t, node, &rows, path, sink);
+            self.leaf(t, node, rows, path, sink);
             return;
         }
         let a = forest.feature(node);
@@ -95,18 +125,19 @@ impl Walk<'_> {
             None
         };
         // Decision of each row at this node.
-        let left: Vec<bool> = match &mask {
-            Some((cells, bits)) => rows
-                .iter()
-                .map(|r| bits.get(cells.of_row[r.i as usize] as usize))
-                .collect(),
-            None => rows
-                .iter()
-                .map(|r| forest.goes_left(node, column[r.i as usize]))
-                .collect(),
-        };
+        let mut left = path.take_left(depth);
+        match &mask {
+            Some((cells, bits)) => left.extend(
+                rows.iter()
+                    .map(|r| bits.get(cells.of_row[r.i as usize] as usize)),
+            ),
+            None => left.extend(
+                rows.iter()
+                    .map(|r| forest.goes_left(node, column[r.i as usize])),
+            ),
+        }
         for side_left in [true, false] {
-            let mut child = Vec::with_capacity(rows.len());
+            let mut child = path.take_rows(depth + 1);
             for (r, &l) in rows.iter().zip(&left) {
                 if l == side_left {
                     child.push(*r);
@@ -131,6 +162,11 @@ impl Walk<'_> {
             } else {
                 forest.right(node)
             };
+            if child.is_empty() {
+                // Leaves that no row reaches carry zero weight in every share: skip them.
+                path.rows[depth + 1] = child;
+                continue;
+            }
             if let Some((cells, bits)) = &mask {
                 let side = if side_left {
                     bits.clone()
@@ -145,15 +181,17 @@ impl Walk<'_> {
                 if first {
                     path.feats.push(a);
                 }
-                self.visit(t, next, child, path, sink);
+                self.visit(t, next, depth + 1, &child, path, sink);
                 if first {
                     path.feats.pop();
                 }
                 path.cond[a] = saved;
             } else {
-                self.visit(t, next, child, path, sink);
+                self.visit(t, next, depth + 1, &child, path, sink);
             }
+            path.rows[depth + 1] = child;
         }
+        path.left[depth] = left;
     }
 
     fn leaf<F: FnMut(&LeafView)>(
@@ -161,7 +199,7 @@ impl Walk<'_> {
         t: usize,
         node: usize,
         rows: &[RowState],
-        path: &mut Path,
+        path: &mut Scratch,
         sink: &mut F,
     ) {
         let forest = self.forest;
