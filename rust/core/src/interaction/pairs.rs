@@ -141,6 +141,9 @@ fn add_box(
     }
 }
 
+/// A leaf's runs on the two features of a pair.
+type RunPair<'a> = (&'a [(u32, u32)], &'a [(u32, u32)]);
+
 /// A rectangle of cells `[a0, a1) x [b0, b1)`, a value per output, and a coefficient.
 type Rect<'a> = (u32, u32, u32, u32, &'a [f64], f64);
 
@@ -251,7 +254,7 @@ pub fn pair_part(
     }
     // Per leaf: the runs on j and k, and [share without j and k, -share without j,
     // -share without k].
-    let mut runs: Vec<(&[(u32, u32)], &[(u32, u32)])> = Vec::with_capacity(ids.len());
+    let mut runs: Vec<RunPair> = Vec::with_capacity(ids.len());
     let coefs: Vec<[f64; 3]> = ids
         .iter()
         .map(|&id| {
@@ -276,7 +279,7 @@ pub fn pair_part(
         None => grid_bound <= sweep_cost && grid_bound.saturating_mul(ko) <= 1 << 25,
     };
     if use_grid {
-        let bounds = |n_cells: usize, side: fn(&(&[(u32, u32)], &[(u32, u32)])) -> usize| {
+        let bounds = |n_cells: usize, side: fn(&RunPair) -> usize| {
             let mut b: Vec<u32> = vec![0, n_cells as u32];
             for r in &runs {
                 let list = if side(r) == 0 { r.0 } else { r.1 };
