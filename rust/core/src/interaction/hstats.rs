@@ -425,6 +425,17 @@ pub fn hstats(
             w_total,
         )
     };
+    // Pairwise parts among the three-way features are kept for the three-way stage.
+    let t = threeway_features.len();
+    let kept_bytes = (t * t.saturating_sub(1) / 2) as u64 * (n * k) as u64 * 8;
+    if kept_bytes > MEMORY_LIMIT {
+        return Err(Error::TooLarge {
+            what: format!("three-way statistics for {t} features on {n} rows"),
+            needed_bytes: kept_bytes,
+            alternative: "lower threeway_m or subsample rows with n_max".into(),
+        });
+    }
+    let mut kept: Vec<Vec<f64>> = vec![Vec::new(); t * t];
     let mut pair_out: Vec<(usize, usize, Vec<f64>, Vec<f64>)> = Vec::with_capacity(pair_list.len());
     for_each_chunk(
         &pool,
@@ -441,16 +452,21 @@ pub fn hstats(
                     let (pa, pb) = (pd_of(a), pd_of(b));
                     let joint: Vec<f64> = (0..n * k).map(|ix| g[ix] + pa[ix] + pb[ix]).collect();
                     let (_, den) = centred_stats(&joint, w, k, w_total);
-                    (a.min(b), a.max(b), num, den)
+                    let keep = if s2 < t { Some((s1 * t + s2, g)) } else { None };
+                    ((a.min(b), a.max(b), num, den), keep)
                 })
                 .collect();
-            pair_out.extend(part);
+            for (row, keep) in part {
+                pair_out.push(row);
+                if let Some((slot, g)) = keep {
+                    kept[slot] = g;
+                }
+            }
             Ok(())
         },
     )?;
     result.pairs = pair_out;
 
-    let t = threeway_features.len();
     if t >= 3 {
         let mut triple_list = Vec::new();
         for s1 in 0..t {
@@ -497,9 +513,8 @@ pub fn hstats(
                             w_total,
                         );
                         let (_, num) = centred_stats(&g3, w, k, w_total);
-                        let g12 = g_of(s1, s2);
-                        let g13 = g_of(s1, s3);
-                        let g23 = g_of(s2, s3);
+                        let (g12, g13, g23) =
+                            (&kept[s1 * t + s2], &kept[s1 * t + s3], &kept[s2 * t + s3]);
                         let (a, b, c) = (
                             pairwise_features[s1],
                             pairwise_features[s2],
