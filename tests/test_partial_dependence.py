@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import treelens as tl
-from treelens.exceptions import FeatureNameError, InvalidInputError
+from treelens.exceptions import FeatureNameError, InvalidInputError, OutputTooLargeError
 
 
 def margin(est, Z):
@@ -176,3 +176,7 @@ def test_bad_input():
         tl.partial_dependence(est, X, [0, 1], grid=[np.arange(3)])
     with pytest.raises(InvalidInputError, match="sample_weight"):
         tl.partial_dependence(est, X, [0], sample_weight=np.ones(3))
+    # ICE for 40 rows on 300^3 grid points would need 8.6 GB: refused up front.
+    big = [np.linspace(-1, 1, 300)] * 3
+    with pytest.raises(OutputTooLargeError, match="grid"):
+        tl.partial_dependence(est, X, [0, 1, 2], grid=big, kind="individual")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
 from numbers import Integral
 
 import numpy as np
 
 from . import _core
-from .exceptions import FeatureNameError, InvalidInputError
+from .exceptions import FeatureNameError, InvalidInputError, OutputTooLargeError
 from .inputs import column_names
 from .progress import progress_callback
+
+#: Most bytes the grid and the individual curves may take.
+_MEMORY_LIMIT = 8 << 30
 
 
 class Bunch(dict):
@@ -185,10 +187,20 @@ def partial_dependence(
                 raise InvalidInputError("each grid entry must be a non-empty 1-D array of values")
             grid_values.append(arr)
     shape = tuple(len(g) for g in grid_values)
-    points = np.array(list(itertools.product(*grid_values)), dtype=np.float64).reshape(
-        -1, len(cols)
-    )
+    n_points = int(np.prod(shape))
     individual = kind in ("individual", "both")
+    needed = n_points * len(cols) * 8 + (
+        x.shape[0] * n_points * model.n_outputs * 8 if individual else 0
+    )
+    if needed > _MEMORY_LIMIT:
+        raise OutputTooLargeError(
+            f"partial dependence on a grid of {n_points} points "
+            f"({' x '.join(map(str, shape))}) for {x.shape[0]} rows would need {needed} bytes "
+            f"({needed / 2**30:.1f} GiB); use a coarser grid (grid_resolution), fewer rows, "
+            'or kind="average"'
+        )
+    mesh = np.meshgrid(*grid_values, indexing="ij")
+    points = np.stack([m.ravel() for m in mesh], axis=1).astype(np.float64)
     average, ice = _core.partial_dependence(
         model.forest,
         x,
