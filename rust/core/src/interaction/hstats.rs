@@ -78,6 +78,25 @@ fn centred_stats(z: &[f64], w: &[f64], k: usize, w_total: f64) -> (Vec<f64>, Vec
     (mean, sq)
 }
 
+/// Reports the progress of one phase as a share `[from, to)` of one bar of 1000 steps.
+struct Phase<'a> {
+    inner: &'a dyn Monitor,
+    from: usize,
+    to: usize,
+}
+
+impl Monitor for Phase<'_> {
+    fn checkpoint(&self, done: usize, total: usize) -> Result<()> {
+        let frac = if total == 0 {
+            1.0
+        } else {
+            done as f64 / total as f64
+        };
+        let step = self.from + ((self.to - self.from) as f64 * frac) as usize;
+        self.inner.checkpoint(step, 1000)
+    }
+}
+
 /// Largest positive scores first (stable in position), at most `m`.
 fn strongest(scores: &[f64], among: &[usize], m: usize) -> Vec<usize> {
     let mut v: Vec<usize> = among.iter().copied().filter(|&a| scores[a] > 0.0).collect();
@@ -198,7 +217,12 @@ pub fn hstats(
     let mut accs: Vec<Overall> = (0..groups).map(|_| new_acc()).collect();
     let n_trees = forest.n_trees();
     let chunk = (groups * 4).max(1);
-    for_each_chunk(&pool, n_trees, chunk, monitor, |start, end| {
+    let phase = Phase {
+        inner: monitor,
+        from: 0,
+        to: 400,
+    };
+    for_each_chunk(&pool, n_trees, chunk, &phase, |start, end| {
         let ranges = split(end - start, groups);
         accs.par_iter_mut()
             .zip(ranges.par_iter())
@@ -333,6 +357,7 @@ pub fn hstats(
         triples: Vec::new(),
     };
     if pairwise_features.len() < 2 {
+        monitor.checkpoint(1000, 1000)?;
         return Ok(result);
     }
 
@@ -352,7 +377,12 @@ pub fn hstats(
         n_rows: n,
     };
     let mut records: Vec<Vec<LeafRecord>> = (0..groups).map(|_| Vec::new()).collect();
-    for_each_chunk(&pool, n_trees, chunk, monitor, |start, end| {
+    let phase = Phase {
+        inner: monitor,
+        from: 400,
+        to: 600,
+    };
+    for_each_chunk(&pool, n_trees, chunk, &phase, |start, end| {
         let ranges = split(end - start, groups);
         records
             .par_iter_mut()
@@ -437,11 +467,17 @@ pub fn hstats(
     }
     let mut kept: Vec<Vec<f64>> = vec![Vec::new(); t * t];
     let mut pair_out: Vec<(usize, usize, Vec<f64>, Vec<f64>)> = Vec::with_capacity(pair_list.len());
+    let to = if t >= 3 { 900 } else { 1000 };
+    let phase = Phase {
+        inner: monitor,
+        from: 600,
+        to,
+    };
     for_each_chunk(
         &pool,
         pair_list.len(),
         (groups * 8).max(1),
-        monitor,
+        &phase,
         |start, end| {
             let part: Vec<_> = pair_list[start..end]
                 .par_iter()
@@ -496,11 +532,16 @@ pub fn hstats(
             }
         }
         let mut triple_out = Vec::with_capacity(triple_list.len());
+        let phase = Phase {
+            inner: monitor,
+            from: 900,
+            to: 1000,
+        };
         for_each_chunk(
             &pool,
             triple_list.len(),
             groups.max(1),
-            monitor,
+            &phase,
             |start, end| {
                 let part: Vec<_> = triple_list[start..end]
                     .par_iter()
