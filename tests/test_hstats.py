@@ -260,6 +260,22 @@ def test_lightgbm_categorical_equals_brute_force():
     check_against_oracle(est, X, weights(5, n), threeway_m=3)
 
 
+def test_lightgbm_zero_as_missing_equals_brute_force():
+    import lightgbm as lgb
+
+    X, y = data(8, n=30, nan=True)
+    X[np.random.default_rng(8).random(size=X.shape) < 0.2] = 0.0
+    est = lgb.LGBMRegressor(
+        n_estimators=10,
+        num_leaves=8,
+        min_child_samples=2,
+        min_data_in_bin=1,
+        zero_as_missing=True,
+        verbose=-1,
+    ).fit(X, y)
+    check_against_oracle(est, X, weights(8, 30), threeway_m=4)
+
+
 @given(
     n=st.integers(3, 18),
     p=st.integers(2, 5),

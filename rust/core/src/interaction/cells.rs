@@ -69,8 +69,9 @@ impl Bits {
     }
 }
 
-/// The cells of one feature over the rows of a data set: one per distinct value (in increasing
-/// order, so numeric conditions are runs of consecutive cells), plus one NaN cell, last.
+/// The cells of one feature over the rows of a data set: classes of distinct values (in
+/// increasing order, so numeric conditions are runs of consecutive cells), plus one NaN cell,
+/// last.
 #[derive(Debug, Clone)]
 pub struct Cells {
     /// Number of cells.
@@ -96,9 +97,18 @@ pub fn nodes_by_feature(forest: &Forest) -> Vec<Vec<usize>> {
     out
 }
 
+/// Values this close to zero get a cell of their own: LightGBM's zero-as-missing splits send
+/// values within 1e-35 of zero the default way, whatever the threshold.
+const TINY: f64 = 1e-30;
+
 impl Cells {
-    /// Builds the cells of the column `x` (one value per row) with row weights `w`.
-    pub fn build(x: &[f64], w: &[f64]) -> Cells {
+    /// Builds the cells of the column `x` (one value per row) with row weights `w`, for the
+    /// splits `nodes` on this feature.
+    ///
+    /// Every distinct value starts as a cell. When no split is categorical, a numeric split
+    /// sends a prefix of the (non-tiny) values left, so consecutive values between two such
+    /// change points are merged: exactly the classes that every split treats alike.
+    pub fn build(forest: &Forest, nodes: &[usize], x: &[f64], w: &[f64]) -> Cells {
         let n_rows = x.len();
         let mut keyed: Vec<(f64, u32)> = Vec::with_capacity(n_rows);
         let mut nan_rows = Vec::new();
@@ -110,16 +120,61 @@ impl Cells {
             }
         }
         keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-        let mut of_row = vec![0u32; n_rows];
-        let mut rep: Vec<f64> = Vec::new();
-        let mut mass = Vec::new();
-        for &(v, i) in &keyed {
-            if rep.last().is_none_or(|last| last.to_bits() != v.to_bits()) {
-                rep.push(v);
-                mass.push(0.0);
+        // Distinct values.
+        let mut values: Vec<f64> = Vec::new();
+        for &(v, _) in &keyed {
+            if values
+                .last()
+                .is_none_or(|last| last.to_bits() != v.to_bits())
+            {
+                values.push(v);
             }
-            of_row[i as usize] = (rep.len() - 1) as u32;
-            *mass.last_mut().expect("pushed") += w[i as usize];
+        }
+        // Start of each merged cell, as an index into `values`.
+        let mut starts: Vec<usize> = Vec::new();
+        if nodes.iter().any(|&nd| forest.is_categorical(nd)) {
+            starts.extend(0..values.len());
+        } else if !values.is_empty() {
+            starts.push(0);
+            let plain: Vec<usize> = (0..values.len())
+                .filter(|&c| values[c].abs() > TINY)
+                .collect();
+            for c in 0..values.len() {
+                if values[c].abs() <= TINY {
+                    starts.push(c);
+                    starts.push(c + 1);
+                }
+            }
+            for &nd in nodes {
+                let p = plain.partition_point(|&c| forest.goes_left(nd, values[c]));
+                if p > 0 && p < plain.len() {
+                    starts.push(plain[p]);
+                }
+            }
+            starts.retain(|&c| c < values.len());
+            starts.sort_unstable();
+            starts.dedup();
+        }
+        // Cell of each distinct value.
+        let mut cell_of_value = vec![0u32; values.len()];
+        let mut rep = Vec::with_capacity(starts.len() + 1);
+        for (cell, &st) in starts.iter().enumerate() {
+            let end = starts.get(cell + 1).copied().unwrap_or(values.len());
+            for slot in &mut cell_of_value[st..end] {
+                *slot = cell as u32;
+            }
+            rep.push(values[st]);
+        }
+        let mut of_row = vec![0u32; n_rows];
+        let mut mass = vec![0.0; rep.len()];
+        let mut q = 0usize;
+        for &(v, i) in &keyed {
+            while values[q].to_bits() != v.to_bits() {
+                q += 1;
+            }
+            let c = cell_of_value[q];
+            of_row[i as usize] = c;
+            mass[c as usize] += w[i as usize];
         }
         if !nan_rows.is_empty() {
             let c = rep.len();

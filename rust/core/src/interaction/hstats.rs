@@ -11,7 +11,7 @@
 //!
 //! This module returns numerators and denominators; normalising is left to the caller.
 
-use super::cells::Cells;
+use super::cells::{nodes_by_feature, Cells};
 use super::leaves::{FailMasses, Scratch, Walk};
 use super::pairs::{pair_part, triple_part, Axis, LeafRecord, RowIndex};
 use crate::error::{Error, Result};
@@ -176,12 +176,13 @@ pub fn hstats(
     let pool = pool(threads)?;
     let x = x.as_standard_layout();
     let columns: Vec<Vec<f64>> = (0..p).map(|j| x.column(j).to_vec()).collect();
+    let by_feature = nodes_by_feature(forest);
     let mut cells: Vec<Option<Cells>> = vec![None; p];
     {
         let built: Vec<(usize, Cells)> = pool.install(|| {
             feats
                 .par_iter()
-                .map(|&j| (j, Cells::build(&columns[j], w)))
+                .map(|&j| (j, Cells::build(forest, &by_feature[j], &columns[j], w)))
                 .collect()
         });
         for (j, c) in built {
@@ -657,7 +658,7 @@ mod tests {
                 parts.left.push(l);
                 parts.right.push(r);
                 parts.default_left.push(dl);
-                parts.missing.push(0);
+                parts.missing.push(rng.below(3) as u8);
                 parts.cover.push(1.0);
                 parts.category_set.push(-1);
                 for _ in 0..width {
@@ -675,7 +676,12 @@ mod tests {
             if rng.below(12) == 0 {
                 f64::NAN
             } else {
-                rng.below(9) as f64 * 0.5 - 2.0
+                match rng.below(12) {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => 1e-36,
+                    _ => rng.below(9) as f64 * 0.5 - 2.0,
+                }
             }
         })
     }
