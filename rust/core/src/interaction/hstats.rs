@@ -97,6 +97,36 @@ impl Monitor for Phase<'_> {
     }
 }
 
+/// Upper bound of the bytes the leaf records and pair lists of the interaction stage take:
+/// per leaf whose path tests `d >= 2` tracked features, its values, runs, masses of one and two
+/// failed features and its entries in the pair lists (a walk over the nodes, without rows).
+fn interaction_bytes(forest: &Forest, tracked: &[bool]) -> u64 {
+    let k = forest.n_outputs() as u64;
+    let mut total = 0u64;
+    for t in 0..forest.n_trees() {
+        // Depth-first over nodes with the number of distinct tracked features on the path.
+        let mut stack: Vec<(usize, Vec<usize>)> = vec![(forest.root(t), Vec::new())];
+        while let Some((node, path)) = stack.pop() {
+            if forest.is_leaf(node) {
+                let d = path.len() as u64;
+                if d >= 2 {
+                    let pairs = d * (d - 1) / 2;
+                    total += 64 + 8 * k + d * (4 + 8 + 24 + 16) + pairs * (16 + 4);
+                }
+                continue;
+            }
+            let f = forest.feature(node);
+            let mut next = path;
+            if tracked[f] && !next.contains(&f) {
+                next.push(f);
+            }
+            stack.push((forest.left(node), next.clone()));
+            stack.push((forest.right(node), next));
+        }
+    }
+    total
+}
+
 /// Largest positive scores first (stable in position), at most `m`.
 fn strongest(scores: &[f64], among: &[usize], m: usize) -> Vec<usize> {
     let mut v: Vec<usize> = among.iter().copied().filter(|&a| scores[a] > 0.0).collect();
@@ -369,6 +399,18 @@ pub fn hstats(
     }
     for &a in &threeway_features {
         role[feats[a]] = 3;
+    }
+    let tracked: Vec<bool> = role.iter().map(|&r| r > 0).collect();
+    let needed = interaction_bytes(forest, &tracked);
+    if needed > MEMORY_LIMIT {
+        return Err(Error::TooLarge {
+            what: format!(
+                "pairwise statistics for {} features on this forest",
+                pairwise_features.len()
+            ),
+            needed_bytes: needed,
+            alternative: "lower pairwise_m".into(),
+        });
     }
     let walk = Walk {
         forest,
