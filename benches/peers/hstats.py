@@ -161,6 +161,29 @@ def run(quick: bool) -> list[dict]:
             note="ratio vs brute force n=500",
         )
     )
+    # Partial dependence on a grid: treelens against predicting on replicated data (the
+    # brute force of sklearn's method="brute"), timed on 10 grid points and extrapolated.
+    for cols, res in (([0], 100), ([0, 1], 20)):
+        pd = tl.partial_dependence(model, Xf, cols, grid_resolution=res, n_jobs=2)
+        sec = _best_of(
+            lambda cols=cols, res=res: tl.partial_dependence(
+                model, Xf, cols, grid_resolution=res, n_jobs=2
+            )
+        )
+        points = np.array(np.meshgrid(*pd.grid_values, indexing="ij")).reshape(len(cols), -1).T
+        t = time.perf_counter()
+        for v in points[:10]:
+            Z = Xf.copy()
+            Z[:, cols] = v
+            brute.predict(Z).mean()
+        peer = (time.perf_counter() - t) * len(points) / 10
+        wl = f"W1 partial dependence {len(cols)} feature(s), {len(points)} points"
+        rows.append(
+            dict(workload=wl, method="brute force (extrapolated)", rows=n_full, seconds=peer)
+        )
+        rows.append(
+            dict(workload=wl, method="treelens", rows=n_full, seconds=sec, ratio=peer / sec)
+        )
     return rows
 
 

@@ -13,15 +13,8 @@ from .loaders import load
 from .model import Model
 from .partial_dependence import partial_dependence
 
-__all__ = [
-    "Model",
-    "available_threads",
-    "exceptions",
-    "load",
-    "HStats",
-    "hstats",
-    "partial_dependence",
-]
+__all__ = ["Model", "available_threads", "exceptions", "load"]
+__all__ += ["HStats", "hstats", "partial_dependence"]
 
 try:
     from importlib.metadata import version as _version
