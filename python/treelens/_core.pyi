@@ -57,3 +57,35 @@ class Forest:
         progress: ProgressCallback = None,
     ) -> npt.NDArray[np.float64]:
         """Raw margin, shape (n_rows, n_outputs)."""
+
+# --- interaction: H statistics and partial dependence (rust/python/src/hstats.rs) ---
+
+def hstats(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    w: npt.NDArray[np.float64],
+    features: list[int],
+    *,
+    pairwise_m: int,
+    threeway_m: int,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> dict[str, object]:
+    """Numerators and denominators of the H statistics (keys: f_denominator (k,),
+    global_numerator (k,), overall_numerator (q, k), pairwise_features, threeway_features,
+    pair_index (m, 2), pair_numerator / pair_denominator (m, k), triple_index (t, 3),
+    triple_numerator / triple_denominator (t, k)); indices are positions in ``features``."""
+
+def partial_dependence(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    w: npt.NDArray[np.float64],
+    features: list[int],
+    grid: npt.NDArray[np.float64],
+    *,
+    individual: bool = False,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> tuple[npt.NDArray[np.float64], Optional[npt.NDArray[np.float64]]]:
+    """Exact partial dependence of the raw margin at the grid points, (g, k), and the
+    individual curves (n, g, k) when ``individual``."""

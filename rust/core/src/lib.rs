@@ -14,3 +14,4 @@ mod forest_tests;
 pub use error::{Error, Result};
 pub use forest::{Forest, ForestParts};
 pub use monitor::{Monitor, Silent};
+pub mod interaction;

@@ -2,6 +2,7 @@
 
 mod errors;
 mod forest;
+mod hstats;
 mod monitor;
 
 use pyo3::prelude::*;
@@ -9,6 +10,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<forest::PyForest>()?;
+    m.add_function(wrap_pyfunction!(hstats::hstats, m)?)?;
+    m.add_function(wrap_pyfunction!(hstats::partial_dependence, m)?)?;
     m.add(
         "available_threads",
         treelens_core::parallel::thread_count(None),

@@ -1,0 +1,13 @@
+//! Interactions: exact data-based partial dependence and Friedman's H statistics.
+
+// Index loops over outputs read more clearly than zipped iterators in these kernels.
+#![allow(clippy::needless_range_loop)]
+
+pub mod cells;
+pub mod hstats;
+pub mod leaves;
+pub mod pairs;
+pub mod partial_dependence;
+
+pub use hstats::{hstats, HStats, HStatsOptions};
+pub use partial_dependence::partial_dependence;

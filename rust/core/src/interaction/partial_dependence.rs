@@ -1,0 +1,262 @@
+//! Exact data-based partial dependence and individual conditional expectation on a grid.
+//!
+//! `PD_S(v) = wmean_i f(v, x_i,notS)`. Each tree is walked once with all data rows and all grid
+//! points together: at a node splitting on a feature of `S` the grid points choose their side
+//! and the rows follow both; at any other node the rows choose and the grid points follow both.
+//! At a leaf, the grid points that reached it get the leaf value times the weight share of the
+//! rows that reached it: no model call on replicated data.
+
+use crate::error::{Error, Result};
+use crate::forest::Forest;
+use crate::monitor::Monitor;
+use crate::parallel::{for_each_chunk, pool};
+use ndarray::{Array2, Array3, ArrayView2};
+use rayon::prelude::*;
+
+/// Most bytes the output and the per-thread accumulators may take.
+const MEMORY_LIMIT: u64 = 8 << 30;
+
+struct PdWalk<'a> {
+    forest: &'a Forest,
+    /// Column-major data.
+    columns: &'a [Vec<f64>],
+    /// Position of each model feature in `S`, or `usize::MAX`.
+    in_s: &'a [usize],
+    /// Grid points, row-major `g x |S|`.
+    grid: &'a [f64],
+    s_len: usize,
+}
+
+impl PdWalk<'_> {
+    /// Calls `leaf(node, rows, points)` with the rows and grid points reaching each leaf.
+    fn visit<F: FnMut(usize, &[u32], &[u32])>(
+        &self,
+        node: usize,
+        rows: &[u32],
+        points: &[u32],
+        leaf: &mut F,
+    ) {
+        let forest = self.forest;
+        if rows.is_empty() || points.is_empty() {
+            return;
+        }
+        if forest.is_leaf(node) {
+            leaf(node, rows, points);
+            return;
+        }
+        let a = forest.feature(node);
+        let s = self.in_s[a];
+        if s != usize::MAX {
+            let (mut l, mut r) = (Vec::new(), Vec::new());
+            for &g in points {
+                if forest.goes_left(node, self.grid[g as usize * self.s_len + s]) {
+                    l.push(g);
+                } else {
+                    r.push(g);
+                }
+            }
+            self.visit(forest.left(node), rows, &l, leaf);
+            self.visit(forest.right(node), rows, &r, leaf);
+        } else {
+            let column = &self.columns[a];
+            let (mut l, mut r) = (Vec::new(), Vec::new());
+            for &i in rows {
+                if forest.goes_left(node, column[i as usize]) {
+                    l.push(i);
+                } else {
+                    r.push(i);
+                }
+            }
+            self.visit(forest.left(node), &l, points, leaf);
+            self.visit(forest.right(node), &r, points, leaf);
+        }
+    }
+}
+
+fn add_leaf(forest: &Forest, t: usize, node: usize, scale: f64, out: &mut [f64]) {
+    let weight = forest.tree_weight(t) * scale;
+    let width = forest.tree_width(t);
+    let vals = forest.node_values(node, width);
+    match forest.tree_output(t) {
+        Some(o) => out[o] += vals[0] * weight,
+        None => {
+            for (o, v) in vals.iter().enumerate() {
+                out[o] += v * weight;
+            }
+        }
+    }
+}
+
+/// Partial dependence of the model's raw margin on `features` at each grid point (rows of
+/// `grid`, one column per feature), shape `(g, n_outputs)`; and, if `individual`, the
+/// individual curves `f(v, x_i,notS)`, shape `(n, g, n_outputs)`.
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+pub fn partial_dependence(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    w: &[f64],
+    features: &[usize],
+    grid: ArrayView2<f64>,
+    individual: bool,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<(Array2<f64>, Option<Array3<f64>>)> {
+    forest.check_columns(x.ncols())?;
+    let n = x.nrows();
+    let p = forest.n_features();
+    let k = forest.n_outputs();
+    let g = grid.nrows();
+    if grid.ncols() != features.len() {
+        return Err(Error::InvalidInput(format!(
+            "the grid has {} columns for {} features",
+            grid.ncols(),
+            features.len()
+        )));
+    }
+    if w.len() != n {
+        return Err(Error::InvalidInput(format!(
+            "sample_weight has {} entries for {n} rows",
+            w.len()
+        )));
+    }
+    if n == 0 {
+        return Err(Error::InvalidInput("X has no rows".into()));
+    }
+    if w.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        return Err(Error::InvalidInput(
+            "sample_weight must be finite and non-negative".into(),
+        ));
+    }
+    let w_total: f64 = w.iter().sum();
+    if w_total <= 0.0 {
+        return Err(Error::InvalidInput(
+            "sample_weight must have a positive sum".into(),
+        ));
+    }
+    let mut in_s = vec![usize::MAX; p];
+    for (s, &f) in features.iter().enumerate() {
+        if f >= p || in_s[f] != usize::MAX {
+            return Err(Error::InvalidInput(format!(
+                "feature index {f} is out of range or repeated (the model has {p} features)"
+            )));
+        }
+        in_s[f] = s;
+    }
+    let threads = threads.max(1);
+    let acc_bytes = (threads as u64 + 1) * (g as u64) * (k as u64) * 8;
+    let ice_bytes = if individual {
+        (n as u64) * (g as u64) * (k as u64) * 8
+    } else {
+        0
+    };
+    if acc_bytes + ice_bytes > MEMORY_LIMIT {
+        return Err(Error::TooLarge {
+            what: format!("partial dependence on {g} grid points for {n} rows and {k} outputs"),
+            needed_bytes: acc_bytes + ice_bytes,
+            alternative:
+                "use a coarser grid, fewer rows for individual curves, or kind=\"average\"".into(),
+        });
+    }
+    let pool = pool(threads)?;
+    let x = x.as_standard_layout();
+    let columns: Vec<Vec<f64>> = (0..p).map(|j| x.column(j).to_vec()).collect();
+    let grid = grid.as_standard_layout();
+    let grid_flat: Vec<f64> = grid.iter().copied().collect();
+    let walk = PdWalk {
+        forest,
+        columns: &columns,
+        in_s: &in_s,
+        grid: &grid_flat,
+        s_len: features.len(),
+    };
+    let all_points: Vec<u32> = (0..g as u32).collect();
+    let n_trees = forest.n_trees();
+
+    // Averages: parallel over trees, one accumulator per thread.
+    let mut accs: Vec<Vec<f64>> = vec![vec![0.0; g * k]; threads];
+    let all_rows: Vec<u32> = (0..n as u32).collect();
+    for_each_chunk(&pool, n_trees, threads * 4, monitor, |start, end| {
+        let len = end - start;
+        accs.par_iter_mut().enumerate().for_each(|(part, acc)| {
+            let (a0, a1) = (len * part / threads, len * (part + 1) / threads);
+            for t in start + a0..start + a1 {
+                walk.visit(
+                    forest.root(t),
+                    &all_rows,
+                    &all_points,
+                    &mut |node, rows, points| {
+                        let share: f64 = rows.iter().map(|&i| w[i as usize]).sum::<f64>() / w_total;
+                        for &pt in points {
+                            add_leaf(
+                                forest,
+                                t,
+                                node,
+                                share,
+                                &mut acc[pt as usize * k..(pt as usize + 1) * k],
+                            );
+                        }
+                    },
+                );
+            }
+        });
+        Ok(())
+    })?;
+    let mut average = Array2::<f64>::zeros((g, k));
+    for acc in &accs {
+        for pt in 0..g {
+            for o in 0..k {
+                average[[pt, o]] += acc[pt * k + o];
+            }
+        }
+    }
+    let base = forest.base_score();
+    for pt in 0..g {
+        for o in 0..k {
+            average[[pt, o]] += base[o];
+        }
+    }
+
+    // Individual curves: parallel over blocks of rows, all trees per block.
+    let ice = if individual {
+        let mut ice = Array3::<f64>::zeros((n, g, k));
+        let block = 64usize;
+        {
+            let flat = ice.as_slice_mut().expect("standard layout");
+            let per_chunk = block * threads * 4;
+            for_each_chunk(&pool, n, per_chunk, monitor, |start, end| {
+                let slice = &mut flat[start * g * k..end * g * k];
+                slice
+                    .par_chunks_mut(block * g * k)
+                    .enumerate()
+                    .for_each(|(b, out)| {
+                        let r0 = start + b * block;
+                        let rows: Vec<u32> =
+                            (r0 as u32..(r0 + out.len() / (g * k)) as u32).collect();
+                        for t in 0..n_trees {
+                            walk.visit(
+                                forest.root(t),
+                                &rows,
+                                &all_points,
+                                &mut |node, rows, points| {
+                                    for &i in rows {
+                                        for &pt in points {
+                                            let at = ((i as usize - r0) * g + pt as usize) * k;
+                                            add_leaf(forest, t, node, 1.0, &mut out[at..at + k]);
+                                        }
+                                    }
+                                },
+                            );
+                        }
+                        for (ix, v) in out.iter_mut().enumerate() {
+                            *v += base[ix % k];
+                        }
+                    });
+                Ok(())
+            })?;
+        }
+        Some(ice)
+    } else {
+        None
+    };
+    Ok((average, ice))
+}
