@@ -24,10 +24,10 @@ class _Bar:
         width = 30
         filled = int(frac * width)
         elapsed = now - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+        left = f"{elapsed / frac - elapsed:6.1f}s left" if frac > 0 else "  ...  left"
         sys.stderr.write(
             f"\r{self.label}: [{'#' * filled}{'.' * (width - filled)}] {frac:6.1%} "
-            f"{elapsed:6.1f}s elapsed, {eta:6.1f}s left"
+            f"{elapsed:6.1f}s elapsed, {left}"
         )
         if done >= total:
             sys.stderr.write("\n")
