@@ -1,0 +1,340 @@
+//! The background, aggregated per leaf: what the linear-time method looks up for each row.
+//!
+//! For a leaf with `d` distinct path features, a background row z is summarised by `q` = the set of
+//! path features z does NOT satisfy (its pattern's complement). A row x with pattern `s` reaches
+//! the leaf together with z exactly when `q ⊆ s`; then `A = q` and `B = complement of s`, so
+//! `b = d - |s|` depends on x alone. Every attribution is therefore a sum over `q ⊆ s` of
+//! `H[q] * c(|q|, b)` for one of a few coefficient functions `c` ([`Weights`]), `H` being the
+//! normalised background weight with that `q`. Two exact representations:
+//!
+//! - **Table** (small `d`): for each coefficient function and each `b`, the subset sums
+//!   `R[b][u] = sum_{q ⊆ u} H[q] c(|q|, b)` over all `2^d` sets `u` (a zeta transform,
+//!   `O(2^d d)` per `(function, b)`). A row then needs `d + 1` lookups per leaf for its SHAP values:
+//!   `phi_j = R_A[b][s] - R_A[b][s \ j]` for `j ∈ s` and `phi_j = -R_B[b][s]` otherwise; and
+//!   `O(d^2)` for interactions (inclusion-exclusion on `R_AA`, `R_AB`, `R_BB`).
+//!   Memory `kinds * (d+1) * 2^d` floats per leaf.
+//! - **List** (deep leaves): the distinct `q` with their weights (at most min(background rows,
+//!   `2^d`) of them). A row costs one subset test per entry and `O(d)` (`O(d^2)` for interactions)
+//!   per matching entry.
+
+use super::paths::{full_mask, TreePaths};
+use super::sink::Sink;
+use super::weights::Weights;
+use crate::forest::Forest;
+use ndarray::ArrayView2;
+use std::collections::HashMap;
+
+/// Leaves with at most this many path features always use a table.
+pub const ALWAYS_TABLE_BITS: usize = 8;
+/// Leaves with more path features than this never use a table.
+pub const MAX_TABLE_BITS: usize = 16;
+
+#[derive(Debug, Clone)]
+pub enum LeafData {
+    /// `R[kind][b][u]`, flattened: `(kind * (d + 1) + b) << d | u`.
+    Table(Vec<f64>),
+    /// Distinct `q` (features the background row fails) with normalised weights.
+    List(Vec<(u64, f64)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct LeafAggregate {
+    pub node: usize,
+    pub features: Vec<u32>,
+    pub data: LeafData,
+}
+
+/// One tree with its background aggregated per leaf.
+#[derive(Debug, Clone)]
+pub struct TreeAggregate {
+    pub leaves: Vec<LeafAggregate>,
+    /// Leaf local index for each aggregate (to find the row's pattern).
+    pub locals: Vec<usize>,
+}
+
+/// Coefficient functions needed: SHAP values need A and B; interactions also AA, AB, BB.
+pub fn kinds(interactions: bool) -> usize {
+    if interactions {
+        5
+    } else {
+        2
+    }
+}
+
+#[inline]
+fn coefficient(weights: &Weights, kind: usize, a: usize, b: usize) -> f64 {
+    match kind {
+        0 => weights.in_a(a, b),
+        1 => weights.in_b(a, b),
+        2 => weights.aa(a, b),
+        3 => weights.ab(a, b),
+        _ => weights.bb(a, b),
+    }
+}
+
+/// Upper estimate of the floats a tree's aggregate holds (to size groups of trees).
+pub fn estimate_floats(paths: &TreePaths, background_rows: usize, interactions: bool) -> usize {
+    let kinds = kinds(interactions);
+    paths
+        .leaves
+        .iter()
+        .map(|l| {
+            let d = l.depth();
+            if d == 0 {
+                0
+            } else if d <= ALWAYS_TABLE_BITS {
+                (kinds * (d + 1)) << d
+            } else {
+                let u = background_rows.min(1usize << d.min(40));
+                (4 * u * kinds * (d + 1)).min((kinds * (d + 1)) << d.min(MAX_TABLE_BITS)) + 2 * u
+            }
+        })
+        .sum()
+}
+
+/// Aggregates the (normalised) background over the leaves of one tree.
+#[allow(clippy::too_many_arguments)]
+///
+/// `explained_rows` is how many rows will be explained against it: a deep leaf gets a table only
+/// when building it costs less than scanning its list for every row (and its memory stays within
+/// 4x the list's).
+pub fn aggregate_tree(
+    forest: &Forest,
+    paths: &TreePaths,
+    background: &ArrayView2<f64>,
+    weights_norm: &[f64],
+    weights: &Weights,
+    interactions: bool,
+    explained_rows: usize,
+    force_lists: bool,
+) -> TreeAggregate {
+    let kinds = kinds(interactions);
+    let mut dense: Vec<Option<Vec<f64>>> = Vec::with_capacity(paths.leaves.len());
+    let mut sparse: Vec<Option<HashMap<u64, f64>>> = Vec::with_capacity(paths.leaves.len());
+    for l in &paths.leaves {
+        let d = l.depth();
+        if d == 0 {
+            dense.push(None);
+            sparse.push(None);
+        } else if d <= ALWAYS_TABLE_BITS && !force_lists {
+            dense.push(Some(vec![0.0; 1 << d]));
+            sparse.push(None);
+        } else {
+            dense.push(None);
+            sparse.push(Some(HashMap::new()));
+        }
+    }
+    let mut buf = vec![0u64; paths.n_nodes()];
+    for (r, row) in background.rows().into_iter().enumerate() {
+        let w = weights_norm[r];
+        if w == 0.0 {
+            continue;
+        }
+        let row = row.as_slice().expect("standard layout");
+        paths.patterns(forest, row, &mut buf);
+        for (i, l) in paths.leaves.iter().enumerate() {
+            let full = l.full();
+            let q = !buf[l.local] & full;
+            if let Some(h) = dense[i].as_mut() {
+                h[q as usize] += w;
+            } else if let Some(h) = sparse[i].as_mut() {
+                *h.entry(q).or_insert(0.0) += w;
+            }
+        }
+    }
+    let mut leaves = Vec::new();
+    let mut locals = Vec::new();
+    for (i, l) in paths.leaves.iter().enumerate() {
+        let d = l.depth();
+        if d == 0 {
+            continue;
+        }
+        let data = if let Some(h) = dense[i].take() {
+            LeafData::Table(build_table(&h, d, kinds, weights))
+        } else {
+            let map = sparse[i].take().unwrap_or_default();
+            let u = map.len();
+            let table_cost = (kinds * (d + 1) * d) << d.min(MAX_TABLE_BITS);
+            let use_table = !force_lists
+                && d <= MAX_TABLE_BITS
+                && (1usize << d) <= 4 * u
+                && table_cost <= explained_rows.saturating_mul(u);
+            if use_table {
+                let mut h = vec![0.0; 1 << d];
+                for (q, w) in map {
+                    h[q as usize] += w;
+                }
+                LeafData::Table(build_table(&h, d, kinds, weights))
+            } else {
+                let mut list: Vec<(u64, f64)> = map.into_iter().collect();
+                list.sort_by_key(|e| e.0);
+                LeafData::List(list)
+            }
+        };
+        leaves.push(LeafAggregate {
+            node: l.node,
+            features: l.features.clone(),
+            data,
+        });
+        locals.push(l.local);
+    }
+    TreeAggregate { leaves, locals }
+}
+
+/// `R[kind][b][u] = sum_{q ⊆ u} h[q] c_kind(|q|, b)` for every kind, `b` and `u`.
+fn build_table(h: &[f64], d: usize, kinds: usize, weights: &Weights) -> Vec<f64> {
+    let size = 1usize << d;
+    let mut r = vec![0.0; kinds * (d + 1) * size];
+    let pop: Vec<usize> = (0..size)
+        .map(|q| (q as u64).count_ones() as usize)
+        .collect();
+    for kind in 0..kinds {
+        for b in 0..=d {
+            let block = &mut r[(kind * (d + 1) + b) * size..(kind * (d + 1) + b + 1) * size];
+            for q in 0..size {
+                let a = pop[q];
+                // Only u with |u| + b <= d are ever looked up; q ⊆ u keeps a + b <= d.
+                if a + b <= d {
+                    block[q] = h[q] * coefficient(weights, kind, a, b);
+                }
+            }
+            for j in 0..d {
+                let bit = 1usize << j;
+                for u in 0..size {
+                    if u & bit != 0 {
+                        block[u] += block[u ^ bit];
+                    }
+                }
+            }
+        }
+    }
+    r
+}
+
+/// Adds one leaf's contribution for a row with pattern `s` (already masked to the leaf's bits).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn accumulate(
+    leaf: &LeafAggregate,
+    s: u64,
+    value: &[f64],
+    output: Option<usize>,
+    weights: &Weights,
+    sink: &mut Sink,
+) {
+    let d = leaf.features.len();
+    let full = full_mask(d);
+    let b = d - s.count_ones() as usize;
+    match &leaf.data {
+        LeafData::Table(r) => {
+            let size = 1usize << d;
+            let at = |kind: usize, u: u64| r[((kind * (d + 1) + b) * size) + u as usize];
+            let ra = at(0, s);
+            let neg = -at(1, s);
+            for j in 0..d {
+                let bit = 1u64 << j;
+                let c = if s & bit != 0 {
+                    ra - at(0, s ^ bit)
+                } else {
+                    neg
+                };
+                if c != 0.0 {
+                    sink.phi(leaf.features[j] as usize, c, value, output);
+                }
+            }
+            if sink.interactions {
+                let aa = at(2, s);
+                let ab = at(3, s);
+                let bb = at(4, s);
+                for j in 0..d {
+                    let bj = 1u64 << j;
+                    for k in j + 1..d {
+                        let bk = 1u64 << k;
+                        let index = match (s & bj != 0, s & bk != 0) {
+                            (true, true) => aa - at(2, s ^ bj) - at(2, s ^ bk) + at(2, s ^ bj ^ bk),
+                            (true, false) => -(ab - at(3, s ^ bj)),
+                            (false, true) => -(ab - at(3, s ^ bk)),
+                            (false, false) => bb,
+                        };
+                        if index != 0.0 {
+                            sink.pair(
+                                leaf.features[j] as usize,
+                                leaf.features[k] as usize,
+                                index,
+                                value,
+                                output,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        LeafData::List(list) => {
+            let missing = full & !s;
+            for &(q, w) in list {
+                if q & missing != 0 {
+                    continue;
+                }
+                add_pair_game(&leaf.features, q, missing, w, value, output, weights, sink);
+            }
+        }
+    }
+}
+
+/// Adds `scale` times the Shapley values (and interactions) of the single-leaf game with
+/// `A = a_set`, `B = b_set` (bit sets over `features`).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn add_pair_game(
+    features: &[u32],
+    a_set: u64,
+    b_set: u64,
+    scale: f64,
+    value: &[f64],
+    output: Option<usize>,
+    weights: &Weights,
+    sink: &mut Sink,
+) {
+    let a = a_set.count_ones() as usize;
+    let b = b_set.count_ones() as usize;
+    if a + b == 0 {
+        return;
+    }
+    let ca = scale * weights.in_a(a, b);
+    let cb = -scale * weights.in_b(a, b);
+    let mut rest = a_set | b_set;
+    while rest != 0 {
+        let j = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        let c = if a_set >> j & 1 == 1 { ca } else { cb };
+        sink.phi(features[j] as usize, c, value, output);
+    }
+    if sink.interactions {
+        let iaa = scale * weights.aa(a, b);
+        let iab = -scale * weights.ab(a, b);
+        let ibb = scale * weights.bb(a, b);
+        let both = a_set | b_set;
+        let mut rj = both;
+        while rj != 0 {
+            let j = rj.trailing_zeros() as usize;
+            rj &= rj - 1;
+            let mut rk = rj;
+            while rk != 0 {
+                let k = rk.trailing_zeros() as usize;
+                rk &= rk - 1;
+                let index = match (a_set >> j & 1 == 1, a_set >> k & 1 == 1) {
+                    (true, true) => iaa,
+                    (false, false) => ibb,
+                    _ => iab,
+                };
+                sink.pair(
+                    features[j] as usize,
+                    features[k] as usize,
+                    index,
+                    value,
+                    output,
+                );
+            }
+        }
+    }
+}
