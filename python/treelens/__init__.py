@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from . import exceptions
 from ._core import available_threads
+from .interventional import InterventionalExplainer
 from .loaders import load
 from .model import Model
 
 __all__ = ["Model", "available_threads", "exceptions", "load"]
+__all__ += ["InterventionalExplainer"]
 
 try:
     from importlib.metadata import version as _version

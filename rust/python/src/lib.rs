@@ -2,6 +2,7 @@
 
 mod errors;
 mod forest;
+mod interventional;
 mod monitor;
 
 use pyo3::prelude::*;
@@ -9,6 +10,14 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<forest::PyForest>()?;
+    m.add_function(wrap_pyfunction!(
+        interventional::interventional_shap_values,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(
+        interventional::interventional_transformed_values,
+        m
+    )?)?;
     m.add(
         "available_threads",
         treelens_core::parallel::thread_count(None),
