@@ -70,15 +70,13 @@ def random_forest_regressor():
 
 
 def random_forest_classifier():
-    """(model, X_test, y_test): RandomForestClassifier(200 trees) fitted on the first 10,000 rows."""
+    """(model, X_test, y_test): RandomForestClassifier(200 trees), fitted on the first half."""
 
     def build():
         from sklearn.datasets import make_classification
         from sklearn.ensemble import RandomForestClassifier
 
-        X, y = make_classification(
-            n_samples=20000, n_features=50, n_informative=20, random_state=0
-        )
+        X, y = make_classification(n_samples=20000, n_features=50, n_informative=20, random_state=0)
         model = RandomForestClassifier(n_estimators=200, n_jobs=2, random_state=0)
         model.fit(X[:10000], y[:10000])
         return model, X[10000:], y[10000:]

@@ -45,14 +45,21 @@ fn predict_block(
     out: &mut ndarray::ArrayViewMut2<f64>,
 ) {
     let k = forest.n_outputs();
+    let p = forest.n_features();
     let rows = out.nrows();
+    // The block's rows, rounded once to the model's precision.
+    let mut block = vec![0.0; rows * p];
+    for i in 0..rows {
+        let row = x.row(r0 + i);
+        let row = row.as_slice().expect("standard layout");
+        forest.prepare_row(row, &mut block[i * p..(i + 1) * p]);
+    }
+    let mut leaves = vec![0usize; rows];
     for t in 0..forest.n_trees() {
         let width = forest.tree_width(t);
         let output = forest.tree_output(t);
-        for i in 0..rows {
-            let row = x.row(r0 + i);
-            let row = row.as_slice().expect("standard layout");
-            let leaf = forest.leaf(t, row);
+        forest.leaves_of_prepared(t, &block, p, &mut leaves);
+        for (i, &leaf) in leaves.iter().enumerate() {
             let v = forest.node_values(leaf, width);
             match output {
                 Some(o) => out[[i, o]] += v[0],

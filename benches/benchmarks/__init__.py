@@ -1,0 +1,1 @@
+"""asv benchmarks for treelens (run from benches/: ``asv run``)."""
