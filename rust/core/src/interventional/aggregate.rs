@@ -31,8 +31,11 @@ pub const MAX_TABLE_BITS: usize = 16;
 
 #[derive(Debug, Clone)]
 pub enum LeafData {
-    /// `R[kind][b][u]`, flattened: `(kind * (d + 1) + b) << d | u`.
+    /// `R[kind][b][u]`, flattened: `(kind * (d + 1) + b) << d | u` (interactions).
     Table(Vec<f64>),
+    /// SHAP values only: for each row pattern `s`, the `d` coefficients of the leaf's features,
+    /// contiguous (`s * d + j`): one cache line per leaf and row.
+    Flat(Vec<f64>),
     /// Distinct `q` (features the background row fails) with normalised weights.
     List(Vec<(u64, f64)>),
 }
@@ -40,6 +43,8 @@ pub enum LeafData {
 #[derive(Debug, Clone)]
 pub struct LeafAggregate {
     pub node: usize,
+    /// The leaf's values times the tree's weight.
+    pub value: Vec<f64>,
     pub features: Vec<u32>,
     pub data: LeafData,
 }
@@ -146,11 +151,18 @@ pub fn aggregate_tree(
     let mut locals = Vec::new();
     for (i, l) in paths.leaves.iter().enumerate() {
         let d = l.depth();
-        if d == 0 {
+        let width = forest.tree_width(paths.tree);
+        let tw = forest.tree_weight(paths.tree);
+        let value: Vec<f64> = forest
+            .node_values(l.node, width)
+            .iter()
+            .map(|v| v * tw)
+            .collect();
+        if d == 0 || value.iter().all(|&v| v == 0.0) {
             continue;
         }
         let data = if let Some(h) = dense[i].take() {
-            LeafData::Table(build_table(&h, d, kinds, weights))
+            make_table(&h, d, interactions, weights)
         } else {
             let map = sparse[i].take().unwrap_or_default();
             let u = map.len();
@@ -164,7 +176,7 @@ pub fn aggregate_tree(
                 for (q, w) in map {
                     h[q as usize] += w;
                 }
-                LeafData::Table(build_table(&h, d, kinds, weights))
+                make_table(&h, d, interactions, weights)
             } else {
                 let mut list: Vec<(u64, f64)> = map.into_iter().collect();
                 list.sort_by_key(|e| e.0);
@@ -173,12 +185,36 @@ pub fn aggregate_tree(
         };
         leaves.push(LeafAggregate {
             node: l.node,
+            value,
             features: l.features.clone(),
             data,
         });
         locals.push(l.local);
     }
     TreeAggregate { leaves, locals }
+}
+
+fn make_table(h: &[f64], d: usize, interactions: bool, weights: &Weights) -> LeafData {
+    let r = build_table(h, d, kinds(interactions), weights);
+    if interactions {
+        return LeafData::Table(r);
+    }
+    let size = 1usize << d;
+    let mut flat = vec![0.0; size * d];
+    for s in 0..size {
+        let b = d - (s as u64).count_ones() as usize;
+        let ra = |u: usize| r[b * size + u];
+        let rb = |u: usize| r[(d + 1 + b) * size + u];
+        for j in 0..d {
+            let bit = 1usize << j;
+            flat[s * d + j] = if s & bit != 0 {
+                ra(s) - ra(s ^ bit)
+            } else {
+                -rb(s)
+            };
+        }
+    }
+    LeafData::Flat(flat)
 }
 
 /// `R[kind][b][u] = sum_{q ⊆ u} h[q] c_kind(|q|, b)` for every kind, `b` and `u`.
@@ -226,6 +262,14 @@ pub fn accumulate(
     let full = full_mask(d);
     let b = d - s.count_ones() as usize;
     match &leaf.data {
+        LeafData::Flat(t) => {
+            let s = s as usize;
+            for (j, &c) in t[s * d..(s + 1) * d].iter().enumerate() {
+                if c != 0.0 {
+                    sink.phi(leaf.features[j] as usize, c, value, output);
+                }
+            }
+        }
         LeafData::Table(r) => {
             let size = 1usize << d;
             let at = |kind: usize, u: u64| r[((kind * (d + 1) + b) * size) + u as usize];

@@ -19,7 +19,7 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 /// Rows per parallel block.
-const BLOCK: usize = 32;
+const BLOCK: usize = 128;
 /// Floats of aggregated background held at once (256 MiB).
 const GROUP_FLOATS: usize = 32 << 20;
 
@@ -161,14 +161,10 @@ fn explain_block(
     let rows = block.len() / per_row;
     let mut buf = Vec::new();
     let mut walker = PairWalker::new(p);
-    let mut scaled = vec![0.0; k];
     for (m, agg) in methods.iter().zip(aggregates) {
         match (m, agg) {
             (Method::Patterns(paths), Some(agg)) => {
-                let t = paths.tree;
-                let width = forest.tree_width(t);
-                let output = forest.tree_output(t);
-                let tw = forest.tree_weight(t);
+                let output = forest.tree_output(paths.tree);
                 buf.resize(paths.n_nodes(), 0u64);
                 for i in 0..rows {
                     let row = x.row(r0 + i);
@@ -181,15 +177,8 @@ fn explain_block(
                         interactions,
                     };
                     for (leaf, &local) in agg.leaves.iter().zip(&agg.locals) {
-                        let value = forest.node_values(leaf.node, width);
-                        if value.iter().all(|&v| v == 0.0) {
-                            continue;
-                        }
-                        for (s, v) in scaled.iter_mut().zip(value) {
-                            *s = v * tw;
-                        }
                         let s = buf[local] & super::paths::full_mask(leaf.features.len());
-                        accumulate(leaf, s, &scaled[..width], output, weights, &mut sink);
+                        accumulate(leaf, s, &leaf.value, output, weights, &mut sink);
                     }
                 }
             }
