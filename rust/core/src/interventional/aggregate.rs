@@ -52,9 +52,54 @@ pub struct LeafAggregate {
 /// One tree with its background aggregated per leaf.
 #[derive(Debug, Clone)]
 pub struct TreeAggregate {
+    /// Leaves looked up through [`accumulate`] (interaction tables and lists).
     pub leaves: Vec<LeafAggregate>,
     /// Leaf local index for each aggregate (to find the row's pattern).
     pub locals: Vec<usize>,
+    /// SHAP-value tables packed contiguously for the hot loop.
+    pub flat: FlatLeaves,
+}
+
+/// The [`LeafData::Flat`] leaves of a tree, packed: leaf `i` has `d[i]` features at
+/// `features[feature_at[i]..]` and its table at `tables[table_at[i]..]` (`2^d x d`). For
+/// single-output trees the leaf value (times the tree weight) is folded into the table and
+/// `values` is empty; otherwise `values` holds `width` values per leaf.
+#[derive(Debug, Clone, Default)]
+pub struct FlatLeaves {
+    pub local: Vec<u32>,
+    pub d: Vec<u32>,
+    pub feature_at: Vec<u32>,
+    pub table_at: Vec<usize>,
+    pub features: Vec<u32>,
+    pub tables: Vec<f64>,
+    pub width: usize,
+    pub values: Vec<f64>,
+}
+
+impl FlatLeaves {
+    fn push(&mut self, local: usize, leaf: &LeafAggregate, table: &[f64]) {
+        let d = leaf.features.len();
+        self.local.push(local as u32);
+        self.d.push(d as u32);
+        self.feature_at.push(self.features.len() as u32);
+        self.features.extend_from_slice(&leaf.features);
+        self.table_at.push(self.tables.len());
+        if self.width == 1 {
+            let v = leaf.value[0];
+            self.tables.extend(table.iter().map(|c| c * v));
+        } else {
+            self.tables.extend_from_slice(table);
+            self.values.extend_from_slice(&leaf.value);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.local.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.local.is_empty()
+    }
 }
 
 /// Coefficient functions needed: SHAP values need A and B; interactions also AA, AB, BB.
@@ -149,6 +194,10 @@ pub fn aggregate_tree(
     }
     let mut leaves = Vec::new();
     let mut locals = Vec::new();
+    let mut flat = FlatLeaves {
+        width: forest.tree_width(paths.tree),
+        ..Default::default()
+    };
     for (i, l) in paths.leaves.iter().enumerate() {
         let d = l.depth();
         let width = forest.tree_width(paths.tree);
@@ -183,15 +232,24 @@ pub fn aggregate_tree(
                 LeafData::List(list)
             }
         };
-        leaves.push(LeafAggregate {
+        let leaf = LeafAggregate {
             node: l.node,
             value,
             features: l.features.clone(),
             data,
-        });
-        locals.push(l.local);
+        };
+        if let LeafData::Flat(table) = &leaf.data {
+            flat.push(l.local, &leaf, table);
+        } else {
+            leaves.push(leaf);
+            locals.push(l.local);
+        }
     }
-    TreeAggregate { leaves, locals }
+    TreeAggregate {
+        leaves,
+        locals,
+        flat,
+    }
 }
 
 fn make_table(h: &[f64], d: usize, interactions: bool, weights: &Weights) -> LeafData {

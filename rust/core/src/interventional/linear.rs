@@ -6,7 +6,7 @@
 //! their attributions. Trees with a path of more than 64 distinct features fall back to
 //! [`super::pairs`], which costs `O(rows x background x nodes)` for those trees only.
 
-use super::aggregate::{accumulate, aggregate_tree, estimate_floats, TreeAggregate};
+use super::aggregate::{accumulate, aggregate_tree, estimate_floats, FlatLeaves, TreeAggregate};
 use super::pairs::PairWalker;
 use super::paths::TreePaths;
 use super::sink::{finish_interactions, Sink};
@@ -18,8 +18,9 @@ use crate::monitor::Monitor;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-/// Rows per parallel block.
-const BLOCK: usize = 128;
+/// Rows per parallel block, at most: a tree's tables (about 200 KB for depth 6) are fetched once
+/// per block, so large blocks amortise them (512 rows: 1.5x faster than 64 on W1).
+const MAX_BLOCK: usize = 512;
 /// Floats of aggregated background held at once (256 MiB).
 const GROUP_FLOATS: usize = 32 << 20;
 
@@ -86,7 +87,9 @@ pub fn raw(
     let total = groups.len() * n;
     monitor.checkpoint(0, total)?;
     let threads = pool.current_num_threads();
-    let chunk_rows = (BLOCK * threads * 8).max(BLOCK);
+    // Enough blocks for every thread, as large as possible.
+    let block_len = (n / (threads * 4)).clamp(16, MAX_BLOCK);
+    let chunk_rows = (block_len * threads * 8).max(block_len);
     for (g, range) in groups.iter().enumerate() {
         let aggregates: Vec<Option<TreeAggregate>> = pool.install(|| {
             methods[range.clone()]
@@ -112,10 +115,10 @@ pub fn raw(
             let end = (done + chunk_rows).min(n);
             pool.install(|| {
                 out[done * per_row..end * per_row]
-                    .par_chunks_mut(BLOCK * per_row)
+                    .par_chunks_mut(block_len * per_row)
                     .enumerate()
                     .for_each(|(b, block)| {
-                        let r0 = done + b * BLOCK;
+                        let r0 = done + b * block_len;
                         explain_block(
                             forest,
                             x,
@@ -160,12 +163,14 @@ fn explain_block(
     let k = forest.n_outputs();
     let rows = block.len() / per_row;
     let mut buf = Vec::new();
+    let mut leaf_patterns: Vec<u32> = Vec::new();
     let mut walker = PairWalker::new(p);
     for (m, agg) in methods.iter().zip(aggregates) {
         match (m, agg) {
             (Method::Patterns(paths), Some(agg)) => {
                 let output = forest.tree_output(paths.tree);
                 buf.resize(paths.n_nodes(), 0u64);
+                leaf_patterns.resize(agg.flat.len() * rows, 0u32);
                 for i in 0..rows {
                     let row = x.row(r0 + i);
                     let row = row.as_slice().expect("standard layout");
@@ -176,11 +181,15 @@ fn explain_block(
                         k,
                         interactions,
                     };
+                    for (l, &local) in agg.flat.local.iter().enumerate() {
+                        leaf_patterns[l * rows + i] = buf[local as usize] as u32;
+                    }
                     for (leaf, &local) in agg.leaves.iter().zip(&agg.locals) {
                         let s = buf[local] & super::paths::full_mask(leaf.features.len());
                         accumulate(leaf, s, &leaf.value, output, weights, &mut sink);
                     }
                 }
+                add_flat(&agg.flat, &leaf_patterns, rows, output, block, per_row, k);
             }
             (Method::Pairs(t), _) => {
                 for i in 0..rows {
@@ -202,6 +211,55 @@ fn explain_block(
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// The hot loop of SHAP values, leaf-major so that a leaf's table (`2^d x d` floats) stays in
+/// the first-level cache while the block's rows look up their coefficients.
+/// `leaf_patterns[l * rows + r]` is row `r`'s pattern at flat leaf `l` (unmasked).
+#[inline]
+fn add_flat(
+    flat: &FlatLeaves,
+    leaf_patterns: &[u32],
+    rows: usize,
+    output: Option<usize>,
+    block: &mut [f64],
+    per_row: usize,
+    k: usize,
+) {
+    for l in 0..flat.len() {
+        let d = flat.d[l] as usize;
+        let mask = ((1u64 << d) - 1) as u32;
+        let table = &flat.tables[flat.table_at[l]..flat.table_at[l] + (d << d)];
+        let fa = flat.feature_at[l] as usize;
+        let feats = &flat.features[fa..fa + d];
+        let pats = &leaf_patterns[l * rows..(l + 1) * rows];
+        match output {
+            Some(o) => {
+                for (r, &pat) in pats.iter().enumerate() {
+                    let s = (pat & mask) as usize;
+                    let coef = &table[s * d..s * d + d];
+                    let out = &mut block[r * per_row..(r + 1) * per_row];
+                    for (&f, &c) in feats.iter().zip(coef) {
+                        out[f as usize * k + o] += c;
+                    }
+                }
+            }
+            None => {
+                let v = &flat.values[l * flat.width..(l + 1) * flat.width];
+                for (r, &pat) in pats.iter().enumerate() {
+                    let s = (pat & mask) as usize;
+                    let coef = &table[s * d..s * d + d];
+                    let out = &mut block[r * per_row..(r + 1) * per_row];
+                    for (&f, &c) in feats.iter().zip(coef) {
+                        let dst = &mut out[f as usize * k..f as usize * k + k];
+                        for (d, &vo) in dst.iter_mut().zip(v) {
+                            *d += c * vo;
+                        }
+                    }
+                }
+            }
         }
     }
 }

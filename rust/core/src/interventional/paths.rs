@@ -48,6 +48,17 @@ pub struct TreePaths {
     pub leaves: Vec<LeafPath>,
     /// Largest number of distinct features on one path.
     pub max_bits: usize,
+    /// Internal nodes in order: (global id, feature, bit mask, left local, right local).
+    internal: Vec<Internal>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Internal {
+    node: u32,
+    feature: u32,
+    left: u32,
+    right: u32,
+    clear: u64,
 }
 
 impl TreePaths {
@@ -87,12 +98,24 @@ impl TreePaths {
             stack.push((forest.left(n), feats));
         }
         leaves.sort_by_key(|l| l.node);
+        let internal = nodes
+            .clone()
+            .filter(|&n| !forest.is_leaf(n))
+            .map(|n| Internal {
+                node: n as u32,
+                feature: forest.feature(n) as u32,
+                left: (forest.left(n) - start) as u32,
+                right: (forest.right(n) - start) as u32,
+                clear: !(1u64 << bit[n - start]),
+            })
+            .collect();
         Some(TreePaths {
             tree: t,
             start,
             bit,
             leaves,
             max_bits,
+            internal,
         })
     }
 
@@ -101,17 +124,17 @@ impl TreePaths {
     #[inline]
     pub fn patterns(&self, forest: &Forest, row: &[f64], buf: &mut [u64]) {
         buf[0] = u64::MAX;
-        for local in 0..self.bit.len() {
-            let n = self.start + local;
-            if forest.is_leaf(n) {
-                continue;
-            }
+        for node in &self.internal {
+            let local = node.node as usize - self.start;
             let p = buf[local];
-            let clear = !(1u64 << self.bit[local]);
-            let left = forest.goes_left(n, row[forest.feature(n)]);
-            let (pl, pr) = if left { (p, p & clear) } else { (p & clear, p) };
-            buf[forest.left(n) - self.start] = pl;
-            buf[forest.right(n) - self.start] = pr;
+            let left = forest.goes_left(node.node as usize, row[node.feature as usize]);
+            let (pl, pr) = if left {
+                (p, p & node.clear)
+            } else {
+                (p & node.clear, p)
+            };
+            buf[node.left as usize] = pl;
+            buf[node.right as usize] = pr;
         }
     }
 
