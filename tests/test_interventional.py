@@ -9,9 +9,10 @@ import math
 
 import numpy as np
 import pytest
-import treelens as tl
 from hypothesis import given
 from hypothesis import strategies as st
+
+import treelens as tl
 from treelens.exceptions import InvalidInputError, UnsupportedModelError
 from treelens.interventional import InterventionalExplainer
 
@@ -215,6 +216,9 @@ def test_multiclass_raw_and_forest_classifier_outputs():
     )
     lv = exl.shap_values(X[20:30][ok], y=yy[ok])
     assert lv.shape == (ok.sum(), 4, 1)
+    if not ok.all():
+        with pytest.raises(InvalidInputError, match="infinite"):
+            exl.shap_values(X[20:30], y=yy)
     np.testing.assert_allclose(
         lv.sum(axis=1)[:, 0] + exl.expected_value(yy[ok]),
         -np.log(proba[ok, yy[ok]]),

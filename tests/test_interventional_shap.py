@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from treelens.interventional import InterventionalExplainer
 
 shap = pytest.importorskip("shap")

@@ -205,6 +205,21 @@ class InterventionalExplainer:
         ev = self._wnorm @ loss
         return float(ev[0]) if scalar else ev
 
+    def _check_finite_loss(self, x: np.ndarray, labels: np.ndarray) -> None:
+        """-log p is infinite where a forest predicts probability 0 for the label: refuse."""
+        cls = labels.astype(np.intp)
+        px = self.model.forest.predict(x)[np.arange(len(cls)), cls]
+        weighted = self._wnorm > 0
+        pz = self._background_margins[weighted][:, np.unique(cls)]
+        if np.any(px <= 0) or np.any(pz <= 0):
+            bad_rows = np.flatnonzero(px <= 0)[:5].tolist()
+            raise InvalidInputError(
+                "the log loss -log p(y) is infinite: the forest predicts probability 0 for the "
+                f"label of explained rows {bad_rows} or of some background rows for these "
+                "labels; explain the probability instead, or use a background and rows whose "
+                "labels have nonzero predicted probability"
+            )
+
     def base_values(self, n: int, y=None) -> np.ndarray:
         """Expected value per explained row, shape (n, k): tiled, or per label for the log loss."""
         if callable(self.expected_value):
@@ -243,6 +258,8 @@ class InterventionalExplainer:
         labels = None
         if self._transform != "logistic":
             labels = self._labels(y, n)
+        if self._transform == "neg_log_output":
+            self._check_finite_loss(x, labels)
         elif y is not None and np.shape(y)[0] != n:
             raise InvalidInputError(f"y must have one label per row ({n}), got {np.shape(y)}")
         return _core.interventional_transformed_values(

@@ -389,3 +389,89 @@ fn rejects_bad_background() {
     let w = Array1::from(vec![1.0]);
     assert!(shap_values(&forest, x.view(), bg.view(), Some(w.view()), 1, &Silent).is_err());
 }
+
+/// A chain tree testing 70 distinct features on one path: more than a pattern's 64 bits, so the
+/// tree falls back to pair walks; checked against a shallow copy's brute force on the features
+/// that matter and by local accuracy.
+#[test]
+fn paths_with_more_than_64_features_fall_back_to_pair_walks() {
+    let p = 70;
+    let mut parts = ForestParts {
+        n_features: p,
+        n_outputs: 1,
+        base_score: vec![0.25],
+        less_equal: true,
+        tree_start: vec![0],
+        tree_output: vec![0],
+        category_offsets: vec![0],
+        ..Default::default()
+    };
+    // Node 2i tests feature i (left: continue the chain, right: a leaf); the last node is a leaf.
+    for i in 0..p {
+        let base = parts.feature.len() as i64;
+        parts.feature.extend([i as i64, -1]);
+        parts.threshold.extend([0.5, 0.0]);
+        parts.left.extend([base + 2, -1]);
+        parts.right.extend([base + 1, -1]);
+        parts.values.extend([0.0, (i as f64 + 1.0) * 0.1]);
+    }
+    parts.feature.push(-1);
+    parts.threshold.push(0.0);
+    parts.left.push(-1);
+    parts.right.push(-1);
+    parts.values.push(-3.0);
+    let n = parts.feature.len();
+    parts.default_left = vec![true; n];
+    parts.missing = vec![0; n];
+    parts.cover = vec![1.0; n];
+    parts.category_set = vec![-1; n];
+    parts.tree_start.push(n);
+    let forest = Forest::new(parts).unwrap();
+    assert!(paths::TreePaths::new(&forest, 0).is_none());
+    let mut rng = Rng(99);
+    // Mostly zeros so that rows travel deep into the chain.
+    let rows = |rng: &mut Rng, n: usize| {
+        Array2::from_shape_fn((n, p), |_| if rng.below(40) == 0 { 1.0 } else { 0.0 })
+    };
+    let x = rows(&mut rng, 6);
+    let bg = rows(&mut rng, 7);
+    let auto = shap_values(&forest, x.view(), bg.view(), None, 2, &Silent).unwrap();
+    let fx = crate::predict::predict(&forest, x.view(), 1, &Silent).unwrap();
+    let fz = crate::predict::predict(&forest, bg.view(), 1, &Silent).unwrap();
+    let ev = fz.mean_axis(ndarray::Axis(0)).unwrap()[0];
+    for r in 0..x.nrows() {
+        let s: f64 = (0..p).map(|j| auto[[r, j, 0]]).sum();
+        assert!((s + ev - fx[[r, 0]]).abs() < 1e-12);
+    }
+    // Brute force per pair on the features where x and z differ (the others are null players).
+    for r in 0..x.nrows() {
+        let mut phi = vec![0.0; p];
+        for z in bg.rows() {
+            let diff: Vec<usize> = (0..p).filter(|&j| x[[r, j]] != z[j]).collect();
+            let m = diff.len();
+            assert!(m <= 12, "too many differing features for brute force");
+            for (a, &i) in diff.iter().enumerate() {
+                for s in 0..(1usize << m) {
+                    if s >> a & 1 == 1 {
+                        continue;
+                    }
+                    let hybrid = |s: usize| {
+                        let mut h: Vec<f64> = z.to_vec();
+                        for (b, &j) in diff.iter().enumerate() {
+                            if s >> b & 1 == 1 {
+                                h[j] = x[[r, j]];
+                            }
+                        }
+                        margin(&forest, &h)[0]
+                    };
+                    let c = (s as u64).count_ones() as usize;
+                    let w = fact(c) * fact(m - c - 1) / fact(m);
+                    phi[i] += w * (hybrid(s | 1 << a) - hybrid(s)) / bg.nrows() as f64;
+                }
+            }
+        }
+        for j in 0..p {
+            assert!((auto[[r, j, 0]] - phi[j]).abs() < 1e-12, "feature {j}");
+        }
+    }
+}
