@@ -253,10 +253,23 @@ pub fn aggregate_tree(
 }
 
 fn make_table(h: &[f64], d: usize, interactions: bool, weights: &Weights) -> LeafData {
-    let r = build_table(h, d, kinds(interactions), weights);
+    make_table_with(h, d, interactions, weights, DIRECT_FLAT_BITS)
+}
+
+pub(crate) fn make_table_with(
+    h: &[f64],
+    d: usize,
+    interactions: bool,
+    weights: &Weights,
+    direct_bits: usize,
+) -> LeafData {
     if interactions {
-        return LeafData::Table(r);
+        return LeafData::Table(build_table(h, d, kinds(true), weights));
     }
+    if d <= direct_bits {
+        return LeafData::Flat(flat_direct(h, d, weights));
+    }
+    let r = build_table(h, d, kinds(false), weights);
     let size = 1usize << d;
     let mut flat = vec![0.0; size * d];
     for s in 0..size {
@@ -273,6 +286,46 @@ fn make_table(h: &[f64], d: usize, interactions: bool, weights: &Weights) -> Lea
         }
     }
     LeafData::Flat(flat)
+}
+
+/// Up to this many path features, flat tables are built by enumerating the subsets of each
+/// pattern (`O(3^d)` over the `q` with background weight) rather than by zeta transforms
+/// (`O(2^d d^2)`), which is cheaper there and skips the empty `q`.
+pub(crate) const DIRECT_FLAT_BITS: usize = 12;
+
+/// For each row pattern `s` and bit `j`: `sum_{q ⊆ s, j ∈ q} h[q] c_A(|q|, b)` when `j ∈ s`, and
+/// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`).
+fn flat_direct(h: &[f64], d: usize, weights: &Weights) -> Vec<f64> {
+    let size = 1usize << d;
+    let mut flat = vec![0.0; size * d];
+    let mut pos = vec![0.0; d];
+    for s in 0..size {
+        let b = d - (s as u64).count_ones() as usize;
+        let mut neg = 0.0;
+        pos.iter_mut().for_each(|v| *v = 0.0);
+        let mut q = s;
+        loop {
+            let w = h[q];
+            if w != 0.0 {
+                let a = (q as u64).count_ones() as usize;
+                neg += w * weights.in_b(a, b);
+                let ca = w * weights.in_a(a, b);
+                let mut rest = q;
+                while rest != 0 {
+                    pos[rest.trailing_zeros() as usize] += ca;
+                    rest &= rest - 1;
+                }
+            }
+            if q == 0 {
+                break;
+            }
+            q = (q - 1) & s;
+        }
+        for j in 0..d {
+            flat[s * d + j] = if s >> j & 1 == 1 { pos[j] } else { -neg };
+        }
+    }
+    flat
 }
 
 /// `R[kind][b][u] = sum_{q ⊆ u} h[q] c_kind(|q|, b)` for every kind, `b` and `u`.

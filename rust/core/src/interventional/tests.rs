@@ -475,3 +475,20 @@ fn paths_with_more_than_64_features_fall_back_to_pair_walks() {
         }
     }
 }
+
+#[test]
+fn flat_tables_by_subsets_equal_flat_tables_by_zeta_transforms() {
+    let mut rng = Rng(4242);
+    let weights = weights::Weights::new(12);
+    for d in 1..=9 {
+        let h: Vec<f64> = (0..1usize << d)
+            .map(|_| if rng.below(3) == 0 { 0.0 } else { rng.unit() })
+            .collect();
+        let direct = aggregate::make_table_with(&h, d, false, &weights, 64);
+        let zeta = aggregate::make_table_with(&h, d, false, &weights, 0);
+        match (direct, zeta) {
+            (aggregate::LeafData::Flat(a), aggregate::LeafData::Flat(b)) => close(&a, &b, 1e-13),
+            _ => panic!("expected flat tables"),
+        }
+    }
+}
