@@ -32,7 +32,8 @@ def _shap_time(est, X, bg, model_output="raw"):
     holder = {}
 
     def call():
-        with warnings.catch_warnings():
+        # shap draws a progress bar on stderr for long runs: keep it out of the report.
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             ex = shap.TreeExplainer(
                 est, bg, feature_perturbation="interventional", model_output=model_output
