@@ -288,3 +288,35 @@ def test_dataframe_background_and_model_object():
     ex = InterventionalExplainer(model, pd.DataFrame(X[:8], columns=cols))
     v = ex.shap_values(model.prepare(pd.DataFrame(X[:4], columns=cols)))
     assert v.shape == (4, X.shape[1], 1) and v.dtype == np.float64
+
+
+def test_lightgbm_categorical_splits_match_brute_force():
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(7)
+    n = 300
+    X = np.column_stack(
+        [rng.integers(0, 6, n), rng.normal(size=n), rng.integers(0, 3, n), rng.normal(size=n)]
+    ).astype(float)
+    y = np.where(np.isin(X[:, 0], [1, 3, 4]), 2.0, -1.0) + X[:, 1] + 0.5 * X[:, 2]
+    est = lgb.LGBMRegressor(
+        n_estimators=8, num_leaves=8, min_child_samples=5, min_data_per_group=5, verbose=-1
+    ).fit(X, y, categorical_feature=[0, 2])
+    model = tl.load(est)
+    f = lambda Z: model.predict(Z).reshape(len(Z), -1)  # noqa: E731
+    np.testing.assert_allclose(f(X[:20])[:, 0], est.predict(X[:20], raw_score=True), atol=1e-12)
+    bg = X[:6]
+    ex = InterventionalExplainer(est, bg)
+    values = ex.shap_values(X[10:13])
+    inter = ex.shap_interaction_values(X[10:13])
+    for r in range(3):
+        phi, iv = _brute(f, X[10 + r], bg, np.ones(6))
+        np.testing.assert_allclose(values[r], phi, atol=TOL)
+        np.testing.assert_allclose(inter[r], iv, atol=TOL)
+
+
+def test_no_rows():
+    est, X, _ = _fit("xgboost", 0)
+    ex = InterventionalExplainer(est, X[:5])
+    assert ex.shap_values(X[:0]).shape == (0, X.shape[1], 1)
+    assert ex.shap_interaction_values(X[:0]).shape == (0, X.shape[1], X.shape[1], 1)
