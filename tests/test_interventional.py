@@ -320,3 +320,38 @@ def test_no_rows():
     ex = InterventionalExplainer(est, X[:5])
     assert ex.shap_values(X[:0]).shape == (0, X.shape[1], 1)
     assert ex.shap_interaction_values(X[:0]).shape == (0, X.shape[1], X.shape[1], 1)
+
+
+@pytest.mark.parametrize("kind", ["hgb", "hgb_multiclass", "extra_trees", "xgb_vector_leaves"])
+def test_more_model_kinds_match_brute_force(kind):
+    import xgboost as xgb
+    from sklearn.ensemble import (
+        ExtraTreesRegressor,
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
+
+    X, y = _data(1, n=200)
+    Xc, yc = _data(2, n=200, classes=3)
+    if kind == "hgb":
+        est = HistGradientBoostingRegressor(max_iter=5, max_depth=3).fit(X, y)
+    elif kind == "hgb_multiclass":
+        X, est = Xc, HistGradientBoostingClassifier(max_iter=3, max_depth=3).fit(Xc, yc)
+    elif kind == "extra_trees":
+        X = np.nan_to_num(X)
+        est = ExtraTreesRegressor(5, max_depth=4, random_state=0).fit(X, y)
+    else:
+        X = Xc
+        est = xgb.XGBClassifier(
+            n_estimators=3, max_depth=3, multi_strategy="multi_output_tree", n_jobs=1
+        ).fit(Xc, yc)
+    model = tl.load(est)
+    f = lambda Z: model.predict(Z).reshape(len(Z), -1)  # noqa: E731
+    bg = X[:5]
+    ex = InterventionalExplainer(est, bg)
+    values = ex.shap_values(X[10:12])
+    inter = ex.shap_interaction_values(X[10:12])
+    for r in range(2):
+        phi, iv = _brute(f, X[10 + r], bg, np.ones(5))
+        np.testing.assert_allclose(values[r], phi, atol=TOL)
+        np.testing.assert_allclose(inter[r], iv, atol=TOL)
