@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::monitor::Monitor;
 use crate::parallel::pool;
-use ndarray::{Array, Array2, ArrayD, ArrayView1, ArrayView2, IxDyn};
+use ndarray::{Array, ArrayD, ArrayView1, ArrayView2, IxDyn};
 
 /// Background rows in standard layout with weights normalised to sum to 1.
 pub struct Background<'a> {
@@ -249,19 +249,4 @@ pub fn transformed_values(
         monitor,
     )?;
     Ok(shaped(out, &shape))
-}
-
-/// Weighted mean of the transformed output over the background, per explained row
-/// (`n_rows` rows; the same for every row except for the log loss, which depends on the label).
-pub fn transformed_expected_value(
-    forest: &Forest,
-    background: ArrayView2<f64>,
-    weights: Option<ArrayView1<f64>>,
-    transform: &Transform,
-    n_rows: usize,
-    threads: usize,
-) -> Result<Array2<f64>> {
-    let bg = Background::new(forest, background, weights)?;
-    transformed::check(transform, forest, n_rows)?;
-    transformed::expected(forest, &bg, transform, n_rows, threads)
 }

@@ -13,7 +13,7 @@ use super::Background;
 use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::monitor::{Monitor, Silent};
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 /// The function `g` of the raw margin that is explained.
@@ -106,31 +106,6 @@ pub fn check(transform: &Transform, forest: &Forest, n: usize) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// Expected value of the transformed output over the background, per explained row and output.
-pub fn expected(
-    forest: &Forest,
-    bg: &Background,
-    transform: &Transform,
-    n: usize,
-    threads: usize,
-) -> Result<Array2<f64>> {
-    let fz = crate::predict::predict(forest, bg.data.view(), threads, &Silent)?;
-    let k_out = transform.n_outputs(forest);
-    let mut out = Array2::<f64>::zeros((n, k_out));
-    for r in 0..n {
-        for o in 0..k_out {
-            let mut s = 0.0;
-            for (zi, &w) in bg.weights.iter().enumerate() {
-                if w != 0.0 {
-                    s += w * transform.at_background(r, o, fz.row(zi).as_slice().unwrap());
-                }
-            }
-            out[[r, o]] = s;
-        }
-    }
-    Ok(out)
 }
 
 /// Fills `out` (`n` blocks, `(p, k_out)` or `(p, p, k_out)` each).
