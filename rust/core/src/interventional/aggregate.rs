@@ -7,12 +7,13 @@
 //! `H[q] * c(|q|, b)` for one of a few coefficient functions `c` ([`Weights`]), `H` being the
 //! normalised background weight with that `q`. Two exact representations:
 //!
-//! - **Table** (small `d`): for each coefficient function and each `b`, the subset sums
-//!   `R[b][u] = sum_{q ⊆ u} H[q] c(|q|, b)` over all `2^d` sets `u` (a zeta transform,
-//!   `O(2^d d)` per `(function, b)`). A row then needs `d + 1` lookups per leaf for its SHAP values:
-//!   `phi_j = R_A[b][s] - R_A[b][s \ j]` for `j ∈ s` and `phi_j = -R_B[b][s]` otherwise; and
-//!   `O(d^2)` for interactions (inclusion-exclusion on `R_AA`, `R_AB`, `R_BB`).
-//!   Memory `kinds * (d+1) * 2^d` floats per leaf.
+//! - **Table** (small `d`): every row pattern `s` gets its coefficients precomputed, contiguous:
+//!   `phi_j = R_A[b][s] - R_A[b][s \ j]` for `j ∈ s` and `phi_j = -R_B[b][s]` otherwise, where
+//!   `R[b][u] = sum_{q ⊆ u} H[q] c(|q|, b)` are subset sums (built by enumerating the subsets of
+//!   each `s`, `O(3^d)`, or by zeta transforms, `O(2^d d^2)`); for interactions also the pair
+//!   indices by inclusion-exclusion on `R_AA`, `R_AB`, `R_BB`. A row then reads one contiguous
+//!   entry per leaf: `d` floats for SHAP values (`2^d d` per leaf), `d (d + 1) / 2` for
+//!   interactions (`2^d d (d + 1) / 2` per leaf).
 //! - **List** (deep leaves): the distinct `q` with their weights (at most min(background rows,
 //!   `2^d`) of them). A row costs one subset test per entry and `O(d)` (`O(d^2)` for interactions)
 //!   per matching entry.
@@ -31,8 +32,9 @@ pub const MAX_TABLE_BITS: usize = 16;
 
 #[derive(Debug, Clone)]
 pub enum LeafData {
-    /// `R[kind][b][u]`, flattened: `(kind * (d + 1) + b) << d | u` (interactions).
-    Table(Vec<f64>),
+    /// Interactions: for each row pattern `s`, `d` Shapley-value coefficients then the
+    /// `d (d - 1) / 2` halved interaction indices of the pairs `j < k` in order, contiguous.
+    FlatInteractions(Vec<f64>),
     /// SHAP values only: for each row pattern `s`, the `d` coefficients of the leaf's features,
     /// contiguous (`s * d + j`): one cache line per leaf and row.
     Flat(Vec<f64>),
@@ -124,7 +126,14 @@ fn coefficient(weights: &Weights, kind: usize, a: usize, b: usize) -> f64 {
 
 /// Upper estimate of the floats a tree's aggregate holds (to size groups of trees).
 pub fn estimate_floats(paths: &TreePaths, background_rows: usize, interactions: bool) -> usize {
-    let kinds = kinds(interactions);
+    // Floats per pattern in a table, plus the transient subset sums while building it.
+    let per_pattern = |d: usize| {
+        if interactions {
+            d * (d + 1) / 2
+        } else {
+            d
+        }
+    };
     paths
         .leaves
         .iter()
@@ -133,21 +142,22 @@ pub fn estimate_floats(paths: &TreePaths, background_rows: usize, interactions: 
             if d == 0 {
                 0
             } else if d <= ALWAYS_TABLE_BITS {
-                (kinds * (d + 1)) << d
+                per_pattern(d) << d
             } else {
+                // A table only when 2^d <= 4 u; a list holds u entries of two words.
                 let u = background_rows.min(1usize << d.min(40));
-                (4 * u * kinds * (d + 1)).min((kinds * (d + 1)) << d.min(MAX_TABLE_BITS)) + 2 * u
+                (4 * u * per_pattern(d)).min(per_pattern(d) << d.min(MAX_TABLE_BITS)) + 2 * u
             }
         })
         .sum()
 }
 
 /// Aggregates the (normalised) background over the leaves of one tree.
-#[allow(clippy::too_many_arguments)]
 ///
 /// `explained_rows` is how many rows will be explained against it: a deep leaf gets a table only
 /// when building it costs less than scanning its list for every row (and its memory stays within
 /// 4x the list's).
+#[allow(clippy::too_many_arguments)]
 pub fn aggregate_tree(
     forest: &Forest,
     paths: &TreePaths,
@@ -264,7 +274,10 @@ pub(crate) fn make_table_with(
     direct_bits: usize,
 ) -> LeafData {
     if interactions {
-        return LeafData::Table(build_table(h, d, kinds(true), weights));
+        return LeafData::FlatInteractions(flat_interactions(
+            &build_table(h, d, kinds(true), weights)[..],
+            d,
+        ));
     }
     if d <= direct_bits {
         return LeafData::Flat(flat_direct(h, d, weights));
@@ -328,6 +341,43 @@ fn flat_direct(h: &[f64], d: usize, weights: &Weights) -> Vec<f64> {
     flat
 }
 
+/// Per pattern: the Shapley-value coefficients and the halved interaction indices, from the
+/// subset sums `R` (inclusion-exclusion over the pair's bits).
+fn flat_interactions(r: &[f64], d: usize) -> Vec<f64> {
+    let size = 1usize << d;
+    let width = d * (d + 1) / 2;
+    let mut flat = vec![0.0; size * width];
+    for s in 0..size {
+        let b = d - (s as u64).count_ones() as usize;
+        let at = |kind: usize, u: usize| r[(kind * (d + 1) + b) * size + u];
+        let row = &mut flat[s * width..(s + 1) * width];
+        for (j, slot) in row.iter_mut().enumerate().take(d) {
+            let bit = 1usize << j;
+            *slot = if s & bit != 0 {
+                at(0, s) - at(0, s ^ bit)
+            } else {
+                -at(1, s)
+            };
+        }
+        let mut idx = d;
+        for j in 0..d {
+            let bj = 1usize << j;
+            for k in j + 1..d {
+                let bk = 1usize << k;
+                let index = match (s & bj != 0, s & bk != 0) {
+                    (true, true) => at(2, s) - at(2, s ^ bj) - at(2, s ^ bk) + at(2, s ^ bj ^ bk),
+                    (true, false) => -(at(3, s) - at(3, s ^ bj)),
+                    (false, true) => -(at(3, s) - at(3, s ^ bk)),
+                    (false, false) => at(4, s),
+                };
+                row[idx] = 0.5 * index;
+                idx += 1;
+            }
+        }
+    }
+    flat
+}
+
 /// `R[kind][b][u] = sum_{q ⊆ u} h[q] c_kind(|q|, b)` for every kind, `b` and `u`.
 fn build_table(h: &[f64], d: usize, kinds: usize, weights: &Weights) -> Vec<f64> {
     let size = 1usize << d;
@@ -371,56 +421,43 @@ pub fn accumulate(
 ) {
     let d = leaf.features.len();
     let full = full_mask(d);
-    let b = d - s.count_ones() as usize;
     match &leaf.data {
+        LeafData::FlatInteractions(t) => {
+            let width = d * (d + 1) / 2;
+            let row = &t[s as usize * width..(s as usize + 1) * width];
+            let (p, k) = (sink.p, sink.k);
+            let feats = &leaf.features;
+            let add = |out: &mut [f64], at: usize, c: f64| match output {
+                Some(o) => out[at * k + o] += c * value[0],
+                None => {
+                    for (dst, v) in out[at * k..at * k + k].iter_mut().zip(value) {
+                        *dst += c * v;
+                    }
+                }
+            };
+            for j in 0..d {
+                let f = feats[j] as usize;
+                add(sink.out, f * p + f, row[j]);
+            }
+            let mut idx = d;
+            for j in 0..d {
+                let fj = feats[j] as usize;
+                for &fk in &feats[j + 1..] {
+                    let c = row[idx];
+                    idx += 1;
+                    if c != 0.0 {
+                        let fk = fk as usize;
+                        add(sink.out, fj * p + fk, c);
+                        add(sink.out, fk * p + fj, c);
+                    }
+                }
+            }
+        }
         LeafData::Flat(t) => {
             let s = s as usize;
             for (j, &c) in t[s * d..(s + 1) * d].iter().enumerate() {
                 if c != 0.0 {
                     sink.phi(leaf.features[j] as usize, c, value, output);
-                }
-            }
-        }
-        LeafData::Table(r) => {
-            let size = 1usize << d;
-            let at = |kind: usize, u: u64| r[((kind * (d + 1) + b) * size) + u as usize];
-            let ra = at(0, s);
-            let neg = -at(1, s);
-            for j in 0..d {
-                let bit = 1u64 << j;
-                let c = if s & bit != 0 {
-                    ra - at(0, s ^ bit)
-                } else {
-                    neg
-                };
-                if c != 0.0 {
-                    sink.phi(leaf.features[j] as usize, c, value, output);
-                }
-            }
-            if sink.interactions {
-                let aa = at(2, s);
-                let ab = at(3, s);
-                let bb = at(4, s);
-                for j in 0..d {
-                    let bj = 1u64 << j;
-                    for k in j + 1..d {
-                        let bk = 1u64 << k;
-                        let index = match (s & bj != 0, s & bk != 0) {
-                            (true, true) => aa - at(2, s ^ bj) - at(2, s ^ bk) + at(2, s ^ bj ^ bk),
-                            (true, false) => -(ab - at(3, s ^ bj)),
-                            (false, true) => -(ab - at(3, s ^ bk)),
-                            (false, false) => bb,
-                        };
-                        if index != 0.0 {
-                            sink.pair(
-                                leaf.features[j] as usize,
-                                leaf.features[k] as usize,
-                                index,
-                                value,
-                                output,
-                            );
-                        }
-                    }
                 }
             }
         }
