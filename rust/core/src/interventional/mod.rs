@@ -96,7 +96,15 @@ impl<'a> Background<'a> {
     }
 }
 
-/// Allocates the zeroed output, refusing up front what would not fit.
+/// Bytes of memory available (Linux `MemAvailable`), if known.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Allocates the zeroed output, refusing up front what would not fit in the available memory.
 fn allocate(shape: &[usize], what: &str, alternative: &str) -> Result<Vec<f64>> {
     let count = shape
         .iter()
@@ -108,6 +116,10 @@ fn allocate(shape: &[usize], what: &str, alternative: &str) -> Result<Vec<f64>> 
         alternative: alternative.to_string(),
     };
     let count = count.ok_or_else(|| too_large(u64::MAX))?;
+    let needed = count as u64 * 8;
+    if available_memory().is_some_and(|avail| needed > avail) {
+        return Err(too_large(needed));
+    }
     let mut v: Vec<f64> = Vec::new();
     v.try_reserve_exact(count)
         .map_err(|_| too_large(count as u64 * 8))?;

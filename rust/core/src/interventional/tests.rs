@@ -492,3 +492,39 @@ fn flat_tables_by_subsets_equal_flat_tables_by_zeta_transforms() {
         }
     }
 }
+
+#[test]
+fn refuses_outputs_that_do_not_fit() {
+    let mut rng = Rng(3);
+    let p = 200_000;
+    let mut forest_parts = ForestParts {
+        n_features: p,
+        n_outputs: 1,
+        base_score: vec![0.0],
+        tree_start: vec![0, 3],
+        tree_output: vec![0],
+        feature: vec![7, -1, -1],
+        threshold: vec![0.5, 0.0, 0.0],
+        left: vec![1, -1, -1],
+        right: vec![2, -1, -1],
+        default_left: vec![true; 3],
+        missing: vec![0; 3],
+        cover: vec![1.0; 3],
+        values: vec![0.0, 1.0, -1.0],
+        category_set: vec![-1; 3],
+        category_offsets: vec![0],
+        ..Default::default()
+    };
+    forest_parts.less_equal = rng.below(2) == 0;
+    let forest = Forest::new(forest_parts).unwrap();
+    let one = Array2::<f64>::zeros((1, p));
+    // 100,000 rows (a broadcast view, no memory) x 200,000^2 features: far beyond any memory.
+    let x = one.broadcast((100_000, p)).unwrap();
+    match interaction_values(&forest, x, one.view(), None, 1, &Silent) {
+        Err(Error::TooLarge { needed_bytes, .. }) => assert!(needed_bytes > 1 << 40),
+        other => panic!(
+            "expected TooLarge, got {:?}",
+            other.map(|a| a.shape().to_vec())
+        ),
+    }
+}
