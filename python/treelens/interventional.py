@@ -10,15 +10,18 @@ Cost
 ----
 ``model_output="raw"``
     Linear in rows + background rows, not their product. The background is aggregated once per
-    leaf: for a leaf whose path tests ``d`` distinct features, every background row is summarised
-    by which of those ``d`` conditions it satisfies. Leaves with ``d <= 8`` (and deeper leaves when
-    it pays) hold a table of ``2 x (d+1) x 2^d`` floats (``5 x (d+1) x 2^d`` for interactions);
-    each explained row then costs one pass over every tree's nodes plus ``d + 1`` lookups per leaf
-    (``O(d^2)`` for interactions). Deeper leaves keep the background's distinct patterns (at most
-    ``min(background rows, 2^d)`` entries) and cost one bit test per entry for each row. Trees with
-    a root-to-leaf path testing more than 64 distinct features are walked per (row, background
-    row) pair, ``O(rows x background x nodes)`` for those trees only. The aggregates are built for
-    groups of trees of at most about 256 MiB at a time; no background size is capped.
+    call and leaf: for a leaf whose path tests ``d`` distinct features, every background row is
+    summarised by which of those ``d`` conditions it satisfies. Leaves with ``d <= 8`` (and deeper
+    leaves when it pays, up to ``d = 16``) get a table of ``2^d x d`` floats (``2^d x d(d+1)/2``
+    for interactions) built in ``O(3^d)``; each explained row then costs one pass over every
+    tree's nodes plus one contiguous table read of ``d`` floats per leaf (``d(d+1)/2`` for
+    interactions). Deeper leaves keep the background's distinct patterns (at most
+    ``min(background rows, 2^d)`` entries) and cost one bit test per entry for each row. Trees
+    with a root-to-leaf path testing more than 64 distinct features are walked per (row,
+    background row) pair, ``O(rows x background x nodes)`` for those trees only. The tables are
+    built for groups of trees of at most about 256 MiB at a time; no background size is capped.
+    Measured on W1 (XGBoost, 500 trees of depth 6, 50 features): about 0.3 ms of CPU per
+    explained row plus about 0.1 ms per background row.
 ``model_output="probability"`` / ``"log_loss"``
     As shap defines them: for each pair (x, z) the exact raw-margin Shapley values are rescaled by
     ``(g(f(x)) - g(f(z))) / (f(x) - f(z))`` (by 1 when ``f(x) == f(z)``), so that they sum to
