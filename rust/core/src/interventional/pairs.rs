@@ -127,6 +127,89 @@ impl PairWalker {
     }
 }
 
+/// Every node's branch decision for one row: bit `n` set when the row goes left at node `n`.
+pub fn decisions(forest: &Forest, row: &[f64], out: &mut [u64]) {
+    out.iter_mut().for_each(|w| *w = 0);
+    for n in 0..forest.n_nodes() {
+        if !forest.is_leaf(n) && forest.goes_left(n, row[forest.feature(n)]) {
+            out[n / 64] |= 1u64 << (n % 64);
+        }
+    }
+}
+
+/// Words of a [`decisions`] bit set.
+pub fn decision_words(forest: &Forest) -> usize {
+    forest.n_nodes().div_ceil(64)
+}
+
+#[inline]
+fn bit(bits: &[u64], n: usize) -> bool {
+    bits[n / 64] >> (n % 64) & 1 == 1
+}
+
+impl PairWalker {
+    /// As [`PairWalker::add_tree`], from precomputed branch decisions ([`decisions`]) of x and z.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_tree_decided(
+        &mut self,
+        forest: &Forest,
+        t: usize,
+        x: &[u64],
+        z: &[u64],
+        scale: f64,
+        weights: &Weights,
+        sink: &mut Sink,
+    ) {
+        let ctx = Ctx {
+            forest,
+            x: &[],
+            z: &[],
+            scale: scale * forest.tree_weight(t),
+            width: forest.tree_width(t),
+            output: forest.tree_output(t),
+            weights,
+        };
+        self.visit_decided(&ctx, forest.root(t), x, z, sink);
+    }
+
+    fn visit_decided(&mut self, c: &Ctx, n: usize, xb: &[u64], zb: &[u64], sink: &mut Sink) {
+        let forest = c.forest;
+        if forest.is_leaf(n) {
+            self.leaf(c, n, sink);
+            return;
+        }
+        let f = forest.feature(n);
+        let child = |left: bool| {
+            if left {
+                forest.left(n)
+            } else {
+                forest.right(n)
+            }
+        };
+        match self.side[f] {
+            1 => self.visit_decided(c, child(bit(xb, n)), xb, zb, sink),
+            2 => self.visit_decided(c, child(bit(zb, n)), xb, zb, sink),
+            _ => {
+                let lx = bit(xb, n);
+                let lz = bit(zb, n);
+                if lx == lz {
+                    self.visit_decided(c, child(lx), xb, zb, sink);
+                } else {
+                    self.side[f] = 1;
+                    self.a.push(f as u32);
+                    self.visit_decided(c, child(lx), xb, zb, sink);
+                    self.a.pop();
+                    self.side[f] = 2;
+                    self.b.push(f as u32);
+                    self.visit_decided(c, child(lz), xb, zb, sink);
+                    self.b.pop();
+                    self.side[f] = 0;
+                }
+            }
+        }
+    }
+}
+
 struct Ctx<'a> {
     forest: &'a Forest,
     x: &'a [f64],

@@ -6,7 +6,7 @@
 //! The factor depends on the pair, so nothing can be aggregated per tree: the cost is
 //! `O(rows x background x reachable nodes)`, parallel over rows.
 
-use super::pairs::PairWalker;
+use super::pairs::{decision_words, decisions, PairWalker};
 use super::sink::{finish_interactions, Sink};
 use super::weights::Weights;
 use super::Background;
@@ -108,6 +108,9 @@ pub fn check(transform: &Transform, forest: &Forest, n: usize) -> Result<()> {
     }
 }
 
+/// Most 64-bit words of background branch decisions kept at once (256 MiB).
+const DECISION_WORDS_BUDGET: usize = 32 << 20;
+
 /// Fills `out` (`n` blocks, `(p, k_out)` or `(p, p, k_out)` each).
 #[allow(clippy::too_many_arguments)]
 pub fn values(
@@ -127,6 +130,28 @@ pub fn values(
     let threads = pool.current_num_threads();
     let fx = crate::predict::predict(forest, x.view(), threads, &Silent)?;
     let fz = crate::predict::predict(forest, bg.data.view(), threads, &Silent)?;
+    // Every background row's branch decisions, once: a pair walk then reads bits.
+    // (Up to 256 MiB of bits; beyond that the walks evaluate the splits themselves.)
+    let words = decision_words(forest);
+    let use_bits = bg.rows().saturating_mul(words) <= DECISION_WORDS_BUDGET;
+    let mut zbits = vec![0u64; if use_bits { bg.rows() * words } else { 0 }];
+    pool.install(|| {
+        zbits
+            .par_chunks_mut(words)
+            .zip(bg.data.axis_iter(ndarray::Axis(0)))
+            .for_each(|(bits, z)| decisions(forest, z.as_slice().expect("standard layout"), bits))
+    });
+    // Trees where x and z reach the same leaf contribute nothing: the hybrids follow that path.
+    let leaves_z: Vec<usize> = (0..bg.rows())
+        .flat_map(|zi| {
+            let z = bg.data.row(zi);
+            let z = z.to_vec();
+            (0..forest.n_trees())
+                .map(move |t| forest.leaf(t, &z))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let n_trees = forest.n_trees();
     let weights = Weights::new(forest.max_depth().max(2) + 2);
     let per_row = if interactions {
         p * p * k_out
@@ -152,12 +177,16 @@ pub fn values(
                     let mx = mx.as_slice().unwrap();
                     let mut walker = PairWalker::new(p);
                     let mut tmp = vec![0.0; raw_row];
+                    let mut xbits = vec![0u64; words];
+                    decisions(forest, xr, &mut xbits);
+                    let leaves_x: Vec<usize> = (0..n_trees).map(|t| forest.leaf(t, xr)).collect();
                     for (zi, &w) in bg.weights.iter().enumerate() {
                         if w == 0.0 {
                             continue;
                         }
                         let zr = bg.data.row(zi);
                         let zr = zr.as_slice().expect("standard layout");
+                        let lz = &leaves_z[zi * n_trees..(zi + 1) * n_trees];
                         let mz = fz.row(zi);
                         let mz = mz.as_slice().unwrap();
                         tmp.iter_mut().for_each(|v| *v = 0.0);
@@ -168,8 +197,18 @@ pub fn values(
                                 k,
                                 interactions,
                             };
-                            for t in 0..forest.n_trees() {
-                                walker.add_tree(forest, t, xr, zr, 1.0, &weights, &mut sink);
+                            for t in 0..n_trees {
+                                if leaves_x[t] == lz[t] {
+                                    continue;
+                                }
+                                if use_bits {
+                                    let zb = &zbits[zi * words..(zi + 1) * words];
+                                    walker.add_tree_decided(
+                                        forest, t, &xbits, zb, 1.0, &weights, &mut sink,
+                                    );
+                                } else {
+                                    walker.add_tree(forest, t, xr, zr, 1.0, &weights, &mut sink);
+                                }
                             }
                         }
                         for o in 0..k_out {
