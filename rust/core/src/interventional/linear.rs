@@ -89,7 +89,8 @@ pub fn raw(
     let threads = pool.current_num_threads();
     // Enough blocks for every thread, as large as possible.
     let block_len = (n / (threads * 4)).clamp(16, MAX_BLOCK);
-    let chunk_rows = (block_len * threads * 8).max(block_len);
+    // Two blocks per thread between checkpoints: Ctrl-C stops within about a second on W1.
+    let chunk_rows = (block_len * threads * 2).max(block_len);
     for (g, range) in groups.iter().enumerate() {
         let aggregates: Vec<Option<TreeAggregate>> = pool.install(|| {
             methods[range.clone()]
