@@ -89,3 +89,31 @@ def partial_dependence(
 ) -> tuple[npt.NDArray[np.float64], Optional[npt.NDArray[np.float64]]]:
     """Exact partial dependence of the raw margin at the grid points, (g, k), and the
     individual curves (n, g, k) when ``individual``."""
+
+# --- interventional (background-data) TreeSHAP ---
+
+def interventional_shap_values(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    background: npt.NDArray[np.float64],
+    weights: Optional[npt.NDArray[np.float64]] = None,
+    *,
+    interactions: bool = False,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> npt.NDArray[np.float64]:
+    """Raw-margin interventional SHAP values (n, p, k), or interactions (n, p, p, k)."""
+
+def interventional_transformed_values(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    background: npt.NDArray[np.float64],
+    weights: Optional[npt.NDArray[np.float64]] = None,
+    *,
+    transform: str,
+    y: Optional[npt.NDArray[np.float64]] = None,
+    interactions: bool = False,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> npt.NDArray[np.float64]:
+    """Values of a transformed output ("logistic", "logistic_loss", "neg_log_output")."""

@@ -3,6 +3,7 @@
 mod errors;
 mod forest;
 mod hstats;
+mod interventional;
 mod monitor;
 
 use pyo3::prelude::*;
@@ -12,6 +13,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<forest::PyForest>()?;
     m.add_function(wrap_pyfunction!(hstats::hstats, m)?)?;
     m.add_function(wrap_pyfunction!(hstats::partial_dependence, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        interventional::interventional_shap_values,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(
+        interventional::interventional_transformed_values,
+        m
+    )?)?;
     m.add(
         "available_threads",
         treelens_core::parallel::thread_count(None),

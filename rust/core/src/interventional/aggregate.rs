@@ -1,0 +1,532 @@
+//! The background, aggregated per leaf: what the linear-time method looks up for each row.
+//!
+//! For a leaf with `d` distinct path features, a background row z is summarised by `q` = the set of
+//! path features z does NOT satisfy (its pattern's complement). A row x with pattern `s` reaches
+//! the leaf together with z exactly when `q ⊆ s`; then `A = q` and `B = complement of s`, so
+//! `b = d - |s|` depends on x alone. Every attribution is therefore a sum over `q ⊆ s` of
+//! `H[q] * c(|q|, b)` for one of a few coefficient functions `c` ([`Weights`]), `H` being the
+//! normalised background weight with that `q`. Two exact representations:
+//!
+//! - **Table** (small `d`): every row pattern `s` gets its coefficients precomputed, contiguous:
+//!   `phi_j = R_A[b][s] - R_A[b][s \ j]` for `j ∈ s` and `phi_j = -R_B[b][s]` otherwise, where
+//!   `R[b][u] = sum_{q ⊆ u} H[q] c(|q|, b)` are subset sums (built by enumerating the subsets of
+//!   each `s`, `O(3^d)`, or by zeta transforms, `O(2^d d^2)`); for interactions also the pair
+//!   indices by inclusion-exclusion on `R_AA`, `R_AB`, `R_BB`. A row then reads one contiguous
+//!   entry per leaf: `d` floats for SHAP values (`2^d d` per leaf), `d (d + 1) / 2` for
+//!   interactions (`2^d d (d + 1) / 2` per leaf).
+//! - **List** (deep leaves): the distinct `q` with their weights (at most min(background rows,
+//!   `2^d`) of them). A row costs one subset test per entry and `O(d)` (`O(d^2)` for interactions)
+//!   per matching entry.
+
+use super::paths::{full_mask, TreePaths};
+use super::sink::Sink;
+use super::weights::Weights;
+use crate::forest::Forest;
+use ndarray::ArrayView2;
+use std::collections::HashMap;
+
+/// Leaves with at most this many path features always use a table.
+pub const ALWAYS_TABLE_BITS: usize = 8;
+/// Leaves with more path features than this never use a table.
+pub const MAX_TABLE_BITS: usize = 16;
+
+#[derive(Debug, Clone)]
+pub enum LeafData {
+    /// Interactions: for each row pattern `s`, `d` Shapley-value coefficients then the
+    /// `d (d - 1) / 2` halved interaction indices of the pairs `j < k` in order, contiguous.
+    FlatInteractions(Vec<f64>),
+    /// SHAP values only: for each row pattern `s`, the `d` coefficients of the leaf's features,
+    /// contiguous (`s * d + j`): one cache line per leaf and row.
+    Flat(Vec<f64>),
+    /// Distinct `q` (features the background row fails) with normalised weights.
+    List(Vec<(u64, f64)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct LeafAggregate {
+    pub node: usize,
+    /// The leaf's values times the tree's weight.
+    pub value: Vec<f64>,
+    pub features: Vec<u32>,
+    pub data: LeafData,
+}
+
+/// One tree with its background aggregated per leaf.
+#[derive(Debug, Clone)]
+pub struct TreeAggregate {
+    /// Leaves looked up through [`accumulate`] (interaction tables and lists).
+    pub leaves: Vec<LeafAggregate>,
+    /// Leaf local index for each aggregate (to find the row's pattern).
+    pub locals: Vec<usize>,
+    /// SHAP-value tables packed contiguously for the hot loop.
+    pub flat: FlatLeaves,
+}
+
+/// The [`LeafData::Flat`] leaves of a tree, packed: leaf `i` has `d[i]` features at
+/// `features[feature_at[i]..]` and its table at `tables[table_at[i]..]` (`2^d x d`). For
+/// single-output trees the leaf value (times the tree weight) is folded into the table and
+/// `values` is empty; otherwise `values` holds `width` values per leaf.
+#[derive(Debug, Clone, Default)]
+pub struct FlatLeaves {
+    pub local: Vec<u32>,
+    pub d: Vec<u32>,
+    pub feature_at: Vec<u32>,
+    pub table_at: Vec<usize>,
+    pub features: Vec<u32>,
+    pub tables: Vec<f64>,
+    pub width: usize,
+    pub values: Vec<f64>,
+}
+
+impl FlatLeaves {
+    fn push(&mut self, local: usize, leaf: &LeafAggregate, table: &[f64]) {
+        let d = leaf.features.len();
+        self.local.push(local as u32);
+        self.d.push(d as u32);
+        self.feature_at.push(self.features.len() as u32);
+        self.features.extend_from_slice(&leaf.features);
+        self.table_at.push(self.tables.len());
+        if self.width == 1 {
+            let v = leaf.value[0];
+            self.tables.extend(table.iter().map(|c| c * v));
+        } else {
+            self.tables.extend_from_slice(table);
+            self.values.extend_from_slice(&leaf.value);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.local.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.local.is_empty()
+    }
+}
+
+/// Coefficient functions needed: SHAP values need A and B; interactions also AA, AB, BB.
+pub fn kinds(interactions: bool) -> usize {
+    if interactions {
+        5
+    } else {
+        2
+    }
+}
+
+#[inline]
+fn coefficient(weights: &Weights, kind: usize, a: usize, b: usize) -> f64 {
+    match kind {
+        0 => weights.in_a(a, b),
+        1 => weights.in_b(a, b),
+        2 => weights.aa(a, b),
+        3 => weights.ab(a, b),
+        _ => weights.bb(a, b),
+    }
+}
+
+/// Upper estimate of the floats a tree's aggregate holds (to size groups of trees).
+pub fn estimate_floats(paths: &TreePaths, background_rows: usize, interactions: bool) -> usize {
+    // Floats per pattern in a table, plus the transient subset sums while building it.
+    let per_pattern = |d: usize| {
+        if interactions {
+            d * (d + 1) / 2
+        } else {
+            d
+        }
+    };
+    paths
+        .leaves
+        .iter()
+        .map(|l| {
+            let d = l.depth();
+            if d == 0 {
+                0
+            } else if d <= ALWAYS_TABLE_BITS {
+                per_pattern(d) << d
+            } else {
+                // A table only when 2^d <= 4 u; a list holds u entries of two words.
+                let u = background_rows.min(1usize << d.min(40));
+                (4 * u * per_pattern(d)).min(per_pattern(d) << d.min(MAX_TABLE_BITS)) + 2 * u
+            }
+        })
+        .sum()
+}
+
+/// Aggregates the (normalised) background over the leaves of one tree.
+///
+/// `explained_rows` is how many rows will be explained against it: a deep leaf gets a table only
+/// when building it costs less than scanning its list for every row (and its memory stays within
+/// 4x the list's).
+#[allow(clippy::too_many_arguments)]
+pub fn aggregate_tree(
+    forest: &Forest,
+    paths: &TreePaths,
+    background: &ArrayView2<f64>,
+    weights_norm: &[f64],
+    weights: &Weights,
+    interactions: bool,
+    explained_rows: usize,
+    force_lists: bool,
+) -> TreeAggregate {
+    let kinds = kinds(interactions);
+    let mut dense: Vec<Option<Vec<f64>>> = Vec::with_capacity(paths.leaves.len());
+    let mut sparse: Vec<Option<HashMap<u64, f64>>> = Vec::with_capacity(paths.leaves.len());
+    for l in &paths.leaves {
+        let d = l.depth();
+        if d == 0 {
+            dense.push(None);
+            sparse.push(None);
+        } else if d <= ALWAYS_TABLE_BITS && !force_lists {
+            dense.push(Some(vec![0.0; 1 << d]));
+            sparse.push(None);
+        } else {
+            dense.push(None);
+            sparse.push(Some(HashMap::new()));
+        }
+    }
+    let mut buf = vec![0u64; paths.n_nodes()];
+    for (r, row) in background.rows().into_iter().enumerate() {
+        let w = weights_norm[r];
+        if w == 0.0 {
+            continue;
+        }
+        let row = row.as_slice().expect("standard layout");
+        paths.patterns(forest, row, &mut buf);
+        for (i, l) in paths.leaves.iter().enumerate() {
+            let full = l.full();
+            let q = !buf[l.local] & full;
+            if let Some(h) = dense[i].as_mut() {
+                h[q as usize] += w;
+            } else if let Some(h) = sparse[i].as_mut() {
+                *h.entry(q).or_insert(0.0) += w;
+            }
+        }
+    }
+    let mut leaves = Vec::new();
+    let mut locals = Vec::new();
+    let mut flat = FlatLeaves {
+        width: forest.tree_width(paths.tree),
+        ..Default::default()
+    };
+    for (i, l) in paths.leaves.iter().enumerate() {
+        let d = l.depth();
+        let width = forest.tree_width(paths.tree);
+        let tw = forest.tree_weight(paths.tree);
+        let value: Vec<f64> = forest
+            .node_values(l.node, width)
+            .iter()
+            .map(|v| v * tw)
+            .collect();
+        if d == 0 || value.iter().all(|&v| v == 0.0) {
+            continue;
+        }
+        let data = if let Some(h) = dense[i].take() {
+            make_table(&h, d, interactions, weights)
+        } else {
+            let map = sparse[i].take().unwrap_or_default();
+            let u = map.len();
+            let table_cost = (kinds * (d + 1) * d) << d.min(MAX_TABLE_BITS);
+            let use_table = !force_lists
+                && d <= MAX_TABLE_BITS
+                && (1usize << d) <= 4 * u
+                && table_cost <= explained_rows.saturating_mul(u);
+            if use_table {
+                let mut h = vec![0.0; 1 << d];
+                for (q, w) in map {
+                    h[q as usize] += w;
+                }
+                make_table(&h, d, interactions, weights)
+            } else {
+                let mut list: Vec<(u64, f64)> = map.into_iter().collect();
+                list.sort_by_key(|e| e.0);
+                LeafData::List(list)
+            }
+        };
+        let leaf = LeafAggregate {
+            node: l.node,
+            value,
+            features: l.features.clone(),
+            data,
+        };
+        if let LeafData::Flat(table) = &leaf.data {
+            flat.push(l.local, &leaf, table);
+        } else {
+            leaves.push(leaf);
+            locals.push(l.local);
+        }
+    }
+    TreeAggregate {
+        leaves,
+        locals,
+        flat,
+    }
+}
+
+fn make_table(h: &[f64], d: usize, interactions: bool, weights: &Weights) -> LeafData {
+    make_table_with(h, d, interactions, weights, DIRECT_FLAT_BITS)
+}
+
+pub(crate) fn make_table_with(
+    h: &[f64],
+    d: usize,
+    interactions: bool,
+    weights: &Weights,
+    direct_bits: usize,
+) -> LeafData {
+    if interactions {
+        return LeafData::FlatInteractions(flat_interactions(
+            &build_table(h, d, kinds(true), weights)[..],
+            d,
+        ));
+    }
+    if d <= direct_bits {
+        return LeafData::Flat(flat_direct(h, d, weights));
+    }
+    let r = build_table(h, d, kinds(false), weights);
+    let size = 1usize << d;
+    let mut flat = vec![0.0; size * d];
+    for s in 0..size {
+        let b = d - (s as u64).count_ones() as usize;
+        let ra = |u: usize| r[b * size + u];
+        let rb = |u: usize| r[(d + 1 + b) * size + u];
+        for j in 0..d {
+            let bit = 1usize << j;
+            flat[s * d + j] = if s & bit != 0 {
+                ra(s) - ra(s ^ bit)
+            } else {
+                -rb(s)
+            };
+        }
+    }
+    LeafData::Flat(flat)
+}
+
+/// Up to this many path features, flat tables are built by enumerating the subsets of each
+/// pattern (`O(3^d)` over the `q` with background weight) rather than by zeta transforms
+/// (`O(2^d d^2)`), which is cheaper there and skips the empty `q`.
+pub(crate) const DIRECT_FLAT_BITS: usize = 12;
+
+/// For each row pattern `s` and bit `j`: `sum_{q ⊆ s, j ∈ q} h[q] c_A(|q|, b)` when `j ∈ s`, and
+/// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`).
+fn flat_direct(h: &[f64], d: usize, weights: &Weights) -> Vec<f64> {
+    let size = 1usize << d;
+    let mut flat = vec![0.0; size * d];
+    let mut pos = vec![0.0; d];
+    for s in 0..size {
+        let b = d - (s as u64).count_ones() as usize;
+        let mut neg = 0.0;
+        pos.iter_mut().for_each(|v| *v = 0.0);
+        let mut q = s;
+        loop {
+            let w = h[q];
+            if w != 0.0 {
+                let a = (q as u64).count_ones() as usize;
+                neg += w * weights.in_b(a, b);
+                let ca = w * weights.in_a(a, b);
+                let mut rest = q;
+                while rest != 0 {
+                    pos[rest.trailing_zeros() as usize] += ca;
+                    rest &= rest - 1;
+                }
+            }
+            if q == 0 {
+                break;
+            }
+            q = (q - 1) & s;
+        }
+        for j in 0..d {
+            flat[s * d + j] = if s >> j & 1 == 1 { pos[j] } else { -neg };
+        }
+    }
+    flat
+}
+
+/// Per pattern: the Shapley-value coefficients and the halved interaction indices, from the
+/// subset sums `R` (inclusion-exclusion over the pair's bits).
+fn flat_interactions(r: &[f64], d: usize) -> Vec<f64> {
+    let size = 1usize << d;
+    let width = d * (d + 1) / 2;
+    let mut flat = vec![0.0; size * width];
+    for s in 0..size {
+        let b = d - (s as u64).count_ones() as usize;
+        let at = |kind: usize, u: usize| r[(kind * (d + 1) + b) * size + u];
+        let row = &mut flat[s * width..(s + 1) * width];
+        for (j, slot) in row.iter_mut().enumerate().take(d) {
+            let bit = 1usize << j;
+            *slot = if s & bit != 0 {
+                at(0, s) - at(0, s ^ bit)
+            } else {
+                -at(1, s)
+            };
+        }
+        let mut idx = d;
+        for j in 0..d {
+            let bj = 1usize << j;
+            for k in j + 1..d {
+                let bk = 1usize << k;
+                let index = match (s & bj != 0, s & bk != 0) {
+                    (true, true) => at(2, s) - at(2, s ^ bj) - at(2, s ^ bk) + at(2, s ^ bj ^ bk),
+                    (true, false) => -(at(3, s) - at(3, s ^ bj)),
+                    (false, true) => -(at(3, s) - at(3, s ^ bk)),
+                    (false, false) => at(4, s),
+                };
+                row[idx] = 0.5 * index;
+                idx += 1;
+            }
+        }
+    }
+    flat
+}
+
+/// `R[kind][b][u] = sum_{q ⊆ u} h[q] c_kind(|q|, b)` for every kind, `b` and `u`.
+fn build_table(h: &[f64], d: usize, kinds: usize, weights: &Weights) -> Vec<f64> {
+    let size = 1usize << d;
+    let mut r = vec![0.0; kinds * (d + 1) * size];
+    let pop: Vec<usize> = (0..size)
+        .map(|q| (q as u64).count_ones() as usize)
+        .collect();
+    for kind in 0..kinds {
+        for b in 0..=d {
+            let block = &mut r[(kind * (d + 1) + b) * size..(kind * (d + 1) + b + 1) * size];
+            for q in 0..size {
+                let a = pop[q];
+                // Only u with |u| + b <= d are ever looked up; q ⊆ u keeps a + b <= d.
+                if a + b <= d {
+                    block[q] = h[q] * coefficient(weights, kind, a, b);
+                }
+            }
+            for j in 0..d {
+                let bit = 1usize << j;
+                for u in 0..size {
+                    if u & bit != 0 {
+                        block[u] += block[u ^ bit];
+                    }
+                }
+            }
+        }
+    }
+    r
+}
+
+/// Adds one leaf's contribution for a row with pattern `s` (already masked to the leaf's bits).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn accumulate(
+    leaf: &LeafAggregate,
+    s: u64,
+    value: &[f64],
+    output: Option<usize>,
+    weights: &Weights,
+    sink: &mut Sink,
+) {
+    let d = leaf.features.len();
+    let full = full_mask(d);
+    match &leaf.data {
+        LeafData::FlatInteractions(t) => {
+            let width = d * (d + 1) / 2;
+            let row = &t[s as usize * width..(s as usize + 1) * width];
+            let (p, k) = (sink.p, sink.k);
+            let feats = &leaf.features;
+            let add = |out: &mut [f64], at: usize, c: f64| match output {
+                Some(o) => out[at * k + o] += c * value[0],
+                None => {
+                    for (dst, v) in out[at * k..at * k + k].iter_mut().zip(value) {
+                        *dst += c * v;
+                    }
+                }
+            };
+            for j in 0..d {
+                let f = feats[j] as usize;
+                add(sink.out, f * p + f, row[j]);
+            }
+            let mut idx = d;
+            for j in 0..d {
+                let fj = feats[j] as usize;
+                for &fk in &feats[j + 1..] {
+                    let c = row[idx];
+                    idx += 1;
+                    if c != 0.0 {
+                        let fk = fk as usize;
+                        add(sink.out, fj * p + fk, c);
+                        add(sink.out, fk * p + fj, c);
+                    }
+                }
+            }
+        }
+        LeafData::Flat(t) => {
+            let s = s as usize;
+            for (j, &c) in t[s * d..(s + 1) * d].iter().enumerate() {
+                if c != 0.0 {
+                    sink.phi(leaf.features[j] as usize, c, value, output);
+                }
+            }
+        }
+        LeafData::List(list) => {
+            let missing = full & !s;
+            for &(q, w) in list {
+                if q & missing != 0 {
+                    continue;
+                }
+                add_pair_game(&leaf.features, q, missing, w, value, output, weights, sink);
+            }
+        }
+    }
+}
+
+/// Adds `scale` times the Shapley values (and interactions) of the single-leaf game with
+/// `A = a_set`, `B = b_set` (bit sets over `features`).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn add_pair_game(
+    features: &[u32],
+    a_set: u64,
+    b_set: u64,
+    scale: f64,
+    value: &[f64],
+    output: Option<usize>,
+    weights: &Weights,
+    sink: &mut Sink,
+) {
+    let a = a_set.count_ones() as usize;
+    let b = b_set.count_ones() as usize;
+    if a + b == 0 {
+        return;
+    }
+    let ca = scale * weights.in_a(a, b);
+    let cb = -scale * weights.in_b(a, b);
+    let mut rest = a_set | b_set;
+    while rest != 0 {
+        let j = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        let c = if a_set >> j & 1 == 1 { ca } else { cb };
+        sink.phi(features[j] as usize, c, value, output);
+    }
+    if sink.interactions {
+        let iaa = scale * weights.aa(a, b);
+        let iab = -scale * weights.ab(a, b);
+        let ibb = scale * weights.bb(a, b);
+        let both = a_set | b_set;
+        let mut rj = both;
+        while rj != 0 {
+            let j = rj.trailing_zeros() as usize;
+            rj &= rj - 1;
+            let mut rk = rj;
+            while rk != 0 {
+                let k = rk.trailing_zeros() as usize;
+                rk &= rk - 1;
+                let index = match (a_set >> j & 1 == 1, a_set >> k & 1 == 1) {
+                    (true, true) => iaa,
+                    (false, false) => ibb,
+                    _ => iab,
+                };
+                sink.pair(
+                    features[j] as usize,
+                    features[k] as usize,
+                    index,
+                    value,
+                    output,
+                );
+            }
+        }
+    }
+}

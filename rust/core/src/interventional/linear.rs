@@ -1,0 +1,266 @@
+//! Raw-output interventional SHAP values and interactions in time linear in rows + background.
+//!
+//! Trees are taken in groups (bounded memory). For each group the background is aggregated per
+//! leaf ([`super::aggregate`]), in parallel over trees; then the explained rows, in parallel
+//! blocks, each compute their pattern at every leaf (one pass over the tree's nodes) and look up
+//! their attributions. Trees with a path of more than 64 distinct features fall back to
+//! [`super::pairs`], which costs `O(rows x background x nodes)` for those trees only.
+
+use super::aggregate::{accumulate, aggregate_tree, estimate_floats, FlatLeaves, TreeAggregate};
+use super::pairs::PairWalker;
+use super::paths::TreePaths;
+use super::sink::{finish_interactions, Sink};
+use super::weights::Weights;
+use super::Background;
+use crate::error::Result;
+use crate::forest::Forest;
+use crate::monitor::Monitor;
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+
+/// Rows per parallel block, at most: a tree's tables (about 200 KB for depth 6) are fetched once
+/// per block, so large blocks amortise them (512 rows: 1.5x faster than 64 on W1).
+const MAX_BLOCK: usize = 512;
+/// Floats of aggregated background held at once (256 MiB).
+const GROUP_FLOATS: usize = 32 << 20;
+
+/// How trees are handled (tests force the fallbacks to check them against each other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Tables for shallow leaves, lists for deep ones, pair walks beyond 64 path features.
+    Auto,
+    /// Distinct-pattern lists for every leaf.
+    Lists,
+    /// Pair walks for every tree.
+    Pairs,
+}
+
+enum Method {
+    Patterns(TreePaths),
+    Pairs(usize),
+}
+
+/// Fills `out` (`n` blocks of `per_row` floats, laid out as in [`Sink`]).
+#[allow(clippy::too_many_arguments)]
+pub fn raw(
+    forest: &Forest,
+    x: &ArrayView2<f64>,
+    bg: &Background,
+    interactions: bool,
+    strategy: Strategy,
+    out: &mut [f64],
+    pool: &rayon::ThreadPool,
+    monitor: &dyn Monitor,
+) -> Result<()> {
+    let n = x.nrows();
+    let p = forest.n_features();
+    let k = forest.n_outputs();
+    let per_row = if interactions { p * p * k } else { p * k };
+    let weights = Weights::new(forest.max_depth().max(2) + 2);
+    let methods: Vec<Method> = pool.install(|| {
+        (0..forest.n_trees())
+            .into_par_iter()
+            .map(|t| match TreePaths::new(forest, t) {
+                Some(paths) if strategy != Strategy::Pairs => Method::Patterns(paths),
+                _ => Method::Pairs(t),
+            })
+            .collect()
+    });
+    // Groups of consecutive trees whose aggregates fit the memory budget.
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    let mut floats = 0usize;
+    for (t, m) in methods.iter().enumerate() {
+        let size = match m {
+            Method::Patterns(paths) => estimate_floats(paths, bg.rows(), interactions),
+            Method::Pairs(_) => 0,
+        };
+        if t > start && floats + size > GROUP_FLOATS {
+            groups.push(start..t);
+            start = t;
+            floats = 0;
+        }
+        floats += size;
+    }
+    groups.push(start..methods.len());
+
+    let total = groups.len() * n;
+    monitor.checkpoint(0, total)?;
+    let threads = pool.current_num_threads();
+    // Enough blocks for every thread, as large as possible.
+    let block_len = (n / (threads * 4)).clamp(16, MAX_BLOCK);
+    // Two blocks per thread between checkpoints: Ctrl-C stops within about a second on W1.
+    let chunk_rows = (block_len * threads * 2).max(block_len);
+    for (g, range) in groups.iter().enumerate() {
+        let aggregates: Vec<Option<TreeAggregate>> = pool.install(|| {
+            methods[range.clone()]
+                .par_iter()
+                .map(|m| match m {
+                    Method::Patterns(paths) => Some(aggregate_tree(
+                        forest,
+                        paths,
+                        &bg.data.view(),
+                        &bg.weights,
+                        &weights,
+                        interactions,
+                        n,
+                        strategy == Strategy::Lists,
+                    )),
+                    Method::Pairs(_) => None,
+                })
+                .collect()
+        });
+        let group_methods = &methods[range.clone()];
+        let mut done = 0;
+        while done < n {
+            let end = (done + chunk_rows).min(n);
+            pool.install(|| {
+                out[done * per_row..end * per_row]
+                    .par_chunks_mut(block_len * per_row)
+                    .enumerate()
+                    .for_each(|(b, block)| {
+                        let r0 = done + b * block_len;
+                        explain_block(
+                            forest,
+                            x,
+                            r0,
+                            block,
+                            per_row,
+                            group_methods,
+                            &aggregates,
+                            bg,
+                            &weights,
+                            interactions,
+                        );
+                    });
+            });
+            done = end;
+            monitor.checkpoint(g * n + done, total)?;
+        }
+    }
+    if interactions {
+        pool.install(|| {
+            out.par_chunks_mut(per_row)
+                .for_each(|row| finish_interactions(row, p, k))
+        });
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn explain_block(
+    forest: &Forest,
+    x: &ArrayView2<f64>,
+    r0: usize,
+    block: &mut [f64],
+    per_row: usize,
+    methods: &[Method],
+    aggregates: &[Option<TreeAggregate>],
+    bg: &Background,
+    weights: &Weights,
+    interactions: bool,
+) {
+    let p = forest.n_features();
+    let k = forest.n_outputs();
+    let rows = block.len() / per_row;
+    let mut buf = Vec::new();
+    let mut leaf_patterns: Vec<u32> = Vec::new();
+    let mut walker = PairWalker::new(p);
+    for (m, agg) in methods.iter().zip(aggregates) {
+        match (m, agg) {
+            (Method::Patterns(paths), Some(agg)) => {
+                let output = forest.tree_output(paths.tree);
+                buf.resize(paths.n_nodes(), 0u64);
+                leaf_patterns.resize(agg.flat.len() * rows, 0u32);
+                for i in 0..rows {
+                    let row = x.row(r0 + i);
+                    let row = row.as_slice().expect("standard layout");
+                    paths.patterns(forest, row, &mut buf);
+                    let mut sink = Sink {
+                        out: &mut block[i * per_row..(i + 1) * per_row],
+                        p,
+                        k,
+                        interactions,
+                    };
+                    for (l, &local) in agg.flat.local.iter().enumerate() {
+                        leaf_patterns[l * rows + i] = buf[local as usize] as u32;
+                    }
+                    for (leaf, &local) in agg.leaves.iter().zip(&agg.locals) {
+                        let s = buf[local] & super::paths::full_mask(leaf.features.len());
+                        accumulate(leaf, s, &leaf.value, output, weights, &mut sink);
+                    }
+                }
+                add_flat(&agg.flat, &leaf_patterns, rows, output, block, per_row, k);
+            }
+            (Method::Pairs(t), _) => {
+                for i in 0..rows {
+                    let row = x.row(r0 + i);
+                    let row = row.as_slice().expect("standard layout");
+                    let mut sink = Sink {
+                        out: &mut block[i * per_row..(i + 1) * per_row],
+                        p,
+                        k,
+                        interactions,
+                    };
+                    for (z, &w) in bg.data.rows().into_iter().zip(&bg.weights) {
+                        if w == 0.0 {
+                            continue;
+                        }
+                        let z = z.as_slice().expect("standard layout");
+                        walker.add_tree(forest, *t, row, z, w, weights, &mut sink);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The hot loop of SHAP values, leaf-major so that a leaf's table (`2^d x d` floats) stays in
+/// the first-level cache while the block's rows look up their coefficients.
+/// `leaf_patterns[l * rows + r]` is row `r`'s pattern at flat leaf `l` (unmasked).
+#[inline]
+fn add_flat(
+    flat: &FlatLeaves,
+    leaf_patterns: &[u32],
+    rows: usize,
+    output: Option<usize>,
+    block: &mut [f64],
+    per_row: usize,
+    k: usize,
+) {
+    for l in 0..flat.len() {
+        let d = flat.d[l] as usize;
+        let mask = ((1u64 << d) - 1) as u32;
+        let table = &flat.tables[flat.table_at[l]..flat.table_at[l] + (d << d)];
+        let fa = flat.feature_at[l] as usize;
+        let feats = &flat.features[fa..fa + d];
+        let pats = &leaf_patterns[l * rows..(l + 1) * rows];
+        match output {
+            Some(o) => {
+                for (r, &pat) in pats.iter().enumerate() {
+                    let s = (pat & mask) as usize;
+                    let coef = &table[s * d..s * d + d];
+                    let out = &mut block[r * per_row..(r + 1) * per_row];
+                    for (&f, &c) in feats.iter().zip(coef) {
+                        out[f as usize * k + o] += c;
+                    }
+                }
+            }
+            None => {
+                let v = &flat.values[l * flat.width..(l + 1) * flat.width];
+                for (r, &pat) in pats.iter().enumerate() {
+                    let s = (pat & mask) as usize;
+                    let coef = &table[s * d..s * d + d];
+                    let out = &mut block[r * per_row..(r + 1) * per_row];
+                    for (&f, &c) in feats.iter().zip(coef) {
+                        let dst = &mut out[f as usize * k..f as usize * k + k];
+                        for (d, &vo) in dst.iter_mut().zip(v) {
+                            *d += c * vo;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Interventional (background-data) TreeSHAP: SHAP values and SHAP interaction values of the game
+//! `v(S) = f(x_S, z_notS)`, averaged over background rows z with optional weights.
+//!
+//! - Raw output ([`shap_values`], [`interaction_values`]): time linear in rows + background
+//!   ([`linear`]): the background is aggregated per leaf once, and each explained row costs one
+//!   pass over every tree's nodes plus `O(d)` lookups per leaf for SHAP values (`O(d^2)` for
+//!   interactions), `d` being the leaf's number of distinct path features. Leaves with many path
+//!   features keep the background's distinct patterns instead of a table (a row then costs one
+//!   test per distinct pattern); trees with a path of more than 64 distinct features are walked
+//!   per (row, background row) pair.
+//! - Transformed outputs ([`transformed_values`]): shap's per-pair rescaling, `O(rows x background)`.
+
+pub mod aggregate;
+pub mod linear;
+pub mod pairs;
+pub mod paths;
+pub mod sink;
+pub mod transformed;
+pub mod weights;
+
+#[cfg(test)]
+mod tests;
+
+pub use transformed::Transform;
+
+use crate::error::{Error, Result};
+use crate::forest::Forest;
+use crate::monitor::Monitor;
+use crate::parallel::pool;
+use ndarray::{Array, ArrayD, ArrayView1, ArrayView2, IxDyn};
+
+/// Background rows in standard layout with weights normalised to sum to 1.
+pub struct Background<'a> {
+    pub data: ndarray::CowArray<'a, f64, ndarray::Ix2>,
+    pub weights: Vec<f64>,
+}
+
+impl<'a> Background<'a> {
+    /// Checks the background: at least one row, the model's columns, weights (if any) one per
+    /// row, finite, non-negative and not all zero.
+    pub fn new(
+        forest: &Forest,
+        data: ArrayView2<'a, f64>,
+        weights: Option<ArrayView1<f64>>,
+    ) -> Result<Self> {
+        if data.nrows() == 0 {
+            return Err(Error::InvalidInput(
+                "the background data has no rows; pass at least one row".into(),
+            ));
+        }
+        if data.ncols() != forest.n_features() {
+            return Err(Error::InvalidInput(format!(
+                "the background data has {} columns, but the model was trained on {} features",
+                data.ncols(),
+                forest.n_features()
+            )));
+        }
+        let w: Vec<f64> = match weights {
+            None => vec![1.0; data.nrows()],
+            Some(w) => {
+                if w.len() != data.nrows() {
+                    return Err(Error::InvalidInput(format!(
+                        "data_weights has {} entries for {} background rows",
+                        w.len(),
+                        data.nrows()
+                    )));
+                }
+                if w.iter().any(|v| !v.is_finite() || *v < 0.0) {
+                    return Err(Error::InvalidInput(
+                        "data_weights must be finite and non-negative".into(),
+                    ));
+                }
+                w.to_vec()
+            }
+        };
+        let total: f64 = w.iter().sum();
+        if total <= 0.0 || !total.is_finite() {
+            return Err(Error::InvalidInput(
+                "data_weights sum to zero (or overflow); at least one background row needs a \
+                 positive weight"
+                    .into(),
+            ));
+        }
+        Ok(Background {
+            data: if data.is_standard_layout() {
+                ndarray::CowArray::from(data)
+            } else {
+                ndarray::CowArray::from(data.as_standard_layout().into_owned())
+            },
+            weights: w.iter().map(|v| v / total).collect(),
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.data.nrows()
+    }
+}
+
+/// Bytes of memory available (Linux `MemAvailable`), if known.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Allocates the zeroed output, refusing up front what would not fit in the available memory.
+fn allocate(shape: &[usize], what: &str, alternative: &str) -> Result<Vec<f64>> {
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|c| c.checked_mul(8).is_some());
+    let too_large = |needed: u64| Error::TooLarge {
+        what: what.to_string(),
+        needed_bytes: needed,
+        alternative: alternative.to_string(),
+    };
+    let count = count.ok_or_else(|| too_large(u64::MAX))?;
+    let needed = count as u64 * 8;
+    if available_memory().is_some_and(|avail| needed > avail) {
+        return Err(too_large(needed));
+    }
+    let mut v: Vec<f64> = Vec::new();
+    v.try_reserve_exact(count)
+        .map_err(|_| too_large(count as u64 * 8))?;
+    v.resize(count, 0.0);
+    Ok(v)
+}
+
+fn shaped(v: Vec<f64>, shape: &[usize]) -> ArrayD<f64> {
+    Array::from_shape_vec(IxDyn(shape), v).expect("shape matches allocation")
+}
+
+/// Interventional SHAP values of the raw margin, shape `(n, p, k)`.
+///
+/// `values[i, j, o]` is the weighted mean over background rows z of feature j's exact Shapley
+/// value in the game `v(S) = margin_o(x_S, z_notS)`. Time `O((rows + background) x nodes + rows x
+/// sum over leaves of d)` for trees of moderate depth; memory: the output plus the per-leaf
+/// aggregates of a group of trees (at most about 256 MiB at once).
+pub fn shap_values(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    background: ArrayView2<f64>,
+    weights: Option<ArrayView1<f64>>,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<ArrayD<f64>> {
+    raw(
+        forest,
+        x,
+        background,
+        weights,
+        false,
+        linear::Strategy::Auto,
+        threads,
+        monitor,
+    )
+}
+
+/// Interventional SHAP interaction values of the raw margin, shape `(n, p, p, k)`, in shap's
+/// convention (off-diagonal: half the Shapley interaction index; diagonal: `phi_i - sum_{j != i}`
+/// of row i's off-diagonal entries), weighted mean over the background.
+pub fn interaction_values(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    background: ArrayView2<f64>,
+    weights: Option<ArrayView1<f64>>,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<ArrayD<f64>> {
+    raw(
+        forest,
+        x,
+        background,
+        weights,
+        true,
+        linear::Strategy::Auto,
+        threads,
+        monitor,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn raw(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    background: ArrayView2<f64>,
+    weights: Option<ArrayView1<f64>>,
+    interactions: bool,
+    strategy: linear::Strategy,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<ArrayD<f64>> {
+    forest.check_columns(x.ncols())?;
+    let bg = Background::new(forest, background, weights)?;
+    let (n, p, k) = (x.nrows(), forest.n_features(), forest.n_outputs());
+    let shape: Vec<usize> = if interactions {
+        vec![n, p, p, k]
+    } else {
+        vec![n, p, k]
+    };
+    let mut out = allocate(
+        &shape,
+        if interactions {
+            "the interaction values (rows x features x features x outputs float64)"
+        } else {
+            "the SHAP values (rows x features x outputs float64)"
+        },
+        "explain fewer rows at a time",
+    )?;
+    let x = x.as_standard_layout();
+    let pool = pool(threads)?;
+    linear::raw(
+        forest,
+        &x.view(),
+        &bg,
+        interactions,
+        strategy,
+        &mut out,
+        &pool,
+        monitor,
+    )?;
+    Ok(shaped(out, &shape))
+}
+
+/// Interventional SHAP values (or interactions) of `g(margin)` as shap defines them for
+/// `model_output="probability"` / `"log_loss"`; shape `(n, p, k_out)` or `(n, p, p, k_out)`.
+///
+/// Time `O(rows x background x reachable nodes)`: the per-pair rescaling forbids aggregation.
+#[allow(clippy::too_many_arguments)]
+pub fn transformed_values(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    background: ArrayView2<f64>,
+    weights: Option<ArrayView1<f64>>,
+    transform: &Transform,
+    interactions: bool,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<ArrayD<f64>> {
+    forest.check_columns(x.ncols())?;
+    let bg = Background::new(forest, background, weights)?;
+    transformed::check(transform, forest, x.nrows())?;
+    let (n, p, k) = (x.nrows(), forest.n_features(), transform.n_outputs(forest));
+    let shape: Vec<usize> = if interactions {
+        vec![n, p, p, k]
+    } else {
+        vec![n, p, k]
+    };
+    let mut out = allocate(&shape, "the explanation", "explain fewer rows at a time")?;
+    let x = x.as_standard_layout();
+    let pool = pool(threads)?;
+    transformed::values(
+        forest,
+        &x.view(),
+        &bg,
+        transform,
+        interactions,
+        &mut out,
+        &pool,
+        monitor,
+    )?;
+    Ok(shaped(out, &shape))
+}

@@ -1,0 +1,144 @@
+//! Per-tree path bookkeeping for the pattern methods.
+//!
+//! Along the path from the root to a leaf, each distinct split feature gets a bit, in order of
+//! first appearance; a node's bit is therefore the same for every leaf below it. A row's *pattern*
+//! at a leaf has bit `j` set when the row satisfies every condition on the path that tests the
+//! leaf's `j`-th feature. One pass over a tree's nodes (children come after parents) gives the
+//! patterns of all its leaves.
+
+use crate::forest::Forest;
+
+/// Most distinct path features a pattern (a `u64`) can hold.
+pub const MAX_PATTERN_BITS: usize = 64;
+
+/// One leaf: its global node id and its distinct path features, in bit order.
+#[derive(Debug, Clone)]
+pub struct LeafPath {
+    pub node: usize,
+    /// Local index of the leaf in its tree.
+    pub local: usize,
+    pub features: Vec<u32>,
+}
+
+impl LeafPath {
+    pub fn depth(&self) -> usize {
+        self.features.len()
+    }
+    pub fn full(&self) -> u64 {
+        full_mask(self.features.len())
+    }
+}
+
+#[inline]
+pub fn full_mask(d: usize) -> u64 {
+    if d >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << d) - 1
+    }
+}
+
+/// The paths of one tree.
+#[derive(Debug, Clone)]
+pub struct TreePaths {
+    pub tree: usize,
+    pub start: usize,
+    /// Per local node: the bit of its split feature on its path (unused for leaves).
+    pub bit: Vec<u8>,
+    pub leaves: Vec<LeafPath>,
+    /// Largest number of distinct features on one path.
+    pub max_bits: usize,
+    /// Internal nodes in order: (global id, feature, bit mask, left local, right local).
+    internal: Vec<Internal>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Internal {
+    node: u32,
+    feature: u32,
+    left: u32,
+    right: u32,
+    clear: u64,
+}
+
+impl TreePaths {
+    /// `None` when a path has more than [`MAX_PATTERN_BITS`] distinct features.
+    pub fn new(forest: &Forest, t: usize) -> Option<TreePaths> {
+        let nodes = forest.tree_nodes(t);
+        let start = nodes.start;
+        let size = nodes.len();
+        let mut bit = vec![0u8; size];
+        let mut leaves = Vec::new();
+        let mut max_bits = 0;
+        // Depth-first, carrying the path's distinct features.
+        let mut stack: Vec<(usize, Vec<u32>)> = vec![(start, Vec::new())];
+        while let Some((n, mut feats)) = stack.pop() {
+            if forest.is_leaf(n) {
+                max_bits = max_bits.max(feats.len());
+                leaves.push(LeafPath {
+                    node: n,
+                    local: n - start,
+                    features: feats,
+                });
+                continue;
+            }
+            let f = forest.feature(n) as u32;
+            let j = match feats.iter().position(|&g| g == f) {
+                Some(j) => j,
+                None => {
+                    feats.push(f);
+                    feats.len() - 1
+                }
+            };
+            if j >= MAX_PATTERN_BITS {
+                return None;
+            }
+            bit[n - start] = j as u8;
+            stack.push((forest.right(n), feats.clone()));
+            stack.push((forest.left(n), feats));
+        }
+        leaves.sort_by_key(|l| l.node);
+        let internal = nodes
+            .clone()
+            .filter(|&n| !forest.is_leaf(n))
+            .map(|n| Internal {
+                node: n as u32,
+                feature: forest.feature(n) as u32,
+                left: (forest.left(n) - start) as u32,
+                right: (forest.right(n) - start) as u32,
+                clear: !(1u64 << bit[n - start]),
+            })
+            .collect();
+        Some(TreePaths {
+            tree: t,
+            start,
+            bit,
+            leaves,
+            max_bits,
+            internal,
+        })
+    }
+
+    /// Fills `buf` (one entry per node of the tree) with the row's pattern at every node; a leaf's
+    /// pattern is `buf[leaf.local] & leaf.full()`.
+    #[inline]
+    pub fn patterns(&self, forest: &Forest, row: &[f64], buf: &mut [u64]) {
+        buf[0] = u64::MAX;
+        for node in &self.internal {
+            let local = node.node as usize - self.start;
+            let p = buf[local];
+            let left = forest.goes_left(node.node as usize, row[node.feature as usize]);
+            let (pl, pr) = if left {
+                (p, p & node.clear)
+            } else {
+                (p & node.clear, p)
+            };
+            buf[node.left as usize] = pl;
+            buf[node.right as usize] = pr;
+        }
+    }
+
+    pub fn n_nodes(&self) -> usize {
+        self.bit.len()
+    }
+}
