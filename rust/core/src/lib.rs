@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod forest;
+pub mod interaction;
 pub mod interventional;
 pub mod monitor;
 pub mod parallel;
@@ -15,4 +16,3 @@ mod forest_tests;
 pub use error::{Error, Result};
 pub use forest::{Forest, ForestParts};
 pub use monitor::{Monitor, Silent};
-pub mod interaction;
