@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from . import exceptions
 from ._core import available_threads
+from .importance import permutation_importance
 from .loaders import load
 from .model import Model
 
-__all__ = ["Model", "available_threads", "exceptions", "load"]
+__all__ = ["Model", "available_threads", "exceptions", "load", "permutation_importance"]
 
 try:
     from importlib.metadata import version as _version

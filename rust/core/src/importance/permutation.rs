@@ -1,0 +1,585 @@
+//! The permutation driver: the scores of the model on rows whose columns (or groups of columns)
+//! are permuted, for many permutations, without re-evaluating whole trees.
+//!
+//! Only trees whose path for a row splits on a permuted column can change that row's output, and
+//! only below the first such split. For each row and tree the driver walks the row's own path
+//! once; at the first node on it that splits on a unit's column, it sends all repeats of the row
+//! down from there together, splitting the set only where the tree splits on the unit (ranks of
+//! [`ColumnRanks`] for ranked columns, [`Forest::goes_left`] on the permuted values otherwise).
+//! Each repeat that reaches another leaf adds the difference of leaf values to its row's output.
+//! Rows are processed in blocks, trees outer and rows inner so a tree stays in cache.
+
+use super::column_function::ColumnRanks;
+use super::exact_sum::{exact_margins, margin as exact_margin, FixedValues};
+use super::metrics::{check_metrics, evaluate, Metric, Scratch, Target, Task};
+use crate::error::{Error, Result};
+use crate::forest::Forest;
+use crate::monitor::Monitor;
+use crate::parallel::{for_each_chunk, pool};
+use ndarray::{Array2, Array3, ArrayView2};
+use rayon::prelude::*;
+
+/// Rows per block.
+const BLOCK: usize = 128;
+
+/// Most bytes the per-repeat output changes of one chunk of units may take.
+const MEMORY_BUDGET: u64 = 1 << 30;
+
+/// What is permuted: the rows, the permutations, and the units (columns moved together).
+pub struct Permutations<'a> {
+    /// The rows to permute, `(m, p)`.
+    pub x: ArrayView2<'a, f64>,
+    /// `(n_repeats, m)`: in repeat `r`, row `i` takes the unit's values of row `perms[r, i]`.
+    pub perms: ArrayView2<'a, u32>,
+    /// Each unit is a non-empty list of column indices permuted together.
+    pub units: &'a [Vec<usize>],
+}
+
+/// Scores of the model on `x` (no permutation), one per metric.
+#[allow(clippy::too_many_arguments)]
+pub fn baseline_scores(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    task: &Task,
+    metrics: &[Metric],
+    target: &Target,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<Vec<f64>> {
+    if target.n_rows != x.nrows() {
+        return Err(Error::InvalidInput(format!(
+            "y has {} rows, X has {}",
+            target.n_rows,
+            x.nrows()
+        )));
+    }
+    check_metrics(task, metrics, target, forest.n_outputs())?;
+    let margin = exact_margins(forest, x, threads, monitor)?;
+    let mut out = vec![0.0; metrics.len()];
+    evaluate(
+        task,
+        metrics,
+        margin.view(),
+        target,
+        &mut Scratch::default(),
+        &mut out,
+    );
+    Ok(out)
+}
+
+fn check(forest: &Forest, p: &Permutations, target: &Target) -> Result<()> {
+    forest.check_columns(p.x.ncols())?;
+    let m = p.x.nrows();
+    if p.perms.ncols() != m {
+        return Err(Error::InvalidInput(format!(
+            "permutations cover {} rows, X has {m}",
+            p.perms.ncols()
+        )));
+    }
+    if p.perms.nrows() == 0 {
+        return Err(Error::InvalidInput("n_repeats must be at least 1".into()));
+    }
+    if p.perms.iter().any(|&s| s as usize >= m) {
+        return Err(Error::InvalidInput(
+            "a permutation refers to a row outside X".into(),
+        ));
+    }
+    if target.n_rows != m {
+        return Err(Error::InvalidInput(format!(
+            "y has {} rows, X has {m}",
+            target.n_rows
+        )));
+    }
+    for (u, unit) in p.units.iter().enumerate() {
+        if unit.is_empty() {
+            return Err(Error::InvalidInput(format!("group {u} is empty")));
+        }
+        if let Some(&c) = unit.iter().find(|&&c| c >= forest.n_features()) {
+            return Err(Error::InvalidInput(format!(
+                "group {u} names column {c}, but the model has {} features",
+                forest.n_features()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Scores with each unit permuted, shape `(n_units, n_repeats, n_metrics)`.
+#[allow(clippy::too_many_arguments)]
+pub fn permutation_scores(
+    forest: &Forest,
+    perm: &Permutations,
+    task: &Task,
+    metrics: &[Metric],
+    target: &Target,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<Array3<f64>> {
+    check(forest, perm, target)?;
+    check_metrics(task, metrics, target, forest.n_outputs())?;
+    let m = perm.x.nrows();
+    let n_repeats = perm.perms.nrows();
+    let k = forest.n_outputs();
+    let n_units = perm.units.len();
+    let per_unit = (m as u64) * (n_repeats as u64) * (k as u64) * 8;
+    if per_unit > MEMORY_BUDGET {
+        return Err(Error::TooLarge {
+            what: "the permuted outputs of one column".into(),
+            needed_bytes: per_unit,
+            alternative: "use max_samples to score on fewer rows, or fewer n_repeats".into(),
+        });
+    }
+    let units_per_chunk = ((MEMORY_BUDGET / per_unit.max(1)) as usize).clamp(1, n_units.max(1));
+
+    // Columns that form a unit alone are ranked; groups route their values directly.
+    let mut wanted = vec![false; forest.n_features()];
+    for unit in perm.units {
+        if unit.len() == 1 {
+            wanted[unit[0]] = true;
+        }
+    }
+    let x = perm.x.as_standard_layout();
+    let ranks = ColumnRanks::new(forest, x.view(), &wanted);
+    let fixed = FixedValues::new(forest)?;
+
+    let pool = pool(threads)?;
+    let mut out = Array3::<f64>::zeros((n_units, n_repeats, metrics.len()));
+    let mut u0 = 0;
+    while u0 < n_units {
+        let u1 = (u0 + units_per_chunk).min(n_units);
+        let chunk = Chunk::new(forest, &perm.units[u0..u1], &ranks, &fixed);
+        let stride = chunk.units.len() * n_repeats * k;
+        let mut acc = vec![0i128; m * stride];
+        let mut sums = vec![0i128; m * k];
+        let rows_per_step = (BLOCK * threads * 8).max(BLOCK);
+        let xv = x.view();
+        let perms = perm.perms;
+        for_each_chunk(&pool, m, rows_per_step, monitor, |start, end| {
+            acc[start * stride..end * stride]
+                .par_chunks_mut(BLOCK * stride)
+                .zip(sums[start * k..end * k].par_chunks_mut(BLOCK * k))
+                .enumerate()
+                .for_each(|(b, (acc_block, sum_block))| {
+                    let r0 = start + b * BLOCK;
+                    chunk.block(forest, xv, perms, r0, acc_block, sum_block);
+                });
+            Ok(())
+        })?;
+        // Score every (unit, repeat) of the chunk.
+        let n_pairs = (u1 - u0) * n_repeats;
+        let units_here = u1 - u0;
+        let scores: Vec<Vec<f64>> = pool.install(|| {
+            (0..n_pairs)
+                .into_par_iter()
+                .map_init(
+                    || (Scratch::default(), Array2::<f64>::zeros((m, k))),
+                    |(scratch, margin), pair| {
+                        let (u, r) = (pair / n_repeats, pair % n_repeats);
+                        for i in 0..m {
+                            let a = &acc[i * stride + (u * n_repeats + r) * k..][..k];
+                            for o in 0..k {
+                                margin[[i, o]] =
+                                    exact_margin(forest, &fixed, o, sums[i * k + o] + a[o]);
+                            }
+                        }
+                        let mut s = vec![0.0; metrics.len()];
+                        evaluate(task, metrics, margin.view(), target, scratch, &mut s);
+                        s
+                    },
+                )
+                .collect()
+        });
+        debug_assert_eq!(scores.len(), units_here * n_repeats);
+        for (pair, s) in scores.into_iter().enumerate() {
+            let (u, r) = (pair / n_repeats, pair % n_repeats);
+            for (q, v) in s.into_iter().enumerate() {
+                out[[u0 + u, r, q]] = v;
+            }
+        }
+        monitor.checkpoint(m, m)?;
+        u0 = u1;
+    }
+    Ok(out)
+}
+
+/// How the repeats of a unit are routed at a split on one of its columns.
+enum Route {
+    /// One ranked column.
+    Ranked(usize),
+    /// Columns routed by their permuted values (`member[f]`: whether column f is in the unit).
+    Values(Vec<bool>),
+}
+
+/// A chunk of units being scored together.
+struct Chunk<'a> {
+    units: Vec<Route>,
+    /// Per feature: the units (local indices) that hold it.
+    units_of: Vec<Vec<u32>>,
+    ranks: &'a ColumnRanks,
+    fixed: &'a FixedValues,
+}
+
+/// Per-thread buffers for one block of rows.
+struct Walk {
+    n_repeats: usize,
+    path: Vec<usize>,
+    stamp: Vec<u32>,
+    queries: Vec<u32>,
+    stack: Vec<(usize, usize, usize)>,
+    /// Per row of the block, per ranked unit, per repeat: the rank of the permuted value.
+    qrank: Vec<u32>,
+    /// Per row of the block, per repeat: the source row.
+    src: Vec<u32>,
+}
+
+impl<'a> Chunk<'a> {
+    fn new(
+        forest: &Forest,
+        units: &[Vec<usize>],
+        ranks: &'a ColumnRanks,
+        fixed: &'a FixedValues,
+    ) -> Self {
+        let p = forest.n_features();
+        let mut units_of: Vec<Vec<u32>> = vec![Vec::new(); p];
+        let routes = units
+            .iter()
+            .enumerate()
+            .map(|(u, cols)| {
+                let mut member = vec![false; p];
+                for &c in cols {
+                    if !member[c] {
+                        member[c] = true;
+                        units_of[c].push(u as u32);
+                    }
+                }
+                if cols.len() == 1 && ranks.rank[cols[0]].is_some() {
+                    Route::Ranked(cols[0])
+                } else {
+                    Route::Values(member)
+                }
+            })
+            .collect();
+        Chunk {
+            units: routes,
+            units_of,
+            ranks,
+            fixed,
+        }
+    }
+
+    fn block(
+        &self,
+        forest: &Forest,
+        x: ArrayView2<f64>,
+        perms: ArrayView2<u32>,
+        r0: usize,
+        acc: &mut [i128],
+        sums: &mut [i128],
+    ) {
+        let k = forest.n_outputs();
+        let n_repeats = perms.nrows();
+        let n_units = self.units.len();
+        let stride = n_units * n_repeats * k;
+        let rows = sums.len() / k;
+        let mut w = Walk {
+            n_repeats,
+            path: Vec::with_capacity(64),
+            stamp: vec![0; n_units],
+            queries: Vec::with_capacity(n_repeats),
+            stack: Vec::with_capacity(64),
+            qrank: vec![0; rows * n_units * n_repeats],
+            src: vec![0; rows * n_repeats],
+        };
+        for li in 0..rows {
+            for r in 0..n_repeats {
+                w.src[li * n_repeats + r] = perms[[r, r0 + li]];
+            }
+            for (u, route) in self.units.iter().enumerate() {
+                if let Route::Ranked(j) = route {
+                    let rank = self.ranks.rank[*j].as_ref().expect("ranked column");
+                    for r in 0..n_repeats {
+                        w.qrank[(li * n_units + u) * n_repeats + r] =
+                            rank[w.src[li * n_repeats + r] as usize];
+                    }
+                }
+            }
+        }
+        let mut counter = 0u32;
+        for t in 0..forest.n_trees() {
+            let width = forest.tree_width(t);
+            let output = forest.tree_output(t);
+            for li in 0..rows {
+                let row = x.row(r0 + li);
+                let row = row.as_slice().expect("standard layout");
+                w.path.clear();
+                let mut n = forest.root(t);
+                while !forest.is_leaf(n) {
+                    w.path.push(n);
+                    n = forest.next(n, row);
+                }
+                let leaf0 = n;
+                let v0 = self.fixed.node(leaf0, width);
+                match output {
+                    Some(o) => sums[li * k + o] += v0[0],
+                    None => {
+                        for (o, v) in v0.iter().enumerate() {
+                            sums[li * k + o] += v;
+                        }
+                    }
+                }
+                if w.path.is_empty() {
+                    continue;
+                }
+                counter = counter.wrapping_add(1);
+                if counter == 0 {
+                    w.stamp.iter_mut().for_each(|s| *s = u32::MAX);
+                    counter = 1;
+                }
+                let acc_row = &mut acc[li * stride..(li + 1) * stride];
+                for pi in 0..w.path.len() {
+                    let start = w.path[pi];
+                    for &u in &self.units_of[forest.feature(start)] {
+                        let u = u as usize;
+                        if w.stamp[u] == counter {
+                            continue;
+                        }
+                        w.stamp[u] = counter;
+                        self.route(
+                            forest, x, row, li, u, start, leaf0, width, output, &mut w, acc_row,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends all repeats of row `li` for unit `u` down from `start`, adding leaf differences.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn route(
+        &self,
+        forest: &Forest,
+        x: ArrayView2<f64>,
+        row: &[f64],
+        li: usize,
+        u: usize,
+        start: usize,
+        leaf0: usize,
+        width: usize,
+        output: Option<usize>,
+        w: &mut Walk,
+        acc_row: &mut [i128],
+    ) {
+        let n_repeats = w.n_repeats;
+        let k = forest.n_outputs();
+        let route = &self.units[u];
+        w.queries.clear();
+        w.queries.extend(0..n_repeats as u32);
+        w.stack.clear();
+        w.stack.push((start, 0, n_repeats));
+        let v0 = self.fixed.node(leaf0, width);
+        let unit_base = u * n_repeats * k;
+        while let Some((mut n, lo, mut hi)) = w.stack.pop() {
+            loop {
+                if forest.is_leaf(n) {
+                    if n != leaf0 {
+                        let v = self.fixed.node(n, width);
+                        for &q in &w.queries[lo..hi] {
+                            let a = &mut acc_row[unit_base + q as usize * k..][..k];
+                            match output {
+                                Some(o) => a[o] += v[0] - v0[0],
+                                None => {
+                                    for o in 0..k {
+                                        a[o] += v[o] - v0[o];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    break;
+                }
+                let f = forest.feature(n);
+                let in_unit = match route {
+                    Route::Ranked(j) => *j == f,
+                    Route::Values(member) => member[f],
+                };
+                if !in_unit {
+                    n = if forest.goes_left(n, row[f]) {
+                        forest.left(n)
+                    } else {
+                        forest.right(n)
+                    };
+                    continue;
+                }
+                // Partition the repeats: those going left first.
+                let mut mid = lo;
+                for s in lo..hi {
+                    let q = w.queries[s] as usize;
+                    let left = match route {
+                        Route::Ranked(_) => self
+                            .ranks
+                            .goes_left(n, w.qrank[(li * self.units.len() + u) * n_repeats + q]),
+                        Route::Values(_) => {
+                            let src = w.src[li * n_repeats + q] as usize;
+                            forest.goes_left(n, x[[src, f]])
+                        }
+                    };
+                    if left {
+                        w.queries.swap(s, mid);
+                        mid += 1;
+                    }
+                }
+                if mid == hi {
+                    n = forest.left(n);
+                } else if mid == lo {
+                    n = forest.right(n);
+                } else {
+                    w.stack.push((forest.right(n), mid, hi));
+                    n = forest.left(n);
+                    hi = mid;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forest::ForestParts;
+    use crate::importance::metrics::Link;
+    use crate::monitor::Silent;
+    use ndarray::Array2;
+
+    /// A small deterministic pseudo-random generator for the tests.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+        fn unif(&mut self) -> f64 {
+            (self.next() % 1_000_000) as f64 / 1_000_000.0
+        }
+    }
+
+    /// Random full trees of depth 3 on `p` features with vector leaves of width `k`; some
+    /// splits categorical when `categorical`.
+    fn random_forest(rng: &mut Lcg, p: usize, k: usize, trees: usize, categorical: bool) -> Forest {
+        let mut parts = ForestParts {
+            n_features: p,
+            n_outputs: k,
+            base_score: vec![0.25; k],
+            average: false,
+            less_equal: true,
+            f32_inputs: true,
+            category_offsets: vec![0],
+            ..Default::default()
+        };
+        parts.tree_start.push(0);
+        for _ in 0..trees {
+            let n_nodes = 15;
+            for local in 0..n_nodes {
+                if local < 7 {
+                    let f = (rng.next() % p as u64) as i64;
+                    parts.feature.push(f);
+                    parts.threshold.push((rng.unif() * 4.0).floor() / 2.0);
+                    parts.left.push(2 * local as i64 + 1);
+                    parts.right.push(2 * local as i64 + 2);
+                    if categorical && f == 0 {
+                        let s = parts.category_members_left.len();
+                        parts.category_words.push((rng.next() & 0xF) as u32);
+                        parts.category_offsets.push(parts.category_words.len());
+                        parts.category_members_left.push(true);
+                        parts.category_set.push(s as i64);
+                    } else {
+                        parts.category_set.push(-1);
+                    }
+                } else {
+                    parts.feature.push(-1);
+                    parts.threshold.push(0.0);
+                    parts.left.push(-1);
+                    parts.right.push(-1);
+                    parts.category_set.push(-1);
+                }
+                parts.default_left.push(rng.next() % 2 == 0);
+                parts.missing.push(0);
+                parts.cover.push(1.0);
+                for _ in 0..k {
+                    parts.values.push(rng.unif() - 0.5);
+                }
+            }
+            parts.tree_output.push(-1);
+            parts.tree_start.push(parts.feature.len());
+        }
+        Forest::new(parts).unwrap()
+    }
+
+    #[test]
+    fn matches_direct_evaluation() {
+        let mut rng = Lcg(7);
+        for case in 0..6 {
+            let (p, k, m, reps) = (4, 1 + case % 2, 40, 3);
+            let forest = random_forest(&mut rng, p, k, 6, case >= 3);
+            let mut x = Array2::<f64>::zeros((m, p));
+            for v in x.iter_mut() {
+                *v = (rng.unif() * 6.0).floor() / 2.0;
+                if rng.next() % 10 == 0 {
+                    *v = f64::NAN;
+                }
+            }
+            let mut perms = Array2::<u32>::zeros((reps, m));
+            for v in perms.iter_mut() {
+                *v = (rng.next() % m as u64) as u32;
+            }
+            let units = vec![vec![0], vec![1], vec![2, 3], vec![3]];
+            let y: Vec<f64> = (0..m * k).map(|_| rng.unif()).collect();
+            let target = Target {
+                n_rows: m,
+                values: y,
+                classes: vec![],
+                weight: None,
+            };
+            let task = Task::Regression {
+                link: Link::Identity,
+            };
+            let metrics = [Metric::NegMeanSquaredError, Metric::NegMeanAbsoluteError];
+            let p_ = Permutations {
+                x: x.view(),
+                perms: perms.view(),
+                units: &units,
+            };
+            let got =
+                permutation_scores(&forest, &p_, &task, &metrics, &target, 2, &Silent).unwrap();
+            for (u, unit) in units.iter().enumerate() {
+                for r in 0..reps {
+                    let mut xp = x.clone();
+                    for i in 0..m {
+                        for &c in unit {
+                            xp[[i, c]] = x[[perms[[r, i]] as usize, c]];
+                        }
+                    }
+                    let margin = exact_margins(&forest, xp.view(), 1, &Silent).unwrap();
+                    let mut want = vec![0.0; 2];
+                    evaluate(
+                        &task,
+                        &metrics,
+                        margin.view(),
+                        &target,
+                        &mut Scratch::default(),
+                        &mut want,
+                    );
+                    for q in 0..2 {
+                        assert!(
+                            (got[[u, r, q]] - want[q]).abs() < 1e-12,
+                            "case {case} unit {u} r {r}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
