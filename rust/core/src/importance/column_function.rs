@@ -20,32 +20,83 @@ pub const NAN_RANK: u32 = u32::MAX;
 /// LightGBM's zero band, where a "zero is missing" split sends values to its default side.
 const ZERO_BAND: f64 = 1e-35f32 as f64;
 
-/// Ranks of ranked columns and the cut of every split on them.
+/// Bit of [`Node::feature`]: the split's column is not ranked (route values with `goes_left`).
+const UNRANKED: u32 = 1 << 31;
+/// Bit of [`Node::feature`]: NaN goes left.
+const NAN_LEFT: u32 = 1 << 30;
+const FEATURE_MASK: u32 = NAN_LEFT - 1;
+
+/// One node of the routing table, 16 bytes. A leaf has `left == 0` (a child never is node 0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Node {
+    pub feature: u32,
+    pub left: u32,
+    pub right: u32,
+    /// Internal nodes: ranks below the cut go left. Leaves: where their values start in the
+    /// leaf value table (see [`ColumnRanks::set_leaf_offsets`]).
+    pub cut: u32,
+}
+
+impl Node {
+    #[inline]
+    pub fn is_leaf(&self) -> bool {
+        self.left == 0
+    }
+    #[inline]
+    pub fn feature(&self) -> usize {
+        (self.feature & FEATURE_MASK) as usize
+    }
+    #[inline]
+    pub fn ranked(&self) -> bool {
+        self.feature & UNRANKED == 0
+    }
+    /// Whether a value of rank `q` goes left (a split on a ranked column), without branches.
+    #[inline(always)]
+    pub fn rank_goes_left(&self, q: u32) -> bool {
+        let nan_left = self.feature & NAN_LEFT != 0;
+        (q < self.cut) | (nan_left & (q == NAN_RANK))
+    }
+
+    /// The child a value of rank `q` goes to, without branches.
+    #[inline(always)]
+    pub fn rank_child(&self, q: u32) -> usize {
+        let mask = 0u32.wrapping_sub(self.rank_goes_left(q) as u32);
+        (self.right ^ ((self.left ^ self.right) & mask)) as usize
+    }
+}
+
+/// The forest as a compact routing table over the rows of one data set, with every column that
+/// allows it ranked (row-major ranks, `NAN_RANK` for NaN).
 pub struct ColumnRanks {
-    /// Per feature: the rank of each row's value, when the column is ranked.
-    pub rank: Vec<Option<Vec<u32>>>,
-    /// Per node splitting on a ranked column: ranks below the cut go left.
-    pub cut: Vec<u32>,
-    /// Per node splitting on a ranked column: whether NaN goes left.
-    pub nan_left: Vec<bool>,
+    pub nodes: Vec<Node>,
+    /// `(m, p)` row-major ranks; unused entries of unranked columns are 0.
+    pub rank: Vec<u32>,
+    pub ranked: Vec<bool>,
+    pub n_features: usize,
 }
 
 impl ColumnRanks {
-    /// Ranks the columns in `wanted` (where splits allow it) over the rows of `x`.
-    pub fn new(forest: &Forest, x: ArrayView2<f64>, wanted: &[bool]) -> Self {
+    /// Ranks the columns of `x` and cuts every split on them.
+    pub fn new(forest: &Forest, x: ArrayView2<f64>) -> Self {
         let p = forest.n_features();
+        let m = x.nrows();
         let mut nodes_of: Vec<Vec<usize>> = vec![Vec::new(); p];
-        for n in 0..forest.n_nodes() {
-            if !forest.is_leaf(n) && wanted[forest.feature(n)] {
+        let mut nodes = vec![Node::default(); forest.n_nodes()];
+        for (n, node) in nodes.iter_mut().enumerate() {
+            if !forest.is_leaf(n) {
                 nodes_of[forest.feature(n)].push(n);
+                node.feature = forest.feature(n) as u32 | UNRANKED;
+                node.left = forest.left(n) as u32;
+                node.right = forest.right(n) as u32;
             }
         }
-        let mut cut = vec![0u32; forest.n_nodes()];
-        let mut nan_left = vec![false; forest.n_nodes()];
-        let mut rank = Vec::with_capacity(p);
+        let mut rank = vec![0u32; m * p];
+        let mut ranked = vec![false; p];
         for f in 0..p {
-            if !wanted[f] || nodes_of[f].iter().any(|&n| forest.is_categorical(n)) {
-                rank.push(None);
+            if nodes_of[f].is_empty()
+                || nodes_of[f].iter().any(|&n| forest.is_categorical(n))
+                || f as u32 >= FEATURE_MASK
+            {
                 continue;
             }
             let column: Vec<f64> = x.column(f).iter().copied().collect();
@@ -53,7 +104,11 @@ impl ColumnRanks {
             sorted.sort_unstable_by(f64::total_cmp);
             // -0.0 and 0.0 share a rank: every split treats them alike.
             sorted.dedup_by(|a, b| a == b);
+            if sorted.len() >= NAN_RANK as usize {
+                continue;
+            }
             let has_zero_band = sorted.iter().any(|v| v.abs() <= ZERO_BAND);
+            let mut cuts = Vec::with_capacity(nodes_of[f].len());
             let mut ok = true;
             for &n in &nodes_of[f] {
                 let c = sorted.partition_point(|&v| forest.goes_left(n, v));
@@ -68,39 +123,76 @@ impl ColumnRanks {
                     ok = false;
                     break;
                 }
-                cut[n] = c as u32;
-                nan_left[n] = forest.goes_left(n, f64::NAN);
+                cuts.push((n, c as u32, forest.goes_left(n, f64::NAN)));
             }
-            if !ok || sorted.len() >= NAN_RANK as usize {
-                rank.push(None);
+            if !ok {
                 continue;
             }
-            let ranks = column
-                .iter()
-                .map(|v| {
-                    if v.is_nan() {
-                        NAN_RANK
-                    } else {
-                        sorted.partition_point(|s| s < v) as u32
-                    }
-                })
-                .collect();
-            rank.push(Some(ranks));
+            for (n, c, nan_left) in cuts {
+                nodes[n].cut = c;
+                nodes[n].feature = f as u32 | if nan_left { NAN_LEFT } else { 0 };
+            }
+            ranked[f] = true;
+            for (i, v) in column.iter().enumerate() {
+                rank[i * p + f] = if v.is_nan() {
+                    NAN_RANK
+                } else {
+                    sorted.partition_point(|s| s < v) as u32
+                };
+            }
         }
         ColumnRanks {
+            nodes,
             rank,
-            cut,
-            nan_left,
+            ranked,
+            n_features: p,
         }
     }
 
-    /// Whether a value of rank `q` goes left at node `n` (a split on a ranked column).
+    /// Stores in each leaf where its values start in a value table (`offset(n)`); false (and
+    /// nothing stored) when an offset does not fit in 32 bits.
+    pub fn set_leaf_offsets(&mut self, offset: impl Fn(usize) -> usize) -> bool {
+        let leaves: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].is_leaf())
+            .collect();
+        if leaves.iter().any(|&n| offset(n) > u32::MAX as usize) {
+            return false;
+        }
+        for n in leaves {
+            self.nodes[n].cut = offset(n) as u32;
+        }
+        true
+    }
+
+    /// The ranks of row `i`.
     #[inline]
-    pub fn goes_left(&self, n: usize, q: u32) -> bool {
-        if q == NAN_RANK {
-            self.nan_left[n]
+    pub fn row(&self, i: usize) -> &[u32] {
+        &self.rank[i * self.n_features..(i + 1) * self.n_features]
+    }
+
+    /// Whether row `i` (values `x_row`, ranks `rank_row`) goes left at node `n`.
+    #[inline]
+    pub fn goes_left(&self, forest: &Forest, n: usize, rank_row: &[u32], x_row: &[f64]) -> bool {
+        let node = &self.nodes[n];
+        let f = node.feature();
+        if node.ranked() {
+            node.rank_goes_left(rank_row[f])
         } else {
-            q < self.cut[n]
+            forest.goes_left(n, x_row[f])
+        }
+    }
+
+    /// The child of internal node `n` that row (values `x_row`, ranks `rank_row`) goes to.
+    #[inline(always)]
+    pub fn child(&self, forest: &Forest, n: usize, rank_row: &[u32], x_row: &[f64]) -> usize {
+        let node = &self.nodes[n];
+        let f = node.feature();
+        if node.ranked() {
+            node.rank_child(rank_row[f])
+        } else if forest.goes_left(n, x_row[f]) {
+            node.left as usize
+        } else {
+            node.right as usize
         }
     }
 }
@@ -145,16 +237,16 @@ mod tests {
             let f = forest(missing);
             let values = [-2.0, -1.0, 0.0, -0.0, 0.5, 0.7, f64::NAN, 3.0, -1.0];
             let x = Array2::from_shape_vec((values.len(), 1), values.to_vec()).unwrap();
-            let ranks = ColumnRanks::new(&f, x.view(), &[true]);
-            let Some(r) = &ranks.rank[0] else {
+            let ranks = ColumnRanks::new(&f, x.view());
+            if !ranks.ranked[0] {
                 // Zero-is-missing splits over a column holding 0 are not monotone: no ranks.
                 assert_eq!(missing, 2);
-                continue;
-            };
+            }
             for (i, &v) in values.iter().enumerate() {
                 for n in [0usize, 1] {
+                    let row = [v];
                     assert_eq!(
-                        ranks.goes_left(n, r[i]),
+                        ranks.goes_left(&f, n, ranks.row(i), &row),
                         f.goes_left(n, v),
                         "missing {missing} v {v}"
                     );

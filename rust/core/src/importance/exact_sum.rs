@@ -85,6 +85,18 @@ impl FixedValues {
         &self.values[self.offset[n]..self.offset[n] + width]
     }
 
+    /// Where the values of node `n` start in [`FixedValues::values`].
+    #[inline]
+    pub fn offset(&self, n: usize) -> usize {
+        self.offset[n]
+    }
+
+    /// All fixed-point node values.
+    #[inline]
+    pub fn values(&self) -> &[i128] {
+        &self.values
+    }
+
     /// A fixed-point sum back in float64.
     #[inline]
     pub fn to_f64(&self, s: i128) -> f64 {

@@ -9,7 +9,7 @@
 //! Each repeat that reaches another leaf adds the difference of leaf values to its row's output.
 //! Rows are processed in blocks, trees outer and rows inner so a tree stays in cache.
 
-use super::column_function::ColumnRanks;
+use super::column_function::{ColumnRanks, NAN_RANK};
 use super::exact_sum::{exact_margins, margin as exact_margin, FixedValues};
 use super::metrics::{check_metrics, evaluate, Metric, Scratch, Target, Task};
 use crate::error::{Error, Result};
@@ -20,7 +20,7 @@ use ndarray::{Array2, Array3, ArrayView2};
 use rayon::prelude::*;
 
 /// Rows per block.
-const BLOCK: usize = 128;
+const BLOCK: usize = 256;
 
 /// Most bytes the per-repeat output changes of one chunk of units may take.
 const MEMORY_BUDGET: u64 = 1 << 30;
@@ -131,16 +131,16 @@ pub fn permutation_scores(
     }
     let units_per_chunk = ((MEMORY_BUDGET / per_unit.max(1)) as usize).clamp(1, n_units.max(1));
 
-    // Columns that form a unit alone are ranked; groups route their values directly.
-    let mut wanted = vec![false; forest.n_features()];
-    for unit in perm.units {
-        if unit.len() == 1 {
-            wanted[unit[0]] = true;
-        }
-    }
     let x = perm.x.as_standard_layout();
-    let ranks = ColumnRanks::new(forest, x.view(), &wanted);
+    let mut ranks = ColumnRanks::new(forest, x.view());
     let fixed = FixedValues::new(forest)?;
+    if !ranks.set_leaf_offsets(|n| fixed.offset(n)) {
+        return Err(Error::TooLarge {
+            what: "the leaf value table".into(),
+            needed_bytes: fixed.values().len() as u64 * 16,
+            alternative: "use a model with fewer than 2^32 leaf values".into(),
+        });
+    }
 
     let pool = pool(threads)?;
     let mut out = Array3::<f64>::zeros((n_units, n_repeats, metrics.len()));
@@ -148,7 +148,7 @@ pub fn permutation_scores(
     while u0 < n_units {
         let u1 = (u0 + units_per_chunk).min(n_units);
         let chunk = Chunk::new(forest, &perm.units[u0..u1], &ranks, &fixed);
-        let stride = chunk.units.len() * n_repeats * k;
+        let stride = chunk.member.len() * n_repeats * k;
         let mut acc = vec![0i128; m * stride];
         let mut sums = vec![0i128; m * k];
         let rows_per_step = (BLOCK * threads * 8).max(BLOCK);
@@ -202,17 +202,12 @@ pub fn permutation_scores(
     Ok(out)
 }
 
-/// How the repeats of a unit are routed at a split on one of its columns.
-enum Route {
-    /// One ranked column.
-    Ranked(usize),
-    /// Columns routed by their permuted values (`member[f]`: whether column f is in the unit).
-    Values(Vec<bool>),
-}
-
 /// A chunk of units being scored together.
 struct Chunk<'a> {
-    units: Vec<Route>,
+    /// Per unit: `member[f]`, whether column f is in the unit.
+    member: Vec<Vec<bool>>,
+    /// Per unit: its column when it has one ranked column (its repeats route by rank).
+    single: Vec<Option<usize>>,
     /// Per feature: the units (local indices) that hold it.
     units_of: Vec<Vec<u32>>,
     ranks: &'a ColumnRanks,
@@ -222,14 +217,28 @@ struct Chunk<'a> {
 /// Per-thread buffers for one block of rows.
 struct Walk {
     n_repeats: usize,
+    /// The repeats being routed are `base..base + batch` (at most 64, one bit each).
+    base: usize,
+    batch: usize,
     path: Vec<usize>,
     stamp: Vec<u32>,
-    queries: Vec<u32>,
-    stack: Vec<(usize, usize, usize)>,
-    /// Per row of the block, per ranked unit, per repeat: the rank of the permuted value.
+    stack: Vec<(usize, u64)>,
+    /// Per row of the block, per unit, per repeat: the rank of the permuted value (single
+    /// ranked columns).
     qrank: Vec<u32>,
     /// Per row of the block, per repeat: the source row.
     src: Vec<u32>,
+}
+
+/// Where one row, unit and tree are being routed.
+struct Site<'r> {
+    li: usize,
+    u: usize,
+    row: &'r [f64],
+    rank_row: &'r [u32],
+    leaf0: usize,
+    width: usize,
+    output: Option<usize>,
 }
 
 impl<'a> Chunk<'a> {
@@ -241,26 +250,22 @@ impl<'a> Chunk<'a> {
     ) -> Self {
         let p = forest.n_features();
         let mut units_of: Vec<Vec<u32>> = vec![Vec::new(); p];
-        let routes = units
-            .iter()
-            .enumerate()
-            .map(|(u, cols)| {
-                let mut member = vec![false; p];
-                for &c in cols {
-                    if !member[c] {
-                        member[c] = true;
-                        units_of[c].push(u as u32);
-                    }
+        let mut member = Vec::with_capacity(units.len());
+        let mut single = Vec::with_capacity(units.len());
+        for (u, cols) in units.iter().enumerate() {
+            let mut m = vec![false; p];
+            for &c in cols {
+                if !m[c] {
+                    m[c] = true;
+                    units_of[c].push(u as u32);
                 }
-                if cols.len() == 1 && ranks.rank[cols[0]].is_some() {
-                    Route::Ranked(cols[0])
-                } else {
-                    Route::Values(member)
-                }
-            })
-            .collect();
+            }
+            member.push(m);
+            single.push((cols.len() == 1 && ranks.ranked[cols[0]]).then_some(cols[0]));
+        }
         Chunk {
-            units: routes,
+            member,
+            single,
             units_of,
             ranks,
             fixed,
@@ -278,14 +283,15 @@ impl<'a> Chunk<'a> {
     ) {
         let k = forest.n_outputs();
         let n_repeats = perms.nrows();
-        let n_units = self.units.len();
+        let n_units = self.member.len();
         let stride = n_units * n_repeats * k;
         let rows = sums.len() / k;
         let mut w = Walk {
             n_repeats,
+            base: 0,
+            batch: 0,
             path: Vec::with_capacity(64),
             stamp: vec![0; n_units],
-            queries: Vec::with_capacity(n_repeats),
             stack: Vec::with_capacity(64),
             qrank: vec![0; rows * n_units * n_repeats],
             src: vec![0; rows * n_repeats],
@@ -294,31 +300,33 @@ impl<'a> Chunk<'a> {
             for r in 0..n_repeats {
                 w.src[li * n_repeats + r] = perms[[r, r0 + li]];
             }
-            for (u, route) in self.units.iter().enumerate() {
-                if let Route::Ranked(j) = route {
-                    let rank = self.ranks.rank[*j].as_ref().expect("ranked column");
+            for (u, single) in self.single.iter().enumerate() {
+                if let Some(j) = single {
                     for r in 0..n_repeats {
-                        w.qrank[(li * n_units + u) * n_repeats + r] =
-                            rank[w.src[li * n_repeats + r] as usize];
+                        let src = w.src[li * n_repeats + r] as usize;
+                        w.qrank[(li * n_units + u) * n_repeats + r] = self.ranks.row(src)[*j];
                     }
                 }
             }
         }
+        let nodes = &self.ranks.nodes;
         let mut counter = 0u32;
         for t in 0..forest.n_trees() {
             let width = forest.tree_width(t);
             let output = forest.tree_output(t);
+            let root = forest.root(t);
             for li in 0..rows {
                 let row = x.row(r0 + li);
                 let row = row.as_slice().expect("standard layout");
+                let rank_row = self.ranks.row(r0 + li);
                 w.path.clear();
-                let mut n = forest.root(t);
-                while !forest.is_leaf(n) {
+                let mut n = root;
+                while !nodes[n].is_leaf() {
                     w.path.push(n);
-                    n = forest.next(n, row);
+                    n = self.ranks.child(forest, n, rank_row, row);
                 }
                 let leaf0 = n;
-                let v0 = self.fixed.node(leaf0, width);
+                let v0 = self.leaf_values(leaf0, width);
                 match output {
                     Some(o) => sums[li * k + o] += v0[0],
                     None => {
@@ -327,7 +335,7 @@ impl<'a> Chunk<'a> {
                         }
                     }
                 }
-                if w.path.is_empty() {
+                if w.path.is_empty() || n_units == 0 {
                     continue;
                 }
                 counter = counter.wrapping_add(1);
@@ -337,56 +345,170 @@ impl<'a> Chunk<'a> {
                 }
                 let acc_row = &mut acc[li * stride..(li + 1) * stride];
                 for pi in 0..w.path.len() {
-                    let start = w.path[pi];
-                    for &u in &self.units_of[forest.feature(start)] {
+                    let f = nodes[w.path[pi]].feature();
+                    for &u in &self.units_of[f] {
                         let u = u as usize;
                         if w.stamp[u] == counter {
                             continue;
                         }
                         w.stamp[u] = counter;
-                        self.route(
-                            forest, x, row, li, u, start, leaf0, width, output, &mut w, acc_row,
-                        );
+                        let site = Site {
+                            li,
+                            u,
+                            row,
+                            rank_row,
+                            leaf0,
+                            width,
+                            output,
+                        };
+                        w.base = 0;
+                        while w.base < n_repeats {
+                            w.batch = (n_repeats - w.base).min(64);
+                            self.follow_path(forest, x, &site, pi, &mut w, acc_row);
+                            w.base += w.batch;
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Sends all repeats of row `li` for unit `u` down from `start`, adding leaf differences.
+    /// The fixed-point values of leaf `n`.
+    #[inline(always)]
+    fn leaf_values(&self, n: usize, width: usize) -> &[i128] {
+        let at = self.ranks.nodes[n].cut as usize;
+        &self.fixed.values()[at..at + width]
+    }
+
+    /// Whether column `f` belongs to unit `u`.
+    #[inline(always)]
+    fn is_member(&self, member: &[bool], u: usize, f: usize) -> bool {
+        match self.single[u] {
+            Some(j) => j == f,
+            None => member[f],
+        }
+    }
+
+    /// The repeats of `set` (bit r: repeat `base + r`) that go left at node `n`, a split on one
+    /// of the unit's columns.
+    #[inline(always)]
+    fn left_mask(
+        &self,
+        forest: &Forest,
+        x: ArrayView2<f64>,
+        site: &Site,
+        w: &Walk,
+        n: usize,
+        set: u64,
+    ) -> u64 {
+        let node = &self.ranks.nodes[n];
+        let n_units = self.member.len();
+        let mut left = 0u64;
+        if self.single[site.u].is_some() {
+            // Branch-free over the whole batch: one comparison per repeat.
+            let at = (site.li * n_units + site.u) * w.n_repeats + w.base;
+            let qs = &w.qrank[at..at + w.batch];
+            let cut = node.cut;
+            let nan_left = node.rank_goes_left(NAN_RANK);
+            for (r, &q) in qs.iter().enumerate() {
+                let l = (q < cut) | (nan_left & (q == NAN_RANK));
+                left |= (l as u64) << r;
+            }
+            return left & set;
+        }
+        let f = node.feature();
+        let mut bits = set;
+        while bits != 0 {
+            let r = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let src = w.src[site.li * w.n_repeats + w.base + r] as usize;
+            let l = if node.ranked() {
+                node.rank_goes_left(self.ranks.row(src)[f])
+            } else {
+                forest.goes_left(n, x[[src, f]])
+            };
+            left |= (l as u64) << r;
+        }
+        left
+    }
+
+    /// Follows the row's own path from position `pi` (the unit's first split on it): repeats
+    /// that leave the path at a split on the unit are routed through the other side; those that
+    /// stay end in the row's own leaf and change nothing.
+    fn follow_path(
+        &self,
+        forest: &Forest,
+        x: ArrayView2<f64>,
+        site: &Site,
+        pi: usize,
+        w: &mut Walk,
+        acc_row: &mut [i128],
+    ) {
+        let nodes = &self.ranks.nodes;
+        let member = &self.member[site.u];
+        let mut set = if w.batch == 64 {
+            u64::MAX
+        } else {
+            (1u64 << w.batch) - 1
+        };
+        for l in pi..w.path.len() {
+            let n = w.path[l];
+            if !self.is_member(member, site.u, nodes[n].feature()) {
+                continue;
+            }
+            let next = if l + 1 < w.path.len() {
+                w.path[l + 1]
+            } else {
+                site.leaf0
+            };
+            let left = self.left_mask(forest, x, site, w, n, set);
+            let (stay, leave, other) = if nodes[n].left as usize == next {
+                (left, set & !left, nodes[n].right)
+            } else {
+                (set & !left, left, nodes[n].left)
+            };
+            if leave != 0 {
+                self.route(forest, x, site, other as usize, leave, w, acc_row);
+            }
+            set = stay;
+            if set == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Routes the repeats of `set` down from `start`, adding leaf differences.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
     fn route(
         &self,
         forest: &Forest,
         x: ArrayView2<f64>,
-        row: &[f64],
-        li: usize,
-        u: usize,
+        site: &Site,
         start: usize,
-        leaf0: usize,
-        width: usize,
-        output: Option<usize>,
+        set: u64,
         w: &mut Walk,
         acc_row: &mut [i128],
     ) {
-        let n_repeats = w.n_repeats;
+        let nodes = &self.ranks.nodes;
+        let member = &self.member[site.u];
         let k = forest.n_outputs();
-        let route = &self.units[u];
-        w.queries.clear();
-        w.queries.extend(0..n_repeats as u32);
-        w.stack.clear();
-        w.stack.push((start, 0, n_repeats));
-        let v0 = self.fixed.node(leaf0, width);
-        let unit_base = u * n_repeats * k;
-        while let Some((mut n, lo, mut hi)) = w.stack.pop() {
+        let v0 = self.leaf_values(site.leaf0, site.width);
+        let unit_base = site.u * w.n_repeats * k;
+        let mut stack = std::mem::take(&mut w.stack);
+        stack.clear();
+        stack.push((start, set));
+        while let Some((mut n, mut set)) = stack.pop() {
             loop {
-                if forest.is_leaf(n) {
-                    if n != leaf0 {
-                        let v = self.fixed.node(n, width);
-                        for &q in &w.queries[lo..hi] {
-                            let a = &mut acc_row[unit_base + q as usize * k..][..k];
-                            match output {
+                let node = nodes[n];
+                if node.is_leaf() {
+                    if n != site.leaf0 {
+                        let v = self.leaf_values(n, site.width);
+                        let mut bits = set;
+                        while bits != 0 {
+                            let r = w.base + bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            let a = &mut acc_row[unit_base + r * k..][..k];
+                            match site.output {
                                 Some(o) => a[o] += v[0] - v0[0],
                                 None => {
                                     for o in 0..k {
@@ -398,48 +520,24 @@ impl<'a> Chunk<'a> {
                     }
                     break;
                 }
-                let f = forest.feature(n);
-                let in_unit = match route {
-                    Route::Ranked(j) => *j == f,
-                    Route::Values(member) => member[f],
-                };
-                if !in_unit {
-                    n = if forest.goes_left(n, row[f]) {
-                        forest.left(n)
-                    } else {
-                        forest.right(n)
-                    };
+                if !self.is_member(member, site.u, node.feature()) {
+                    n = self.ranks.child(forest, n, site.rank_row, site.row);
                     continue;
                 }
-                // Partition the repeats: those going left first.
-                let mut mid = lo;
-                for s in lo..hi {
-                    let q = w.queries[s] as usize;
-                    let left = match route {
-                        Route::Ranked(_) => self
-                            .ranks
-                            .goes_left(n, w.qrank[(li * self.units.len() + u) * n_repeats + q]),
-                        Route::Values(_) => {
-                            let src = w.src[li * n_repeats + q] as usize;
-                            forest.goes_left(n, x[[src, f]])
-                        }
-                    };
-                    if left {
-                        w.queries.swap(s, mid);
-                        mid += 1;
-                    }
-                }
-                if mid == hi {
-                    n = forest.left(n);
-                } else if mid == lo {
-                    n = forest.right(n);
+                let left = self.left_mask(forest, x, site, w, n, set);
+                let right = set & !left;
+                if right == 0 {
+                    n = node.left as usize;
+                } else if left == 0 {
+                    n = node.right as usize;
                 } else {
-                    w.stack.push((forest.right(n), mid, hi));
-                    n = forest.left(n);
-                    hi = mid;
+                    stack.push((node.right as usize, right));
+                    n = node.left as usize;
+                    set = left;
                 }
             }
         }
+        w.stack = stack;
     }
 }
 
@@ -522,7 +620,7 @@ mod tests {
     fn matches_direct_evaluation() {
         let mut rng = Lcg(7);
         for case in 0..6 {
-            let (p, k, m, reps) = (4, 1 + case % 2, 40, 3);
+            let (p, k, m, reps) = (4, 1 + case % 2, 40, if case == 5 { 70 } else { 3 });
             let forest = random_forest(&mut rng, p, k, 6, case >= 3);
             let mut x = Array2::<f64>::zeros((m, p));
             for v in x.iter_mut() {
