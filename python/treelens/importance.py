@@ -278,9 +278,10 @@ def _encode_y(model, y, n_rows: int):
     classes = np.asarray(model.classes).tolist()
     lookup = {c: i for i, c in enumerate(classes)}
     codes = np.empty(n_rows, dtype=np.int64)
-    for i, label in enumerate(arr.tolist()):
-        if isinstance(label, float) and label != label:
-            raise InvalidInputError("y holds NaN")
+    labels = arr.tolist()
+    if any(isinstance(label, float) and label != label for label in labels):
+        raise InvalidInputError("y holds NaN; every row needs a class label")
+    for i, label in enumerate(labels):
         try:
             codes[i] = lookup[label]
         except (KeyError, TypeError):
