@@ -54,7 +54,7 @@ def run(quick: bool) -> list[dict]:
         model = tl.load(est)
         kw = dict(n_repeats=5, random_state=0, n_jobs=2)
         ours = tl.permutation_importance(model, X, y, **kw)
-        t_ours = _best_of(lambda m=model, X=X, y=y: tl.permutation_importance(m, X, y, **kw))
+        t_ours = _best_of(lambda m=model, X=X, y=y, kw=kw: tl.permutation_importance(m, X, y, **kw))
         start = time.perf_counter()
         theirs = sk_permutation_importance(est, X, y, **kw)
         t_peer = time.perf_counter() - start
