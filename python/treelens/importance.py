@@ -464,37 +464,32 @@ def permutation_importance(
         task = _task(model)
         metrics = [entries[key] for key in native]
         common = dict(task, metrics=metrics, n_jobs=n_jobs)
-        base = _core.importance_baseline(
-            model.forest, x, y_values=y_values, y_classes=y_classes, weight=weight, **common
-        )
         xs = x if rows is None else np.ascontiguousarray(x[rows])
 
         def sub(a):
-            return (
-                None
-                if a is None
-                else (
-                    a
-                    if rows is None
-                    else np.ascontiguousarray(a.reshape(n_rows, -1)[rows].reshape(-1))
-                )
-            )
+            if a is None or rows is None:
+                return a
+            return np.ascontiguousarray(a.reshape(n_rows, -1)[rows].reshape(-1))
 
-        permuted = _core.importance_permuted(
+        permuted, unpermuted = _core.importance_permuted(
             model.forest,
             xs,
             perms,
             units,
             y_values=sub(y_values),
-            y_classes=None
-            if y_classes is None
-            else (y_classes if rows is None else y_classes[rows]),
+            y_classes=sub(y_classes),
             weight=sub(weight),
             progress=progress_callback(
                 progress, "permutation importance", xs.shape[0] * len(units)
             ),
             **common,
         )
+        if rows is None:
+            base = unpermuted  # the same rows: the pass above scored them unpermuted too
+        else:  # scikit-learn's baseline uses every row, the permutations only the sample
+            base = _core.importance_baseline(
+                model.forest, x, y_values=y_values, y_classes=y_classes, weight=weight, **common
+            )
         for q, key in enumerate(native):
             results[key] = _bunch(base[q], permuted[:, :, q])
     for key, entry in entries.items():

@@ -131,7 +131,7 @@ pub fn importance_permuted<'py>(
     weight: Option<PyReadonlyArray1<'py, f64>>,
     n_jobs: Option<i64>,
     progress: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyArray3<f64>>> {
+) -> PyResult<(Bound<'py, PyArray3<f64>>, Vec<f64>)> {
     let x = x.as_array();
     let perms = perms.as_array();
     let (task, metrics, target) = task_and_target(
@@ -157,5 +157,6 @@ pub fn importance_permuted<'py>(
         };
         permutation_scores(forest, &p, &task, &metrics, &target, threads, &monitor)
     });
-    Ok(monitor.finish(result)?.into_pyarray(py))
+    let (scores, unpermuted) = monitor.finish(result)?;
+    Ok((scores.into_pyarray(py), unpermuted))
 }

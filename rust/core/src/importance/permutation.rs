@@ -22,6 +22,11 @@ use rayon::prelude::*;
 /// Rows per block.
 const BLOCK: usize = 256;
 
+/// Bytes of per-repeat output changes one block of rows may hold (kept in cache); blocks shrink
+/// to no fewer than [`MIN_BLOCK`] rows when there are many units or repeats.
+const BLOCK_BYTES: usize = 1 << 20;
+const MIN_BLOCK: usize = 32;
+
 /// Most bytes the per-repeat output changes of one chunk of units may take.
 const MEMORY_BUDGET: u64 = 1 << 30;
 
@@ -104,7 +109,8 @@ fn check(forest: &Forest, p: &Permutations, target: &Target) -> Result<()> {
     Ok(())
 }
 
-/// Scores with each unit permuted, shape `(n_units, n_repeats, n_metrics)`.
+/// Scores with each unit permuted, shape `(n_units, n_repeats, n_metrics)`, and the scores of
+/// the unpermuted rows (one per metric, from the same order-free sums).
 #[allow(clippy::too_many_arguments)]
 pub fn permutation_scores(
     forest: &Forest,
@@ -114,14 +120,14 @@ pub fn permutation_scores(
     target: &Target,
     threads: usize,
     monitor: &dyn Monitor,
-) -> Result<Array3<f64>> {
+) -> Result<(Array3<f64>, Vec<f64>)> {
     check(forest, perm, target)?;
     check_metrics(task, metrics, target, forest.n_outputs())?;
     let m = perm.x.nrows();
     let n_repeats = perm.perms.nrows();
     let k = forest.n_outputs();
     let n_units = perm.units.len();
-    let per_unit = (m as u64) * (n_repeats as u64) * (k as u64) * 8;
+    let per_unit = (m as u64) * (n_repeats as u64) * (k as u64) * 16;
     if per_unit > MEMORY_BUDGET {
         return Err(Error::TooLarge {
             what: "the permuted outputs of one column".into(),
@@ -144,6 +150,7 @@ pub fn permutation_scores(
 
     let pool = pool(threads)?;
     let mut out = Array3::<f64>::zeros((n_units, n_repeats, metrics.len()));
+    let mut unpermuted = vec![0.0; metrics.len()];
     let mut u0 = 0;
     while u0 < n_units {
         let u1 = (u0 + units_per_chunk).min(n_units);
@@ -151,20 +158,38 @@ pub fn permutation_scores(
         let stride = chunk.member.len() * n_repeats * k;
         let mut acc = vec![0i128; m * stride];
         let mut sums = vec![0i128; m * k];
-        let rows_per_step = (BLOCK * threads * 8).max(BLOCK);
+        let block = (BLOCK_BYTES / (stride * 16).max(1)).clamp(MIN_BLOCK, BLOCK);
+        let rows_per_step = (block * threads * 8).max(block);
         let xv = x.view();
         let perms = perm.perms;
         for_each_chunk(&pool, m, rows_per_step, monitor, |start, end| {
             acc[start * stride..end * stride]
-                .par_chunks_mut(BLOCK * stride)
-                .zip(sums[start * k..end * k].par_chunks_mut(BLOCK * k))
+                .par_chunks_mut(block * stride)
+                .zip(sums[start * k..end * k].par_chunks_mut(block * k))
                 .enumerate()
                 .for_each(|(b, (acc_block, sum_block))| {
-                    let r0 = start + b * BLOCK;
+                    let r0 = start + b * block;
                     chunk.block(forest, xv, perms, r0, acc_block, sum_block);
                 });
             Ok(())
         })?;
+        if u0 == 0 {
+            let mut margin = Array2::<f64>::zeros((m, k));
+            for i in 0..m {
+                for o in 0..k {
+                    margin[[i, o]] = exact_margin(forest, &fixed, o, sums[i * k + o]);
+                }
+            }
+            let mut scratch = Scratch::default();
+            evaluate(
+                task,
+                metrics,
+                margin.view(),
+                target,
+                &mut scratch,
+                &mut unpermuted,
+            );
+        }
         // Score every (unit, repeat) of the chunk.
         let n_pairs = (u1 - u0) * n_repeats;
         let units_here = u1 - u0;
@@ -199,7 +224,7 @@ pub fn permutation_scores(
         monitor.checkpoint(m, m)?;
         u0 = u1;
     }
-    Ok(out)
+    Ok((out, unpermuted))
 }
 
 /// A chunk of units being scored together.
@@ -650,8 +675,11 @@ mod tests {
                 perms: perms.view(),
                 units: &units,
             };
-            let got =
+            let (got, unpermuted) =
                 permutation_scores(&forest, &p_, &task, &metrics, &target, 2, &Silent).unwrap();
+            let base =
+                baseline_scores(&forest, x.view(), &task, &metrics, &target, 1, &Silent).unwrap();
+            assert_eq!(base, unpermuted);
             for (u, unit) in units.iter().enumerate() {
                 for r in 0..reps {
                     let mut xp = x.clone();
