@@ -1,12 +1,14 @@
 //! Ensemble sums that do not depend on the order of the trees.
 //!
-//! Every leaf value is mapped once to a fixed-point integer (`i128`, scaled by a power of two
-//! chosen so that no sum over the trees can overflow); sums and differences of such integers are
+//! Every leaf value is mapped once to a fixed-point integer ([`Fixed`], scaled by a power of two
+//! chosen so that no sum over the trees, nor any difference of two such sums, can overflow); sums
+//! and differences of such integers are
 //! exact, so a row's margin is a function of its set of leaves only. Two rows that reach the
 //! same leaves get bit-identical margins whether computed directly or as a baseline plus the
 //! changes of a permutation: ties between rows (which ROC AUC counts) and between classes (which
 //! argmax resolves) are exactly those of the model, and an unused column's importance is exactly
-//! 0. The rounding is below 2^-120 of the largest possible margin.
+//! 0. Each leaf value is rounded to a multiple of 2^-60 of the largest possible margin (the sum
+//! over trees of each tree's largest leaf value), far below float64 rounding of that margin.
 
 use crate::error::{Error, Result};
 use crate::forest::Forest;
@@ -17,12 +19,15 @@ use rayon::prelude::*;
 
 const BLOCK: usize = 256;
 
+/// The fixed-point type of leaf values and their sums.
+pub type Fixed = i64;
+
 /// Fixed-point leaf values of a forest.
 pub struct FixedValues {
     /// Values are `round(v * 2^scale)`.
     scale: i32,
     offset: Vec<usize>,
-    values: Vec<i128>,
+    values: Vec<Fixed>,
 }
 
 fn pow2(e: i32) -> (f64, f64) {
@@ -49,7 +54,7 @@ impl FixedValues {
             return Err(Error::InvalidModel("leaf values are not finite".into()));
         }
         let scale = if bound > 0.0 {
-            (123 - bound.log2().ceil() as i32).clamp(-1000, 1000)
+            (60 - bound.log2().ceil() as i32).clamp(-1000, 1000)
         } else {
             0
         };
@@ -65,10 +70,10 @@ impl FixedValues {
                         forest
                             .node_values(n, width)
                             .iter()
-                            .map(|&v| ((v * a) * b).round() as i128),
+                            .map(|&v| ((v * a) * b).round() as Fixed),
                     );
                 } else {
-                    values.extend(std::iter::repeat_n(0i128, width));
+                    values.extend(std::iter::repeat_n(0 as Fixed, width));
                 }
             }
         }
@@ -81,7 +86,7 @@ impl FixedValues {
 
     /// The fixed-point values of leaf `n` (`width` of them).
     #[inline]
-    pub fn node(&self, n: usize, width: usize) -> &[i128] {
+    pub fn node(&self, n: usize, width: usize) -> &[Fixed] {
         &self.values[self.offset[n]..self.offset[n] + width]
     }
 
@@ -93,13 +98,13 @@ impl FixedValues {
 
     /// All fixed-point node values.
     #[inline]
-    pub fn values(&self) -> &[i128] {
+    pub fn values(&self) -> &[Fixed] {
         &self.values
     }
 
     /// A fixed-point sum back in float64.
     #[inline]
-    pub fn to_f64(&self, s: i128) -> f64 {
+    pub fn to_f64(&self, s: Fixed) -> f64 {
         let (a, b) = pow2(-self.scale);
         ((s as f64) * a) * b
     }
@@ -111,7 +116,7 @@ pub fn block_sums(
     fixed: &FixedValues,
     x: ArrayView2<f64>,
     r0: usize,
-    sums: &mut [i128],
+    sums: &mut [Fixed],
 ) {
     let k = forest.n_outputs();
     let rows = sums.len() / k;
@@ -136,7 +141,7 @@ pub fn block_sums(
 
 /// Converts a fixed-point sum of output `o` to the margin.
 #[inline]
-pub fn margin(forest: &Forest, fixed: &FixedValues, o: usize, s: i128) -> f64 {
+pub fn margin(forest: &Forest, fixed: &FixedValues, o: usize, s: Fixed) -> f64 {
     fixed.to_f64(s) / forest.output_divisor()[o] + forest.base_score()[o]
 }
 
@@ -152,7 +157,7 @@ pub fn exact_margins(
     let x = x.as_standard_layout();
     let n = x.nrows();
     let k = forest.n_outputs();
-    let mut sums = vec![0i128; n * k];
+    let mut sums = vec![0 as Fixed; n * k];
     let pool = pool(threads)?;
     let xv = x.view();
     for_each_chunk(

@@ -10,7 +10,7 @@
 //! Rows are processed in blocks, trees outer and rows inner so a tree stays in cache.
 
 use super::column_function::{ColumnRanks, NAN_RANK};
-use super::exact_sum::{exact_margins, margin as exact_margin, FixedValues};
+use super::exact_sum::{exact_margins, margin as exact_margin, Fixed, FixedValues};
 use super::metrics::{check_metrics, evaluate, Metric, Scratch, Target, Task};
 use crate::error::{Error, Result};
 use crate::forest::Forest;
@@ -26,6 +26,8 @@ const BLOCK: usize = 256;
 /// to no fewer than [`MIN_BLOCK`] rows when there are many units or repeats.
 const BLOCK_BYTES: usize = 1 << 20;
 const MIN_BLOCK: usize = 32;
+
+const FIXED_BYTES: usize = std::mem::size_of::<Fixed>();
 
 /// Most bytes the per-repeat output changes of one chunk of units may take.
 const MEMORY_BUDGET: u64 = 1 << 30;
@@ -127,7 +129,7 @@ pub fn permutation_scores(
     let n_repeats = perm.perms.nrows();
     let k = forest.n_outputs();
     let n_units = perm.units.len();
-    let per_unit = (m as u64) * (n_repeats as u64) * (k as u64) * 16;
+    let per_unit = (m as u64) * (n_repeats as u64) * (k as u64) * FIXED_BYTES as u64;
     if per_unit > MEMORY_BUDGET {
         return Err(Error::TooLarge {
             what: "the permuted outputs of one column".into(),
@@ -143,7 +145,7 @@ pub fn permutation_scores(
     if !ranks.set_leaf_offsets(|n| fixed.offset(n)) {
         return Err(Error::TooLarge {
             what: "the leaf value table".into(),
-            needed_bytes: fixed.values().len() as u64 * 16,
+            needed_bytes: (fixed.values().len() * FIXED_BYTES) as u64,
             alternative: "use a model with fewer than 2^32 leaf values".into(),
         });
     }
@@ -156,9 +158,9 @@ pub fn permutation_scores(
         let u1 = (u0 + units_per_chunk).min(n_units);
         let chunk = Chunk::new(forest, &perm.units[u0..u1], &ranks, &fixed);
         let stride = chunk.member.len() * n_repeats * k;
-        let mut acc = vec![0i128; m * stride];
-        let mut sums = vec![0i128; m * k];
-        let block = (BLOCK_BYTES / (stride * 16).max(1)).clamp(MIN_BLOCK, BLOCK);
+        let mut acc = vec![0 as Fixed; m * stride];
+        let mut sums = vec![0 as Fixed; m * k];
+        let block = (BLOCK_BYTES / (stride * FIXED_BYTES).max(1)).clamp(MIN_BLOCK, BLOCK);
         let rows_per_step = (block * threads * 8).max(block);
         let xv = x.view();
         let perms = perm.perms;
@@ -259,6 +261,10 @@ struct Walk {
 struct Site<'r> {
     li: usize,
     u: usize,
+    /// The unit's column when it is a single ranked column.
+    single: Option<usize>,
+    /// Where the unit's repeat ranks of this row start in [`Walk::qrank`].
+    qrank_at: usize,
     row: &'r [f64],
     rank_row: &'r [u32],
     leaf0: usize,
@@ -303,8 +309,8 @@ impl<'a> Chunk<'a> {
         x: ArrayView2<f64>,
         perms: ArrayView2<u32>,
         r0: usize,
-        acc: &mut [i128],
-        sums: &mut [i128],
+        acc: &mut [Fixed],
+        sums: &mut [Fixed],
     ) {
         let k = forest.n_outputs();
         let n_repeats = perms.nrows();
@@ -380,6 +386,8 @@ impl<'a> Chunk<'a> {
                         let site = Site {
                             li,
                             u,
+                            single: self.single[u],
+                            qrank_at: (li * n_units + u) * n_repeats,
                             row,
                             rank_row,
                             leaf0,
@@ -400,15 +408,15 @@ impl<'a> Chunk<'a> {
 
     /// The fixed-point values of leaf `n`.
     #[inline(always)]
-    fn leaf_values(&self, n: usize, width: usize) -> &[i128] {
+    fn leaf_values(&self, n: usize, width: usize) -> &[Fixed] {
         let at = self.ranks.nodes[n].cut as usize;
         &self.fixed.values()[at..at + width]
     }
 
-    /// Whether column `f` belongs to unit `u`.
+    /// Whether column `f` belongs to the site's unit.
     #[inline(always)]
-    fn is_member(&self, member: &[bool], u: usize, f: usize) -> bool {
-        match self.single[u] {
+    fn is_member(member: &[bool], site: &Site, f: usize) -> bool {
+        match site.single {
             Some(j) => j == f,
             None => member[f],
         }
@@ -427,11 +435,10 @@ impl<'a> Chunk<'a> {
         set: u64,
     ) -> u64 {
         let node = &self.ranks.nodes[n];
-        let n_units = self.member.len();
         let mut left = 0u64;
-        if self.single[site.u].is_some() {
+        if site.single.is_some() {
             // Branch-free over the whole batch: one comparison per repeat.
-            let at = (site.li * n_units + site.u) * w.n_repeats + w.base;
+            let at = site.qrank_at + w.base;
             let qs = &w.qrank[at..at + w.batch];
             let cut = node.cut;
             let nan_left = node.rank_goes_left(NAN_RANK);
@@ -467,7 +474,7 @@ impl<'a> Chunk<'a> {
         site: &Site,
         pi: usize,
         w: &mut Walk,
-        acc_row: &mut [i128],
+        acc_row: &mut [Fixed],
     ) {
         let nodes = &self.ranks.nodes;
         let member = &self.member[site.u];
@@ -478,7 +485,7 @@ impl<'a> Chunk<'a> {
         };
         for l in pi..w.path.len() {
             let n = w.path[l];
-            if !self.is_member(member, site.u, nodes[n].feature()) {
+            if !Self::is_member(member, site, nodes[n].feature()) {
                 continue;
             }
             let next = if l + 1 < w.path.len() {
@@ -512,7 +519,7 @@ impl<'a> Chunk<'a> {
         start: usize,
         set: u64,
         w: &mut Walk,
-        acc_row: &mut [i128],
+        acc_row: &mut [Fixed],
     ) {
         let nodes = &self.ranks.nodes;
         let member = &self.member[site.u];
@@ -545,7 +552,7 @@ impl<'a> Chunk<'a> {
                     }
                     break;
                 }
-                if !self.is_member(member, site.u, node.feature()) {
+                if !Self::is_member(member, site, node.feature()) {
                     n = self.ranks.child(forest, n, site.rank_row, site.row);
                     continue;
                 }
