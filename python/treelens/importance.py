@@ -6,6 +6,21 @@ scorers listed in :data:`NATIVE_SCORERS`, computes the scores in Rust from the m
 predictions. Any other scorer (a callable, or another scikit-learn scorer name) is evaluated by
 scikit-learn on the original estimator, on the same permuted rows: the same numbers, at
 scikit-learn's speed.
+
+How it is fast: permuting a column changes a row's output only in trees whose path for that row
+splits on the column, and only below the first such split. For each row and tree the core walks
+the row's path once; all repeats of the row then go down together from that split, parting only
+where the tree splits on the permuted column (by rank: the column's values are replaced by their
+rank among its distinct values, every split by the number of ranks that go left, both found with
+the model's own branch rule). Repeats that reach another leaf add the difference of leaf values.
+
+Numbers and ties: the model's output is summed in 64-bit fixed point (each leaf value rounded to
+2^-60 of the largest possible output), so it is a function of the leaves a row reaches, whatever
+the order of the sum. Rows reaching the same leaves tie exactly, as in the libraries; but where
+*different* leaves sum to the same real number the libraries' sequential float sums may differ in
+the last bit while treelens' tie. Only rank-based scorers (ROC AUC) and argmax ties can see this,
+on degenerate models (a few categorical columns, symmetric leaf values); scikit-learn's own
+forests sum in thread order, so their last bits are not reproducible either.
 """
 
 from __future__ import annotations
