@@ -237,3 +237,26 @@ def test_random_shapes_and_seeds_match_sklearn(n, p, n_repeats, seed, frac):
         ours = tl.permutation_importance(est, X, y, scoring=scoring, **kw)
         theirs = sk_permutation_importance(est, X, y, scoring=scoring, **kw)
         np.testing.assert_allclose(ours.importances, theirs.importances, rtol=1e-12, atol=1e-12)
+
+
+def test_many_repeats_and_small_samples_match_sklearn():
+    X, y = _data(n=90, p=3)
+    est = RandomForestRegressor(5, max_depth=5, random_state=0).fit(X, y)
+    for kw in (
+        dict(n_repeats=70),
+        dict(n_repeats=3, max_samples=7),
+        dict(n_repeats=2, max_samples=89),
+    ):
+        ours = tl.permutation_importance(est, X, y, random_state=1, **kw)
+        theirs = sk_permutation_importance(est, X, y, random_state=1, **kw)
+        np.testing.assert_allclose(ours.importances, theirs.importances, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_samples", [5, 500, 995])
+def test_numpy_sampler_draws_like_sklearn(n_samples):
+    from sklearn.utils.random import sample_without_replacement
+    from treelens.importance import _sample_without_replacement_numpy
+
+    want = sample_without_replacement(1000, n_samples, random_state=np.random.RandomState(3))
+    got = _sample_without_replacement_numpy(1000, n_samples, np.random.RandomState(3))
+    np.testing.assert_array_equal(got, want)

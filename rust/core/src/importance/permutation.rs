@@ -223,7 +223,9 @@ pub fn permutation_scores(
                 out[[u0 + u, r, q]] = v;
             }
         }
-        monitor.checkpoint(m, m)?;
+        if u1 < n_units {
+            monitor.checkpoint(m, m)?;
+        }
         u0 = u1;
     }
     Ok((out, unpermuted))
