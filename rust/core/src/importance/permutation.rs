@@ -251,6 +251,8 @@ struct Walk {
     batch: usize,
     path: Vec<usize>,
     stamp: Vec<u32>,
+    /// Per unit: the repeats of the batch still on the row's path.
+    onset: Vec<u64>,
     stack: Vec<(usize, u64)>,
     /// Per row of the block, per unit, per repeat: the rank of the permuted value (single
     /// ranked columns).
@@ -325,6 +327,7 @@ impl<'a> Chunk<'a> {
             batch: 0,
             path: Vec::with_capacity(64),
             stamp: vec![0; n_units],
+            onset: vec![0; n_units],
             stack: Vec::with_capacity(64),
             qrank: vec![0; rows * n_units * n_repeats],
             src: vec![0; rows * n_repeats],
@@ -371,38 +374,73 @@ impl<'a> Chunk<'a> {
                 if w.path.is_empty() || n_units == 0 {
                     continue;
                 }
-                counter = counter.wrapping_add(1);
-                if counter == 0 {
-                    w.stamp.iter_mut().for_each(|s| *s = u32::MAX);
-                    counter = 1;
-                }
                 let acc_row = &mut acc[li * stride..(li + 1) * stride];
-                for pi in 0..w.path.len() {
-                    let f = nodes[w.path[pi]].feature();
-                    for &u in &self.units_of[f] {
-                        let u = u as usize;
-                        if w.stamp[u] == counter {
-                            continue;
-                        }
-                        w.stamp[u] = counter;
-                        let site = Site {
-                            li,
-                            u,
-                            single: self.single[u],
-                            qrank_at: (li * n_units + u) * n_repeats,
-                            row,
-                            rank_row,
-                            leaf0,
-                            width,
-                            output,
+                // One pass down the row's path per batch of repeats: at each split, the repeats
+                // of the split's unit(s) still on the path either stay or leave through the
+                // other child (routed from there); `onset[u]` holds those still on the path.
+                w.base = 0;
+                while w.base < n_repeats {
+                    w.batch = (n_repeats - w.base).min(64);
+                    let full = if w.batch == 64 {
+                        u64::MAX
+                    } else {
+                        (1u64 << w.batch) - 1
+                    };
+                    counter = counter.wrapping_add(1);
+                    if counter == 0 {
+                        w.stamp.iter_mut().for_each(|s| *s = u32::MAX);
+                        counter = 1;
+                    }
+                    for pi in 0..w.path.len() {
+                        let n = w.path[pi];
+                        let node = nodes[n];
+                        let next = if pi + 1 < w.path.len() {
+                            w.path[pi + 1]
+                        } else {
+                            leaf0
                         };
-                        w.base = 0;
-                        while w.base < n_repeats {
-                            w.batch = (n_repeats - w.base).min(64);
-                            self.follow_path(forest, x, &site, pi, &mut w, acc_row);
-                            w.base += w.batch;
+                        for &u in &self.units_of[node.feature()] {
+                            let u = u as usize;
+                            if w.stamp[u] != counter {
+                                w.stamp[u] = counter;
+                                w.onset[u] = full;
+                            }
+                            let set = w.onset[u];
+                            if set == 0 {
+                                continue;
+                            }
+                            let site = Site {
+                                li,
+                                u,
+                                single: self.single[u],
+                                qrank_at: (li * n_units + u) * n_repeats,
+                                row,
+                                rank_row,
+                                leaf0,
+                                width,
+                                output,
+                            };
+                            let left = self.left_mask(forest, x, &site, &w, n, set);
+                            let (stay, leave, other) = if node.left as usize == next {
+                                (left, set & !left, node.right)
+                            } else {
+                                (set & !left, left, node.left)
+                            };
+                            if leave != 0 {
+                                self.route(
+                                    forest,
+                                    x,
+                                    &site,
+                                    other as usize,
+                                    leave,
+                                    &mut w,
+                                    acc_row,
+                                );
+                            }
+                            w.onset[u] = stay;
                         }
                     }
+                    w.base += w.batch;
                 }
             }
         }
@@ -464,51 +502,6 @@ impl<'a> Chunk<'a> {
             left |= (l as u64) << r;
         }
         left
-    }
-
-    /// Follows the row's own path from position `pi` (the unit's first split on it): repeats
-    /// that leave the path at a split on the unit are routed through the other side; those that
-    /// stay end in the row's own leaf and change nothing.
-    fn follow_path(
-        &self,
-        forest: &Forest,
-        x: ArrayView2<f64>,
-        site: &Site,
-        pi: usize,
-        w: &mut Walk,
-        acc_row: &mut [Fixed],
-    ) {
-        let nodes = &self.ranks.nodes;
-        let member = &self.member[site.u];
-        let mut set = if w.batch == 64 {
-            u64::MAX
-        } else {
-            (1u64 << w.batch) - 1
-        };
-        for l in pi..w.path.len() {
-            let n = w.path[l];
-            if !Self::is_member(member, site, nodes[n].feature()) {
-                continue;
-            }
-            let next = if l + 1 < w.path.len() {
-                w.path[l + 1]
-            } else {
-                site.leaf0
-            };
-            let left = self.left_mask(forest, x, site, w, n, set);
-            let (stay, leave, other) = if nodes[n].left as usize == next {
-                (left, set & !left, nodes[n].right)
-            } else {
-                (set & !left, left, nodes[n].left)
-            };
-            if leave != 0 {
-                self.route(forest, x, site, other as usize, leave, w, acc_row);
-            }
-            set = stay;
-            if set == 0 {
-                break;
-            }
-        }
     }
 
     /// Routes the repeats of `set` down from `start`, adding leaf differences.
