@@ -24,8 +24,8 @@ pub type Fixed = i64;
 
 /// Fixed-point leaf values of a forest.
 pub struct FixedValues {
-    /// Values are `round(v * 2^scale)`.
-    scale: i32,
+    /// Values are `round(v * 2^scale)`; a sum times `back.0 * back.1` is back in float64.
+    back: (f64, f64),
     offset: Vec<usize>,
     values: Vec<Fixed>,
 }
@@ -78,7 +78,7 @@ impl FixedValues {
             }
         }
         Ok(FixedValues {
-            scale,
+            back: pow2(-scale),
             offset,
             values,
         })
@@ -105,8 +105,7 @@ impl FixedValues {
     /// A fixed-point sum back in float64.
     #[inline]
     pub fn to_f64(&self, s: Fixed) -> f64 {
-        let (a, b) = pow2(-self.scale);
-        ((s as f64) * a) * b
+        ((s as f64) * self.back.0) * self.back.1
     }
 }
 
