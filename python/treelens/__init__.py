@@ -9,14 +9,23 @@ from __future__ import annotations
 from . import exceptions
 from ._core import available_threads
 from .hstats import HStats, hstats
+from .importance import permutation_importance
 from .interventional import InterventionalExplainer
 from .loaders import load
 from .model import Model
 from .partial_dependence import partial_dependence
 
-__all__ = ["Model", "available_threads", "exceptions", "load"]
-__all__ += ["HStats", "hstats", "partial_dependence"]
-__all__ += ["InterventionalExplainer"]
+__all__ = [
+    "HStats",
+    "InterventionalExplainer",
+    "Model",
+    "available_threads",
+    "exceptions",
+    "hstats",
+    "load",
+    "partial_dependence",
+    "permutation_importance",
+]
 
 try:
     from importlib.metadata import version as _version

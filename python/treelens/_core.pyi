@@ -117,3 +117,44 @@ def interventional_transformed_values(
     progress: ProgressCallback = None,
 ) -> npt.NDArray[np.float64]:
     """Values of a transformed output ("logistic", "logistic_loss", "neg_log_output")."""
+
+# --- permutation importance (treelens.importance) ---
+
+def importance_baseline(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    *,
+    kind: str,
+    link: str,
+    n_classes: int,
+    rule: str,
+    auc_on_margin: bool,
+    metrics: list[str],
+    y_values: Optional[npt.NDArray[np.float64]] = None,
+    y_classes: Optional[npt.NDArray[np.int64]] = None,
+    weight: Optional[npt.NDArray[np.float64]] = None,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> list[float]:
+    """Scores of the unpermuted model on x, one per metric."""
+
+def importance_permuted(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    perms: npt.NDArray[np.uint32],
+    units: list[list[int]],
+    *,
+    kind: str,
+    link: str,
+    n_classes: int,
+    rule: str,
+    auc_on_margin: bool,
+    metrics: list[str],
+    y_values: Optional[npt.NDArray[np.float64]] = None,
+    y_classes: Optional[npt.NDArray[np.int64]] = None,
+    weight: Optional[npt.NDArray[np.float64]] = None,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> tuple[npt.NDArray[np.float64], list[float]]:
+    """Scores with each unit of columns permuted, (n_units, n_repeats, n_metrics), and the
+    scores of the unpermuted rows."""

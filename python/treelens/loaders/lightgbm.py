@@ -235,6 +235,9 @@ def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
         _add_tree(builder, tree, i, i % per_iter)
     if names == [f"Column_{i}" for i in range(n_features)]:
         names = None  # LightGBM's placeholder names: the model was trained without names.
+    if classes is None and objective in ("binary", "multiclass", "multiclassova"):
+        # A Booster or a saved classifier: LightGBM's labels are 0 .. n_classes - 1.
+        classes = np.arange(max(n_class, 2))
     return Model(
         forest=builder.build(np.zeros(per_iter)),
         feature_names=names,

@@ -41,10 +41,14 @@ def _add_cart(builder: ForestBuilder, tree, *, classifier: bool, output: int = 0
     """Adds one fitted sklearn ``Tree`` (``estimator.tree_``)."""
     value = np.asarray(tree.value, dtype=np.float64)
     if classifier:
-        # Leaves of classification trees hold class weights; the tree predicts their fractions.
+        # scikit-learn >= 1.4 stores class fractions, which predict_proba returns as they are;
+        # older versions store class weights, which it divides by their sum.
         v = value[:, 0, :]
         total = v.sum(axis=1, keepdims=True)
-        values = np.divide(v, total, out=np.zeros_like(v), where=total > 0)
+        if np.allclose(total[total > 0], 1.0, rtol=1e-9, atol=0.0):
+            values = v.copy()
+        else:
+            values = np.divide(v, total, out=np.zeros_like(v), where=total > 0)
     elif value.shape[1] == 1:
         values = value[:, 0, 0] * scale
     else:

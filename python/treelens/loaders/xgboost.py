@@ -264,6 +264,9 @@ def from_json_document(
         _add_json_tree(builder, trees[i], int(tree_info[i]), w)
     feature_names = learner.get("feature_names") or None
     feature_types = learner.get("feature_types") or None
+    if classes is None and (objective == "binary:logistic" or objective.startswith("multi:")):
+        # A Booster or a saved classifier: XGBoost's labels are 0 .. n_classes - 1.
+        classes = np.arange(max(num_class, 2))
     return Model(
         forest=builder.build(margin),
         feature_names=list(feature_names) if feature_names else None,

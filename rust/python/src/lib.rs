@@ -3,6 +3,7 @@
 mod errors;
 mod forest;
 mod hstats;
+mod importance;
 mod interventional;
 mod monitor;
 
@@ -21,6 +22,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         interventional::interventional_transformed_values,
         m
     )?)?;
+    m.add_function(wrap_pyfunction!(importance::importance_baseline, m)?)?;
+    m.add_function(wrap_pyfunction!(importance::importance_permuted, m)?)?;
     m.add(
         "available_threads",
         treelens_core::parallel::thread_count(None),

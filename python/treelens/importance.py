@@ -1,0 +1,521 @@
+"""Permutation importance with scikit-learn's API and numbers, computed natively.
+
+:func:`permutation_importance` draws exactly the permutations that
+``sklearn.inspection.permutation_importance`` draws for the same ``random_state`` and, for the
+scorers listed in :data:`NATIVE_SCORERS`, computes the scores in Rust from the model's native
+predictions. Any other scorer (a callable, or another scikit-learn scorer name) is evaluated by
+scikit-learn on the original estimator, on the same permuted rows: the same numbers, at
+scikit-learn's speed.
+
+How it is fast: permuting a column changes a row's output only in trees whose path for that row
+splits on the column, and only below the first such split. For each row and tree the core walks
+the row's path once; all repeats of the row then go down together from that split, parting only
+where the tree splits on the permuted column (by rank: the column's values are replaced by their
+rank among its distinct values, every split by the number of ranks that go left, both found with
+the model's own branch rule). Repeats that reach another leaf add the difference of leaf values.
+
+Numbers and ties: the model's output is summed in 64-bit fixed point (each leaf value rounded to
+2^-60 of the largest possible output), so it is a function of the leaves a row reaches, whatever
+the order of the sum. Rows reaching the same leaves tie exactly, as in the libraries; but where
+*different* leaves sum to the same real number the libraries' sequential float sums may differ in
+the last bit while treelens' tie. Only rank-based scorers (ROC AUC) and argmax ties can see this,
+on degenerate models (a few categorical columns, symmetric leaf values); scikit-learn's own
+forests sum in thread order, so their last bits are not reproducible either.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _core
+from .exceptions import InvalidInputError
+from .inputs import column_names, is_dataframe
+from .loaders import load
+from .progress import progress_callback
+
+__all__ = ["NATIVE_SCORERS", "permutation_importance"]
+
+#: Scorer names computed in Rust (plus ``None``, the estimator's default score).
+NATIVE_SCORERS = (
+    "r2",
+    "neg_mean_squared_error",
+    "neg_root_mean_squared_error",
+    "neg_mean_absolute_error",
+    "accuracy",
+    "balanced_accuracy",
+    "neg_log_loss",
+    "roc_auc",
+    "roc_auc_ovr",
+)
+
+_CLASSIFIER_SCORERS = {
+    "accuracy",
+    "balanced_accuracy",
+    "neg_log_loss",
+    "roc_auc",
+    "roc_auc_ovr",
+}
+
+
+try:  # pragma: no cover - exercised with and without scikit-learn
+    from sklearn.utils import Bunch
+except Exception:  # pragma: no cover
+
+    class Bunch(dict):
+        """A dict whose keys are also attributes (scikit-learn's ``Bunch``)."""
+
+        def __getattr__(self, key):
+            try:
+                return self[key]
+            except KeyError:
+                raise AttributeError(key) from None
+
+        def __setattr__(self, key, value):
+            self[key] = value
+
+
+def _check_random_state(random_state):
+    if random_state is None or random_state is np.random:
+        return np.random.mtrand._rand
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return np.random.RandomState(int(random_state))
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    raise InvalidInputError(
+        f"random_state must be None, an int or a numpy RandomState, got {random_state!r}"
+    )
+
+
+def _sample_without_replacement(n_population: int, n_samples: int, rng) -> np.ndarray:
+    """scikit-learn's ``sample_without_replacement(method="auto")``, draw for draw."""
+    try:
+        from sklearn.utils.random import sample_without_replacement
+    except Exception:  # pragma: no cover - scikit-learn absent
+        return _sample_without_replacement_numpy(n_population, n_samples, rng)
+    return np.asarray(sample_without_replacement(n_population, n_samples, random_state=rng))
+
+
+def _sample_without_replacement_numpy(n_population: int, n_samples: int, rng) -> np.ndarray:
+    """The draws of scikit-learn's ``method="auto"``, in numpy (for when it is not installed)."""
+    ratio = n_samples / n_population if n_population else 1.0
+    if 0.01 < ratio < 0.99:
+        return rng.permutation(n_population)[:n_samples]
+    if ratio < 0.2:  # tracking selection
+        selected: set[int] = set()
+        out = np.empty(n_samples, dtype=np.int64)
+        for i in range(n_samples):
+            j = rng.randint(n_population)
+            while j in selected:
+                j = rng.randint(n_population)
+            selected.add(j)
+            out[i] = j
+        return out
+    out = np.arange(n_samples, dtype=np.int64)  # reservoir sampling
+    for i in range(n_samples, n_population):
+        j = rng.randint(0, i + 1)
+        if j < n_samples:
+            out[j] = i
+    return out
+
+
+def _draw(n_rows: int, n_repeats: int, random_state, max_samples):
+    """The rows and permutations scikit-learn draws: ``(row_indices or None, perms)``.
+
+    scikit-learn draws one seed from ``random_state`` and gives every column a fresh
+    ``RandomState(seed)``: every column sees the same row subsample and the same shuffles. In
+    repeat ``r`` the column is shuffled again in place, so row ``i`` holds the value of row
+    ``perms[r, i]`` of the (subsampled) data, the composition of the shuffles so far.
+    """
+    rng = _check_random_state(random_state)
+    seed = rng.randint(np.iinfo(np.int32).max + 1)
+    if isinstance(max_samples, bool) or not isinstance(max_samples, numbers.Real):
+        raise InvalidInputError(f"max_samples must be an int or a float, got {max_samples!r}")
+    if isinstance(max_samples, numbers.Integral):
+        if max_samples < 1 or max_samples > n_rows:
+            raise InvalidInputError(
+                f"max_samples={max_samples} must be between 1 and the number of rows ({n_rows})"
+            )
+        m = int(max_samples)
+    else:
+        if not 0 < max_samples <= 1:
+            raise InvalidInputError(
+                f"max_samples={max_samples} must be in (0, 1] when a float (a fraction of rows)"
+            )
+        m = int(max_samples * n_rows)
+        if m < 1:
+            raise InvalidInputError(f"max_samples={max_samples} selects no row of {n_rows}")
+    local = np.random.RandomState(seed)
+    rows = None
+    if m < n_rows:
+        rows = _sample_without_replacement(n_rows, m, local)
+    idx = np.arange(m)
+    src = np.arange(m)
+    perms = np.empty((n_repeats, m), dtype=np.uint32)
+    for r in range(n_repeats):
+        local.shuffle(idx)
+        src = src[idx]
+        perms[r] = src
+    return rows, perms
+
+
+def _units(groups, n_features: int, names: list[str] | None) -> list[list[int]]:
+    if groups is None:
+        return [[j] for j in range(n_features)]
+    if isinstance(groups, (str, bytes)) or not hasattr(groups, "__iter__"):
+        raise InvalidInputError("groups must be a list of lists of column indices or names")
+    units = []
+    for g, group in enumerate(groups):
+        if isinstance(group, (str, bytes, numbers.Integral)) or not hasattr(group, "__iter__"):
+            group = [group]
+        cols = []
+        for c in group:
+            if isinstance(c, str):
+                if names is None or c not in names:
+                    raise InvalidInputError(
+                        f"group {g} names column {c!r}, which is not a feature name"
+                        + ("" if names is None else f" (known: {names[:10]}...)")
+                    )
+                cols.append(names.index(c))
+            elif isinstance(c, numbers.Integral) and not isinstance(c, bool):
+                if not 0 <= int(c) < n_features:
+                    raise InvalidInputError(
+                        f"group {g} names column {c}, but X has {n_features} columns"
+                    )
+                cols.append(int(c))
+            else:
+                raise InvalidInputError(f"group {g} holds {c!r}: expected a column index or name")
+        if not cols:
+            raise InvalidInputError(f"group {g} is empty")
+        units.append(list(dict.fromkeys(cols)))
+    if not units:
+        raise InvalidInputError("groups is empty")
+    return units
+
+
+def _scorer_names(scoring, model):
+    """``(names, single)``: scorer entries (str or callable) keyed by result name."""
+    default = "accuracy" if model.is_classifier else "r2"
+    if scoring is None:
+        return {"score": default}, True, True
+    if isinstance(scoring, str) or callable(scoring):
+        return {"score": scoring}, True, False
+    if isinstance(scoring, (list, tuple, set)):
+        names = list(scoring)
+        if not names or not all(isinstance(s, str) for s in names):
+            raise InvalidInputError("a list of scorers must hold scorer names (strings)")
+        if len(set(names)) != len(names):
+            raise InvalidInputError("the list of scorers has duplicates")
+        return {s: s for s in names}, False, False
+    if isinstance(scoring, dict):
+        if not scoring:
+            raise InvalidInputError("the dict of scorers is empty")
+        for key, value in scoring.items():
+            if not isinstance(key, str) or not (isinstance(value, str) or callable(value)):
+                raise InvalidInputError("a dict of scorers maps names to scorer names or callables")
+        return dict(scoring), False, False
+    raise InvalidInputError(
+        f"scoring must be None, a scorer name, a callable, a list or a dict; got {scoring!r}"
+    )
+
+
+def _task(model):
+    """Keyword arguments describing how the core turns margins into responses."""
+    if not model.is_classifier:
+        if model.link == "softmax":
+            raise InvalidInputError("a multi-output softmax model without classes cannot be scored")
+        return dict(
+            kind="regression",
+            link=model.link,
+            n_classes=0,
+            rule="argmax_margin",
+            auc_on_margin=False,
+        )
+    classes = np.asarray(model.classes)
+    n_classes = len(classes)
+    est = model.estimator
+    name = type(est).__name__ if est is not None else ""
+    if model.margin_is_probability:
+        link, rule = "identity", "argmax_margin"
+    else:
+        link = model.link
+        if model.library == "sklearn":
+            if n_classes > 2:
+                rule = "argmax_margin"
+            elif name.startswith("Hist"):
+                rule = "margin_positive"  # HistGradientBoostingClassifier: raw > 0
+            else:
+                rule = "margin_nonnegative"  # GradientBoostingClassifier: raw >= 0
+        else:
+            rule = "argmax_proba" if n_classes > 2 else "proba_above_half"
+    auc_on_margin = est is not None and hasattr(est, "decision_function")
+    return dict(
+        kind="classification",
+        link=link,
+        n_classes=n_classes,
+        rule=rule,
+        auc_on_margin=bool(auc_on_margin),
+    )
+
+
+def _encode_y(model, y, n_rows: int):
+    """``(y_values, y_classes)`` for the core; raises on bad y."""
+    if y is None:
+        raise InvalidInputError("y is required to score the model")
+    if hasattr(y, "to_numpy"):
+        y = y.to_numpy()
+    arr = np.asarray(y)
+    if arr.shape[0] != n_rows:
+        raise InvalidInputError(f"y has {arr.shape[0]} rows, but X has {n_rows}")
+    if not model.is_classifier:
+        try:
+            values = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"y must be numeric for a regressor (dtype {arr.dtype})"
+            ) from None
+        k = model.n_outputs
+        if values.ndim == 2 and values.shape[1] == 1 and k == 1:
+            values = values[:, 0]
+        expected = (n_rows,) if k == 1 else (n_rows, k)
+        if values.shape != expected:
+            raise InvalidInputError(f"y has shape {values.shape}, expected {expected}")
+        if not np.isfinite(values).all():
+            raise InvalidInputError("y holds NaN or infinite values")
+        return np.ascontiguousarray(values.reshape(-1)), None
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InvalidInputError(
+            f"y must be 1-D class labels for a classifier, got shape {arr.shape}"
+        )
+    classes = np.asarray(model.classes).tolist()
+    lookup = {c: i for i, c in enumerate(classes)}
+    codes = np.empty(n_rows, dtype=np.int64)
+    labels = arr.tolist()
+    if any(isinstance(label, float) and label != label for label in labels):
+        raise InvalidInputError("y holds NaN; every row needs a class label")
+    for i, label in enumerate(labels):
+        try:
+            codes[i] = lookup[label]
+        except (KeyError, TypeError):
+            raise InvalidInputError(
+                f"y holds the label {label!r}, unknown to the classifier (classes: {classes[:20]})"
+            ) from None
+    return None, codes
+
+
+def _bunch(baseline, permuted):
+    importances = baseline - permuted
+    return Bunch(
+        importances_mean=np.mean(importances, axis=1),
+        importances_std=np.std(importances, axis=1),
+        importances=importances,
+    )
+
+
+def _take_rows(X, rows):
+    if rows is None:
+        return X
+    if is_dataframe(X):
+        return X.iloc[rows]
+    return np.asarray(X)[rows]
+
+
+def _permuted_copy(Xs, unit, src):
+    if is_dataframe(Xs):
+        out = Xs.copy()
+        for c in unit:
+            col = Xs.iloc[src, c]
+            col.index = Xs.index
+            out[Xs.columns[c]] = col
+        return out
+    out = np.array(Xs, copy=True)
+    out[:, unit] = out[src][:, unit]
+    return out
+
+
+def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units):
+    """Baseline and permuted scores through scikit-learn's scorer on the live estimator."""
+    est = model.estimator
+    if est is None:
+        raise InvalidInputError(
+            f"scorer {scorer!r} is not computed natively (native: {', '.join(NATIVE_SCORERS)}) "
+            "and needs the live estimator, but this model was loaded without one (from a file "
+            "or booster); pass the fitted estimator or use a native scorer"
+        )
+    try:
+        from sklearn.metrics import check_scoring
+    except Exception as err:  # pragma: no cover
+        raise InvalidInputError(f"scorer {scorer!r} needs scikit-learn: {err}") from None
+    try:
+        fn = check_scoring(est, scoring=scorer)
+    except ValueError as err:
+        raise InvalidInputError(f"unknown or unusable scorer {scorer!r}: {err}") from None
+
+    def score(Xa, ya, wa):
+        return fn(est, Xa, ya) if wa is None else fn(est, Xa, ya, sample_weight=wa)
+
+    if not is_dataframe(X):
+        X = np.asarray(X)
+    y = np.asarray(y) if not hasattr(y, "iloc") else y
+    baseline = score(X, y, sample_weight)
+    Xs = _take_rows(X, rows)
+    ys = y if rows is None else (y.iloc[rows] if hasattr(y, "iloc") else y[rows])
+    ws = None if sample_weight is None else (sample_weight if rows is None else sample_weight[rows])
+    results = [[score(_permuted_copy(Xs, unit, src), ys, ws) for src in perms] for unit in units]
+    if isinstance(baseline, dict):
+        return {
+            name: (float(baseline[name]), np.array([[r[name] for r in row] for row in results]))
+            for name in baseline
+        }
+    return float(baseline), np.array(results, dtype=np.float64)
+
+
+def permutation_importance(
+    estimator_or_model,
+    X,
+    y,
+    *,
+    scoring=None,
+    n_repeats: int = 5,
+    n_jobs: int | None = None,
+    random_state=None,
+    sample_weight=None,
+    max_samples=1.0,
+    groups=None,
+    progress: bool | None = None,
+):
+    """Permutation importance, as ``sklearn.inspection.permutation_importance``, natively.
+
+    Same signature, semantics, random draws and return as scikit-learn's function: for the same
+    ``random_state`` the permutations are exactly those scikit-learn draws, so the numbers agree
+    with scikit-learn's (to float64 rounding; to float32 rounding for XGBoost, whose own
+    predictions are float32).
+
+    Parameters
+    ----------
+    estimator_or_model : estimator, booster, path or :class:`treelens.Model`
+        Anything :func:`treelens.load` accepts.
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Data to permute.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets: class labels (as the classifier's ``classes_``) or regression values.
+    scoring : str, callable, list, tuple or dict, optional
+        As in scikit-learn. ``None`` is the estimator's default score (R^2 for regressors,
+        accuracy for classifiers). The names in :data:`NATIVE_SCORERS` are computed in Rust from
+        native predictions: the ROC AUC reads the decision function when the estimator has one,
+        the probabilities otherwise, as scikit-learn's scorer does. Any other name or a callable
+        runs scikit-learn's scorer on the live estimator (``model.estimator``) for every
+        permutation: the slow path, as slow as scikit-learn; it needs the estimator.
+    n_repeats : int, default=5
+        Number of permutations per column (or group).
+    n_jobs : int, optional
+        Threads; None means all cores (scikit-learn's None means one process).
+    random_state : int, RandomState or None
+        As in scikit-learn: one seed is drawn from it, and every column (every group) is shuffled
+        by a fresh ``RandomState(seed)``, so all columns see the same permutations.
+    sample_weight : array-like of shape (n_samples,), optional
+        Weights used in scoring.
+    max_samples : int or float, default=1.0
+        Rows drawn (without replacement, as scikit-learn draws them) to score the permutations;
+        the baseline score uses all rows, as in scikit-learn.
+    groups : list of lists of column indices or names, optional
+        Columns permuted together: the same row permutation moves all columns of a group, and the
+        result has one importance per group, in order (scikit-learn has no such option). Group
+        ``g`` draws exactly what a column draws (a fresh ``RandomState(seed)``), so a group of one
+        column gets that column's importance.
+    progress : bool, optional
+        Show a progress bar (by default only for long work on a terminal).
+
+    Returns
+    -------
+    Bunch or dict of Bunch
+        ``importances`` (n_features or n_groups, n_repeats), ``importances_mean``,
+        ``importances_std``; a dict of such Bunches keyed by scorer name when several scorers
+        are given.
+    """
+    model = load(estimator_or_model)
+    if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
+        raise InvalidInputError(f"n_repeats must be a positive int, got {n_repeats!r}")
+    x = model.prepare(X)
+    n_rows = x.shape[0]
+    if n_rows == 0:
+        raise InvalidInputError("X has no rows")
+    y_values, y_classes = _encode_y(model, y, n_rows)
+    weight = None
+    if sample_weight is not None:
+        weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if weight.shape[0] != n_rows:
+            raise InvalidInputError(
+                f"sample_weight has {weight.shape[0]} entries for {n_rows} rows"
+            )
+        if not np.isfinite(weight).all():
+            raise InvalidInputError("sample_weight holds NaN or infinite values")
+    names = column_names(X) or model.feature_names
+    units = _units(groups, model.n_features, names)
+    entries, single, _ = _scorer_names(scoring, model)
+    for entry in entries.values():
+        if isinstance(entry, str) and entry not in NATIVE_SCORERS:
+            try:
+                from sklearn.metrics import get_scorer_names
+
+                known = set(get_scorer_names())
+            except Exception:  # pragma: no cover
+                known = set(NATIVE_SCORERS)
+            if entry not in known:
+                raise InvalidInputError(
+                    f"unknown scorer {entry!r}; native scorers: {', '.join(NATIVE_SCORERS)}; "
+                    "or any scikit-learn scorer name, or a callable"
+                )
+        if isinstance(entry, str) and entry in _CLASSIFIER_SCORERS and not model.is_classifier:
+            raise InvalidInputError(f"scorer {entry!r} needs a classifier with classes")
+    rows, perms = _draw(n_rows, int(n_repeats), random_state, max_samples)
+
+    native = [key for key, e in entries.items() if isinstance(e, str) and e in NATIVE_SCORERS]
+    results: dict = {}
+    if native:
+        task = _task(model)
+        metrics = [entries[key] for key in native]
+        common = dict(task, metrics=metrics, n_jobs=n_jobs)
+        xs = x if rows is None else np.ascontiguousarray(x[rows])
+
+        def sub(a):
+            if a is None or rows is None:
+                return a
+            return np.ascontiguousarray(a.reshape(n_rows, -1)[rows].reshape(-1))
+
+        permuted, unpermuted = _core.importance_permuted(
+            model.forest,
+            xs,
+            perms,
+            units,
+            y_values=sub(y_values),
+            y_classes=sub(y_classes),
+            weight=sub(weight),
+            progress=progress_callback(
+                progress, "permutation importance", xs.shape[0] * len(units)
+            ),
+            **common,
+        )
+        if rows is None:
+            base = unpermuted  # the same rows: the pass above scored them unpermuted too
+        else:  # scikit-learn's baseline uses every row, the permutations only the sample
+            base = _core.importance_baseline(
+                model.forest, x, y_values=y_values, y_classes=y_classes, weight=weight, **common
+            )
+        for q, key in enumerate(native):
+            results[key] = _bunch(base[q], permuted[:, :, q])
+    for key, entry in entries.items():
+        if key in results:
+            continue
+        out = _slow_scores(model, entry, X, y, weight, rows, perms, units)
+        if isinstance(out, dict):
+            if not single:
+                raise InvalidInputError("a scorer in a dict or list must return one number")
+            return {name: _bunch(b, p) for name, (b, p) in out.items()}
+        results[key] = _bunch(*out)
+    if single:
+        return results["score"]
+    return {key: results[key] for key in entries}

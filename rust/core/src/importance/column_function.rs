@@ -1,0 +1,257 @@
+//! A column seen as a piecewise-constant input: with every other column of a row fixed, each
+//! tree's output is constant between consecutive split points of that column.
+//!
+//! The values a permuted column takes are the column's own values, so a value can be replaced by
+//! its rank among the column's sorted distinct values, and every numeric split on the column by
+//! the number of ranks that go left (its *cut*). Routing a permuted value through a split is then
+//! one integer comparison, and all repeats of a row share the walk down each tree: they only part
+//! where the tree splits on the column. The cuts are found with [`Forest::goes_left`] itself (a
+//! binary search over the sorted values, checked value by value wherever the split may not be
+//! monotone), so the ranks route exactly as the model does, f32 rounding and missing values
+//! included. NaN gets its own rank and goes where `goes_left(n, NaN)` says. Columns with
+//! categorical splits are not ranked: their values are routed directly with `goes_left`.
+
+use crate::forest::Forest;
+use ndarray::ArrayView2;
+
+/// The rank given to NaN.
+pub const NAN_RANK: u32 = u32::MAX;
+
+/// LightGBM's zero band, where a "zero is missing" split sends values to its default side.
+const ZERO_BAND: f64 = 1e-35f32 as f64;
+
+/// Bit of [`Node::feature`]: the split's column is not ranked (route values with `goes_left`).
+const UNRANKED: u32 = 1 << 31;
+/// Bit of [`Node::feature`]: NaN goes left.
+const NAN_LEFT: u32 = 1 << 30;
+const FEATURE_MASK: u32 = NAN_LEFT - 1;
+
+/// One node of the routing table, 16 bytes. A leaf has `left == 0` (a child never is node 0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Node {
+    pub feature: u32,
+    pub left: u32,
+    pub right: u32,
+    /// Internal nodes: ranks below the cut go left. Leaves: where their values start in the
+    /// leaf value table (see [`ColumnRanks::set_leaf_offsets`]).
+    pub cut: u32,
+}
+
+impl Node {
+    #[inline]
+    pub fn is_leaf(&self) -> bool {
+        self.left == 0
+    }
+    #[inline]
+    pub fn feature(&self) -> usize {
+        (self.feature & FEATURE_MASK) as usize
+    }
+    #[inline]
+    pub fn ranked(&self) -> bool {
+        self.feature & UNRANKED == 0
+    }
+    /// Whether a value of rank `q` goes left (a split on a ranked column), without branches.
+    #[inline(always)]
+    pub fn rank_goes_left(&self, q: u32) -> bool {
+        let nan_left = self.feature & NAN_LEFT != 0;
+        (q < self.cut) | (nan_left & (q == NAN_RANK))
+    }
+
+    /// The child a value of rank `q` goes to, without branches.
+    #[inline(always)]
+    pub fn rank_child(&self, q: u32) -> usize {
+        let mask = 0u32.wrapping_sub(self.rank_goes_left(q) as u32);
+        (self.right ^ ((self.left ^ self.right) & mask)) as usize
+    }
+}
+
+/// The forest as a compact routing table over the rows of one data set, with every column that
+/// allows it ranked (row-major ranks, `NAN_RANK` for NaN).
+pub struct ColumnRanks {
+    pub nodes: Vec<Node>,
+    /// `(m, p)` row-major ranks; unused entries of unranked columns are 0.
+    pub rank: Vec<u32>,
+    pub ranked: Vec<bool>,
+    pub n_features: usize,
+}
+
+impl ColumnRanks {
+    /// Ranks the columns of `x` and cuts every split on them.
+    pub fn new(forest: &Forest, x: ArrayView2<f64>) -> Self {
+        let p = forest.n_features();
+        let m = x.nrows();
+        let mut nodes_of: Vec<Vec<usize>> = vec![Vec::new(); p];
+        let mut nodes = vec![Node::default(); forest.n_nodes()];
+        for (n, node) in nodes.iter_mut().enumerate() {
+            if !forest.is_leaf(n) {
+                nodes_of[forest.feature(n)].push(n);
+                node.feature = forest.feature(n) as u32 | UNRANKED;
+                node.left = forest.left(n) as u32;
+                node.right = forest.right(n) as u32;
+            }
+        }
+        let mut rank = vec![0u32; m * p];
+        let mut ranked = vec![false; p];
+        for f in 0..p {
+            if nodes_of[f].is_empty()
+                || nodes_of[f].iter().any(|&n| forest.is_categorical(n))
+                || f as u32 >= FEATURE_MASK
+            {
+                continue;
+            }
+            let column: Vec<f64> = x.column(f).iter().copied().collect();
+            let mut sorted: Vec<f64> = column.iter().copied().filter(|v| !v.is_nan()).collect();
+            sorted.sort_unstable_by(f64::total_cmp);
+            // -0.0 and 0.0 share a rank: every split treats them alike.
+            sorted.dedup_by(|a, b| a == b);
+            if sorted.len() >= NAN_RANK as usize {
+                continue;
+            }
+            let has_zero_band = sorted.iter().any(|v| v.abs() <= ZERO_BAND);
+            let mut cuts = Vec::with_capacity(nodes_of[f].len());
+            let mut ok = true;
+            for &n in &nodes_of[f] {
+                let c = sorted.partition_point(|&v| forest.goes_left(n, v));
+                // A numeric split is monotone in the value except, for "zero is missing" splits,
+                // inside the zero band; when the column has such values, check every value.
+                if has_zero_band
+                    && sorted
+                        .iter()
+                        .enumerate()
+                        .any(|(k, &v)| forest.goes_left(n, v) != (k < c))
+                {
+                    ok = false;
+                    break;
+                }
+                cuts.push((n, c as u32, forest.goes_left(n, f64::NAN)));
+            }
+            if !ok {
+                continue;
+            }
+            for (n, c, nan_left) in cuts {
+                nodes[n].cut = c;
+                nodes[n].feature = f as u32 | if nan_left { NAN_LEFT } else { 0 };
+            }
+            ranked[f] = true;
+            for (i, v) in column.iter().enumerate() {
+                rank[i * p + f] = if v.is_nan() {
+                    NAN_RANK
+                } else {
+                    sorted.partition_point(|s| s < v) as u32
+                };
+            }
+        }
+        ColumnRanks {
+            nodes,
+            rank,
+            ranked,
+            n_features: p,
+        }
+    }
+
+    /// Stores in each leaf where its values start in a value table (`offset(n)`); false (and
+    /// nothing stored) when an offset does not fit in 32 bits.
+    pub fn set_leaf_offsets(&mut self, offset: impl Fn(usize) -> usize) -> bool {
+        let leaves: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].is_leaf())
+            .collect();
+        if leaves.iter().any(|&n| offset(n) > u32::MAX as usize) {
+            return false;
+        }
+        for n in leaves {
+            self.nodes[n].cut = offset(n) as u32;
+        }
+        true
+    }
+
+    /// The ranks of row `i`.
+    #[inline]
+    pub fn row(&self, i: usize) -> &[u32] {
+        &self.rank[i * self.n_features..(i + 1) * self.n_features]
+    }
+
+    /// Whether row `i` (values `x_row`, ranks `rank_row`) goes left at node `n`.
+    #[inline]
+    pub fn goes_left(&self, forest: &Forest, n: usize, rank_row: &[u32], x_row: &[f64]) -> bool {
+        let node = &self.nodes[n];
+        let f = node.feature();
+        if node.ranked() {
+            node.rank_goes_left(rank_row[f])
+        } else {
+            forest.goes_left(n, x_row[f])
+        }
+    }
+
+    /// The child of internal node `n` that row (values `x_row`, ranks `rank_row`) goes to.
+    #[inline(always)]
+    pub fn child(&self, forest: &Forest, n: usize, rank_row: &[u32], x_row: &[f64]) -> usize {
+        let node = &self.nodes[n];
+        let f = node.feature();
+        if node.ranked() {
+            node.rank_child(rank_row[f])
+        } else if forest.goes_left(n, x_row[f]) {
+            node.left as usize
+        } else {
+            node.right as usize
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forest::ForestParts;
+    use ndarray::Array2;
+
+    /// One tree: x0 <= 0.5 ? (x0 <= -1 ? 1 : 2) : 3, NaN goes right at the root, left below.
+    fn forest(missing: u8) -> Forest {
+        Forest::new(ForestParts {
+            n_features: 1,
+            n_outputs: 1,
+            base_score: vec![0.0],
+            average: false,
+            less_equal: true,
+            f32_inputs: false,
+            tree_start: vec![0, 5],
+            tree_output: vec![0],
+            feature: vec![0, 0, -1, -1, -1],
+            threshold: vec![0.5, -1.0, 0.0, 0.0, 0.0],
+            left: vec![1, 3, -1, -1, -1],
+            right: vec![2, 4, -1, -1, -1],
+            default_left: vec![false, true, false, false, false],
+            missing: vec![missing; 5],
+            cover: vec![1.0; 5],
+            values: vec![0.0, 0.0, 3.0, 1.0, 2.0],
+            category_set: vec![-1; 5],
+            category_offsets: vec![0],
+            category_words: vec![],
+            category_members_left: vec![],
+            category_truncate_first: false,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn ranks_route_like_values() {
+        for missing in [0u8, 1, 2] {
+            let f = forest(missing);
+            let values = [-2.0, -1.0, 0.0, -0.0, 0.5, 0.7, f64::NAN, 3.0, -1.0];
+            let x = Array2::from_shape_vec((values.len(), 1), values.to_vec()).unwrap();
+            let ranks = ColumnRanks::new(&f, x.view());
+            if !ranks.ranked[0] {
+                // Zero-is-missing splits over a column holding 0 are not monotone: no ranks.
+                assert_eq!(missing, 2);
+            }
+            for (i, &v) in values.iter().enumerate() {
+                for n in [0usize, 1] {
+                    let row = [v];
+                    assert_eq!(
+                        ranks.goes_left(&f, n, ranks.row(i), &row),
+                        f.goes_left(n, v),
+                        "missing {missing} v {v}"
+                    );
+                }
+            }
+        }
+    }
+}
