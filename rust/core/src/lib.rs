@@ -11,3 +11,4 @@ pub mod predict;
 pub use error::{Error, Result};
 pub use forest::{Forest, ForestParts};
 pub use monitor::{Monitor, Silent};
+pub mod shap;
