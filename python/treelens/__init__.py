@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from . import exceptions
 from ._core import available_threads
+from .explainer import TreeExplainer, shap_values
+from .explanation import Explanation
 from .loaders import load
 from .model import Model
 
 __all__ = ["Model", "available_threads", "exceptions", "load"]
+__all__ += ["Explanation", "TreeExplainer", "shap_values"]
 
 try:
     from importlib.metadata import version as _version
