@@ -202,7 +202,7 @@ pub fn random_forest(rng: &mut Rng, spec: &Spec) -> Forest {
         base_score: (0..spec.k).map(|_| rng.unif() - 0.5).collect(),
         average: spec.average,
         less_equal: rng.unif() < 0.5,
-        f32_inputs: false,
+        f32_inputs: rng.unif() < 0.5,
         tree_start: vec![0],
         category_offsets: vec![0],
         ..Default::default()
@@ -227,12 +227,30 @@ pub fn random_rows(rng: &mut Rng, n: usize, p: usize) -> Array2<f64> {
         let u = rng.unif();
         if u < 0.05 {
             f64::NAN
+        } else if u < 0.08 {
+            0.0
         } else if u < 0.15 {
             rng.below(10) as f64
         } else {
             rng.unif()
         }
     })
+}
+
+/// Sets some entries of `x` to split thresholds of `forest` (exact ties with the comparisons).
+pub fn pin_to_thresholds(forest: &Forest, rng: &mut Rng, x: &mut Array2<f64>) {
+    let internal: Vec<usize> = (0..forest.n_nodes())
+        .filter(|&n| !forest.is_leaf(n) && !forest.is_categorical(n))
+        .collect();
+    if internal.is_empty() {
+        return;
+    }
+    for r in 0..x.nrows() {
+        if rng.unif() < 0.5 {
+            let n = internal[rng.below(internal.len())];
+            x[[r, forest.feature(n)]] = forest.threshold(n);
+        }
+    }
 }
 
 fn close(a: f64, b: f64, scale: f64, tol: f64) -> bool {
@@ -304,7 +322,8 @@ fn single_trees_match_brute_force() {
         };
         let forest = random_forest(&mut rng, &spec);
         let nrows = 1 + rng.below(11);
-        let x = random_rows(&mut rng, nrows, spec.p);
+        let mut x = random_rows(&mut rng, nrows, spec.p);
+        pin_to_thresholds(&forest, &mut rng, &mut x);
         check_forest(&forest, &x, 1 + (seed as usize % 2));
     }
 }
@@ -327,7 +346,8 @@ fn forests_match_brute_force() {
         };
         let forest = random_forest(&mut rng, &spec);
         let nrows = 1 + rng.below(20);
-        let x = random_rows(&mut rng, nrows, spec.p);
+        let mut x = random_rows(&mut rng, nrows, spec.p);
+        pin_to_thresholds(&forest, &mut rng, &mut x);
         check_forest(&forest, &x, 2);
     }
 }
@@ -414,7 +434,11 @@ fn leaf_oracle(forest: &Forest, row: &[f64]) -> Vec<f64> {
 #[test]
 fn deep_trees_with_many_features_are_exact() {
     // Paths with up to ~35 distinct features: the quadrature needs ~18 points.
-    for seed in 300..304 {
+    let mut tested = 0;
+    for seed in 300..400 {
+        if tested == 4 {
+            break;
+        }
         let mut rng = Rng::new(seed);
         let spec = Spec {
             p: 60,
@@ -428,9 +452,12 @@ fn deep_trees_with_many_features_are_exact() {
             categorical: false,
         };
         let forest = random_forest(&mut rng, &spec);
-        assert!(forest.max_depth() >= 12, "depth {}", forest.max_depth());
         let plan = super::plan::Plan::new(&forest).unwrap();
-        assert!(plan.points.iter().any(|&m| m >= 5));
+        if forest.max_depth() < 12 || plan.points.iter().all(|&m| m < 5) || forest.n_nodes() > 20000
+        {
+            continue;
+        }
+        tested += 1;
         let x = random_rows(&mut rng, 3, spec.p);
         let values = shap_values(&forest, x.view(), 2, &Silent, None).unwrap();
         let ev = expected_value(&forest).unwrap();
@@ -459,6 +486,7 @@ fn deep_trees_with_many_features_are_exact() {
             }
         }
     }
+    assert_eq!(tested, 4);
 }
 
 #[test]

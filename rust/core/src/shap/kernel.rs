@@ -19,12 +19,13 @@
 //! Rows run in lanes of `L` (one row per lane): the tree walk is the same for all lanes, only the
 //! branch indicators differ, so the inner loops are straight-line SIMD code.
 
+use super::decisions::{Splits, DIRECT};
 use super::plan::{Plan, NONE};
 use super::quadrature::Rule;
 use crate::forest::Forest;
 
 /// Rows per lane block.
-pub const L: usize = 8;
+pub const L: usize = 32;
 pub type Lane = [f64; L];
 const ZERO: Lane = [0.0; L];
 const ONE: Lane = [1.0; L];
@@ -33,15 +34,14 @@ const ONE: Lane = [1.0; L];
 const R10: usize = 0; // prefix ratio when the feature's path so far holds and the row goes the other way
 const RB: usize = 1; // ratio(row follows) - ratio(row does not follow)
 const RA: usize = 2; // R10 - cover ratio (edges with an ancestor on the same feature)
-const C10W: usize = 3; // weighted coefficient change when the row does not follow
-const CDW: usize = 4; // weighted (change if follows - change if not)
-const C10: usize = 5; // the same, unweighted (interactions)
-const CD: usize = 6;
-pub const FIELDS: usize = 7;
+const C0: usize = 3; // coefficient change when the row does not follow (weighted for values)
+const CD: usize = 4; // (change if follows) - (change if not) (weighted for values)
+pub const FIELDS: usize = 5;
 
 /// Fills `tab` with the per-edge tables of tree `t`: `tab[((i * FIELDS) + field) * m + k]` for
-/// position `i` relative to the tree's first position.
-pub fn tree_tables(plan: &Plan, t: usize, rule: &Rule, tab: &mut Vec<f64>) {
+/// position `i` relative to the tree's first position. `weighted`: fold the quadrature weights
+/// into the coefficient changes (SHAP values); interactions keep them apart.
+pub fn tree_tables(plan: &Plan, t: usize, rule: &Rule, weighted: bool, tab: &mut Vec<f64>) {
     let (a, b) = (plan.tree_start[t], plan.tree_start[t + 1]);
     let m = rule.nodes.len();
     tab.clear();
@@ -55,7 +55,7 @@ pub fn tree_tables(plan: &Plan, t: usize, rule: &Rule, tab: &mut Vec<f64>) {
         let base = (i - a) * FIELDS * m;
         for k in 0..m {
             let tk = rule.nodes[k];
-            let wk = rule.weights[k];
+            let wk = if weighted { rule.weights[k] } else { 1.0 };
             let fs1 = (1.0 - tk) * qs + tk;
             let r11 = ((1.0 - tk) * qc + tk) / fs1;
             let r10 = (1.0 - tk) * qc / fs1;
@@ -69,10 +69,8 @@ pub fn tree_tables(plan: &Plan, t: usize, rule: &Rule, tab: &mut Vec<f64>) {
             tab[base + R10 * m + k] = r10;
             tab[base + RB * m + k] = r11 - r10;
             tab[base + RA * m + k] = r10 - r;
-            tab[base + C10W * m + k] = wk * c10;
-            tab[base + CDW * m + k] = wk * (c11 - c10);
-            tab[base + C10 * m + k] = c10;
-            tab[base + CD * m + k] = c11 - c10;
+            tab[base + C0 * m + k] = wk * c10;
+            tab[base + CD * m + k] = wk * (c11 - c10);
         }
     }
 }
@@ -120,140 +118,166 @@ pub struct TreeJob<'a> {
     /// Number of model outputs (accumulator stride).
     pub n_outputs: usize,
     pub n_features: usize,
+    pub splits: &'a Splits,
+}
+
+/// Per block of rows: for each feature, the first rank sent left per lane (see
+/// [`Splits::first_left`]) and whether some lane holds an unusual value.
+pub struct BlockCuts {
+    pub cut: Vec<Lane>,
+    pub unusual: Vec<bool>,
+}
+
+impl BlockCuts {
+    pub fn new(forest: &Forest, splits: &Splits, rows: &[&[f64]; L]) -> BlockCuts {
+        let p = forest.n_features();
+        let mut cut = vec![ZERO; p];
+        let mut unusual = vec![false; p];
+        for f in 0..p {
+            for l in 0..L {
+                let x = rows[l][f];
+                if Splits::unusual(x) {
+                    unusual[f] = true;
+                } else {
+                    cut[f][l] = splits.first_left(forest, f, x) as f64;
+                }
+            }
+        }
+        BlockCuts { cut, unusual }
+    }
 }
 
 #[inline(always)]
-fn fma(acc: &mut Lane, a: &Lane, b: &Lane) {
-    for l in 0..L {
-        acc[l] += a[l] * b[l];
+fn points<const MC: usize>(job: &TreeJob) -> usize {
+    if MC == 0 {
+        job.rule.nodes.len()
+    } else {
+        MC
+    }
+}
+
+/// Closes the node at depth `e >= 1`: its subtree's sums G are complete. Adds the share of the
+/// edge into it (and its pairs with the ancestor edges) and passes G up to the parent.
+#[inline(always)]
+fn close<const INTER: bool, const MC: usize>(
+    job: &TreeJob,
+    e: usize,
+    work: &mut Work,
+    values: &mut [Lane],
+    inter: &mut [Lane],
+) {
+    let m = points::<MC>(job);
+    let plan = job.plan;
+    let width = job.outputs.len();
+    let k_out = job.n_outputs;
+    let a0 = plan.tree_start[job.t];
+    let i = work.pos[e];
+    let f = plan.feature[i] as usize;
+    let tb = (i - a0) * FIELDS * m;
+    let tab = &job.tab[tb..tb + FIELDS * m];
+    for (o, &out) in job.outputs.iter().enumerate() {
+        let ge = (e * width + o) * m;
+        let gp = ((e - 1) * width + o) * m;
+        let (gpar, gcur) = work.g.split_at_mut(ge);
+        let gcur = &gcur[..m];
+        let gpar = &mut gpar[gp..gp + m];
+        if INTER {
+            let wts = &job.rule.weights[..m];
+            let dce = &work.dc[e * m..(e + 1) * m];
+            let h = &mut work.h[..m];
+            let mut s = ZERO;
+            for k in 0..m {
+                for l in 0..L {
+                    h[k][l] = wts[k] * dce[k][l] * gcur[k][l];
+                    s[l] += h[k][l];
+                }
+            }
+            let v = &mut values[f * k_out + out];
+            for l in 0..L {
+                v[l] += s[l];
+            }
+            let p_feat = job.n_features;
+            for u in 1..e {
+                let fu = plan.feature[work.pos[u]] as usize;
+                if fu == f {
+                    continue;
+                }
+                let dcu = &work.dc[u * m..(u + 1) * m];
+                let mut x = ZERO;
+                for k in 0..m {
+                    for l in 0..L {
+                        x[l] += dcu[k][l] * h[k][l];
+                    }
+                }
+                let a = &mut inter[(fu * p_feat + f) * k_out + out];
+                for l in 0..L {
+                    a[l] += 0.5 * x[l];
+                }
+                let b = &mut inter[(f * p_feat + fu) * k_out + out];
+                for l in 0..L {
+                    b[l] += 0.5 * x[l];
+                }
+            }
+        } else {
+            let c0 = &tab[C0 * m..C0 * m + m];
+            let cd = &tab[CD * m..CD * m + m];
+            let mut s1 = ZERO;
+            let mut s2 = ZERO;
+            for k in 0..m {
+                for l in 0..L {
+                    s1[l] += c0[k] * gcur[k][l];
+                    s2[l] += cd[k] * gcur[k][l];
+                }
+            }
+            let v = &mut values[f * k_out + out];
+            let (fo, al) = (&work.follow[e], &work.held[e]);
+            for l in 0..L {
+                v[l] += al[l] * (s1[l] + fo[l] * s2[l]);
+            }
+        }
+        for k in 0..m {
+            for l in 0..L {
+                gpar[k][l] += gcur[k][l];
+            }
+        }
     }
 }
 
 /// Adds the tree's SHAP values (and, with `INTER`, its interaction values, halved, both orders)
 /// for the rows in `rows` to `values[f * n_outputs + o]` and `inter[(i * p + j) * n_outputs + o]`.
+/// `MC` is the number of quadrature points when known at compile time (0: read it from the rule).
 #[inline(always)]
-pub fn tree_block<const INTER: bool>(
+pub fn tree_block<const INTER: bool, const MC: usize>(
     job: &TreeJob,
     rows: &[&[f64]; L],
+    cuts: &BlockCuts,
     work: &mut Work,
     values: &mut [Lane],
     inter: &mut [Lane],
 ) {
     let forest = job.forest;
     let plan = job.plan;
-    let m = job.rule.nodes.len();
+    let m = points::<MC>(job);
     let width = job.outputs.len();
-    let k_out = job.n_outputs;
-    let p_feat = job.n_features;
     let (a0, b0) = (plan.tree_start[job.t], plan.tree_start[job.t + 1]);
     let scale = forest.tree_weight(job.t);
-    let wts = &job.rule.weights;
-    let Work {
-        p,
-        g,
-        dc,
-        h,
-        left,
-        follow,
-        along,
-        held,
-        pos,
-    } = work;
-
-    let gi = |d: usize, o: usize| (d * width + o) * m;
-
-    // Closes the node at depth e >= 1: its subtree's G is complete.
-    #[allow(clippy::too_many_arguments)]
-    let close = |e: usize,
-                 pos: &[usize],
-                 follow: &[Lane],
-                 held: &[Lane],
-                 g: &mut [Lane],
-                 values: &mut [Lane],
-                 inter: &mut [Lane],
-                 dc: &[Lane],
-                 h: &mut [Lane]| {
-        let i = pos[e];
-        let f = plan.feature[i] as usize;
-        let tb = (i - a0) * FIELDS * m;
-        for (o, &out) in job.outputs.iter().enumerate() {
-            let ge = gi(e, o);
-            if INTER {
-                let mut s = ZERO;
-                for k in 0..m {
-                    let gk = &g[ge + k];
-                    let dk = &dc[e * m + k];
-                    for l in 0..L {
-                        h[k][l] = wts[k] * dk[l] * gk[l];
-                        s[l] += h[k][l];
-                    }
-                }
-                let v = &mut values[f * k_out + out];
-                for l in 0..L {
-                    v[l] += s[l];
-                }
-                for u in 1..e {
-                    let fu = plan.feature[pos[u]] as usize;
-                    if fu == f {
-                        continue;
-                    }
-                    let mut x = ZERO;
-                    for k in 0..m {
-                        fma(&mut x, &dc[u * m + k], &h[k]);
-                    }
-                    let a = &mut inter[(fu * p_feat + f) * k_out + out];
-                    for l in 0..L {
-                        a[l] += 0.5 * x[l];
-                    }
-                    let b = &mut inter[(f * p_feat + fu) * k_out + out];
-                    for l in 0..L {
-                        b[l] += 0.5 * x[l];
-                    }
-                }
-            } else {
-                let mut s1 = ZERO;
-                let mut s2 = ZERO;
-                for k in 0..m {
-                    let gk = g[ge + k];
-                    let c10 = job.tab[tb + C10W * m + k];
-                    let cd = job.tab[tb + CDW * m + k];
-                    for l in 0..L {
-                        s1[l] += c10 * gk[l];
-                        s2[l] += cd * gk[l];
-                    }
-                }
-                let v = &mut values[f * k_out + out];
-                let (fo, al) = (&follow[e], &held[e]);
-                for l in 0..L {
-                    v[l] += al[l] * (s1[l] + fo[l] * s2[l]);
-                }
-            }
-            let gp = gi(e - 1, o);
-            for k in 0..m {
-                let src = g[ge + k];
-                let dst = &mut g[gp + k];
-                for l in 0..L {
-                    dst[l] += src[l];
-                }
-            }
-        }
-    };
 
     let mut top = 0usize;
     for i in a0..b0 {
         let d = plan.depth[i] as usize;
         if i > a0 {
             while top >= d {
-                close(top, pos, follow, held, g, values, inter, dc, h);
+                close::<INTER, MC>(job, top, work, values, inter);
                 top -= 1;
             }
         }
-        pos[d] = i;
+        work.pos[d] = i;
         if d == 0 {
-            p[..m].fill(ONE);
+            work.p[..m].fill(ONE);
         } else {
             let tb = (i - a0) * FIELDS * m;
-            let lm = left[d - 1];
+            let tab = &job.tab[tb..tb + FIELDS * m];
+            let lm = work.left[d - 1];
             let a: Lane = if plan.is_left[i] {
                 lm
             } else {
@@ -263,39 +287,40 @@ pub fn tree_block<const INTER: bool>(
             let ps: Lane = if same == NONE {
                 ONE
             } else {
-                along[same as usize]
+                work.along[same as usize]
             };
-            follow[d] = a;
-            held[d] = ps;
+            work.follow[d] = a;
+            work.held[d] = ps;
             for l in 0..L {
-                along[d][l] = ps[l] * a[l];
+                work.along[d][l] = ps[l] * a[l];
             }
-            let (pp, pc) = p.split_at_mut(d * m);
-            let pp = &pp[(d - 1) * m..];
+            let (pp, pc) = work.p.split_at_mut(d * m);
+            let pp = &pp[(d - 1) * m..d * m];
+            let pc = &mut pc[..m];
+            let rb = &tab[RB * m..RB * m + m];
             if same == NONE {
+                let r10 = &tab[R10 * m..R10 * m + m];
                 for k in 0..m {
-                    let r10 = job.tab[tb + R10 * m + k];
-                    let rb = job.tab[tb + RB * m + k];
                     for l in 0..L {
-                        pc[k][l] = pp[k][l] * (r10 + a[l] * rb);
+                        pc[k][l] = pp[k][l] * (r10[k] + a[l] * rb[k]);
                     }
                 }
             } else {
                 let r = plan.ratio[i];
+                let ra = &tab[RA * m..RA * m + m];
                 for k in 0..m {
-                    let ra = job.tab[tb + RA * m + k];
-                    let rb = job.tab[tb + RB * m + k];
                     for l in 0..L {
-                        pc[k][l] = pp[k][l] * (r + ps[l] * (ra + a[l] * rb));
+                        pc[k][l] = pp[k][l] * (r + ps[l] * (ra[k] + a[l] * rb[k]));
                     }
                 }
             }
             if INTER {
+                let c0 = &tab[C0 * m..C0 * m + m];
+                let cd = &tab[CD * m..CD * m + m];
+                let dc = &mut work.dc[d * m..(d + 1) * m];
                 for k in 0..m {
-                    let c10 = job.tab[tb + C10 * m + k];
-                    let cd = job.tab[tb + CD * m + k];
                     for l in 0..L {
-                        dc[d * m + k][l] = ps[l] * (c10 + a[l] * cd);
+                        dc[k][l] = ps[l] * (c0[k] + a[l] * cd[k]);
                     }
                 }
             }
@@ -303,34 +328,43 @@ pub fn tree_block<const INTER: bool>(
         let nd = plan.node[i] as usize;
         if forest.is_leaf(nd) {
             let vals = forest.node_values(nd, width);
+            let pd = &work.p[d * m..(d + 1) * m];
             for (o, &v) in vals.iter().enumerate() {
                 let v = v * scale;
-                let ge = gi(d, o);
+                let ge = (d * width + o) * m;
+                let g = &mut work.g[ge..ge + m];
                 for k in 0..m {
-                    let pk = p[d * m + k];
                     for l in 0..L {
-                        g[ge + k][l] = v * pk[l];
+                        g[k][l] = v * pd[k][l];
                     }
                 }
             }
         } else {
-            for o in 0..width {
-                let ge = gi(d, o);
-                g[ge..ge + m].fill(ZERO);
-            }
+            let ge = d * width * m;
+            work.g[ge..ge + width * m].fill(ZERO);
             let f = forest.feature(nd);
-            left[d] = std::array::from_fn(|l| {
-                if forest.goes_left(nd, rows[l][f]) {
-                    1.0
-                } else {
-                    0.0
+            let lm = &mut work.left[d];
+            let rank = job.splits.rank[nd];
+            if rank == DIRECT || cuts.unusual[f] {
+                for l in 0..L {
+                    lm[l] = if forest.goes_left(nd, rows[l][f]) {
+                        1.0
+                    } else {
+                        0.0
+                    };
                 }
-            });
+            } else {
+                let r = rank as f64;
+                let c = &cuts.cut[f];
+                for l in 0..L {
+                    lm[l] = if r >= c[l] { 1.0 } else { 0.0 };
+                }
+            }
         }
         top = d;
     }
     while top >= 1 {
-        close(top, pos, follow, held, g, values, inter, dc, h);
+        close::<INTER, MC>(job, top, work, values, inter);
         top -= 1;
     }
 }

@@ -6,6 +6,7 @@
 //! - [`kernel`]: the per-tree walk over a block of rows in SIMD lanes.
 //! - this file: expected values, the parallel drivers and the output-size checks.
 
+pub mod decisions;
 pub mod kernel;
 pub mod plan;
 pub mod quadrature;
@@ -17,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::monitor::Monitor;
 use crate::parallel::{for_each_chunk, pool};
-use kernel::{tree_block, tree_tables, Lane, TreeJob, Work, L};
+use decisions::Splits;
+use kernel::{tree_block, tree_tables, BlockCuts, Lane, TreeJob, Work, L};
 use ndarray::{Array3, Array4, ArrayView2};
 use plan::Plan;
 use quadrature::{gauss_legendre, Rule};
@@ -32,25 +34,54 @@ pub enum Reduce {
     Mean,
 }
 
-/// Everything row-independent: the plan and a quadrature rule per point count.
+/// Per-edge tables of all trees are kept when they take at most this many bytes; otherwise each
+/// task rebuilds the table of the tree at hand.
+const TABLE_BYTES: usize = 1 << 29;
+
+/// Everything row-independent: the plan, a quadrature rule per point count and the edge tables.
 struct Prepared {
     plan: Plan,
     rules: Vec<Rule>,
     max_depth: usize,
     max_points: usize,
+    /// Whether the tables fold in the quadrature weights (SHAP values) or not (interactions).
+    weighted: bool,
+    tables: Option<Vec<Vec<f64>>>,
+    splits: Splits,
 }
 
 impl Prepared {
-    fn new(forest: &Forest) -> Result<Prepared> {
+    fn new(forest: &Forest, weighted: bool, pool: &rayon::ThreadPool) -> Result<Prepared> {
         let plan = Plan::new(forest)?;
         let max_points = plan.points.iter().copied().max().unwrap_or(1);
         let max_depth = plan.max_depth.iter().copied().max().unwrap_or(0);
-        let rules = (0..=max_points).map(gauss_legendre).collect();
+        let rules: Vec<Rule> = (0..=max_points).map(gauss_legendre).collect();
+        let bytes: usize = (0..plan.n_trees())
+            .map(|t| {
+                (plan.tree_start[t + 1] - plan.tree_start[t]) * kernel::FIELDS * plan.points[t] * 8
+            })
+            .sum();
+        let tables = (bytes <= TABLE_BYTES).then(|| {
+            pool.install(|| {
+                (0..plan.n_trees())
+                    .into_par_iter()
+                    .map(|t| {
+                        let mut tab = Vec::new();
+                        tree_tables(&plan, t, &rules[plan.points[t]], weighted, &mut tab);
+                        tab
+                    })
+                    .collect()
+            })
+        });
+        let splits = Splits::new(forest);
         Ok(Prepared {
+            splits,
             plan,
             rules,
             max_depth,
             max_points,
+            weighted,
+            tables,
         })
     }
 }
@@ -143,7 +174,7 @@ fn task_generic<const INTER: bool>(
     let mut vacc: Vec<Lane> = vec![[0.0; L]; nb * vstride];
     let mut iacc: Vec<Lane> = vec![[0.0; L]; nb * istride];
     let mut work = Work::new(prep.max_depth, prep.max_points, k);
-    let mut tab = Vec::new();
+    let mut scratch = Vec::new();
     let all_outputs: Vec<usize> = (0..k).collect();
     let row = |r: usize| -> &[f64] {
         let r = r.min(r1 - 1);
@@ -152,9 +183,20 @@ fn task_generic<const INTER: bool>(
     let blocks: Vec<[&[f64]; L]> = (0..nb)
         .map(|b| std::array::from_fn(|l| row(r0 + b * L + l)))
         .collect();
+    let cuts: Vec<BlockCuts> = blocks
+        .iter()
+        .map(|rows| BlockCuts::new(forest, &prep.splits, rows))
+        .collect();
     for t in 0..forest.n_trees() {
-        let rule = &prep.rules[prep.plan.points[t]];
-        tree_tables(&prep.plan, t, rule, &mut tab);
+        let m = prep.plan.points[t];
+        let rule = &prep.rules[m];
+        let tab: &[f64] = match &prep.tables {
+            Some(all) => &all[t],
+            None => {
+                tree_tables(&prep.plan, t, rule, prep.weighted, &mut scratch);
+                &scratch
+            }
+        };
         let single = forest.tree_output(t).map(|o| [o]);
         let outputs: &[usize] = match &single {
             Some(o) => o,
@@ -165,19 +207,37 @@ fn task_generic<const INTER: bool>(
             plan: &prep.plan,
             t,
             rule,
-            tab: &tab,
+            tab,
             outputs,
             n_outputs: k,
             n_features: p,
+            splits: &prep.splits,
         };
-        for (b, lanes) in blocks.iter().enumerate() {
-            tree_block::<INTER>(
-                &job,
-                lanes,
-                &mut work,
-                &mut vacc[b * vstride..(b + 1) * vstride],
-                &mut iacc[b * istride..(b + 1) * istride],
-            );
+        // Each arm inlines its own copy of the kernel (into the caller's target features).
+        macro_rules! blocks_with {
+            ($mc:literal) => {
+                for (b, lanes) in blocks.iter().enumerate() {
+                    tree_block::<INTER, $mc>(
+                        &job,
+                        lanes,
+                        &cuts[b],
+                        &mut work,
+                        &mut vacc[b * vstride..(b + 1) * vstride],
+                        &mut iacc[b * istride..(b + 1) * istride],
+                    );
+                }
+            };
+        }
+        match m {
+            1 => blocks_with!(1),
+            2 => blocks_with!(2),
+            3 => blocks_with!(3),
+            4 => blocks_with!(4),
+            5 => blocks_with!(5),
+            6 => blocks_with!(6),
+            7 => blocks_with!(7),
+            8 => blocks_with!(8),
+            _ => blocks_with!(0),
         }
     }
     match sink {
@@ -321,13 +381,13 @@ pub fn shap_values(
         "explain fewer rows at a time",
         limit,
     )?;
-    let prep = Prepared::new(forest)?;
+    let pool = pool(threads)?;
+    let prep = Prepared::new(forest, true, &pool)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = Array3::<f64>::zeros((n, p, k));
     let row_len = p * k;
-    let task_rows = 8 * L;
-    let pool = pool(threads)?;
+    let task_rows = 2 * L;
     let chunk = task_rows * threads * 8;
     let data = out.as_slice_mut().expect("fresh array");
     for_each_chunk(&pool, n, chunk, monitor, |start, end| {
@@ -369,13 +429,13 @@ pub fn shap_interaction_values(
          rows at a time",
         limit,
     )?;
-    let prep = Prepared::new(forest)?;
+    let pool = pool(threads)?;
+    let prep = Prepared::new(forest, false, &pool)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = Array4::<f64>::zeros((n, p, p, k));
     let row_len = p * p * k;
     let task_rows = interaction_task_rows(p, k);
-    let pool = pool(threads)?;
     let chunk = task_rows * threads * 8;
     let data = out.as_slice_mut().expect("fresh array");
     for_each_chunk(&pool, n, chunk, monitor, |start, end| {
@@ -408,13 +468,13 @@ pub fn shap_interaction_summary(
             "X has no rows: a mean over rows needs at least one".into(),
         ));
     }
-    let prep = Prepared::new(forest)?;
+    let pool = pool(threads)?;
+    let prep = Prepared::new(forest, false, &pool)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let len = p * p * k;
     let mut total = vec![0.0; len];
     let task_rows = interaction_task_rows(p, k);
-    let pool = pool(threads)?;
     let chunk = task_rows * threads * 8;
     for_each_chunk(&pool, n, chunk, monitor, |start, end| {
         let starts: Vec<usize> = (start..end).step_by(task_rows).collect();
