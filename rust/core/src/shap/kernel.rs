@@ -36,12 +36,25 @@ const RB: usize = 1; // ratio(row follows) - ratio(row does not follow)
 const RA: usize = 2; // R10 - cover ratio (edges with an ancestor on the same feature)
 const C0: usize = 3; // coefficient change when the row does not follow (weighted for values)
 const CD: usize = 4; // (change if follows) - (change if not) (weighted for values)
-pub const FIELDS: usize = 5;
+                     // Twig nodes (see `Plan::twig`), single-output trees: with `a` the row going left,
+                     // G = P * (Y0 + a * YD) and the children's share of the split feature is sum_k P (X0 + a * XD).
+const X0: usize = 5;
+const XD: usize = 6;
+const Y0: usize = 7;
+const YD: usize = 8;
+pub const FIELDS: usize = 9;
 
 /// Fills `tab` with the per-edge tables of tree `t`: `tab[((i * FIELDS) + field) * m + k]` for
 /// position `i` relative to the tree's first position. `weighted`: fold the quadrature weights
 /// into the coefficient changes (SHAP values); interactions keep them apart.
-pub fn tree_tables(plan: &Plan, t: usize, rule: &Rule, weighted: bool, tab: &mut Vec<f64>) {
+pub fn tree_tables(
+    forest: &Forest,
+    plan: &Plan,
+    t: usize,
+    rule: &Rule,
+    weighted: bool,
+    tab: &mut Vec<f64>,
+) {
     let (a, b) = (plan.tree_start[t], plan.tree_start[t + 1]);
     let m = rule.nodes.len();
     tab.clear();
@@ -71,6 +84,41 @@ pub fn tree_tables(plan: &Plan, t: usize, rule: &Rule, weighted: bool, tab: &mut
             tab[base + RA * m + k] = r10 - r;
             tab[base + C0 * m + k] = wk * c10;
             tab[base + CD * m + k] = wk * (c11 - c10);
+        }
+    }
+    if forest.tree_width(t) != 1 {
+        return;
+    }
+    let scale = forest.tree_weight(t);
+    for i in a..b {
+        if !plan.twig[i] {
+            continue;
+        }
+        let (base, bl, br) = (
+            (i - a) * FIELDS * m,
+            (i + 1 - a) * FIELDS * m,
+            (i + 2 - a) * FIELDS * m,
+        );
+        let vl = forest.node_values(plan.node[i + 1] as usize, 1)[0] * scale;
+        let vr = forest.node_values(plan.node[i + 2] as usize, 1)[0] * scale;
+        for k in 0..m {
+            // Children's coefficient changes with the quadrature weight in.
+            let w = if weighted { 1.0 } else { rule.weights[k] };
+            let (l10, r10) = (tab[bl + R10 * m + k], tab[br + R10 * m + k]);
+            let (l11, r11) = (l10 + tab[bl + RB * m + k], r10 + tab[br + RB * m + k]);
+            let (lc0, rc0) = (w * tab[bl + C0 * m + k], w * tab[br + C0 * m + k]);
+            let (lc1, rc1) = (
+                lc0 + w * tab[bl + CD * m + k],
+                rc0 + w * tab[br + CD * m + k],
+            );
+            let x1 = vl * lc1 * l11 + vr * rc0 * r10;
+            let y1 = vl * l11 + vr * r10;
+            let x0 = vl * lc0 * l10 + vr * rc1 * r11;
+            let y0 = vl * l10 + vr * r11;
+            tab[base + X0 * m + k] = x0;
+            tab[base + XD * m + k] = x1 - x0;
+            tab[base + Y0 * m + k] = y0;
+            tab[base + YD * m + k] = y1 - y0;
         }
     }
 }
@@ -147,6 +195,16 @@ impl BlockCuts {
     }
 }
 
+/// `a * b + c`, fused when the kernel is compiled for a CPU with FMA (never a software fma).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
 #[inline(always)]
 fn points<const MC: usize>(job: &TreeJob) -> usize {
     if MC == 0 {
@@ -159,7 +217,7 @@ fn points<const MC: usize>(job: &TreeJob) -> usize {
 /// Closes the node at depth `e >= 1`: its subtree's sums G are complete. Adds the share of the
 /// edge into it (and its pairs with the ancestor edges) and passes G up to the parent.
 #[inline(always)]
-fn close<const INTER: bool, const MC: usize>(
+fn close<const INTER: bool, const MC: usize, const FMA: bool>(
     job: &TreeJob,
     e: usize,
     work: &mut Work,
@@ -206,7 +264,7 @@ fn close<const INTER: bool, const MC: usize>(
                 let mut x = ZERO;
                 for k in 0..m {
                     for l in 0..L {
-                        x[l] += dcu[k][l] * h[k][l];
+                        x[l] = madd::<FMA>(dcu[k][l], h[k][l], x[l]);
                     }
                 }
                 let a = &mut inter[(fu * p_feat + f) * k_out + out];
@@ -225,14 +283,14 @@ fn close<const INTER: bool, const MC: usize>(
             let mut s2 = ZERO;
             for k in 0..m {
                 for l in 0..L {
-                    s1[l] += c0[k] * gcur[k][l];
-                    s2[l] += cd[k] * gcur[k][l];
+                    s1[l] = madd::<FMA>(c0[k], gcur[k][l], s1[l]);
+                    s2[l] = madd::<FMA>(cd[k], gcur[k][l], s2[l]);
                 }
             }
             let v = &mut values[f * k_out + out];
             let (fo, al) = (&work.follow[e], &work.held[e]);
             for l in 0..L {
-                v[l] += al[l] * (s1[l] + fo[l] * s2[l]);
+                v[l] = madd::<FMA>(al[l], madd::<FMA>(fo[l], s2[l], s1[l]), v[l]);
             }
         }
         for k in 0..m {
@@ -243,11 +301,58 @@ fn close<const INTER: bool, const MC: usize>(
     }
 }
 
+/// SHAP values only: a leaf at depth `d >= 1` is opened and closed at once (its G is its value
+/// times the prefix product), without going through the stack.
+#[inline(always)]
+fn leaf_values<const MC: usize, const FMA: bool>(
+    job: &TreeJob,
+    d: usize,
+    nd: usize,
+    work: &mut Work,
+    values: &mut [Lane],
+) {
+    let m = points::<MC>(job);
+    let plan = job.plan;
+    let width = job.outputs.len();
+    let k_out = job.n_outputs;
+    let a0 = plan.tree_start[job.t];
+    let i = work.pos[d];
+    let f = plan.feature[i] as usize;
+    let tb = (i - a0) * FIELDS * m;
+    let tab = &job.tab[tb..tb + FIELDS * m];
+    let c0 = &tab[C0 * m..C0 * m + m];
+    let cd = &tab[CD * m..CD * m + m];
+    let scale = job.forest.tree_weight(job.t);
+    let vals = job.forest.node_values(nd, width);
+    let (fo, al) = (work.follow[d], work.held[d]);
+    let (gpar_all, _) = work.g.split_at_mut(d * width * m);
+    let pd = &work.p[d * m..(d + 1) * m];
+    for (o, (&out, &v)) in job.outputs.iter().zip(vals).enumerate() {
+        let v = v * scale;
+        let gp = ((d - 1) * width + o) * m;
+        let gpar = &mut gpar_all[gp..gp + m];
+        let mut s1 = ZERO;
+        let mut s2 = ZERO;
+        for k in 0..m {
+            for l in 0..L {
+                let g = v * pd[k][l];
+                s1[l] = madd::<FMA>(c0[k], g, s1[l]);
+                s2[l] = madd::<FMA>(cd[k], g, s2[l]);
+                gpar[k][l] += g;
+            }
+        }
+        let acc = &mut values[f * k_out + out];
+        for l in 0..L {
+            acc[l] = madd::<FMA>(al[l], madd::<FMA>(fo[l], s2[l], s1[l]), acc[l]);
+        }
+    }
+}
+
 /// Adds the tree's SHAP values (and, with `INTER`, its interaction values, halved, both orders)
 /// for the rows in `rows` to `values[f * n_outputs + o]` and `inter[(i * p + j) * n_outputs + o]`.
 /// `MC` is the number of quadrature points when known at compile time (0: read it from the rule).
 #[inline(always)]
-pub fn tree_block<const INTER: bool, const MC: usize>(
+pub fn tree_block<const INTER: bool, const MC: usize, const FMA: bool>(
     job: &TreeJob,
     rows: &[&[f64]; L],
     cuts: &BlockCuts,
@@ -263,11 +368,14 @@ pub fn tree_block<const INTER: bool, const MC: usize>(
     let scale = forest.tree_weight(job.t);
 
     let mut top = 0usize;
-    for i in a0..b0 {
+    let mut next = a0;
+    while next < b0 {
+        let i = next;
+        next += 1;
         let d = plan.depth[i] as usize;
         if i > a0 {
             while top >= d {
-                close::<INTER, MC>(job, top, work, values, inter);
+                close::<INTER, MC, FMA>(job, top, work, values, inter);
                 top -= 1;
             }
         }
@@ -302,7 +410,7 @@ pub fn tree_block<const INTER: bool, const MC: usize>(
                 let r10 = &tab[R10 * m..R10 * m + m];
                 for k in 0..m {
                     for l in 0..L {
-                        pc[k][l] = pp[k][l] * (r10[k] + a[l] * rb[k]);
+                        pc[k][l] = pp[k][l] * madd::<FMA>(a[l], rb[k], r10[k]);
                     }
                 }
             } else {
@@ -310,7 +418,8 @@ pub fn tree_block<const INTER: bool, const MC: usize>(
                 let ra = &tab[RA * m..RA * m + m];
                 for k in 0..m {
                     for l in 0..L {
-                        pc[k][l] = pp[k][l] * (r + ps[l] * (ra[k] + a[l] * rb[k]));
+                        pc[k][l] =
+                            pp[k][l] * madd::<FMA>(ps[l], madd::<FMA>(a[l], rb[k], ra[k]), r);
                     }
                 }
             }
@@ -320,12 +429,17 @@ pub fn tree_block<const INTER: bool, const MC: usize>(
                 let dc = &mut work.dc[d * m..(d + 1) * m];
                 for k in 0..m {
                     for l in 0..L {
-                        dc[k][l] = ps[l] * (c0[k] + a[l] * cd[k]);
+                        dc[k][l] = ps[l] * madd::<FMA>(a[l], cd[k], c0[k]);
                     }
                 }
             }
         }
         let nd = plan.node[i] as usize;
+        if !INTER && d > 0 && forest.is_leaf(nd) {
+            leaf_values::<MC, FMA>(job, d, nd, work, values);
+            top = d - 1;
+            continue;
+        }
         if forest.is_leaf(nd) {
             let vals = forest.node_values(nd, width);
             let pd = &work.p[d * m..(d + 1) * m];
@@ -340,8 +454,6 @@ pub fn tree_block<const INTER: bool, const MC: usize>(
                 }
             }
         } else {
-            let ge = d * width * m;
-            work.g[ge..ge + width * m].fill(ZERO);
             let f = forest.feature(nd);
             let lm = &mut work.left[d];
             let rank = job.splits.rank[nd];
@@ -360,11 +472,37 @@ pub fn tree_block<const INTER: bool, const MC: usize>(
                     lm[l] = if r >= c[l] { 1.0 } else { 0.0 };
                 }
             }
+            let ge = d * width * m;
+            if !INTER && width == 1 && plan.twig[i] {
+                // The node and its two leaves at once (see `X0`).
+                let tb = (i - a0) * FIELDS * m;
+                let tab = &job.tab[tb..tb + FIELDS * m];
+                let (x0, xd) = (&tab[X0 * m..X0 * m + m], &tab[XD * m..XD * m + m]);
+                let (y0, yd) = (&tab[Y0 * m..Y0 * m + m], &tab[YD * m..YD * m + m]);
+                let a = work.left[d];
+                let pd = &work.p[d * m..(d + 1) * m];
+                let g = &mut work.g[ge..ge + m];
+                let mut s = ZERO;
+                for k in 0..m {
+                    for l in 0..L {
+                        g[k][l] = pd[k][l] * (y0[k] + a[l] * yd[k]);
+                        s[l] += pd[k][l] * (x0[k] + a[l] * xd[k]);
+                    }
+                }
+                let acc = &mut values[f * job.n_outputs + job.outputs[0]];
+                for l in 0..L {
+                    acc[l] += s[l];
+                }
+                next = i + 3;
+                top = d;
+                continue;
+            }
+            work.g[ge..ge + width * m].fill(ZERO);
         }
         top = d;
     }
     while top >= 1 {
-        close::<INTER, MC>(job, top, work, values, inter);
+        close::<INTER, MC, FMA>(job, top, work, values, inter);
         top -= 1;
     }
 }

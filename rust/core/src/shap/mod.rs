@@ -67,7 +67,7 @@ impl Prepared {
                     .into_par_iter()
                     .map(|t| {
                         let mut tab = Vec::new();
-                        tree_tables(&plan, t, &rules[plan.points[t]], weighted, &mut tab);
+                        tree_tables(forest, &plan, t, &rules[plan.points[t]], weighted, &mut tab);
                         tab
                     })
                     .collect()
@@ -157,7 +157,7 @@ enum Sink<'a> {
 
 /// Explains rows `r0..r1` of `x` over all trees (trees outer, blocks of rows inner).
 #[inline(always)]
-fn task_generic<const INTER: bool>(
+fn task_generic<const INTER: bool, const FMA: bool>(
     forest: &Forest,
     prep: &Prepared,
     x: &ArrayView2<f64>,
@@ -193,7 +193,7 @@ fn task_generic<const INTER: bool>(
         let tab: &[f64] = match &prep.tables {
             Some(all) => &all[t],
             None => {
-                tree_tables(&prep.plan, t, rule, prep.weighted, &mut scratch);
+                tree_tables(forest, &prep.plan, t, rule, prep.weighted, &mut scratch);
                 &scratch
             }
         };
@@ -217,7 +217,7 @@ fn task_generic<const INTER: bool>(
         macro_rules! blocks_with {
             ($mc:literal) => {
                 for (b, lanes) in blocks.iter().enumerate() {
-                    tree_block::<INTER, $mc>(
+                    tree_block::<INTER, $mc, FMA>(
                         &job,
                         lanes,
                         &cuts[b],
@@ -314,7 +314,7 @@ unsafe fn task_avx512<const INTER: bool>(
     r1: usize,
     sink: Sink,
 ) {
-    task_generic::<INTER>(forest, prep, x, r0, r1, sink)
+    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -327,7 +327,7 @@ unsafe fn task_avx2<const INTER: bool>(
     r1: usize,
     sink: Sink,
 ) {
-    task_generic::<INTER>(forest, prep, x, r0, r1, sink)
+    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
 }
 
 /// Runs the best compiled version of the kernel this CPU supports.
@@ -354,7 +354,7 @@ fn task<const INTER: bool>(
             return unsafe { task_avx2::<INTER>(forest, prep, x, r0, r1, sink) };
         }
     }
-    task_generic::<INTER>(forest, prep, x, r0, r1, sink)
+    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
 }
 
 fn check_rows(forest: &Forest, x: &ArrayView2<f64>) -> Result<()> {

@@ -42,6 +42,9 @@ pub struct Plan {
     pub q: Vec<f64>,
     /// The same product at the ancestor edge `same` (1 when there is none).
     pub q_same: Vec<f64>,
+    /// An internal node whose two children are leaves, and whose feature is not split above it
+    /// on the path: its subtree collapses into row-independent per-point tables ("twig").
+    pub twig: Vec<bool>,
     /// Quadrature points needed per tree: ceil(max unique features on a root-leaf path / 2).
     pub points: Vec<usize>,
     /// Maximum depth per tree.
@@ -62,6 +65,7 @@ impl Plan {
             q: Vec::with_capacity(n),
             q_same: Vec::with_capacity(n),
             points: Vec::with_capacity(forest.n_trees()),
+            twig: Vec::with_capacity(n),
             max_depth: Vec::with_capacity(forest.n_trees()),
         };
         plan.tree_start.push(0);
@@ -120,6 +124,18 @@ impl Plan {
                     stack.push((forest.right(nd), d + 1, false));
                     stack.push((forest.left(nd), d + 1, true));
                 }
+            }
+            let (a, b) = (*plan.tree_start.last().unwrap_or(&0), plan.node.len());
+            for i in a..b {
+                let nd = plan.node[i] as usize;
+                let twig = !forest.is_leaf(nd)
+                    && i + 2 < b
+                    && forest.is_leaf(plan.node[i + 1] as usize)
+                    && forest.is_leaf(plan.node[i + 2] as usize)
+                    && plan.depth[i + 1] == plan.depth[i] + 1
+                    && plan.depth[i + 2] == plan.depth[i] + 1
+                    && plan.same[i + 1] == NONE;
+                plan.twig.push(twig);
             }
             plan.tree_start.push(plan.node.len());
             plan.points.push(max_unique.div_ceil(2).max(1));
