@@ -34,11 +34,9 @@ pub enum Reduce {
     Mean,
 }
 
-/// Per-edge tables of all trees are kept when they take at most this many bytes; otherwise each
-/// task rebuilds the table of the tree at hand.
-const TABLE_BYTES: usize = 1 << 29;
-
-/// Everything row-independent: the plan, a quadrature rule per point count and the edge tables.
+/// Everything row-independent: the plan, a quadrature rule per point count and the split ranks.
+/// (Each task builds the edge tables of the tree at hand: rebuilding them in cache was measured
+/// faster than streaming precomputed tables of all trees from memory.)
 struct Prepared {
     plan: Plan,
     rules: Vec<Rule>,
@@ -46,33 +44,15 @@ struct Prepared {
     max_points: usize,
     /// Whether the tables fold in the quadrature weights (SHAP values) or not (interactions).
     weighted: bool,
-    tables: Option<Vec<Vec<f64>>>,
     splits: Splits,
 }
 
 impl Prepared {
-    fn new(forest: &Forest, weighted: bool, pool: &rayon::ThreadPool) -> Result<Prepared> {
+    fn new(forest: &Forest, weighted: bool) -> Result<Prepared> {
         let plan = Plan::new(forest)?;
         let max_points = plan.points.iter().copied().max().unwrap_or(1);
         let max_depth = plan.max_depth.iter().copied().max().unwrap_or(0);
         let rules: Vec<Rule> = (0..=max_points).map(gauss_legendre).collect();
-        let bytes: usize = (0..plan.n_trees())
-            .map(|t| {
-                (plan.tree_start[t + 1] - plan.tree_start[t]) * kernel::FIELDS * plan.points[t] * 8
-            })
-            .sum();
-        let tables = (bytes <= TABLE_BYTES).then(|| {
-            pool.install(|| {
-                (0..plan.n_trees())
-                    .into_par_iter()
-                    .map(|t| {
-                        let mut tab = Vec::new();
-                        tree_tables(forest, &plan, t, &rules[plan.points[t]], weighted, &mut tab);
-                        tab
-                    })
-                    .collect()
-            })
-        });
         let splits = Splits::new(forest);
         Ok(Prepared {
             splits,
@@ -81,7 +61,6 @@ impl Prepared {
             max_depth,
             max_points,
             weighted,
-            tables,
         })
     }
 }
@@ -190,13 +169,8 @@ fn task_generic<const INTER: bool, const FMA: bool>(
     for t in 0..forest.n_trees() {
         let m = prep.plan.points[t];
         let rule = &prep.rules[m];
-        let tab: &[f64] = match &prep.tables {
-            Some(all) => &all[t],
-            None => {
-                tree_tables(forest, &prep.plan, t, rule, prep.weighted, &mut scratch);
-                &scratch
-            }
-        };
+        tree_tables(forest, &prep.plan, t, rule, prep.weighted, &mut scratch);
+        let tab: &[f64] = &scratch;
         let single = forest.tree_output(t).map(|o| [o]);
         let outputs: &[usize] = match &single {
             Some(o) => o,
@@ -382,13 +356,14 @@ pub fn shap_values(
         limit,
     )?;
     let pool = pool(threads)?;
-    let prep = Prepared::new(forest, true, &pool)?;
+    let prep = Prepared::new(forest, true)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = Array3::<f64>::zeros((n, p, k));
     let row_len = p * k;
-    let task_rows = 2 * L;
-    let chunk = task_rows * threads * 8;
+    // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
+    let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8) * L;
+    let chunk = task_rows * threads * 4;
     let data = out.as_slice_mut().expect("fresh array");
     for_each_chunk(&pool, n, chunk, monitor, |start, end| {
         data[start * row_len..end * row_len]
@@ -404,12 +379,9 @@ pub fn shap_values(
     Ok(out)
 }
 
-fn interaction_task_rows(p: usize, k: usize) -> usize {
-    if p * p * k <= 4096 {
-        4 * L
-    } else {
-        L
-    }
+/// One block per task: the (p, p, k) accumulator of a block is the large part.
+fn interaction_task_rows(_p: usize, _k: usize) -> usize {
+    L
 }
 
 /// SHAP interaction values, shape `(n_rows, n_features, n_features, n_outputs)`.
@@ -430,7 +402,7 @@ pub fn shap_interaction_values(
         limit,
     )?;
     let pool = pool(threads)?;
-    let prep = Prepared::new(forest, false, &pool)?;
+    let prep = Prepared::new(forest, false)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = Array4::<f64>::zeros((n, p, p, k));
@@ -469,7 +441,7 @@ pub fn shap_interaction_summary(
         ));
     }
     let pool = pool(threads)?;
-    let prep = Prepared::new(forest, false, &pool)?;
+    let prep = Prepared::new(forest, false)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let len = p * p * k;
