@@ -25,7 +25,7 @@ use super::quadrature::Rule;
 use crate::forest::Forest;
 
 /// Rows per lane block.
-pub const L: usize = 32;
+pub const L: usize = 64;
 pub type Lane = [f64; L];
 const ZERO: Lane = [0.0; L];
 const ONE: Lane = [1.0; L];
@@ -130,9 +130,9 @@ pub struct Work {
     dc: Vec<Lane>,
     h: Vec<Lane>,
     left: Vec<Lane>,
-    follow: Vec<Lane>,
     along: Vec<Lane>,
-    held: Vec<Lane>,
+    /// G at this depth has not been written yet (the first child stores instead of adding).
+    fresh: Vec<bool>,
     pos: Vec<usize>,
 }
 
@@ -146,9 +146,8 @@ impl Work {
             dc: vec![ZERO; d * m],
             h: vec![ZERO; m],
             left: vec![ZERO; d],
-            follow: vec![ZERO; d],
             along: vec![ZERO; d],
-            held: vec![ZERO; d],
+            fresh: vec![false; d],
             pos: vec![0; d],
         }
     }
@@ -195,6 +194,21 @@ impl BlockCuts {
     }
 }
 
+/// The edge into the node at depth `e` (position `i`): does each row follow it, and does each
+/// row follow the path so far on the same feature (all ones when the feature is new).
+#[inline(always)]
+fn edge_bits(plan: &Plan, work: &Work, i: usize, e: usize) -> (Lane, Option<Lane>) {
+    let lm = &work.left[e - 1];
+    let a: Lane = if plan.is_left[i] {
+        *lm
+    } else {
+        std::array::from_fn(|l| 1.0 - lm[l])
+    };
+    let same = plan.same[i];
+    let ps = (same != NONE).then(|| work.along[same as usize]);
+    (a, ps)
+}
+
 /// `a * b + c`, fused when the kernel is compiled for a CPU with FMA (never a software fma).
 #[inline(always)]
 fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
@@ -233,6 +247,8 @@ fn close<const INTER: bool, const MC: usize, const FMA: bool>(
     let f = plan.feature[i] as usize;
     let tb = (i - a0) * FIELDS * m;
     let tab = &job.tab[tb..tb + FIELDS * m];
+    let bits = (!INTER).then(|| edge_bits(plan, work, i, e));
+    let fresh = work.fresh[e - 1];
     for (o, &out) in job.outputs.iter().enumerate() {
         let ge = (e * width + o) * m;
         let gp = ((e - 1) * width + o) * m;
@@ -288,17 +304,33 @@ fn close<const INTER: bool, const MC: usize, const FMA: bool>(
                 }
             }
             let v = &mut values[f * k_out + out];
-            let (fo, al) = (&work.follow[e], &work.held[e]);
-            for l in 0..L {
-                v[l] = madd::<FMA>(al[l], madd::<FMA>(fo[l], s2[l], s1[l]), v[l]);
+            let (fo, ps) = bits.as_ref().expect("values mode");
+            match ps {
+                None => {
+                    for l in 0..L {
+                        v[l] += madd::<FMA>(fo[l], s2[l], s1[l]);
+                    }
+                }
+                Some(al) => {
+                    for l in 0..L {
+                        v[l] = madd::<FMA>(al[l], madd::<FMA>(fo[l], s2[l], s1[l]), v[l]);
+                    }
+                }
             }
         }
-        for k in 0..m {
-            for l in 0..L {
-                gpar[k][l] += gcur[k][l];
+        if fresh {
+            for k in 0..m {
+                gpar[k] = gcur[k];
+            }
+        } else {
+            for k in 0..m {
+                for l in 0..L {
+                    gpar[k][l] += gcur[k][l];
+                }
             }
         }
     }
+    work.fresh[e - 1] = false;
 }
 
 /// SHAP values only: a leaf at depth `d >= 1` is opened and closed at once (its G is its value
@@ -324,7 +356,9 @@ fn leaf_values<const MC: usize, const FMA: bool>(
     let cd = &tab[CD * m..CD * m + m];
     let scale = job.forest.tree_weight(job.t);
     let vals = job.forest.node_values(nd, width);
-    let (fo, al) = (work.follow[d], work.held[d]);
+    let (fo, ps) = edge_bits(plan, work, i, d);
+    let fresh = work.fresh[d - 1];
+    work.fresh[d - 1] = false;
     let (gpar_all, _) = work.g.split_at_mut(d * width * m);
     let pd = &work.p[d * m..(d + 1) * m];
     for (o, (&out, &v)) in job.outputs.iter().zip(vals).enumerate() {
@@ -338,12 +372,21 @@ fn leaf_values<const MC: usize, const FMA: bool>(
                 let g = v * pd[k][l];
                 s1[l] = madd::<FMA>(c0[k], g, s1[l]);
                 s2[l] = madd::<FMA>(cd[k], g, s2[l]);
-                gpar[k][l] += g;
+                gpar[k][l] = if fresh { g } else { gpar[k][l] + g };
             }
         }
         let acc = &mut values[f * k_out + out];
-        for l in 0..L {
-            acc[l] = madd::<FMA>(al[l], madd::<FMA>(fo[l], s2[l], s1[l]), acc[l]);
+        match ps {
+            None => {
+                for l in 0..L {
+                    acc[l] += madd::<FMA>(fo[l], s2[l], s1[l]);
+                }
+            }
+            Some(al) => {
+                for l in 0..L {
+                    acc[l] = madd::<FMA>(al[l], madd::<FMA>(fo[l], s2[l], s1[l]), acc[l]);
+                }
+            }
         }
     }
 }
@@ -397,10 +440,10 @@ pub fn tree_block<const INTER: bool, const MC: usize, const FMA: bool>(
             } else {
                 work.along[same as usize]
             };
-            work.follow[d] = a;
-            work.held[d] = ps;
-            for l in 0..L {
-                work.along[d][l] = ps[l] * a[l];
+            if plan.referenced[i] {
+                for l in 0..L {
+                    work.along[d][l] = ps[l] * a[l];
+                }
             }
             let (pp, pc) = work.p.split_at_mut(d * m);
             let pp = &pp[(d - 1) * m..d * m];
@@ -497,7 +540,7 @@ pub fn tree_block<const INTER: bool, const MC: usize, const FMA: bool>(
                 top = d;
                 continue;
             }
-            work.g[ge..ge + width * m].fill(ZERO);
+            work.fresh[d] = true;
         }
         top = d;
     }

@@ -42,6 +42,9 @@ pub struct Plan {
     pub q: Vec<f64>,
     /// The same product at the ancestor edge `same` (1 when there is none).
     pub q_same: Vec<f64>,
+    /// Some edge below this node splits on the same feature as the edge into it (its combined
+    /// indicator is needed further down).
+    pub referenced: Vec<bool>,
     /// An internal node whose two children are leaves, and whose feature is not split above it
     /// on the path: its subtree collapses into row-independent per-point tables ("twig").
     pub twig: Vec<bool>,
@@ -66,6 +69,7 @@ impl Plan {
             q_same: Vec::with_capacity(n),
             points: Vec::with_capacity(forest.n_trees()),
             twig: Vec::with_capacity(n),
+            referenced: Vec::with_capacity(n),
             max_depth: Vec::with_capacity(forest.n_trees()),
         };
         plan.tree_start.push(0);
@@ -107,6 +111,9 @@ impl Plan {
                     }
                 };
                 path.push((feature, q, unique));
+                if same != NONE {
+                    plan.referenced[last_at[same as usize]] = true;
+                }
                 last_at.truncate(du);
                 last_at.push(plan.node.len());
                 plan.node.push(nd as u32);
@@ -117,6 +124,7 @@ impl Plan {
                 plan.ratio.push(ratio);
                 plan.q.push(q);
                 plan.q_same.push(q_same);
+                plan.referenced.push(false);
                 if forest.is_leaf(nd) {
                     max_unique = max_unique.max(unique);
                     max_depth = max_depth.max(du);
