@@ -319,9 +319,7 @@ fn close<const INTER: bool, const MC: usize, const FMA: bool>(
             }
         }
         if fresh {
-            for k in 0..m {
-                gpar[k] = gcur[k];
-            }
+            gpar.copy_from_slice(gcur);
         } else {
             for k in 0..m {
                 for l in 0..L {
