@@ -362,7 +362,7 @@ pub fn shap_values(
     let mut out = Array3::<f64>::zeros((n, p, k));
     let row_len = p * k;
     // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
-    let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 4) * L;
+    let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8) * L;
     let chunk = task_rows * threads * 4;
     let data = out.as_slice_mut().expect("fresh array");
     for_each_chunk(&pool, n, chunk, monitor, |start, end| {
