@@ -126,7 +126,7 @@ class TreeExplainer:
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
         y : array-like, optional
-            Labels, for ``model_output="log_loss"`` (interventional only).
+            Labels, for ``model_output="log_loss"`` (interventional only; ignored otherwise).
         n_jobs : int, optional
             Threads; None means the explainer's default (all cores).
         progress : bool, optional
@@ -148,10 +148,7 @@ class TreeExplainer:
         if self._interventional is not None:
             out = self._interventional.shap_values(x, y=y, n_jobs=jobs, progress=cb)
         else:
-            if y is not None:
-                raise InvalidInputError(
-                    "y is only used with model_output='log_loss' (which needs data)"
-                )
+            # y only matters for model_output="log_loss"; ignored here, as shap does.
             out = _core.path_shap_values(
                 self.model.forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
             )
@@ -209,10 +206,6 @@ class TreeExplainer:
             elif reduce == "mean":
                 out = out.mean(axis=0)
             return self._squeeze(out)
-        if y is not None:
-            raise InvalidInputError(
-                "y is only used with model_output='log_loss' (which needs data)"
-            )
         if reduce is None:
             out = _core.path_shap_interaction_values(
                 self.model.forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
