@@ -40,33 +40,37 @@ class Tree:
 
 
 def sklearn_trees(est):
-    """(trees, weight) of a fitted sklearn regression tree, forest or gradient boosting."""
+    """(trees, weight, k) of a fitted sklearn tree model: each tree with the output it feeds
+    (None: its leaves hold one value per output, e.g. class fractions of forest classifiers)."""
     estimators = getattr(est, "estimators_", None)
+    classifier = hasattr(est, "classes_")
     if estimators is None:
-        estimators, weight = [est], 1.0
+        pairs, weight = [(est, None)], 1.0
     elif isinstance(estimators, np.ndarray):  # gradient boosting: (n_stages, k)
-        estimators, weight = list(estimators[:, 0]), est.learning_rate
+        pairs = [(e, o) for row in estimators for o, e in enumerate(row)]
+        weight = est.learning_rate
+        classifier = False
     else:
-        weight = 1.0 / len(estimators)
+        pairs, weight = [(e, None) for e in estimators], 1.0 / len(estimators)
     trees = []
-    for e in estimators:
+    for e, output in pairs:
         t = e.tree_
         thr = t.threshold
 
         def decide(node, x, t=t, thr=thr):
             return np.float32(x[t.feature[node]]) <= thr[node]
 
-        trees.append(
-            Tree(
-                t.feature,
-                t.children_left,
-                t.children_right,
-                t.weighted_n_node_samples,
-                t.value[:, 0, 0],
-                decide,
-            )
+        if classifier:
+            v = t.value[:, 0, :]
+            value = v / v.sum(axis=1, keepdims=True)
+        else:
+            value = t.value[:, 0, :1]
+        tree = Tree(
+            t.feature, t.children_left, t.children_right, t.weighted_n_node_samples, value, decide
         )
-    return trees, weight
+        trees.append((tree, output))
+    k = trees[0][0].value.shape[1] if trees[0][1] is None else estimators.shape[1]
+    return trees, weight, k
 
 
 def xgboost_trees(booster):
@@ -85,22 +89,34 @@ def xgboost_trees(booster):
         def decide(node, x, feature=feature, cond=cond):
             return np.float32(x[feature[node]]) < cond[node]
 
-        trees.append(Tree(feature, left, right, cover, value, decide))
+        trees.append((Tree(feature, left, right, cover, value[:, None], decide), 0))
     return trees
 
 
-def brute_force(trees, weight, base, x, p):
-    """(phi (p,), interactions (p, p)) of one row by subset enumeration."""
+def margin_given(trees, weight, k, x, known):
+    """The cover-weighted conditional expectation of the ensemble given the features `known`."""
+    out = np.zeros(k)
+    for tree, output in trees:
+        v = tree.cond(0, x, known)
+        if output is None:
+            out += weight * v
+        else:
+            out[output] += weight * v[0]
+    return out
+
+
+def brute_force(trees, weight, k, base, x, p):
+    """(phi (p, k), interactions (p, p, k)) of one row by subset enumeration."""
     v = {}
     for r in range(p + 1):
         for s in combinations(range(p), r):
-            v[s] = base + weight * sum(float(t.cond(0, x, set(s))) for t in trees)
+            v[s] = base + margin_given(trees, weight, k, x, set(s))
 
     def val(s):
         return v[tuple(sorted(s))]
 
-    phi = np.zeros(p)
-    inter = np.zeros((p, p))
+    phi = np.zeros((p, k))
+    inter = np.zeros((p, p, k))
     for i in range(p):
         rest = [j for j in range(p) if j != i]
         for r in range(p):
@@ -108,13 +124,13 @@ def brute_force(trees, weight, base, x, p):
             for s in combinations(rest, r):
                 phi[i] += w * (val(s + (i,)) - val(s))
         for j in rest:
-            others = [k for k in rest if k != j]
+            others = [q for q in rest if q != j]
             for r in range(p - 1):
                 w = factorial(r) * factorial(p - r - 2) / factorial(p - 1)
                 for s in combinations(others, r):
                     d = val(s + (i, j)) - val(s + (i,)) - val(s + (j,)) + val(s)
                     inter[i, j] += 0.5 * w * d
-        inter[i, i] = phi[i] - inter[i, rest].sum()
+        inter[i, i] = phi[i] - inter[i, rest].sum(axis=0)
     return phi, inter
 
 
@@ -126,13 +142,14 @@ def small_data(seed, p, n=80):
     return X, y
 
 
-def check(model, trees, weight, X, p):
+def check(model, trees, weight, k, X, p):
     ex = tl.TreeExplainer(model)
-    values = ex.shap_values(X)
-    inter = ex.shap_interaction_values(X)
-    base = ex.expected_value - weight * sum(float(t.cond(0, X[0], set())) for t in trees)
+    n = len(X)
+    values = ex.shap_values(X).reshape(n, p, k)
+    inter = ex.shap_interaction_values(X).reshape(n, p, p, k)
+    base = np.atleast_1d(ex.expected_value) - margin_given(trees, weight, k, X[0], set())
     for r, x in enumerate(X):
-        phi, phi2 = brute_force(trees, weight, base, x, p)
+        phi, phi2 = brute_force(trees, weight, k, base, x, p)
         scale = max(1.0, np.abs(phi).max())
         np.testing.assert_allclose(values[r], phi, rtol=0, atol=TOL * scale)
         np.testing.assert_allclose(inter[r], phi2, rtol=0, atol=TOL * scale)
@@ -142,22 +159,35 @@ def check(model, trees, weight, X, p):
     seed=st.integers(0, 10_000),
     p=st.integers(2, 5),
     depth=st.integers(1, 6),
-    kind=st.sampled_from(["tree", "forest", "gbr"]),
+    kind=st.sampled_from(["tree", "forest", "gbr", "forest_classifier", "gbc_multiclass"]),
 )
 def test_sklearn_models_match_brute_force(seed, p, depth, kind):
-    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
     from sklearn.tree import DecisionTreeRegressor
 
     X, y = small_data(seed, p)
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
     if kind == "tree":
-        model = DecisionTreeRegressor(max_depth=depth, random_state=seed)
+        model = DecisionTreeRegressor(max_depth=depth, random_state=seed).fit(X, y)
     elif kind == "forest":
         model = RandomForestRegressor(n_estimators=3, max_depth=depth, random_state=seed)
-    else:
+        model.fit(X, y)
+    elif kind == "gbr":
         model = GradientBoostingRegressor(n_estimators=3, max_depth=depth, random_state=seed)
-    model.fit(X, y)
-    trees, weight = sklearn_trees(model)
-    check(model, trees, weight, X[:4], p)
+        model.fit(X, y)
+    elif kind == "forest_classifier":
+        model = RandomForestClassifier(n_estimators=3, max_depth=depth, random_state=seed)
+        model.fit(X, labels)
+    else:
+        model = GradientBoostingClassifier(n_estimators=2, max_depth=depth, random_state=seed)
+        model.fit(X, labels)
+    trees, weight, k = sklearn_trees(model)
+    check(model, trees, weight, k, X[:3], p)
 
 
 @given(seed=st.integers(0, 10_000), p=st.integers(2, 5), depth=st.integers(1, 6))
@@ -168,7 +198,7 @@ def test_xgboost_models_match_brute_force(seed, p, depth):
     model = xgb.XGBRegressor(n_estimators=3, max_depth=depth, random_state=seed, n_jobs=1)
     model.fit(X, y)
     trees = xgboost_trees(model.get_booster())
-    check(model, trees, 1.0, X[:4], p)
+    check(model, trees, 1.0, 1, X[:4], p)
 
 
 def test_unlimited_depth_forest_is_exact():
