@@ -379,6 +379,20 @@ pub fn shap_values(
     Ok(out)
 }
 
+/// Refuses interaction work whose per-thread accumulators (a (p, p, k) matrix per row of a
+/// block of `L` rows, plus a partial sum) would not fit in memory.
+fn check_accumulators(p: usize, k: usize, threads: usize, limit: Option<u64>) -> Result<()> {
+    let per_thread = (p as u128 * p as u128 * k as u128) * (L as u128 + 2);
+    check_output_size(
+        &format!(
+            "the interaction accumulators of {threads} threads ({p} x {p} x {k} x {L} rows each)"
+        ),
+        per_thread * threads as u128,
+        "use fewer threads (n_jobs)",
+        limit,
+    )
+}
+
 /// One block per task: the (p, p, k) accumulator of a block is the large part.
 fn interaction_task_rows(_p: usize, _k: usize) -> usize {
     L
@@ -401,6 +415,7 @@ pub fn shap_interaction_values(
          rows at a time",
         limit,
     )?;
+    check_accumulators(p, k, threads, limit)?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, false)?;
     let x = x.as_standard_layout();
@@ -440,6 +455,7 @@ pub fn shap_interaction_summary(
             "X has no rows: a mean over rows needs at least one".into(),
         ));
     }
+    check_accumulators(p, k, threads, None)?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, false)?;
     let x = x.as_standard_layout();
