@@ -8,10 +8,6 @@ import pytest
 import treelens as tl
 from treelens.interventional import InterventionalExplainer
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(tl, "TreeExplainer"), reason="tl.TreeExplainer is not on this branch"
-)
-
 
 @pytest.fixture(scope="module")
 def binary():
@@ -49,3 +45,19 @@ def test_tree_explainer_probability_and_weights(binary):
     assert ex.expected_value == pytest.approx(np.average(background, weights=w), abs=1e-7)
     explanation = ex(X[:3])
     assert explanation.values.shape == (3, 6)
+
+
+def test_tree_explainer_log_loss(binary):
+    """As in shap, the log-loss expected value is a function of y; the Explanation carries the
+    per-row base values, and values + base equal each row's loss."""
+    est, X, y = binary
+    ex = tl.TreeExplainer(est, data=X[:40], model_output="log_loss")
+    assert callable(ex.expected_value)
+    values = ex.shap_values(X[:10], y[:10])
+    p = est.predict_proba(X[:10])[:, 1].astype(np.float64)
+    loss = -(y[:10] * np.log(p) + (1 - y[:10]) * np.log(1 - p))
+    base = np.asarray(ex.expected_value(y[:10]), dtype=np.float64).reshape(-1)
+    np.testing.assert_allclose(values.sum(axis=1) + base, loss, atol=1e-5)
+    explanation = ex(X[:10], y[:10])
+    np.testing.assert_allclose(explanation.base_values.reshape(-1), base, atol=1e-12)
+    np.testing.assert_allclose(explanation.values, values, atol=0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from . import exceptions
 from ._core import available_threads
+from .explainer import TreeExplainer, shap_values
+from .explanation import Explanation
 from .hstats import HStats, hstats
 from .importance import permutation_importance
 from .interventional import InterventionalExplainer
@@ -16,15 +18,18 @@ from .model import Model
 from .partial_dependence import partial_dependence
 
 __all__ = [
+    "Explanation",
     "HStats",
     "InterventionalExplainer",
     "Model",
+    "TreeExplainer",
     "available_threads",
     "exceptions",
     "hstats",
     "load",
     "partial_dependence",
     "permutation_importance",
+    "shap_values",
 ]
 
 try:

@@ -158,3 +158,37 @@ def importance_permuted(
 ) -> tuple[npt.NDArray[np.float64], list[float]]:
     """Scores with each unit of columns permuted, (n_units, n_repeats, n_metrics), and the
     scores of the unpermuted rows."""
+
+# --- path-dependent TreeSHAP (rust/python/src/shap.rs) ---
+def path_expected_value(forest: Forest) -> list[float]:
+    """Expected value per output under the path-dependent game."""
+
+def path_shap_values(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    *,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+    max_bytes: Optional[int] = None,
+) -> npt.NDArray[np.float64]:
+    """SHAP values, shape (n_rows, n_features, n_outputs)."""
+
+def path_shap_interaction_values(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    *,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+    max_bytes: Optional[int] = None,
+) -> npt.NDArray[np.float64]:
+    """SHAP interaction values, shape (n_rows, n_features, n_features, n_outputs)."""
+
+def path_shap_interaction_summary(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    reduce: str,
+    *,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> npt.NDArray[np.float64]:
+    """Interaction values reduced over rows ("mean_abs" or "mean"), shape (p, p, n_outputs)."""

@@ -10,6 +10,7 @@ pub mod interventional;
 pub mod monitor;
 pub mod parallel;
 pub mod predict;
+pub mod shap;
 
 #[cfg(test)]
 mod forest_tests;

@@ -6,6 +6,7 @@ mod hstats;
 mod importance;
 mod interventional;
 mod monitor;
+mod shap;
 
 use pyo3::prelude::*;
 
@@ -24,6 +25,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?)?;
     m.add_function(wrap_pyfunction!(importance::importance_baseline, m)?)?;
     m.add_function(wrap_pyfunction!(importance::importance_permuted, m)?)?;
+    m.add_function(wrap_pyfunction!(shap::path_expected_value, m)?)?;
+    m.add_function(wrap_pyfunction!(shap::path_shap_values, m)?)?;
+    m.add_function(wrap_pyfunction!(shap::path_shap_interaction_values, m)?)?;
+    m.add_function(wrap_pyfunction!(shap::path_shap_interaction_summary, m)?)?;
     m.add(
         "available_threads",
         treelens_core::parallel::thread_count(None),

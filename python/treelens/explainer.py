@@ -1,0 +1,294 @@
+"""`TreeExplainer`: exact TreeSHAP values and interaction values, a drop-in for
+``shap.TreeExplainer``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from .exceptions import InvalidInputError
+from .explanation import Explanation
+from .inputs import column_names
+from .loaders import load
+from .progress import progress_callback
+
+__all__ = ["TreeExplainer", "shap_values"]
+
+_PERTURBATIONS = ("auto", "tree_path_dependent", "interventional")
+_OUTPUTS = ("raw", "probability", "log_loss")
+_REDUCTIONS = ("mean_abs", "mean")
+
+
+class TreeExplainer:
+    """Exact SHAP values of a tree ensemble.
+
+    Parameters
+    ----------
+    model : estimator, booster, path or Model
+        Anything :func:`treelens.load` accepts.
+    data : array-like or DataFrame, optional
+        Background rows. Without them (the default) the explainer uses the path-dependent game of
+        Lundberg et al. (2020): the expectation over the training distribution recorded in the
+        trees' node covers. With them it explains the interventional game over these rows.
+    feature_perturbation : {"auto", "tree_path_dependent", "interventional"}
+        ``"auto"`` is interventional when ``data`` is given, path-dependent otherwise.
+    model_output : {"raw", "probability", "log_loss"}
+        What to explain. ``"raw"`` is the model's margin (log-odds for boosted classifiers, class
+        probabilities for scikit-learn forest classifiers, as shap). The others need ``data``.
+    data_weights : array-like, optional
+        Weights of the background rows (interventional only).
+    n_jobs : int, optional
+        Default number of threads for the methods; None means all cores.
+
+    Attributes
+    ----------
+    expected_value : float or ndarray
+        The value the explanations start from: a float for one output, ``(k,)`` for ``k``.
+    model : treelens.Model
+        The loaded model.
+    """
+
+    def __init__(
+        self,
+        model,
+        data=None,
+        feature_perturbation: str = "auto",
+        model_output: str = "raw",
+        *,
+        data_weights=None,
+        n_jobs: int | None = None,
+    ):
+        if feature_perturbation not in _PERTURBATIONS:
+            raise InvalidInputError(
+                f"feature_perturbation={feature_perturbation!r} is not supported; use one of "
+                f"{_PERTURBATIONS}"
+            )
+        if model_output not in _OUTPUTS:
+            raise InvalidInputError(
+                f"model_output={model_output!r} is not supported; use one of {_OUTPUTS}"
+            )
+        self.model = load(model)
+        self.data = data
+        self.model_output = model_output
+        self.n_jobs = n_jobs
+        interventional = feature_perturbation == "interventional" or (
+            data is not None and feature_perturbation == "auto"
+        )
+        if interventional:
+            if data is None:
+                raise InvalidInputError(
+                    'feature_perturbation="interventional" needs background data: pass data=...'
+                )
+            from .interventional import InterventionalExplainer
+
+            self._interventional = InterventionalExplainer(
+                self.model, data, data_weights=data_weights, model_output=model_output
+            )
+            self.feature_perturbation = "interventional"
+            if callable(self._interventional.expected_value):
+                # log_loss: as in shap, the expected value is a function of the labels y.
+                self.expected_value = self._interventional.expected_value
+                self._expected = None
+                return
+            expected = np.asarray(self._interventional.expected_value, dtype=np.float64)
+        else:
+            if model_output != "raw":
+                raise InvalidInputError(
+                    f'model_output="{model_output}" needs background data: without data only '
+                    'model_output="raw" is available (the path-dependent explanation of the '
+                    "model's margin); pass data=... to explain other outputs"
+                )
+            self._interventional = None
+            self.feature_perturbation = "tree_path_dependent"
+            expected = np.asarray(_core.path_expected_value(self.model.forest), dtype=np.float64)
+        self._expected = expected.reshape(-1)
+        self.expected_value = (
+            float(self._expected[0]) if self._expected.size == 1 else self._expected.copy()
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _jobs(self, n_jobs):
+        return self.n_jobs if n_jobs is None else n_jobs
+
+    def _squeeze(self, out: np.ndarray) -> np.ndarray:
+        """Drops the output axis for one-output models (shap's shapes)."""
+        return out[..., 0] if out.shape[-1] == 1 else out
+
+    # -- public API ---------------------------------------------------------------------------
+    def shap_values(
+        self,
+        X,
+        y=None,
+        *,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+        check_additivity: bool = True,
+        max_bytes: int | None = None,
+    ) -> np.ndarray:
+        """SHAP values of the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like, optional
+            Labels, for ``model_output="log_loss"`` (interventional only; ignored otherwise).
+        n_jobs : int, optional
+            Threads; None means the explainer's default (all cores).
+        progress : bool, optional
+            Show a progress bar; by default only for long work on a terminal.
+        check_additivity : bool
+            Accepted for compatibility with shap; the values are exact, so there is nothing to
+            check.
+        max_bytes : int, optional
+            Refuse (OutputTooLargeError) a result larger than this; default: the memory available.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features) or (n_samples, n_features, n_outputs)
+            ``values.sum(axis=1) + expected_value`` equals the model's output.
+        """
+        x = self.model.prepare(X)
+        jobs = self._jobs(n_jobs)
+        cb = progress_callback(progress, "shap values", x.shape[0])
+        if self._interventional is not None:
+            out = self._interventional.shap_values(x, y=y, n_jobs=jobs, progress=cb)
+        else:
+            # y only matters for model_output="log_loss"; ignored here, as shap does.
+            out = _core.path_shap_values(
+                self.model.forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
+            )
+        return self._squeeze(np.asarray(out, dtype=np.float64))
+
+    def shap_interaction_values(
+        self,
+        X,
+        y=None,
+        *,
+        reduce: str | None = None,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+        max_bytes: int | None = None,
+    ) -> np.ndarray:
+        """SHAP interaction values of the rows of ``X``.
+
+        ``phi[r, i, j]`` (i != j) is half the Shapley interaction index of features i and j, the
+        diagonal holds the main effects, so each row of a matrix sums to the SHAP value.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like, optional
+            Labels (interventional ``log_loss`` only).
+        reduce : {None, "mean_abs", "mean"}
+            None returns the full tensor. ``"mean_abs"`` returns the mean over rows of
+            ``|phi[r, i, j]|`` (and ``"mean"`` the plain mean), computed without ever holding the
+            per-row tensor (path-dependent explainer).
+        n_jobs, progress :
+            As in :meth:`shap_values`.
+        max_bytes : int, optional
+            Refuse (OutputTooLargeError) a full tensor larger than this; default: the memory
+            available.
+
+        Returns
+        -------
+        ndarray
+            ``(n, p, p)`` or ``(n, p, p, k)``; with ``reduce``: ``(p, p)`` or ``(p, p, k)``.
+        """
+        if reduce is not None and reduce not in _REDUCTIONS:
+            raise InvalidInputError(
+                f"reduce={reduce!r} is not supported; use None, 'mean_abs' or 'mean'"
+            )
+        x = self.model.prepare(X)
+        jobs = self._jobs(n_jobs)
+        cb = progress_callback(progress, "shap interaction values", x.shape[0])
+        if self._interventional is not None:
+            out = np.asarray(
+                self._interventional.shap_interaction_values(x, y=y, n_jobs=jobs, progress=cb),
+                dtype=np.float64,
+            )
+            if reduce == "mean_abs":
+                out = np.abs(out).mean(axis=0)
+            elif reduce == "mean":
+                out = out.mean(axis=0)
+            return self._squeeze(out)
+        if reduce is None:
+            out = _core.path_shap_interaction_values(
+                self.model.forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
+            )
+        else:
+            out = _core.path_shap_interaction_summary(
+                self.model.forest, x, reduce, n_jobs=jobs, progress=cb
+            )
+        return self._squeeze(np.asarray(out, dtype=np.float64))
+
+    def __call__(
+        self,
+        X,
+        y=None,
+        *,
+        interactions: bool = False,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+    ) -> Explanation:
+        """An :class:`Explanation` of the rows of ``X`` (interaction values with
+        ``interactions=True``)."""
+        if interactions:
+            values = self.shap_interaction_values(X, y, n_jobs=n_jobs, progress=progress)
+        else:
+            values = self.shap_values(X, y, n_jobs=n_jobs, progress=progress)
+        n = values.shape[0]
+        if self._expected is None:
+            base = self._squeeze(np.asarray(self._interventional.base_values(n, y)))
+        elif self._expected.size == 1:
+            base = np.full(n, self._expected[0])
+        else:
+            base = np.tile(self._expected, (n, 1))
+        names = column_names(X) or self.model.feature_names
+        if hasattr(X, "to_numpy"):
+            data = X.to_numpy()
+        else:
+            data = np.asarray(X)
+        classes = self.model.classes
+        n_out = self.model.n_outputs if self._expected is None else self._expected.size
+        output_names = list(classes) if classes is not None and len(classes) == n_out else None
+        return Explanation(
+            values=values,
+            base_values=base,
+            data=data,
+            feature_names=list(names) if names is not None else None,
+            output_names=output_names,
+        )
+
+    def __repr__(self) -> str:
+        return f"treelens.TreeExplainer({self.model!r}, {self.feature_perturbation})"
+
+
+def shap_values(
+    model,
+    X,
+    *,
+    data=None,
+    data_weights=None,
+    y=None,
+    feature_perturbation: str = "auto",
+    model_output: str = "raw",
+    interactions: bool = False,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """SHAP values (or interaction values) of ``X`` in one call.
+
+    Equivalent to ``TreeExplainer(model, data, feature_perturbation, model_output)`` followed by
+    ``shap_values(X)`` (or ``shap_interaction_values(X)`` with ``interactions=True``); see
+    :class:`TreeExplainer` for the parameters and the shapes returned.
+    """
+    ex = TreeExplainer(
+        model,
+        data,
+        data_weights=data_weights,
+        feature_perturbation=feature_perturbation,
+        model_output=model_output,
+    )
+    if interactions:
+        return ex.shap_interaction_values(X, y, n_jobs=n_jobs, progress=progress)
+    return ex.shap_values(X, y, n_jobs=n_jobs, progress=progress)

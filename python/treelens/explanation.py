@@ -1,0 +1,57 @@
+"""`Explanation`: SHAP values together with what they explain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(eq=False)
+class Explanation:
+    """SHAP values of some rows, with their base values, the rows and the feature names.
+
+    Attributes
+    ----------
+    values : ndarray
+        ``(n, p)`` for one output, ``(n, p, k)`` for ``k`` outputs (interaction values: one more
+        feature axis).
+    base_values : ndarray
+        The expected value per row: ``(n,)`` or ``(n, k)``.
+    data : ndarray or None
+        The explained rows, ``(n, p)``.
+    feature_names : list of str or None
+        Column names, when known.
+    output_names : list or None
+        Class labels or output names for multi-output models.
+    """
+
+    values: np.ndarray
+    base_values: np.ndarray
+    data: np.ndarray | None = None
+    feature_names: list[str] | None = None
+    output_names: list | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    def to_shap(self):
+        """The same explanation as a ``shap.Explanation`` (requires shap)."""
+        try:
+            import shap
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("Explanation.to_shap() needs the shap package installed") from e
+        return shap.Explanation(
+            values=self.values,
+            base_values=self.base_values,
+            data=self.data,
+            feature_names=self.feature_names,
+            output_names=self.output_names,
+        )
+
+    def __repr__(self) -> str:
+        return f"treelens.Explanation(values shape {self.values.shape})"

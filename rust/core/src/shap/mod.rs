@@ -1,0 +1,492 @@
+//! Exact path-dependent TreeSHAP (Lundberg et al. 2020): SHAP values and SHAP interaction
+//! values of the cover-weighted conditional-expectation game, for trees of any depth.
+//!
+//! - [`quadrature`]: Gauss-Legendre rules on [0, 1].
+//! - [`plan`]: row-independent pre-order layout of each tree (edges, cover products).
+//! - [`kernel`]: the per-tree walk over a block of rows in SIMD lanes.
+//! - this file: expected values, the parallel drivers and the output-size checks.
+
+pub mod decisions;
+pub mod kernel;
+pub mod plan;
+pub mod quadrature;
+
+#[cfg(test)]
+mod brute_force;
+
+use crate::error::{Error, Result};
+use crate::forest::Forest;
+use crate::monitor::Monitor;
+use crate::parallel::{for_each_chunk, pool};
+use decisions::Splits;
+use kernel::{tree_block, tree_tables, BlockCuts, Lane, TreeJob, Work, L};
+use ndarray::{Array3, Array4, ArrayView2};
+use plan::Plan;
+use quadrature::{gauss_legendre, Rule};
+use rayon::prelude::*;
+
+/// How to summarise interaction values over rows without materialising the (n, p, p, k) tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduce {
+    /// Mean over rows of |phi_ij|.
+    MeanAbs,
+    /// Mean over rows of phi_ij.
+    Mean,
+}
+
+/// Everything row-independent: the plan, a quadrature rule per point count and the split ranks.
+/// (Each task builds the edge tables of the tree at hand: rebuilding them in cache was measured
+/// faster than streaming precomputed tables of all trees from memory.)
+struct Prepared {
+    plan: Plan,
+    rules: Vec<Rule>,
+    max_depth: usize,
+    max_points: usize,
+    /// Whether the tables fold in the quadrature weights (SHAP values) or not (interactions).
+    weighted: bool,
+    splits: Splits,
+}
+
+impl Prepared {
+    fn new(forest: &Forest, weighted: bool) -> Result<Prepared> {
+        let plan = Plan::new(forest)?;
+        let max_points = plan.points.iter().copied().max().unwrap_or(1);
+        let max_depth = plan.max_depth.iter().copied().max().unwrap_or(0);
+        let rules: Vec<Rule> = (0..=max_points).map(gauss_legendre).collect();
+        let splits = Splits::new(forest);
+        Ok(Prepared {
+            splits,
+            plan,
+            rules,
+            max_depth,
+            max_points,
+            weighted,
+        })
+    }
+}
+
+/// The expected value of each output under the path-dependent game with no feature known:
+/// `base_score[o] + sum_t tree_weight(t) * sum_leaves value * prod(cover ratios on the path)`.
+pub fn expected_value(forest: &Forest) -> Result<Vec<f64>> {
+    let plan = Plan::new(forest)?;
+    let mut ev = forest.base_score().to_vec();
+    let mut prod: Vec<f64> = Vec::new();
+    for t in 0..forest.n_trees() {
+        let width = forest.tree_width(t);
+        let scale = forest.tree_weight(t);
+        let mut sums = vec![0.0; width];
+        for i in plan.tree_start[t]..plan.tree_start[t + 1] {
+            let d = plan.depth[i] as usize;
+            prod.truncate(d);
+            let above = if d == 0 { 1.0 } else { prod[d - 1] };
+            prod.push(above * plan.ratio[i]);
+            let nd = plan.node[i] as usize;
+            if forest.is_leaf(nd) {
+                for (s, v) in sums.iter_mut().zip(forest.node_values(nd, width)) {
+                    *s += v * prod[d];
+                }
+            }
+        }
+        match forest.tree_output(t) {
+            Some(o) => ev[o] += scale * sums[0],
+            None => {
+                for (e, s) in ev.iter_mut().zip(&sums) {
+                    *e += scale * s;
+                }
+            }
+        }
+    }
+    Ok(ev)
+}
+
+/// Bytes of memory available to this process (Linux `MemAvailable`), if known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Refuses an output of `elements` float64 values that would need more than `limit` bytes
+/// (default: the memory available).
+pub fn check_output_size(
+    what: &str,
+    elements: u128,
+    alternative: &str,
+    limit: Option<u64>,
+) -> Result<()> {
+    let needed = elements.saturating_mul(8);
+    let limit = limit.or_else(available_memory).unwrap_or(u64::MAX) as u128;
+    if needed > limit {
+        return Err(Error::TooLarge {
+            what: what.to_string(),
+            needed_bytes: needed.min(u64::MAX as u128) as u64,
+            alternative: alternative.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// What one task writes.
+enum Sink<'a> {
+    Values(&'a mut [f64]),
+    Interactions(&'a mut [f64]),
+    Summary(&'a mut [f64], Reduce),
+}
+
+/// Explains rows `r0..r1` of `x` over all trees (trees outer, blocks of rows inner).
+#[inline(always)]
+fn task_generic<const INTER: bool, const FMA: bool>(
+    forest: &Forest,
+    prep: &Prepared,
+    x: &ArrayView2<f64>,
+    r0: usize,
+    r1: usize,
+    sink: Sink,
+) {
+    let p = forest.n_features();
+    let k = forest.n_outputs();
+    let rows = r1 - r0;
+    let nb = rows.div_ceil(L);
+    let vstride = p * k;
+    let istride = if INTER { p * p * k } else { 0 };
+    let mut vacc: Vec<Lane> = vec![[0.0; L]; nb * vstride];
+    let mut iacc: Vec<Lane> = vec![[0.0; L]; nb * istride];
+    let mut work = Work::new(prep.max_depth, prep.max_points, k);
+    let mut scratch = Vec::new();
+    let all_outputs: Vec<usize> = (0..k).collect();
+    let row = |r: usize| -> &[f64] {
+        let r = r.min(r1 - 1);
+        x.row(r).to_slice().expect("standard layout")
+    };
+    let blocks: Vec<[&[f64]; L]> = (0..nb)
+        .map(|b| std::array::from_fn(|l| row(r0 + b * L + l)))
+        .collect();
+    let cuts: Vec<BlockCuts> = blocks
+        .iter()
+        .map(|rows| BlockCuts::new(forest, &prep.splits, rows))
+        .collect();
+    for t in 0..forest.n_trees() {
+        let m = prep.plan.points[t];
+        let rule = &prep.rules[m];
+        tree_tables(forest, &prep.plan, t, rule, prep.weighted, &mut scratch);
+        let tab: &[f64] = &scratch;
+        let single = forest.tree_output(t).map(|o| [o]);
+        let outputs: &[usize] = match &single {
+            Some(o) => o,
+            None => &all_outputs,
+        };
+        let job = TreeJob {
+            forest,
+            plan: &prep.plan,
+            t,
+            rule,
+            tab,
+            outputs,
+            n_outputs: k,
+            n_features: p,
+            splits: &prep.splits,
+        };
+        // Each arm inlines its own copy of the kernel (into the caller's target features).
+        macro_rules! blocks_with {
+            ($mc:literal) => {
+                for (b, lanes) in blocks.iter().enumerate() {
+                    tree_block::<INTER, $mc, FMA>(
+                        &job,
+                        lanes,
+                        &cuts[b],
+                        &mut work,
+                        &mut vacc[b * vstride..(b + 1) * vstride],
+                        &mut iacc[b * istride..(b + 1) * istride],
+                    );
+                }
+            };
+        }
+        match m {
+            1 => blocks_with!(1),
+            2 => blocks_with!(2),
+            3 => blocks_with!(3),
+            4 => blocks_with!(4),
+            5 => blocks_with!(5),
+            6 => blocks_with!(6),
+            7 => blocks_with!(7),
+            8 => blocks_with!(8),
+            _ => blocks_with!(0),
+        }
+    }
+    match sink {
+        Sink::Values(out) => {
+            for r in 0..rows {
+                let (b, l) = (r / L, r % L);
+                let dst = &mut out[r * vstride..(r + 1) * vstride];
+                for (d, src) in dst.iter_mut().zip(&vacc[b * vstride..(b + 1) * vstride]) {
+                    *d = src[l];
+                }
+            }
+        }
+        Sink::Interactions(out) => {
+            for r in 0..rows {
+                let (b, l) = (r / L, r % L);
+                let dst = &mut out[r * istride..(r + 1) * istride];
+                interaction_row(
+                    &vacc[b * vstride..(b + 1) * vstride],
+                    &iacc[b * istride..(b + 1) * istride],
+                    l,
+                    p,
+                    k,
+                    dst,
+                );
+            }
+        }
+        Sink::Summary(total, reduce) => {
+            let mut one = vec![0.0; istride];
+            for r in 0..rows {
+                let (b, l) = (r / L, r % L);
+                interaction_row(
+                    &vacc[b * vstride..(b + 1) * vstride],
+                    &iacc[b * istride..(b + 1) * istride],
+                    l,
+                    p,
+                    k,
+                    &mut one,
+                );
+                match reduce {
+                    Reduce::MeanAbs => total.iter_mut().zip(&one).for_each(|(s, v)| *s += v.abs()),
+                    Reduce::Mean => total.iter_mut().zip(&one).for_each(|(s, v)| *s += v),
+                }
+            }
+        }
+    }
+}
+
+/// One row's (p, p, k) interaction matrix: off-diagonal from the pair sums, diagonal so that
+/// each row of the matrix sums to the SHAP value.
+fn interaction_row(vacc: &[Lane], iacc: &[Lane], l: usize, p: usize, k: usize, dst: &mut [f64]) {
+    for (d, src) in dst.iter_mut().zip(iacc) {
+        *d = src[l];
+    }
+    for i in 0..p {
+        for o in 0..k {
+            let mut off = 0.0;
+            for j in 0..p {
+                if j != i {
+                    off += dst[(i * p + j) * k + o];
+                }
+            }
+            dst[(i * p + i) * k + o] = vacc[i * k + o][l] - off;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn task_avx512<const INTER: bool>(
+    forest: &Forest,
+    prep: &Prepared,
+    x: &ArrayView2<f64>,
+    r0: usize,
+    r1: usize,
+    sink: Sink,
+) {
+    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn task_avx2<const INTER: bool>(
+    forest: &Forest,
+    prep: &Prepared,
+    x: &ArrayView2<f64>,
+    r0: usize,
+    r1: usize,
+    sink: Sink,
+) {
+    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
+}
+
+/// Runs the best compiled version of the kernel this CPU supports.
+fn task<const INTER: bool>(
+    forest: &Forest,
+    prep: &Prepared,
+    x: &ArrayView2<f64>,
+    r0: usize,
+    r1: usize,
+    sink: Sink,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features the function was compiled for.
+            return unsafe { task_avx512::<INTER>(forest, prep, x, r0, r1, sink) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { task_avx2::<INTER>(forest, prep, x, r0, r1, sink) };
+        }
+    }
+    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
+}
+
+fn check_rows(forest: &Forest, x: &ArrayView2<f64>) -> Result<()> {
+    forest.check_columns(x.ncols())?;
+    if forest.n_features() == 0 {
+        return Err(Error::InvalidInput("the model has no features".into()));
+    }
+    Ok(())
+}
+
+/// SHAP values, shape `(n_rows, n_features, n_outputs)`.
+pub fn shap_values(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    threads: usize,
+    monitor: &dyn Monitor,
+    limit: Option<u64>,
+) -> Result<Array3<f64>> {
+    check_rows(forest, &x)?;
+    let (n, p, k) = (x.nrows(), forest.n_features(), forest.n_outputs());
+    check_output_size(
+        "the SHAP values",
+        n as u128 * p as u128 * k as u128,
+        "explain fewer rows at a time",
+        limit,
+    )?;
+    let pool = pool(threads)?;
+    let prep = Prepared::new(forest, true)?;
+    let x = x.as_standard_layout();
+    let xv = x.view();
+    let mut out = Array3::<f64>::zeros((n, p, k));
+    let row_len = p * k;
+    // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
+    let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8) * L;
+    let chunk = task_rows * threads * 4;
+    let data = out.as_slice_mut().expect("fresh array");
+    for_each_chunk(&pool, n, chunk, monitor, |start, end| {
+        data[start * row_len..end * row_len]
+            .par_chunks_mut(task_rows * row_len)
+            .enumerate()
+            .for_each(|(ti, sl)| {
+                let r0 = start + ti * task_rows;
+                let r1 = (r0 + task_rows).min(end);
+                task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl));
+            });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Refuses interaction work whose per-thread accumulators (a (p, p, k) matrix per row of a
+/// block of `L` rows, plus a partial sum) would not fit in memory.
+fn check_accumulators(p: usize, k: usize, threads: usize, limit: Option<u64>) -> Result<()> {
+    let per_thread = (p as u128 * p as u128 * k as u128) * (L as u128 + 2);
+    check_output_size(
+        &format!(
+            "the interaction accumulators of {threads} threads ({p} x {p} x {k} x {L} rows each)"
+        ),
+        per_thread * threads as u128,
+        "use fewer threads (n_jobs)",
+        limit,
+    )
+}
+
+/// One block per task: the (p, p, k) accumulator of a block is the large part.
+fn interaction_task_rows(_p: usize, _k: usize) -> usize {
+    L
+}
+
+/// SHAP interaction values, shape `(n_rows, n_features, n_features, n_outputs)`.
+pub fn shap_interaction_values(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    threads: usize,
+    monitor: &dyn Monitor,
+    limit: Option<u64>,
+) -> Result<Array4<f64>> {
+    check_rows(forest, &x)?;
+    let (n, p, k) = (x.nrows(), forest.n_features(), forest.n_outputs());
+    check_output_size(
+        &format!("the SHAP interaction values ({n} x {p} x {p} x {k} float64)"),
+        n as u128 * p as u128 * p as u128 * k as u128,
+        "use reduce=\"mean_abs\" for the (p, p) mean |interaction| over rows, or explain fewer \
+         rows at a time",
+        limit,
+    )?;
+    check_accumulators(p, k, threads, limit)?;
+    let pool = pool(threads)?;
+    let prep = Prepared::new(forest, false)?;
+    let x = x.as_standard_layout();
+    let xv = x.view();
+    let mut out = Array4::<f64>::zeros((n, p, p, k));
+    let row_len = p * p * k;
+    let task_rows = interaction_task_rows(p, k);
+    let chunk = task_rows * threads * 8;
+    let data = out.as_slice_mut().expect("fresh array");
+    for_each_chunk(&pool, n, chunk, monitor, |start, end| {
+        data[start * row_len..end * row_len]
+            .par_chunks_mut(task_rows * row_len)
+            .enumerate()
+            .for_each(|(ti, sl)| {
+                let r0 = start + ti * task_rows;
+                let r1 = (r0 + task_rows).min(end);
+                task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl));
+            });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Interaction values summarised over rows, shape `(n_features, n_features, n_outputs)`,
+/// computed without materialising the per-row tensor.
+pub fn shap_interaction_summary(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    reduce: Reduce,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<Array3<f64>> {
+    check_rows(forest, &x)?;
+    let (n, p, k) = (x.nrows(), forest.n_features(), forest.n_outputs());
+    if n == 0 {
+        return Err(Error::InvalidInput(
+            "X has no rows: a mean over rows needs at least one".into(),
+        ));
+    }
+    check_accumulators(p, k, threads, None)?;
+    let pool = pool(threads)?;
+    let prep = Prepared::new(forest, false)?;
+    let x = x.as_standard_layout();
+    let xv = x.view();
+    let len = p * p * k;
+    let mut total = vec![0.0; len];
+    let task_rows = interaction_task_rows(p, k);
+    let chunk = task_rows * threads * 8;
+    for_each_chunk(&pool, n, chunk, monitor, |start, end| {
+        let starts: Vec<usize> = (start..end).step_by(task_rows).collect();
+        let part = starts
+            .into_par_iter()
+            .map(|r0| {
+                let r1 = (r0 + task_rows).min(end);
+                let mut s = vec![0.0; len];
+                task::<true>(forest, &prep, &xv, r0, r1, Sink::Summary(&mut s, reduce));
+                s
+            })
+            .reduce(
+                || vec![0.0; len],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                    a
+                },
+            );
+        total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+        Ok(())
+    })?;
+    let inv = 1.0 / n as f64;
+    Ok(
+        Array3::from_shape_vec((p, p, k), total.into_iter().map(|v| v * inv).collect())
+            .expect("p * p * k values"),
+    )
+}
