@@ -434,3 +434,14 @@ def test_bad_input():
     one = GradientBoostingRegressor(n_estimators=3).fit(X[:, :1], y)
     with pytest.raises(InvalidInputError, match="at least 2 features"):
         tl.hstats(one, X[:, :1])
+
+
+def test_pairwise_m_none_means_all_features():
+    from sklearn.datasets import make_friedman1
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X, y = make_friedman1(300, 6, random_state=0)
+    est = GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0).fit(X, y)
+    every = tl.hstats(est, X, pairwise_m=None)
+    explicit = tl.hstats(est, X, pairwise_m=6)
+    np.testing.assert_array_equal(every.h2_pairwise(), explicit.h2_pairwise())

@@ -126,8 +126,8 @@ def hstats(
     X,
     *,
     features=None,
-    pairwise_m: int = 5,
-    threeway_m: int = 0,
+    pairwise_m: int | None = 5,
+    threeway_m: int | None = 0,
     n_max: int | None = None,
     sample_weight=None,
     random_state=None,
@@ -160,12 +160,13 @@ def hstats(
     features : sequence of str or int, optional
         Features to consider (names or column indices); all by default. Columns without names
         are called x0, x1, ....
-    pairwise_m : int
+    pairwise_m : int or None
         Pairwise statistics for all pairs of the ``pairwise_m`` features with the largest
-        positive overall numerator (summed over outputs); none when below 2.
-    threeway_m : int
+        positive overall numerator (summed over outputs); none when below 2. None: all features
+        (a feature with a zero overall numerator interacts with nothing; its pairs stay NaN).
+    threeway_m : int or None
         Three-way statistics for all triples of the ``threeway_m`` strongest of those (capped at
-        ``pairwise_m``); none when below 3.
+        ``pairwise_m``); none when below 3. None: all features.
     n_max : int, optional
         Use a random subsample of this many rows (without replacement) if ``X`` has more.
     sample_weight : array-like of shape (n_samples,), optional
@@ -192,9 +193,14 @@ def hstats(
             f"H statistics need at least 2 features; the model has {model.n_features} column"
         )
     cols = list(range(model.n_features)) if features is None else resolve_features(features, names)
+    # None: every feature considered (all pairs / all triples among those that interact).
+    pairwise_m = len(cols) if pairwise_m is None else pairwise_m
+    threeway_m = len(cols) if threeway_m is None else threeway_m
     for name, m in (("pairwise_m", pairwise_m), ("threeway_m", threeway_m)):
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
-            raise InvalidInputError(f"{name} must be a non-negative integer, got {m!r}")
+            raise InvalidInputError(
+                f"{name} must be a non-negative integer or None (all features), got {m!r}"
+            )
     x = model.prepare(X)
     n = x.shape[0]
     w = weights(sample_weight, n)
