@@ -223,3 +223,18 @@ def test_errors(regression):
     ex = tl.TreeExplainer(model, feature_perturbation="tree_path_dependent")
     with pytest.raises(InvalidInputError, match="columns"):
         ex.shap_values(X[:, :4])
+
+
+def test_explanation_rows():
+    from sklearn.ensemble import RandomForestRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 4))
+    y = X[:, 0] * X[:, 1] + X[:, 2]
+    est = RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(X, y)
+    e = tl.TreeExplainer(est)(X)
+    assert len(e) == 50 and e.shape == (50, 4)
+    np.testing.assert_array_equal(e[3].values, e.values[3])
+    assert e[3].base_values == e.base_values[3]
+    np.testing.assert_array_equal(e[10:20].data, X[10:20])
+    assert e[e.values[:, 0] > 0].values.shape[1] == 4

@@ -39,6 +39,23 @@ class Explanation:
     def __len__(self) -> int:
         return self.values.shape[0]
 
+    def __getitem__(self, rows) -> Explanation:
+        """The explanation of some rows (an int, a slice, a mask or an index array)."""
+        single = isinstance(rows, (int, np.integer))
+        index = [rows] if single else rows
+        part = Explanation(
+            values=self.values[index],
+            base_values=np.asarray(self.base_values)[index],
+            data=None if self.data is None else np.asarray(self.data)[index],
+            feature_names=self.feature_names,
+            output_names=self.output_names,
+        )
+        if single:
+            part.values = part.values[0]
+            part.base_values = part.base_values[0]
+            part.data = None if part.data is None else part.data[0]
+        return part
+
     def to_shap(self):
         """The same explanation as a ``shap.Explanation`` (requires shap)."""
         try:
