@@ -606,6 +606,8 @@ struct FastTrees {
     height: Vec<u8>,
     /// Per leaf: where its values start in the leaf value table.
     value_at: Vec<u32>,
+    /// Per node: bit `f % 64` set when a split on column `f` is in the node's subtree.
+    below: Vec<u64>,
 }
 
 impl FastTrees {
@@ -619,6 +621,7 @@ impl FastTrees {
         let mut nodes = ranks.nodes.clone();
         let mut height = vec![0u8; n_nodes];
         let mut value_at = vec![0u32; n_nodes];
+        let mut below = vec![0u64; n_nodes];
         for n in (0..n_nodes).rev() {
             let node = ranks.nodes[n];
             if node.is_leaf() {
@@ -630,13 +633,16 @@ impl FastTrees {
                     cut: 0,
                 };
             } else {
-                height[n] = 1 + height[node.left as usize].max(height[node.right as usize]);
+                let (l, r) = (node.left as usize, node.right as usize);
+                height[n] = 1 + height[l].max(height[r]);
+                below[n] = (1u64 << (node.feature() % 64)) | below[l] | below[r];
             }
         }
         Some(FastTrees {
             nodes,
             height,
             value_at,
+            below,
         })
     }
 
@@ -646,8 +652,10 @@ impl FastTrees {
         for _ in 0..self.height[n] {
             let node = self.nodes[n];
             let g = node.feature();
-            let r = if g == f { q } else { rank_row[g] };
-            n = node.rank_child(r);
+            // A select without a branch: the permuted column is rarely split on below.
+            let own = rank_row[g];
+            let mask = 0u32.wrapping_sub((g == f) as u32);
+            n = node.rank_child((q & mask) | (own & !mask));
         }
         n
     }
@@ -686,26 +694,26 @@ impl Chunk<'_> {
                 }
             }
         }
-        let mut stamp = vec![0u32; p];
         let mut onset = vec![0u64; p];
-        let mut counter = 0u32;
-        let mut path = [0usize; FAST_DEPTH + 1];
+        // Per row of the block: its path down the current tree (root first, then its leaf).
+        const SPAN: usize = FAST_DEPTH + 1;
+        let mut paths = vec![0u32; rows * SPAN];
         for t in 0..forest.n_trees() {
             let width = forest.tree_width(t);
             let output = forest.tree_output(t);
             let root = forest.root(t);
             let depth = fast.height[root] as usize;
-            for li in 0..rows {
+            // All paths first: independent branch-free walks that overlap in the pipeline.
+            for (li, path) in paths.chunks_exact_mut(SPAN).enumerate() {
                 let rank_row = self.ranks.row(r0 + li);
                 let mut n = root;
                 for slot in path.iter_mut().take(depth) {
-                    *slot = n;
+                    *slot = n as u32;
                     let node = fast.nodes[n];
                     n = node.rank_child(rank_row[node.feature()]);
                 }
-                path[depth] = n;
-                let leaf0 = n;
-                let at0 = fast.value_at[leaf0] as usize;
+                path[depth] = n as u32;
+                let at0 = fast.value_at[n] as usize;
                 let v0 = &values[at0..at0 + width];
                 match output {
                     Some(o) => sums[li * k + o] += v0[0],
@@ -715,6 +723,13 @@ impl Chunk<'_> {
                         }
                     }
                 }
+            }
+            for li in 0..rows {
+                let rank_row = self.ranks.row(r0 + li);
+                let path = &paths[li * SPAN..li * SPAN + depth + 1];
+                let leaf0 = path[depth] as usize;
+                let at0 = fast.value_at[leaf0] as usize;
+                let v0 = &values[at0..at0 + width];
                 let acc_row = &mut acc[li * stride..(li + 1) * stride];
                 let mut base = 0;
                 while base < n_repeats {
@@ -724,13 +739,12 @@ impl Chunk<'_> {
                     } else {
                         (1u64 << batch) - 1
                     };
-                    counter = counter.wrapping_add(1);
-                    if counter == 0 {
-                        stamp.iter_mut().for_each(|s| *s = u32::MAX);
-                        counter = 1;
+                    // The repeats of each column on the path start on it.
+                    for &n in &path[..depth] {
+                        onset[fast.nodes[n as usize].feature()] = full;
                     }
                     for d in 0..depth {
-                        let n = path[d];
+                        let n = path[d] as usize;
                         if n == leaf0 {
                             break;
                         }
@@ -740,21 +754,14 @@ impl Chunk<'_> {
                         if u == NO_UNIT {
                             continue;
                         }
-                        if stamp[f] != counter {
-                            stamp[f] = counter;
-                            onset[f] = full;
-                        }
                         let set = onset[f];
-                        if set == 0 {
-                            continue;
-                        }
                         let at = (li * n_units + u as usize) * n_repeats + base;
                         let qs = &qrank[at..at + batch];
                         let mut left = 0u64;
                         for (r, &q) in qs.iter().enumerate() {
                             left |= (node.rank_goes_left(q) as u64) << r;
                         }
-                        let went_left = path[d + 1] == node.left as usize;
+                        let went_left = path[d + 1] == node.left;
                         let (stay, other) = if went_left {
                             (left & set, node.right as usize)
                         } else {
@@ -763,6 +770,33 @@ impl Chunk<'_> {
                         onset[f] = stay;
                         let mut leave = set & !stay;
                         let unit_base = u as usize * n_repeats * k;
+                        if fast.below[other] & (1u64 << (f % 64)) == 0 {
+                            // No split on the column below: every leaving repeat reaches the
+                            // leaf the row's own values reach from there. Walked and added
+                            // without branches (masked), whether or not a repeat leaves.
+                            let leaf = fast.walk(other, rank_row, usize::MAX, 0);
+                            let at = fast.value_at[leaf] as usize;
+                            let v = &values[at..at + width];
+                            let a = &mut acc_row[unit_base + base * k..][..batch * k];
+                            match output {
+                                Some(o) => {
+                                    let diff = v[0] - v0[0];
+                                    for (r, a) in a.chunks_exact_mut(k).enumerate() {
+                                        let mask = 0i64.wrapping_sub(((leave >> r) & 1) as i64);
+                                        a[o] += diff & mask;
+                                    }
+                                }
+                                None => {
+                                    for (r, a) in a.chunks_exact_mut(k).enumerate() {
+                                        let mask = 0i64.wrapping_sub(((leave >> r) & 1) as i64);
+                                        for o in 0..k {
+                                            a[o] += (v[o] - v0[o]) & mask;
+                                        }
+                                    }
+                                }
+                            }
+                            continue;
+                        }
                         while leave != 0 {
                             let r = leave.trailing_zeros() as usize;
                             leave &= leave - 1;
