@@ -13,6 +13,10 @@ the row's path once; all repeats of the row then go down together from that spli
 where the tree splits on the permuted column (by rank: the column's values are replaced by their
 rank among its distinct values, every split by the number of ranks that go left, both found with
 the model's own branch rule). Repeats that reach another leaf add the difference of leaf values.
+On shallow forests (boosted trees) with one column per unit, the walks have fixed length (leaves
+loop onto themselves) and are free of data-dependent branches; where no split on the column lies
+below the node a repeat leaves the path at, all leaving repeats share one walk of the row's own
+values.
 
 Numbers and ties: the model's output is summed in 64-bit fixed point (each leaf value rounded to
 2^-60 of the largest possible output), so it is a function of the leaves a row reaches, whatever

@@ -8,8 +8,12 @@
 //! [`ColumnRanks`] for ranked columns, [`Forest::goes_left`] on the permuted values otherwise).
 //! Each repeat that reaches another leaf adds the difference of leaf values to its row's output.
 //! Rows are processed in blocks, trees outer and rows inner so a tree stays in cache.
+//!
+//! Fast walks: when every unit is one ranked column and the forest is shallow (boosted trees),
+//! leaves are made their own children, so a walk of a subtree's height reaches the row's leaf
+//! without a data-dependent branch; each repeat that leaves the path walks the other side alone.
 
-use super::column_function::{ColumnRanks, NAN_RANK};
+use super::column_function::{ColumnRanks, Node, NAN_RANK};
 use super::exact_sum::{exact_margins, margin as exact_margin, Fixed, FixedValues};
 use super::metrics::{check_metrics, evaluate, Metric, Scratch, Target, Task};
 use crate::error::{Error, Result};
@@ -150,6 +154,8 @@ pub fn permutation_scores(
         });
     }
 
+    let fast = FastTrees::new(forest, &ranks);
+
     let pool = pool(threads)?;
     let mut out = Array3::<f64>::zeros((n_units, n_repeats, metrics.len()));
     let mut unpermuted = vec![0.0; metrics.len()];
@@ -171,7 +177,12 @@ pub fn permutation_scores(
                 .enumerate()
                 .for_each(|(b, (acc_block, sum_block))| {
                     let r0 = start + b * block;
-                    chunk.block(forest, xv, perms, r0, acc_block, sum_block);
+                    match (&fast, &chunk.unit_of) {
+                        (Some(fast), Some(unit_of)) => {
+                            chunk.block_fast(forest, fast, unit_of, perms, r0, acc_block, sum_block)
+                        }
+                        _ => chunk.block(forest, xv, perms, r0, acc_block, sum_block),
+                    }
                 });
             Ok(())
         })?;
@@ -239,6 +250,9 @@ struct Chunk<'a> {
     single: Vec<Option<usize>>,
     /// Per feature: the units (local indices) that hold it.
     units_of: Vec<Vec<u32>>,
+    /// When every unit is one ranked column and no column is in two units: per feature, its
+    /// unit ([`NO_UNIT`] for none).
+    unit_of: Option<Vec<u32>>,
     ranks: &'a ColumnRanks,
     fixed: &'a FixedValues,
 }
@@ -298,10 +312,18 @@ impl<'a> Chunk<'a> {
             member.push(m);
             single.push((cols.len() == 1 && ranks.ranked[cols[0]]).then_some(cols[0]));
         }
+        let unit_of = (single.iter().all(|s| s.is_some()) && units_of.iter().all(|u| u.len() <= 1))
+            .then(|| {
+                units_of
+                    .iter()
+                    .map(|u| u.first().copied().unwrap_or(NO_UNIT))
+                    .collect()
+            });
         Chunk {
             member,
             single,
             units_of,
+            unit_of,
             ranks,
             fixed,
         }
@@ -568,6 +590,237 @@ impl<'a> Chunk<'a> {
     }
 }
 
+/// Local unit index meaning "no unit holds this column".
+const NO_UNIT: u32 = u32::MAX;
+
+/// Deepest forest routed by fixed-length walks: below this depth a walk of a subtree's height
+/// (leaves loop onto themselves) costs less than the mispredicted branches of an early exit.
+const FAST_DEPTH: usize = 12;
+
+/// The forest as routing nodes whose leaves are their own children, so that a walk of fixed
+/// length from any node ends at the leaf a row reaches, without branches; only for forests of
+/// depth at most [`FAST_DEPTH`] whose every split is on a ranked column.
+struct FastTrees {
+    nodes: Vec<Node>,
+    /// Per node: the longest walk from it to a leaf.
+    height: Vec<u8>,
+    /// Per leaf: where its values start in the leaf value table.
+    value_at: Vec<u32>,
+    /// Per node: bit `f % 64` set when a split on column `f` is in the node's subtree.
+    below: Vec<u64>,
+}
+
+impl FastTrees {
+    fn new(forest: &Forest, ranks: &ColumnRanks) -> Option<Self> {
+        if forest.max_depth() > FAST_DEPTH
+            || ranks.nodes.iter().any(|n| !n.is_leaf() && !n.ranked())
+        {
+            return None;
+        }
+        let n_nodes = ranks.nodes.len();
+        let mut nodes = ranks.nodes.clone();
+        let mut height = vec![0u8; n_nodes];
+        let mut value_at = vec![0u32; n_nodes];
+        let mut below = vec![0u64; n_nodes];
+        for n in (0..n_nodes).rev() {
+            let node = ranks.nodes[n];
+            if node.is_leaf() {
+                value_at[n] = node.cut;
+                nodes[n] = Node {
+                    feature: 0,
+                    left: n as u32,
+                    right: n as u32,
+                    cut: 0,
+                };
+            } else {
+                let (l, r) = (node.left as usize, node.right as usize);
+                height[n] = 1 + height[l].max(height[r]);
+                below[n] = (1u64 << (node.feature() % 64)) | below[l] | below[r];
+            }
+        }
+        Some(FastTrees {
+            nodes,
+            height,
+            value_at,
+            below,
+        })
+    }
+
+    /// The leaf reached from `n` by a row of ranks `rank_row` whose column `f` has rank `q`.
+    #[inline(always)]
+    fn walk(&self, mut n: usize, rank_row: &[u32], f: usize, q: u32) -> usize {
+        for _ in 0..self.height[n] {
+            let node = self.nodes[n];
+            let g = node.feature();
+            // A select without a branch: the permuted column is rarely split on below.
+            let own = rank_row[g];
+            let mask = 0u32.wrapping_sub((g == f) as u32);
+            n = node.rank_child((q & mask) | (own & !mask));
+        }
+        n
+    }
+}
+
+impl Chunk<'_> {
+    /// [`Chunk::block`] for units of one ranked column each over a [`FastTrees`] forest: each
+    /// repeat that leaves the row's path at a split on its column walks the other side alone,
+    /// without branches, to its leaf.
+    #[allow(clippy::too_many_arguments)]
+    fn block_fast(
+        &self,
+        forest: &Forest,
+        fast: &FastTrees,
+        unit_of: &[u32],
+        perms: ArrayView2<u32>,
+        r0: usize,
+        acc: &mut [Fixed],
+        sums: &mut [Fixed],
+    ) {
+        let k = forest.n_outputs();
+        let n_repeats = perms.nrows();
+        let n_units = self.member.len();
+        let stride = n_units * n_repeats * k;
+        let rows = sums.len() / k;
+        let p = forest.n_features();
+        let values = self.fixed.values();
+        // Per row of the block, per unit, per repeat: the rank of the permuted value.
+        let mut qrank = vec![0u32; rows * n_units * n_repeats];
+        for li in 0..rows {
+            for (u, single) in self.single.iter().enumerate() {
+                let j = single.expect("single ranked units");
+                for r in 0..n_repeats {
+                    let src = perms[[r, r0 + li]] as usize;
+                    qrank[(li * n_units + u) * n_repeats + r] = self.ranks.row(src)[j];
+                }
+            }
+        }
+        let mut onset = vec![0u64; p];
+        // Per row of the block: its path down the current tree (root first, then its leaf).
+        const SPAN: usize = FAST_DEPTH + 1;
+        let mut paths = vec![0u32; rows * SPAN];
+        for t in 0..forest.n_trees() {
+            let width = forest.tree_width(t);
+            let output = forest.tree_output(t);
+            let root = forest.root(t);
+            let depth = fast.height[root] as usize;
+            // All paths first: independent branch-free walks that overlap in the pipeline.
+            for (li, path) in paths.chunks_exact_mut(SPAN).enumerate() {
+                let rank_row = self.ranks.row(r0 + li);
+                let mut n = root;
+                for slot in path.iter_mut().take(depth) {
+                    *slot = n as u32;
+                    let node = fast.nodes[n];
+                    n = node.rank_child(rank_row[node.feature()]);
+                }
+                path[depth] = n as u32;
+                let at0 = fast.value_at[n] as usize;
+                let v0 = &values[at0..at0 + width];
+                match output {
+                    Some(o) => sums[li * k + o] += v0[0],
+                    None => {
+                        for (o, v) in v0.iter().enumerate() {
+                            sums[li * k + o] += v;
+                        }
+                    }
+                }
+            }
+            for li in 0..rows {
+                let rank_row = self.ranks.row(r0 + li);
+                let path = &paths[li * SPAN..li * SPAN + depth + 1];
+                let leaf0 = path[depth] as usize;
+                let at0 = fast.value_at[leaf0] as usize;
+                let v0 = &values[at0..at0 + width];
+                let acc_row = &mut acc[li * stride..(li + 1) * stride];
+                let mut base = 0;
+                while base < n_repeats {
+                    let batch = (n_repeats - base).min(64);
+                    let full = if batch == 64 {
+                        u64::MAX
+                    } else {
+                        (1u64 << batch) - 1
+                    };
+                    // The repeats of each column on the path start on it.
+                    for &n in &path[..depth] {
+                        onset[fast.nodes[n as usize].feature()] = full;
+                    }
+                    for d in 0..depth {
+                        let n = path[d] as usize;
+                        if n == leaf0 {
+                            break;
+                        }
+                        let node = fast.nodes[n];
+                        let f = node.feature();
+                        let u = unit_of[f];
+                        if u == NO_UNIT {
+                            continue;
+                        }
+                        let set = onset[f];
+                        let at = (li * n_units + u as usize) * n_repeats + base;
+                        let qs = &qrank[at..at + batch];
+                        let mut left = 0u64;
+                        for (r, &q) in qs.iter().enumerate() {
+                            left |= (node.rank_goes_left(q) as u64) << r;
+                        }
+                        let went_left = path[d + 1] == node.left;
+                        let (stay, other) = if went_left {
+                            (left & set, node.right as usize)
+                        } else {
+                            (set & !left, node.left as usize)
+                        };
+                        onset[f] = stay;
+                        let mut leave = set & !stay;
+                        let unit_base = u as usize * n_repeats * k;
+                        if fast.below[other] & (1u64 << (f % 64)) == 0 {
+                            // No split on the column below: every leaving repeat reaches the
+                            // leaf the row's own values reach from there. Walked and added
+                            // without branches (masked), whether or not a repeat leaves.
+                            let leaf = fast.walk(other, rank_row, usize::MAX, 0);
+                            let at = fast.value_at[leaf] as usize;
+                            let v = &values[at..at + width];
+                            let a = &mut acc_row[unit_base + base * k..][..batch * k];
+                            match output {
+                                Some(o) => {
+                                    let diff = v[0] - v0[0];
+                                    for (r, a) in a.chunks_exact_mut(k).enumerate() {
+                                        let mask = 0i64.wrapping_sub(((leave >> r) & 1) as i64);
+                                        a[o] += diff & mask;
+                                    }
+                                }
+                                None => {
+                                    for (r, a) in a.chunks_exact_mut(k).enumerate() {
+                                        let mask = 0i64.wrapping_sub(((leave >> r) & 1) as i64);
+                                        for o in 0..k {
+                                            a[o] += (v[o] - v0[o]) & mask;
+                                        }
+                                    }
+                                }
+                            }
+                            continue;
+                        }
+                        while leave != 0 {
+                            let r = leave.trailing_zeros() as usize;
+                            leave &= leave - 1;
+                            let leaf = fast.walk(other, rank_row, f, qs[r]);
+                            let at = fast.value_at[leaf] as usize;
+                            let v = &values[at..at + width];
+                            let a = &mut acc_row[unit_base + (base + r) * k..][..k];
+                            match output {
+                                Some(o) => a[o] += v[0] - v0[0],
+                                None => {
+                                    for o in 0..k {
+                                        a[o] += v[o] - v0[o];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    base += batch;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,7 +900,8 @@ mod tests {
     fn matches_direct_evaluation() {
         let mut rng = Lcg(7);
         for case in 0..6 {
-            let (p, k, m, reps) = (4, 1 + case % 2, 40, if case == 5 { 70 } else { 3 });
+            let reps = if case == 2 || case == 5 { 70 } else { 3 };
+            let (p, k, m) = (4, 1 + case % 2, 40);
             let forest = random_forest(&mut rng, p, k, 6, case >= 3);
             let mut x = Array2::<f64>::zeros((m, p));
             for v in x.iter_mut() {
@@ -660,7 +914,12 @@ mod tests {
             for v in perms.iter_mut() {
                 *v = (rng.next() % m as u64) as u32;
             }
-            let units = vec![vec![0], vec![1], vec![2, 3], vec![3]];
+            // Single distinct columns take the fast walks (numeric models); groups do not.
+            let units = if case % 3 == 0 {
+                vec![vec![0], vec![1], vec![2, 3], vec![3]]
+            } else {
+                vec![vec![2], vec![0], vec![3]]
+            };
             let y: Vec<f64> = (0..m * k).map(|_| rng.unif()).collect();
             let target = Target {
                 n_rows: m,
