@@ -21,6 +21,22 @@ pub enum Error {
     /// The computation was stopped between two chunks (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
+    /// A broken internal invariant, caught at the boundary instead of crashing the caller.
+    #[error("internal error in treelens (please report it): {0}")]
+    Internal(String),
+}
+
+/// Runs `work`, turning a panic (a broken invariant) into [`Error::Internal`] so that it never
+/// unwinds into the caller's runtime.
+pub fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(Error::Internal(message))
+    })
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -20,6 +20,7 @@ fn exception_class(err: &Error) -> &'static str {
         Error::InvalidModel(_) => "ModelFormatError",
         Error::TooLarge { .. } => "OutputTooLargeError",
         Error::Interrupted => "KeyboardInterrupt",
+        Error::Internal(_) => "TreelensError",
     }
 }
 

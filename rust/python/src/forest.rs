@@ -128,7 +128,11 @@ impl PyForest {
         let forest = &*self.inner;
         let monitor = PythonMonitor::new(progress);
         let threads = thread_count(n_jobs);
-        let result = py.detach(|| treelens_core::predict::predict(forest, x, threads, &monitor));
+        let result = py.detach(|| {
+            treelens_core::error::guarded(|| {
+                treelens_core::predict::predict(forest, x, threads, &monitor)
+            })
+        });
         Ok(monitor.finish(result)?.into_pyarray(py))
     }
 }

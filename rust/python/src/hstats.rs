@@ -37,7 +37,9 @@ pub fn hstats<'py>(
         pairwise_m,
         threeway_m,
     };
-    let result = py.detach(|| core_hstats(f, x, &w, &options, threads, &monitor));
+    let result = py.detach(|| {
+        treelens_core::error::guarded(|| core_hstats(f, x, &w, &options, threads, &monitor))
+    });
     let r = monitor.finish(result)?;
     let k = r.n_outputs;
     let q = options.features.len();
@@ -117,7 +119,11 @@ pub fn partial_dependence<'py>(
     let f = &*forest.inner;
     let monitor = PythonMonitor::new(progress);
     let threads = thread_count(n_jobs);
-    let result = py.detach(|| core_pd(f, x, &w, &features, grid, individual, threads, &monitor));
+    let result = py.detach(|| {
+        treelens_core::error::guarded(|| {
+            core_pd(f, x, &w, &features, grid, individual, threads, &monitor)
+        })
+    });
     let (avg, ice) = monitor.finish(result)?;
     Ok((avg.into_pyarray(py), ice.map(|a| a.into_pyarray(py))))
 }

@@ -104,8 +104,11 @@ pub fn importance_baseline<'py>(
     let forest = &*forest.inner;
     let monitor = PythonMonitor::new(progress);
     let threads = thread_count(n_jobs);
-    let result =
-        py.detach(|| baseline_scores(forest, x, &task, &metrics, &target, threads, &monitor));
+    let result = py.detach(|| {
+        treelens_core::error::guarded(|| {
+            baseline_scores(forest, x, &task, &metrics, &target, threads, &monitor)
+        })
+    });
     monitor.finish(result)
 }
 
@@ -150,12 +153,14 @@ pub fn importance_permuted<'py>(
     let monitor = PythonMonitor::new(progress);
     let threads = thread_count(n_jobs);
     let result = py.detach(|| {
-        let p = Permutations {
-            x,
-            perms,
-            units: &units,
-        };
-        permutation_scores(forest, &p, &task, &metrics, &target, threads, &monitor)
+        treelens_core::error::guarded(|| {
+            let p = Permutations {
+                x,
+                perms,
+                units: &units,
+            };
+            permutation_scores(forest, &p, &task, &metrics, &target, threads, &monitor)
+        })
     });
     let (scores, unpermuted) = monitor.finish(result)?;
     Ok((scores.into_pyarray(py), unpermuted))

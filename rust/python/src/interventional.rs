@@ -28,11 +28,13 @@ pub fn interventional_shap_values<'py>(
     let monitor = PythonMonitor::new(progress);
     let threads = thread_count(n_jobs);
     let result = py.detach(|| {
-        if interactions {
-            interventional::interaction_values(f, x, bg, w, threads, &monitor)
-        } else {
-            interventional::shap_values(f, x, bg, w, threads, &monitor)
-        }
+        treelens_core::error::guarded(|| {
+            if interactions {
+                interventional::interaction_values(f, x, bg, w, threads, &monitor)
+            } else {
+                interventional::shap_values(f, x, bg, w, threads, &monitor)
+            }
+        })
     });
     Ok(monitor.finish(result)?.into_pyarray(py))
 }
@@ -84,7 +86,9 @@ pub fn interventional_transformed_values<'py>(
     let monitor = PythonMonitor::new(progress);
     let threads = thread_count(n_jobs);
     let result = py.detach(|| {
-        interventional::transformed_values(f, x, bg, w, &t, interactions, threads, &monitor)
+        treelens_core::error::guarded(|| {
+            interventional::transformed_values(f, x, bg, w, &t, interactions, threads, &monitor)
+        })
     });
     Ok(monitor.finish(result)?.into_pyarray(py))
 }

@@ -30,7 +30,9 @@ pub fn path_shap_values<'py>(
     let forest = &*forest.inner;
     let monitor = PythonMonitor::new(progress);
     let threads = thread_count(n_jobs);
-    let result = py.detach(|| shap::shap_values(forest, x, threads, &monitor, max_bytes));
+    let result = py.detach(|| {
+        treelens_core::error::guarded(|| shap::shap_values(forest, x, threads, &monitor, max_bytes))
+    });
     Ok(monitor.finish(result)?.into_pyarray(py))
 }
 
@@ -49,8 +51,11 @@ pub fn path_shap_interaction_values<'py>(
     let forest = &*forest.inner;
     let monitor = PythonMonitor::new(progress);
     let threads = thread_count(n_jobs);
-    let result =
-        py.detach(|| shap::shap_interaction_values(forest, x, threads, &monitor, max_bytes));
+    let result = py.detach(|| {
+        treelens_core::error::guarded(|| {
+            shap::shap_interaction_values(forest, x, threads, &monitor, max_bytes)
+        })
+    });
     Ok(monitor.finish(result)?.into_pyarray(py))
 }
 
@@ -79,6 +84,10 @@ pub fn path_shap_interaction_summary<'py>(
     let forest = &*forest.inner;
     let monitor = PythonMonitor::new(progress);
     let threads = thread_count(n_jobs);
-    let result = py.detach(|| shap::shap_interaction_summary(forest, x, reduce, threads, &monitor));
+    let result = py.detach(|| {
+        treelens_core::error::guarded(|| {
+            shap::shap_interaction_summary(forest, x, reduce, threads, &monitor)
+        })
+    });
     Ok(monitor.finish(result)?.into_pyarray(py))
 }
