@@ -339,6 +339,56 @@ impl Forest {
         Ok(forest)
     }
 
+    /// The parts this forest was built from (`Forest::new(forest.parts())` rebuilds it), for
+    /// saving a model.
+    pub fn parts(&self) -> ForestParts {
+        let n = self.n_nodes();
+        let mut left = vec![-1i64; n];
+        let mut right = vec![-1i64; n];
+        let mut feature = vec![-1i64; n];
+        for t in 0..self.n_trees() {
+            let start = self.tree_start[t];
+            for node in self.tree_nodes(t) {
+                if !self.is_leaf[node] {
+                    feature[node] = self.feature[node] as i64;
+                    left[node] = (self.left[node] as usize - start) as i64;
+                    right[node] = (self.right[node] as usize - start) as i64;
+                }
+            }
+        }
+        ForestParts {
+            n_features: self.n_features,
+            n_outputs: self.n_outputs,
+            base_score: self.base_score.clone(),
+            average: self.aggregation == Aggregation::Average,
+            less_equal: self.comparison == Comparison::LessEqual,
+            f32_inputs: self.f32_inputs,
+            tree_start: self.tree_start.clone(),
+            tree_output: self
+                .tree_output
+                .iter()
+                .map(|o| o.map_or(-1, |o| o as i64))
+                .collect(),
+            feature,
+            threshold: self.threshold.clone(),
+            left,
+            right,
+            default_left: self.default_left.clone(),
+            missing: self.missing.iter().map(|&m| m as u8).collect(),
+            cover: self.cover.clone(),
+            values: self.values.clone(),
+            category_set: self
+                .category_set
+                .iter()
+                .map(|&c| if c == NO_SET { -1 } else { c as i64 })
+                .collect(),
+            category_offsets: self.category_offsets.clone(),
+            category_words: self.category_words.clone(),
+            category_members_left: self.category_members_left.clone(),
+            category_truncate_first: self.category_truncate_first,
+        }
+    }
+
     fn pack(&mut self) {
         self.packed = (0..self.n_nodes())
             .map(|n| {

@@ -642,3 +642,29 @@ fn depths_and_navigation() {
         assert!(f.is_leaf(leaf) && f.tree_nodes(t).contains(&leaf));
     }
 }
+
+#[test]
+fn parts_rebuild_the_same_forest() {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for case in 0..20 {
+        let n_outputs = 1 + case % 3;
+        let p = random_parts(
+            &mut rng,
+            1 + case % 7,
+            n_outputs,
+            case % 4 == 1,
+            case % 5 == 2,
+        );
+        let forest = Forest::new(p.clone()).unwrap();
+        let again = Forest::new(forest.parts()).unwrap();
+        let x = random_rows(&mut rng, 100);
+        let a = predict(&forest, x.view(), 1, &Silent).unwrap();
+        let b = predict(&again, x.view(), 1, &Silent).unwrap();
+        assert_eq!(a, b, "case {case}");
+        assert_eq!(forest.parts().values, p.values);
+        assert_eq!(
+            forest.parts().left,
+            p.left.iter().map(|&c| c.max(-1)).collect::<Vec<_>>()
+        );
+    }
+}

@@ -2,8 +2,9 @@
 
 use crate::errors::CoreError;
 use crate::monitor::PythonMonitor;
-use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use std::sync::Arc;
 use treelens_core::parallel::thread_count;
 use treelens_core::{Forest, ForestParts};
@@ -113,6 +114,51 @@ impl PyForest {
     #[getter]
     fn base_score(&self) -> Vec<f64> {
         self.inner.base_score().to_vec()
+    }
+
+    /// Pickling: the forest is rebuilt, and checked again, from the parts it was made of.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyDict>,))> {
+        let p = self.inner.parts();
+        let as_i64 = |v: &[usize]| v.iter().map(|&x| x as i64).collect::<Vec<i64>>();
+        let d = PyDict::new(py);
+        d.set_item("n_features", p.n_features)?;
+        d.set_item("n_outputs", p.n_outputs)?;
+        d.set_item("base_score", PyArray1::from_vec(py, p.base_score))?;
+        d.set_item("average", p.average)?;
+        d.set_item("less_equal", p.less_equal)?;
+        d.set_item("f32_inputs", p.f32_inputs)?;
+        d.set_item("tree_start", PyArray1::from_vec(py, as_i64(&p.tree_start)))?;
+        d.set_item("tree_output", PyArray1::from_vec(py, p.tree_output))?;
+        d.set_item("feature", PyArray1::from_vec(py, p.feature))?;
+        d.set_item("threshold", PyArray1::from_vec(py, p.threshold))?;
+        d.set_item("left", PyArray1::from_vec(py, p.left))?;
+        d.set_item("right", PyArray1::from_vec(py, p.right))?;
+        d.set_item("default_left", PyArray1::from_vec(py, p.default_left))?;
+        d.set_item("missing", PyArray1::from_vec(py, p.missing))?;
+        d.set_item("cover", PyArray1::from_vec(py, p.cover))?;
+        d.set_item("values", PyArray1::from_vec(py, p.values))?;
+        d.set_item("category_set", PyArray1::from_vec(py, p.category_set))?;
+        d.set_item(
+            "category_offsets",
+            PyArray1::from_vec(py, as_i64(&p.category_offsets)),
+        )?;
+        d.set_item("category_words", PyArray1::from_vec(py, p.category_words))?;
+        d.set_item(
+            "category_members_left",
+            PyArray1::from_vec(py, p.category_members_left),
+        )?;
+        d.set_item("category_truncate_first", p.category_truncate_first)?;
+        let restore = py.get_type::<PyForest>().getattr("_restore")?;
+        Ok((restore, (d,)))
+    }
+
+    /// Rebuilds a pickled forest from its parts (see `__reduce__`).
+    #[staticmethod]
+    fn _restore<'py>(state: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+        state.py().get_type::<PyForest>().call((), Some(state))
     }
 
     /// Raw margin, shape (n_rows, n_outputs).
