@@ -1,12 +1,11 @@
 //! `treelens._core.Forest`: the core forest behind a Python handle.
 
 use crate::errors::CoreError;
-use crate::monitor::PythonMonitor;
+use crate::monitor::run_core;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::Arc;
-use treelens_core::parallel::thread_count;
 use treelens_core::{Forest, ForestParts};
 
 #[pyclass(name = "Forest", module = "treelens._core", frozen)]
@@ -172,13 +171,9 @@ impl PyForest {
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let x = x.as_array();
         let forest = &*self.inner;
-        let monitor = PythonMonitor::new(progress);
-        let threads = thread_count(n_jobs);
-        let result = py.detach(|| {
-            treelens_core::error::guarded(|| {
-                treelens_core::predict::predict(forest, x, threads, &monitor)
-            })
+        let result = run_core(py, n_jobs, progress, |threads, monitor| {
+            treelens_core::predict::predict(forest, x, threads, monitor)
         });
-        Ok(monitor.finish(result)?.into_pyarray(py))
+        Ok(result?.into_pyarray(py))
     }
 }

@@ -1,7 +1,7 @@
 //! `treelens._core.hstats` and `treelens._core.partial_dependence`.
 
 use crate::forest::PyForest;
-use crate::monitor::PythonMonitor;
+use crate::monitor::run_core;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
 };
@@ -10,7 +10,6 @@ use pyo3::types::PyDict;
 use treelens_core::interaction::{
     hstats as core_hstats, partial_dependence as core_pd, HStatsOptions,
 };
-use treelens_core::parallel::thread_count;
 
 /// H statistics' numerators and denominators, as a dict of arrays (see treelens/hstats.py).
 #[pyfunction]
@@ -30,17 +29,15 @@ pub fn hstats<'py>(
     let x = x.as_array();
     let w = w.as_array().to_vec();
     let f = &*forest.inner;
-    let monitor = PythonMonitor::new(progress);
-    let threads = thread_count(n_jobs);
     let options = HStatsOptions {
         features,
         pairwise_m,
         threeway_m,
     };
-    let result = py.detach(|| {
-        treelens_core::error::guarded(|| core_hstats(f, x, &w, &options, threads, &monitor))
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        core_hstats(f, x, &w, &options, threads, monitor)
     });
-    let r = monitor.finish(result)?;
+    let r = result?;
     let k = r.n_outputs;
     let q = options.features.len();
     let out = PyDict::new(py);
@@ -117,13 +114,9 @@ pub fn partial_dependence<'py>(
     let grid = grid.as_array();
     let w = w.as_array().to_vec();
     let f = &*forest.inner;
-    let monitor = PythonMonitor::new(progress);
-    let threads = thread_count(n_jobs);
-    let result = py.detach(|| {
-        treelens_core::error::guarded(|| {
-            core_pd(f, x, &w, &features, grid, individual, threads, &monitor)
-        })
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        core_pd(f, x, &w, &features, grid, individual, threads, monitor)
     });
-    let (avg, ice) = monitor.finish(result)?;
+    let (avg, ice) = result?;
     Ok((avg.into_pyarray(py), ice.map(|a| a.into_pyarray(py))))
 }

@@ -2,13 +2,12 @@
 
 use crate::errors::CoreError;
 use crate::forest::PyForest;
-use crate::monitor::PythonMonitor;
+use crate::monitor::run_core;
 use numpy::{IntoPyArray, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use treelens_core::importance::{
     baseline_scores, permutation_scores, ClassRule, Link, Metric, Permutations, Target, Task,
 };
-use treelens_core::parallel::thread_count;
 
 #[allow(clippy::too_many_arguments)]
 fn task_and_target(
@@ -102,14 +101,9 @@ pub fn importance_baseline<'py>(
         x.nrows(),
     )?;
     let forest = &*forest.inner;
-    let monitor = PythonMonitor::new(progress);
-    let threads = thread_count(n_jobs);
-    let result = py.detach(|| {
-        treelens_core::error::guarded(|| {
-            baseline_scores(forest, x, &task, &metrics, &target, threads, &monitor)
-        })
-    });
-    monitor.finish(result)
+    run_core(py, n_jobs, progress, |threads, monitor| {
+        baseline_scores(forest, x, &task, &metrics, &target, threads, monitor)
+    })
 }
 
 /// Scores with each unit of columns permuted: shape (n_units, n_repeats, n_metrics).
@@ -150,18 +144,14 @@ pub fn importance_permuted<'py>(
         x.nrows(),
     )?;
     let forest = &*forest.inner;
-    let monitor = PythonMonitor::new(progress);
-    let threads = thread_count(n_jobs);
-    let result = py.detach(|| {
-        treelens_core::error::guarded(|| {
-            let p = Permutations {
-                x,
-                perms,
-                units: &units,
-            };
-            permutation_scores(forest, &p, &task, &metrics, &target, threads, &monitor)
-        })
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        let p = Permutations {
+            x,
+            perms,
+            units: &units,
+        };
+        permutation_scores(forest, &p, &task, &metrics, &target, threads, monitor)
     });
-    let (scores, unpermuted) = monitor.finish(result)?;
+    let (scores, unpermuted) = result?;
     Ok((scores.into_pyarray(py), unpermuted))
 }

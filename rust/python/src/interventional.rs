@@ -2,11 +2,10 @@
 
 use crate::errors::CoreError;
 use crate::forest::PyForest;
-use crate::monitor::PythonMonitor;
+use crate::monitor::run_core;
 use numpy::{IntoPyArray, PyArrayDyn, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use treelens_core::interventional::{self, Transform};
-use treelens_core::parallel::thread_count;
 
 /// Raw-margin interventional SHAP values `(n, p, k)`, or interactions `(n, p, p, k)`.
 #[pyfunction]
@@ -25,18 +24,14 @@ pub fn interventional_shap_values<'py>(
     let (x, bg) = (x.as_array(), background.as_array());
     let w = weights.as_ref().map(|w| w.as_array());
     let f = &*forest.inner;
-    let monitor = PythonMonitor::new(progress);
-    let threads = thread_count(n_jobs);
-    let result = py.detach(|| {
-        treelens_core::error::guarded(|| {
-            if interactions {
-                interventional::interaction_values(f, x, bg, w, threads, &monitor)
-            } else {
-                interventional::shap_values(f, x, bg, w, threads, &monitor)
-            }
-        })
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        if interactions {
+            interventional::interaction_values(f, x, bg, w, threads, monitor)
+        } else {
+            interventional::shap_values(f, x, bg, w, threads, monitor)
+        }
     });
-    Ok(monitor.finish(result)?.into_pyarray(py))
+    Ok(result?.into_pyarray(py))
 }
 
 fn transform(name: &str, y: Option<Vec<f64>>) -> PyResult<Transform> {
@@ -83,12 +78,8 @@ pub fn interventional_transformed_values<'py>(
     let (x, bg) = (x.as_array(), background.as_array());
     let w = weights.as_ref().map(|w| w.as_array());
     let f = &*forest.inner;
-    let monitor = PythonMonitor::new(progress);
-    let threads = thread_count(n_jobs);
-    let result = py.detach(|| {
-        treelens_core::error::guarded(|| {
-            interventional::transformed_values(f, x, bg, w, &t, interactions, threads, &monitor)
-        })
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        interventional::transformed_values(f, x, bg, w, &t, interactions, threads, monitor)
     });
-    Ok(monitor.finish(result)?.into_pyarray(py))
+    Ok(result?.into_pyarray(py))
 }

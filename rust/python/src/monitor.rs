@@ -53,3 +53,21 @@ impl Monitor for PythonMonitor {
         })
     }
 }
+
+/// Runs one core computation for Python: `n_jobs` threads, the GIL released, Ctrl-C and the
+/// progress callback honoured between chunks, and any panic turned into an error by the guard.
+pub fn run_core<T, F>(
+    py: Python<'_>,
+    n_jobs: Option<i64>,
+    progress: Option<Py<PyAny>>,
+    work: F,
+) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(usize, &dyn Monitor) -> treelens_core::Result<T> + Send,
+{
+    let monitor = PythonMonitor::new(progress);
+    let threads = treelens_core::parallel::thread_count(n_jobs);
+    let result = py.detach(|| treelens_core::error::guarded(|| work(threads, &monitor)));
+    monitor.finish(result)
+}

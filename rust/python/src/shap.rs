@@ -2,10 +2,9 @@
 
 use crate::errors::CoreError;
 use crate::forest::PyForest;
-use crate::monitor::PythonMonitor;
+use crate::monitor::run_core;
 use numpy::{IntoPyArray, PyArray3, PyArray4, PyReadonlyArray2};
 use pyo3::prelude::*;
-use treelens_core::parallel::thread_count;
 use treelens_core::shap::{self, Reduce};
 use treelens_core::Error;
 
@@ -28,12 +27,10 @@ pub fn path_shap_values<'py>(
 ) -> PyResult<Bound<'py, PyArray3<f64>>> {
     let x = x.as_array();
     let forest = &*forest.inner;
-    let monitor = PythonMonitor::new(progress);
-    let threads = thread_count(n_jobs);
-    let result = py.detach(|| {
-        treelens_core::error::guarded(|| shap::shap_values(forest, x, threads, &monitor, max_bytes))
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        shap::shap_values(forest, x, threads, monitor, max_bytes)
     });
-    Ok(monitor.finish(result)?.into_pyarray(py))
+    Ok(result?.into_pyarray(py))
 }
 
 /// SHAP interaction values, shape (n_rows, n_features, n_features, n_outputs).
@@ -49,14 +46,10 @@ pub fn path_shap_interaction_values<'py>(
 ) -> PyResult<Bound<'py, PyArray4<f64>>> {
     let x = x.as_array();
     let forest = &*forest.inner;
-    let monitor = PythonMonitor::new(progress);
-    let threads = thread_count(n_jobs);
-    let result = py.detach(|| {
-        treelens_core::error::guarded(|| {
-            shap::shap_interaction_values(forest, x, threads, &monitor, max_bytes)
-        })
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        shap::shap_interaction_values(forest, x, threads, monitor, max_bytes)
     });
-    Ok(monitor.finish(result)?.into_pyarray(py))
+    Ok(result?.into_pyarray(py))
 }
 
 /// Interaction values reduced over rows ("mean_abs" or "mean"), shape (p, p, n_outputs).
@@ -82,12 +75,8 @@ pub fn path_shap_interaction_summary<'py>(
     };
     let x = x.as_array();
     let forest = &*forest.inner;
-    let monitor = PythonMonitor::new(progress);
-    let threads = thread_count(n_jobs);
-    let result = py.detach(|| {
-        treelens_core::error::guarded(|| {
-            shap::shap_interaction_summary(forest, x, reduce, threads, &monitor)
-        })
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        shap::shap_interaction_summary(forest, x, reduce, threads, monitor)
     });
-    Ok(monitor.finish(result)?.into_pyarray(py))
+    Ok(result?.into_pyarray(py))
 }
