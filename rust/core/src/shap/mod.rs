@@ -360,23 +360,53 @@ pub fn shap_values(
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = Array3::<f64>::zeros((n, p, k));
-    let row_len = p * k;
     // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
     let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8) * L;
-    let chunk = task_rows * threads * 4;
     let data = out.as_slice_mut().expect("fresh array");
-    for_each_chunk(&pool, n, chunk, monitor, |start, end| {
-        data[start * row_len..end * row_len]
-            .par_chunks_mut(task_rows * row_len)
-            .enumerate()
-            .for_each(|(ti, sl)| {
-                let r0 = start + ti * task_rows;
-                let r1 = (r0 + task_rows).min(end);
-                task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl));
-            });
-        Ok(())
-    })?;
+    fill_rows(
+        &pool,
+        monitor,
+        data,
+        n,
+        task_rows,
+        threads * 4,
+        |r0, r1, sl| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl)),
+    )?;
     Ok(out)
+}
+
+/// Fills `data` (`n` rows of equal length, row-major) in parallel tasks of `task_rows` rows,
+/// `tasks_per_chunk` tasks between two monitor checkpoints; `work(r0, r1, rows)` fills rows
+/// `r0..r1`.
+fn fill_rows<F>(
+    pool: &rayon::ThreadPool,
+    monitor: &dyn Monitor,
+    data: &mut [f64],
+    n: usize,
+    task_rows: usize,
+    tasks_per_chunk: usize,
+    work: F,
+) -> Result<()>
+where
+    F: Fn(usize, usize, &mut [f64]) + Sync,
+{
+    let row_len = data.len().checked_div(n).unwrap_or(0);
+    for_each_chunk(
+        pool,
+        n,
+        task_rows * tasks_per_chunk,
+        monitor,
+        |start, end| {
+            data[start * row_len..end * row_len]
+                .par_chunks_mut((task_rows * row_len).max(1))
+                .enumerate()
+                .for_each(|(ti, rows)| {
+                    let r0 = start + ti * task_rows;
+                    work(r0, (r0 + task_rows).min(end), rows);
+                });
+            Ok(())
+        },
+    )
 }
 
 /// Refuses interaction work whose per-thread accumulators (a (p, p, k) matrix per row of a
@@ -391,11 +421,6 @@ fn check_accumulators(p: usize, k: usize, threads: usize, limit: Option<u64>) ->
         "use fewer threads (n_jobs)",
         limit,
     )
-}
-
-/// One block per task: the (p, p, k) accumulator of a block is the large part.
-fn interaction_task_rows(_p: usize, _k: usize) -> usize {
-    L
 }
 
 /// SHAP interaction values, shape `(n_rows, n_features, n_features, n_outputs)`.
@@ -421,20 +446,10 @@ pub fn shap_interaction_values(
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = Array4::<f64>::zeros((n, p, p, k));
-    let row_len = p * p * k;
-    let task_rows = interaction_task_rows(p, k);
-    let chunk = task_rows * threads * 8;
+    // One block per task: the (p, p, k) accumulator of a block is the large part.
     let data = out.as_slice_mut().expect("fresh array");
-    for_each_chunk(&pool, n, chunk, monitor, |start, end| {
-        data[start * row_len..end * row_len]
-            .par_chunks_mut(task_rows * row_len)
-            .enumerate()
-            .for_each(|(ti, sl)| {
-                let r0 = start + ti * task_rows;
-                let r1 = (r0 + task_rows).min(end);
-                task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl));
-            });
-        Ok(())
+    fill_rows(&pool, monitor, data, n, L, threads * 8, |r0, r1, sl| {
+        task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl))
     })?;
     Ok(out)
 }
@@ -462,9 +477,9 @@ pub fn shap_interaction_summary(
     let xv = x.view();
     let len = p * p * k;
     let mut total = vec![0.0; len];
-    let task_rows = interaction_task_rows(p, k);
-    let chunk = task_rows * threads * 8;
-    for_each_chunk(&pool, n, chunk, monitor, |start, end| {
+    // One block per task, as for the full tensor.
+    let task_rows = L;
+    for_each_chunk(&pool, n, task_rows * threads * 8, monitor, |start, end| {
         let starts: Vec<usize> = (start..end).step_by(task_rows).collect();
         let part = starts
             .into_par_iter()
