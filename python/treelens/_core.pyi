@@ -1,6 +1,6 @@
 """Type stubs for the compiled extension ``treelens._core`` (hand-written)."""
 
-from typing import Callable, Optional
+from typing import Callable, Optional, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -123,19 +123,24 @@ def interventional_transformed_values(
 
 # --- permutation importance (treelens.importance) ---
 
+class Scoring(TypedDict):
+    """How margins become scores (every key present; None where a target part is absent)."""
+
+    kind: str
+    link: str
+    n_classes: int
+    rule: str
+    auc_on_margin: bool
+    metrics: list[str]
+    y_values: Optional[npt.NDArray[np.float64]]
+    y_classes: Optional[npt.NDArray[np.int64]]
+    weight: Optional[npt.NDArray[np.float64]]
+
 def importance_baseline(
     forest: Forest,
     x: npt.NDArray[np.float64],
     *,
-    kind: str,
-    link: str,
-    n_classes: int,
-    rule: str,
-    auc_on_margin: bool,
-    metrics: list[str],
-    y_values: Optional[npt.NDArray[np.float64]] = None,
-    y_classes: Optional[npt.NDArray[np.int64]] = None,
-    weight: Optional[npt.NDArray[np.float64]] = None,
+    scoring: Scoring,
     n_jobs: Optional[int] = None,
     progress: ProgressCallback = None,
 ) -> list[float]:
@@ -147,15 +152,7 @@ def importance_permuted(
     perms: npt.NDArray[np.uint32],
     units: list[list[int]],
     *,
-    kind: str,
-    link: str,
-    n_classes: int,
-    rule: str,
-    auc_on_margin: bool,
-    metrics: list[str],
-    y_values: Optional[npt.NDArray[np.float64]] = None,
-    y_classes: Optional[npt.NDArray[np.int64]] = None,
-    weight: Optional[npt.NDArray[np.float64]] = None,
+    scoring: Scoring,
     n_jobs: Optional[int] = None,
     progress: ProgressCallback = None,
 ) -> tuple[npt.NDArray[np.float64], list[float]]:

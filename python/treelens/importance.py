@@ -225,7 +225,7 @@ def _scorer_names(scoring, model):
 
 
 def _task(model):
-    """Keyword arguments describing how the core turns margins into responses."""
+    """The part of the core's ``scoring`` mapping that says how margins become responses."""
     if not model.is_classifier:
         if model.link == "softmax":
             raise InvalidInputError("a multi-output softmax model without classes cannot be scored")
@@ -480,9 +480,7 @@ def permutation_importance(
     native = [key for key, e in entries.items() if isinstance(e, str) and e in NATIVE_SCORERS]
     results: dict = {}
     if native:
-        task = _task(model)
         metrics = [entries[key] for key in native]
-        common = dict(task, metrics=metrics, n_jobs=n_jobs)
         xs = x if rows is None else np.ascontiguousarray(x[rows])
 
         def sub(a):
@@ -490,24 +488,31 @@ def permutation_importance(
                 return a
             return np.ascontiguousarray(a.reshape(n_rows, -1)[rows].reshape(-1))
 
+        def scoring_of(take):
+            return dict(
+                _task(model),
+                metrics=metrics,
+                y_values=take(y_values),
+                y_classes=take(y_classes),
+                weight=take(weight),
+            )
+
         permuted, unpermuted = _core.importance_permuted(
             model.forest,
             xs,
             perms,
             units,
-            y_values=sub(y_values),
-            y_classes=sub(y_classes),
-            weight=sub(weight),
+            scoring=scoring_of(sub),
+            n_jobs=n_jobs,
             progress=progress_callback(
                 progress, "permutation importance", xs.shape[0] * len(units)
             ),
-            **common,
         )
         if rows is None:
             base = unpermuted  # the same rows: the pass above scored them unpermuted too
         else:  # scikit-learn's baseline uses every row, the permutations only the sample
             base = _core.importance_baseline(
-                model.forest, x, y_values=y_values, y_classes=y_classes, weight=weight, **common
+                model.forest, x, scoring=scoring_of(lambda a: a), n_jobs=n_jobs
             )
         for q, key in enumerate(native):
             results[key] = _bunch(base[q], permuted[:, :, q])
