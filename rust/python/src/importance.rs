@@ -99,6 +99,7 @@ pub fn importance_baseline<'py>(
 /// Scores with each unit of columns permuted: shape (n_units, n_repeats, n_metrics).
 #[pyfunction]
 #[pyo3(signature = (forest, x, perms, units, *, scoring, n_jobs=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn importance_permuted<'py>(
     py: Python<'py>,
     forest: &PyForest,
