@@ -12,9 +12,9 @@ import xgboost as xgb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.ensemble import (
+    AdaBoostRegressor,
     GradientBoostingRegressor,
     HistGradientBoostingRegressor,
-    IsolationForest,
     RandomForestClassifier,
     RandomForestRegressor,
 )
@@ -68,9 +68,9 @@ def test_exception_hierarchy():
     "make",
     [
         lambda X, y: LinearRegression().fit(X, y),
-        lambda X, y: IsolationForest(n_estimators=3, random_state=0).fit(X),
+        lambda X, y: AdaBoostRegressor(n_estimators=3, random_state=0).fit(X, y),
     ],
-    ids=["LinearRegression", "IsolationForest"],
+    ids=["LinearRegression", "AdaBoostRegressor"],
 )
 def test_unsupported_sklearn_estimator_names_the_supported_ones(xy, make):
     est = make(*xy)

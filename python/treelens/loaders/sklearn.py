@@ -1,5 +1,5 @@
-"""scikit-learn estimators: decision trees, random forests, extra trees, gradient boosting and
-histogram gradient boosting."""
+"""scikit-learn estimators: decision trees, random forests, extra trees, gradient boosting,
+histogram gradient boosting and isolation forests."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ SUPPORTED = (
     "GradientBoostingClassifier",
     "HistGradientBoostingRegressor",
     "HistGradientBoostingClassifier",
+    "IsolationForest",
 )
 
 _TREES = SUPPORTED[:4]
@@ -98,6 +99,45 @@ def _load_trees(est, name: str) -> Model:
         library="sklearn",
         estimator=est,
         margin_is_probability=classifier,
+    )
+
+
+def _load_isolation_forest(est) -> Model:
+    """The margin is the mean path length over the trees, E[h(x)], the quantity shap explains;
+    scikit-learn's ``score_samples`` is ``-2 ** (-margin / c(max_samples_))``."""
+    from sklearn.ensemble._iforest import _average_path_length
+
+    builder = ForestBuilder(
+        n_features=est.n_features_in_, n_outputs=1, less_equal=True, f32_inputs=True, average=True
+    )
+    for tree_est, columns in zip(est.estimators_, est.estimators_features_):
+        tree = tree_est.tree_
+        left, right = tree.children_left, tree.children_right
+        # A leaf's path length: its depth plus the average length of an unsuccessful search
+        # among the training samples that reached it. Children come after their parents.
+        depth = np.zeros(tree.node_count)
+        for n in range(tree.node_count):
+            if left[n] >= 0:
+                depth[left[n]] = depth[right[n]] = depth[n] + 1
+        values = depth + _average_path_length(np.asarray(tree.n_node_samples))
+        columns = np.asarray(columns)
+        feature = np.where(tree.feature >= 0, columns[np.maximum(tree.feature, 0)], tree.feature)
+        builder.add_tree(
+            feature=feature,
+            threshold=tree.threshold,
+            left=left,
+            right=right,
+            default_left=np.zeros(tree.node_count, dtype=bool),
+            cover=tree.weighted_n_node_samples,
+            values=values,
+        )
+    return Model(
+        forest=builder.build(np.zeros(1)),
+        feature_names=_names(est),
+        objective="regression",
+        link="identity",
+        library="sklearn",
+        estimator=est,
     )
 
 
@@ -229,4 +269,6 @@ def load_sklearn(est) -> Model:
         return _load_trees(est, name)
     if name.startswith("GradientBoosting"):
         return _load_gradient_boosting(est, name)
+    if name == "IsolationForest":
+        return _load_isolation_forest(est)
     return _load_hist_gradient_boosting(est, name)
