@@ -260,6 +260,10 @@ def _task(model):
         n_classes=n_classes,
         rule=rule,
         auc_on_margin=bool(auc_on_margin),
+        # LightGBM's sigmoid parameter, GradientBoosting's exponential loss: p = s(scale * m).
+        link_scale=float(model.link_scale),
+        # XGBoost returns float32 probabilities: they saturate, tie and are clipped as float32.
+        proba_f32=model.library == "xgboost",
     )
 
 

@@ -16,6 +16,8 @@ fn task_and_target(
     n_classes: usize,
     rule: &str,
     auc_on_margin: bool,
+    link_scale: f64,
+    proba_f32: bool,
     metrics: &[String],
     y_values: Option<PyReadonlyArray1<f64>>,
     y_classes: Option<PyReadonlyArray1<i64>>,
@@ -30,6 +32,8 @@ fn task_and_target(
             link,
             rule: ClassRule::parse(rule).map_err(CoreError)?,
             auc_on_margin,
+            link_scale,
+            proba_f32,
         },
         other => {
             return Err(CoreError(treelens_core::Error::InvalidInput(format!(
@@ -69,7 +73,7 @@ fn task_and_target(
 /// Scores of the unpermuted model on `x`, one per metric.
 #[pyfunction]
 #[pyo3(signature = (forest, x, *, kind, link, n_classes, rule, auc_on_margin, metrics,
-    y_values=None, y_classes=None, weight=None, n_jobs=None, progress=None))]
+    link_scale=1.0, proba_f32=false, y_values=None, y_classes=None, weight=None, n_jobs=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn importance_baseline<'py>(
     py: Python<'py>,
@@ -81,6 +85,8 @@ pub fn importance_baseline<'py>(
     rule: &str,
     auc_on_margin: bool,
     metrics: Vec<String>,
+    link_scale: f64,
+    proba_f32: bool,
     y_values: Option<PyReadonlyArray1<'py, f64>>,
     y_classes: Option<PyReadonlyArray1<'py, i64>>,
     weight: Option<PyReadonlyArray1<'py, f64>>,
@@ -94,6 +100,8 @@ pub fn importance_baseline<'py>(
         n_classes,
         rule,
         auc_on_margin,
+        link_scale,
+        proba_f32,
         &metrics,
         y_values,
         y_classes,
@@ -109,7 +117,7 @@ pub fn importance_baseline<'py>(
 /// Scores with each unit of columns permuted: shape (n_units, n_repeats, n_metrics).
 #[pyfunction]
 #[pyo3(signature = (forest, x, perms, units, *, kind, link, n_classes, rule, auc_on_margin,
-    metrics, y_values=None, y_classes=None, weight=None, n_jobs=None, progress=None))]
+    metrics, link_scale=1.0, proba_f32=false, y_values=None, y_classes=None, weight=None, n_jobs=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn importance_permuted<'py>(
     py: Python<'py>,
@@ -123,6 +131,8 @@ pub fn importance_permuted<'py>(
     rule: &str,
     auc_on_margin: bool,
     metrics: Vec<String>,
+    link_scale: f64,
+    proba_f32: bool,
     y_values: Option<PyReadonlyArray1<'py, f64>>,
     y_classes: Option<PyReadonlyArray1<'py, i64>>,
     weight: Option<PyReadonlyArray1<'py, f64>>,
@@ -137,6 +147,8 @@ pub fn importance_permuted<'py>(
         n_classes,
         rule,
         auc_on_margin,
+        link_scale,
+        proba_f32,
         &metrics,
         y_values,
         y_classes,

@@ -1,0 +1,174 @@
+"""Permutation importance on models and inputs the main suites do not cover, against
+scikit-learn's permutation_importance with the same random_state.
+
+Regressions found by a sweep over unseen models: the logistic link's scale (LightGBM's
+``sigmoid`` parameter, GradientBoostingClassifier's exponential loss, whose probability is
+``expit(2 * raw)``) was ignored by the native log loss, and XGBoost's float32 probabilities
+(which saturate at 1.0, tie, and are clipped by scikit-learn's log loss at float32's epsilon)
+were scored as float64 ones. Tolerances: 1e-9 for float64 libraries; XGBoost sums its margins
+in float32, so its scores agree to float32 rounding (2e-6).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from sklearn.ensemble import (
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+)
+from sklearn.inspection import permutation_importance as sk_permutation_importance
+
+import treelens as tl
+
+BINARY = ["accuracy", "balanced_accuracy", "neg_log_loss", "roc_auc", "roc_auc_ovr"]
+MULTICLASS = ["accuracy", "balanced_accuracy", "neg_log_loss", "roc_auc_ovr"]
+REGRESSION = ["r2", "neg_mean_squared_error", "neg_root_mean_squared_error",
+              "neg_mean_absolute_error"]  # fmt: skip
+
+
+def _data(n=240, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 4))
+    z = X[:, 0] + 2 * X[:, 1] * (X[:, 2] > 0) + 0.3 * rng.normal(size=n)
+    return X, z, rng
+
+
+def _assert_same(est, X, y, scoring, tol, **kw):
+    mine = dict(kw, random_state=copy.deepcopy(kw.get("random_state")))  # a RandomState advances
+    theirs = sk_permutation_importance(est, X, y, scoring=scoring, **kw)
+    ours = tl.permutation_importance(est, X, y, scoring=scoring, **mine)
+    if hasattr(theirs, "importances"):
+        theirs, ours = {"": theirs}, {"": ours}
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        assert ours[key].importances.shape == theirs[key].importances.shape
+        np.testing.assert_allclose(
+            ours[key].importances, theirs[key].importances, rtol=0, atol=tol, err_msg=key
+        )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GradientBoostingClassifier(n_estimators=10, loss="exponential", random_state=0),
+        lambda: lgb.LGBMClassifier(
+            n_estimators=10, num_leaves=7, sigmoid=2.0, verbose=-1, n_jobs=1
+        ),  # fmt: skip
+        lambda: lgb.LGBMClassifier(
+            n_estimators=10, num_leaves=7, sigmoid=0.4, verbose=-1, n_jobs=1
+        ),  # fmt: skip
+    ],
+    ids=["gb-exponential", "lgbm-sigmoid-2", "lgbm-sigmoid-0.4"],
+)
+def test_scaled_logistic_link_matches_sklearn(make):
+    X, z, rng = _data()
+    y = (z + rng.logistic(size=len(z)) > 0).astype(int)
+    est = make().fit(X, y)
+    w = rng.uniform(0.1, 2.0, len(y))
+    _assert_same(est, X, y, BINARY, 1e-9, n_repeats=3, random_state=3)
+    _assert_same(est, X, y, "neg_log_loss", 1e-9, n_repeats=2, random_state=3, max_samples=0.6,
+                 sample_weight=w)  # fmt: skip
+    # The model's own link agrees with predict_proba too.
+    model = tl.load(est)
+    proba = model.transform_margin(model.predict(X))
+    np.testing.assert_allclose(proba, est.predict_proba(X)[:, 1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_confident_xgboost_float32_probabilities_match_sklearn(n_classes):
+    # Margins reach +-18: XGBoost's float32 probabilities saturate at 1.0 (ties for the ROC AUC)
+    # and fall below float32's epsilon (where scikit-learn's log loss clips them).
+    X, z, _ = _data(n=300)
+    s = X[:, 0] + X[:, 1]
+    y = (s > 0).astype(int) if n_classes == 2 else np.digitize(s, [-0.5, 0.5])
+    est = xgb.XGBClassifier(n_estimators=120, max_depth=4, learning_rate=1.0, n_jobs=1)
+    est.fit(X, y)
+    scorers = BINARY if n_classes == 2 else MULTICLASS
+    _assert_same(est, X, y, scorers, 2e-6, n_repeats=3, random_state=0)
+
+
+CLASSIFIERS = {
+    "rf": lambda: RandomForestClassifier(8, random_state=0),
+    "gb": lambda: GradientBoostingClassifier(n_estimators=8, random_state=0),
+    "hgb-categorical": lambda: HistGradientBoostingClassifier(
+        max_iter=8, categorical_features="from_dtype", random_state=0
+    ),
+    "lgbm-categorical": lambda: lgb.LGBMClassifier(
+        n_estimators=8, num_leaves=7, min_child_samples=5, verbose=-1, n_jobs=1
+    ),
+}
+
+
+def _frame(n=200, seed=1):
+    rng = np.random.RandomState(seed)
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "c": pd.Categorical(rng.choice(["x", "y", "z", "w"], n)),
+            "b": rng.normal(size=n),
+        }
+    )
+    effect = df["c"].map({"x": 1.0, "y": -1.0, "z": 0.5, "w": 0.0}).astype(float)
+    z = 2 * df["a"] + effect * df["b"] + 0.2 * rng.normal(size=n)
+    return df, z, rng
+
+
+@pytest.mark.parametrize("labels", ["strings", "odd-ints"])
+@pytest.mark.parametrize("kind", sorted(CLASSIFIERS))
+def test_frames_labels_and_series_match_sklearn(kind, labels):
+    df, z, rng = _frame()
+    if labels == "strings":
+        y = pd.Series(np.where(z + rng.logistic(size=len(z)) > 0, "yes", "no"))
+        scorers = BINARY
+    else:  # classes_ == [-1, 3, 7]
+        y = pd.Series(np.array([-1, 3, 7])[np.digitize(z, [-1, 1])])
+        scorers = MULTICLASS
+    X = df if "categorical" in kind else df.assign(c=df["c"].cat.codes)
+    est = CLASSIFIERS[kind]().fit(X, y)
+    w = rng.uniform(0.2, 2.0, len(y))
+    _assert_same(est, X, y, {s: s for s in scorers}, 1e-9, n_repeats=2, random_state=5,
+                 max_samples=120, sample_weight=w)  # fmt: skip
+    _assert_same(est, X, y, None, 1e-9, n_repeats=1, random_state=np.random.RandomState(2))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: HistGradientBoostingRegressor(max_iter=8, loss="poisson", random_state=0),
+        lambda: lgb.LGBMRegressor(
+            n_estimators=8, num_leaves=7, objective="tweedie", verbose=-1, n_jobs=1
+        ),  # fmt: skip
+        lambda: lgb.LGBMRegressor(
+            n_estimators=8, num_leaves=7, objective="cross_entropy", verbose=-1, n_jobs=1
+        ),  # fmt: skip
+    ],
+    ids=["hgb-poisson", "lgbm-tweedie", "lgbm-cross-entropy"],
+)
+def test_linked_regressors_match_sklearn(make):
+    X, z, rng = _data()
+    y = 1 / (1 + np.exp(-z)) if "cross" in repr(make()) else np.exp(0.5 * z)
+    est = make().fit(X, y)
+    _assert_same(est, X, y, REGRESSION, 1e-9, n_repeats=7, random_state=1, max_samples=0.5,
+                 sample_weight=rng.uniform(0.2, 2.0, len(y)))  # fmt: skip
+
+
+def test_multi_output_extra_trees_and_seeded_global_state():
+    X, z, rng = _data()
+    Y = np.column_stack([z, X[:, 3] ** 2])
+    est = ExtraTreesRegressor(8, max_depth=6, random_state=0).fit(X, Y)
+    _assert_same(est, X, Y, REGRESSION, 1e-9, n_repeats=2, random_state=1, max_samples=100,
+                 sample_weight=rng.uniform(0.2, 2.0, len(z)))  # fmt: skip
+    np.random.seed(42)  # noqa: NPY002 - random_state=None draws from the global state
+    theirs = sk_permutation_importance(est, X, Y, n_repeats=3, random_state=None)
+    np.random.seed(42)  # noqa: NPY002 - random_state=None draws from the global state
+    ours = tl.permutation_importance(est, X, Y, n_repeats=3, random_state=None)
+    np.testing.assert_allclose(ours.importances, theirs.importances, rtol=0, atol=1e-9)
