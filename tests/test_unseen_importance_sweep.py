@@ -172,3 +172,18 @@ def test_multi_output_extra_trees_and_seeded_global_state():
     np.random.seed(42)  # noqa: NPY002 - random_state=None draws from the global state
     ours = tl.permutation_importance(est, X, Y, n_repeats=3, random_state=None)
     np.testing.assert_allclose(ours.importances, theirs.importances, rtol=0, atol=1e-9)
+
+
+def test_lightgbm_one_vs_rest_multiclass_matches_sklearn():
+    # multiclassova: one sigmoid per class, not normalised; predict is their argmax. Scored
+    # natively (it used to be refused); roc_auc_ovr is refused, as scikit-learn refuses it.
+    X, z, rng = _data()
+    y = np.digitize(z, [-1, 1])
+    est = lgb.LGBMClassifier(n_estimators=8, num_leaves=7, objective="multiclassova",
+                             verbose=-1, n_jobs=1).fit(X, y)  # fmt: skip
+    scorers = ["accuracy", "balanced_accuracy", "neg_log_loss"]
+    _assert_same(est, X, y, scorers, 1e-9, n_repeats=3, random_state=2, max_samples=0.7,
+                 sample_weight=rng.uniform(0.2, 2.0, len(y)))  # fmt: skip
+    _assert_same(est, X, y, None, 1e-9, n_repeats=2, random_state=2)
+    with pytest.raises(tl.exceptions.InvalidInputError, match="sum to one"):
+        tl.permutation_importance(est, X, y, scoring="roc_auc_ovr")

@@ -203,6 +203,8 @@ pub fn check_metrics(
         } => {
             let expected = match (link, *n_classes) {
                 (Link::Logistic, 2) => 1,
+                // One-vs-rest (LightGBM's multiclassova): one logistic output per class.
+                (Link::Logistic, k) if k > 2 => k,
                 (Link::Identity | Link::Softmax, k) => k,
                 _ => {
                     return Err(Error::InvalidInput(format!(
@@ -248,6 +250,14 @@ pub fn check_metrics(
                     )));
                 }
                 match m {
+                    Metric::RocAucOvr if *n_classes > 2 && *link == Link::Logistic => {
+                        return Err(Error::InvalidInput(
+                            "scorer roc_auc_ovr needs class probabilities that sum to one, but a \
+                             one-vs-rest model's (LightGBM multiclassova) do not; scikit-learn \
+                             refuses them too"
+                                .into(),
+                        ));
+                    }
                     Metric::RocAuc if *n_classes > 2 => {
                         return Err(Error::InvalidInput(
                             "scorer roc_auc needs a binary classifier; use roc_auc_ovr for multiclass".into(),
@@ -396,6 +406,10 @@ fn fill_proba(
     for i in 0..n {
         let row = margin.row(i);
         match link {
+            Link::Logistic if n_classes > 2 => {
+                // One-vs-rest: each class's own sigmoid, not normalised (as LightGBM returns).
+                proba.extend(row.iter().map(|&m| sigmoid(link_scale * m)));
+            }
             Link::Logistic => {
                 let p = sigmoid(link_scale * row[0]);
                 proba.push(1.0 - p);
@@ -433,6 +447,12 @@ fn fill_proba_f32(link: Link, n_classes: usize, margin: ArrayView2<f64>, proba: 
     proba.clear();
     for row in margin.rows() {
         match link {
+            Link::Logistic if n_classes > 2 => {
+                proba.extend(row.iter().map(|&m| {
+                    let m = m as f32;
+                    f64::from(1.0f32 / ((-m).min(88.7f32).exp() + 1.0f32))
+                }));
+            }
             Link::Logistic => {
                 let m = row[0] as f32;
                 let p = 1.0f32 / ((-m).min(88.7f32).exp() + 1.0f32);
