@@ -187,3 +187,29 @@ def test_lightgbm_one_vs_rest_multiclass_matches_sklearn():
     _assert_same(est, X, y, None, 1e-9, n_repeats=2, random_state=2)
     with pytest.raises(tl.exceptions.InvalidInputError, match="sum to one"):
         tl.permutation_importance(est, X, y, scoring="roc_auc_ovr")
+
+
+@pytest.mark.parametrize("library", ["sklearn", "lightgbm", "xgboost"])
+def test_reordered_frame_rows_follow_its_columns(library):
+    # A DataFrame with the model's names in another order is read in the model's order
+    # (model.prepare); the importances must still follow X's columns, as scikit-learn's rows
+    # do, and groups must name X's columns. They followed the model's order, and groups given
+    # by name permuted the wrong columns.
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame(rng.normal(size=(120, 4)), columns=["a", "b", "c", "d"])
+    y = 3 * df["a"] + df["b"] * df["c"] + 0.1 * rng.normal(size=120)
+    est = {
+        "sklearn": lambda: HistGradientBoostingRegressor(max_iter=8, random_state=0),
+        "lightgbm": lambda: lgb.LGBMRegressor(n_estimators=8, num_leaves=7, verbose=-1),
+        "xgboost": lambda: xgb.XGBRegressor(n_estimators=8, max_depth=3, n_jobs=1),
+    }[library]().fit(df, y)
+    order = ["c", "a", "d", "b"]
+    kw = dict(n_repeats=2, random_state=3, scoring="neg_mean_squared_error")
+    want = sk_permutation_importance(est, df, y, **kw).importances
+    got = tl.permutation_importance(est, df[order], y, **kw).importances
+    idx = [list(df.columns).index(c) for c in order]
+    np.testing.assert_allclose(got, want[idx], rtol=0, atol=2e-6 if library == "xgboost" else 1e-9)
+    groups = [["a", "b"], ["c"], [0, 2]]  # [0, 2] = X's columns "c" and "d"
+    got = tl.permutation_importance(est, df[order], y, groups=groups, **kw).importances
+    want = tl.permutation_importance(est, df, y, groups=[["a", "b"], ["c"], ["c", "d"]], **kw)
+    np.testing.assert_array_equal(got, want.importances)

@@ -441,8 +441,9 @@ def permutation_importance(
     -------
     Bunch or dict of Bunch
         ``importances`` (n_features or n_groups, n_repeats), ``importances_mean``,
-        ``importances_std``; a dict of such Bunches keyed by scorer name when several scorers
-        are given.
+        ``importances_std``, rows in the order of X's columns (also for a DataFrame whose
+        columns are the model's in another order) or of the groups; a dict of such Bunches
+        keyed by scorer name when several scorers are given.
     """
     model = load(estimator_or_model)
     if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
@@ -462,7 +463,13 @@ def permutation_importance(
         if not np.isfinite(weight).all():
             raise InvalidInputError("sample_weight holds NaN or infinite values")
     names = column_names(X) or model.feature_names
+    # Units name X's columns (as scikit-learn's rows do); model.prepare puts a DataFrame with
+    # the model's names in another order into the model's order, so map them to its columns.
     units = _units(groups, model.n_features, names)
+    model_units = units
+    if column_names(X) is not None and model.feature_names is not None:
+        position = {str(name): j for j, name in enumerate(model.feature_names)}
+        model_units = [[position[names[c]] for c in unit] for unit in units]
     entries, single, _ = _scorer_names(scoring, model)
     for entry in entries.values():
         if isinstance(entry, str) and entry not in NATIVE_SCORERS:
@@ -498,7 +505,7 @@ def permutation_importance(
             model.forest,
             xs,
             perms,
-            units,
+            model_units,
             y_values=sub(y_values),
             y_classes=sub(y_classes),
             weight=sub(weight),
