@@ -213,3 +213,49 @@ def test_reordered_frame_rows_follow_its_columns(library):
     got = tl.permutation_importance(est, df[order], y, groups=groups, **kw).importances
     want = tl.permutation_importance(est, df, y, groups=[["a", "b"], ["c"], ["c", "d"]], **kw)
     np.testing.assert_array_equal(got, want.importances)
+
+
+def _pd_models():
+    rng = np.random.RandomState(2)
+    X = np.round(rng.normal(size=(40, 3)), 1)
+    z = X[:, 0] * X[:, 1] + np.sin(X[:, 2])
+    three = np.digitize(z, np.quantile(z, [0.33, 0.66]))
+    return X, {
+        "gb-3-classes": GradientBoostingClassifier(n_estimators=6, random_state=0).fit(X, three),
+        "rf-binary": RandomForestClassifier(5, max_depth=4, random_state=0).fit(X, z > 0),
+        "lgbm-poisson": lgb.LGBMRegressor(
+            n_estimators=6,
+            num_leaves=5,
+            objective="poisson",
+            min_child_samples=2,
+            min_data_in_bin=1,
+            n_jobs=1,
+            verbose=-1,
+        ).fit(X, np.exp(z / 2)),
+    }
+
+
+@pytest.mark.parametrize("name", ["gb-3-classes", "rf-binary", "lgbm-poisson"])
+def test_partial_dependence_of_the_response_matches_sklearn_brute(name):
+    # treelens' PD is of the raw margin; as its docstring says, the mean of transform_margin
+    # over the individual curves is scikit-learn's PD of the response, on its grid.
+    from sklearn.inspection import partial_dependence as sk_partial_dependence
+
+    X, models = _pd_models()
+    est = models[name]
+    model = tl.load(est)
+    for cols in ([0], [1, 2]):
+        theirs = sk_partial_dependence(est, X, cols, method="brute", grid_resolution=1000)
+        ours = tl.partial_dependence(model, X, cols, grid=theirs["grid_values"], kind="both")
+        ice = np.moveaxis(ours["individual"], 0, -1)  # (n, *grid, k)
+        response = model.transform_margin(ice if model.n_outputs > 1 else ice[..., 0])
+        if response.ndim == ice.ndim - 1:
+            response = response[..., None]
+        pd_response = np.moveaxis(response.mean(axis=0), -1, 0)
+        if name == "rf-binary":  # scikit-learn keeps the positive class only
+            assert ours["average"].shape[0] == 2
+            pd_response = pd_response[1:]
+        np.testing.assert_allclose(pd_response, theirs["average"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            ours["average"], ice.mean(axis=0).transpose(-1, *range(len(cols))), atol=1e-12
+        )
