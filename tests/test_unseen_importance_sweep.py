@@ -259,3 +259,89 @@ def test_partial_dependence_of_the_response_matches_sklearn_brute(name):
         np.testing.assert_allclose(
             ours["average"], ice.mean(axis=0).transpose(-1, *range(len(cols))), atol=1e-12
         )
+
+
+def _replicated(X, S):
+    """n * n rows: block i is X with the columns S set to row i's values (categories kept)."""
+    n = len(X)
+    Z = pd.concat([X] * n, ignore_index=True)
+    for c in S:
+        name = X.columns[c]
+        values = X[name].to_numpy()[np.repeat(np.arange(n), n)]
+        Z[name] = pd.Series(values, dtype=X[name].dtype)
+    return Z
+
+
+@pytest.mark.parametrize("library", ["hgb", "lightgbm", "xgboost"])
+def test_hstats_on_categorical_frames_equal_brute_force(library):
+    # Friedman and Popescu's statistics (R hstats' definitions, as hstats documents them) from
+    # partial dependence functions computed by predicting on replicated DataFrames.
+    rng = np.random.RandomState(4)
+    n = 24
+    X = pd.DataFrame(
+        {
+            "a": np.round(rng.normal(size=n), 1),
+            "c": pd.Categorical(rng.choice(["x", "y", "z"], n)),
+            "b": np.round(rng.normal(size=n), 1),
+        }
+    )
+    y = X["a"] * X["c"].map({"x": 1.0, "y": -1.0, "z": 0.3}).astype(float) + X["b"]
+    est = {
+        "hgb": lambda: HistGradientBoostingRegressor(
+            max_iter=8, min_samples_leaf=2, categorical_features="from_dtype", random_state=0
+        ),
+        "lightgbm": lambda: lgb.LGBMRegressor(
+            n_estimators=8,
+            num_leaves=6,
+            min_child_samples=2,
+            min_data_in_bin=1,
+            min_data_per_group=1,
+            cat_smooth=0,
+            verbose=-1,
+            n_jobs=1,
+        ),  # fmt: skip
+        "xgboost": lambda: xgb.XGBRegressor(
+            n_estimators=8, max_depth=3, enable_categorical=True, n_jobs=1
+        ),
+    }[library]().fit(X, y)
+    model = tl.load(est)
+    w = rng.uniform(0.2, 2.0, n)
+
+    def wmean(v):
+        return (w * v).sum() / w.sum()
+
+    def centred_pd(S):
+        pred = model.predict(_replicated(X, S)).reshape(n, n)  # treelens' own predict
+        pd_ = (pred * w[None, :]).sum(axis=1) / w.sum()
+        return pd_ - wmean(pd_)
+
+    # The oracle's predictions are the library's own (up to XGBoost's float32 sums).
+    own = est.predict(_replicated(X, [1]))
+    mine = model.transform_margin(model.predict(_replicated(X, [1])))
+    np.testing.assert_allclose(mine, own, rtol=0, atol=2e-5 if library == "xgboost" else 1e-12)
+    hs = tl.hstats(est, X, sample_weight=w, pairwise_m=None, threeway_m=None)
+    assert hs.features == ["a", "c", "b"]
+    f = model.predict(X)
+    f = f - wmean(f)
+    one = [centred_pd([j]) for j in range(3)]
+    rest = [centred_pd([k for k in range(3) if k != j]) for j in range(3)]
+    den = wmean(f**2)
+    overall = np.array([wmean((f - one[j] - rest[j]) ** 2) for j in range(3)])
+    overall = np.where(overall < 1e-10, 0.0, overall) / den
+    np.testing.assert_allclose(hs.h2_overall(), overall, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(hs.h2(), wmean((f - sum(one)) ** 2) / den, rtol=1e-9, atol=1e-12)
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        jk = centred_pd([a, b])
+        num = wmean((jk - one[a] - one[b]) ** 2)
+        if min(overall[a], overall[b]) == 0:  # not selected: documented as NaN
+            assert np.isnan(hs.h2_pairwise()[a, b]) and num < 1e-10
+            continue
+        want = num / wmean(jk**2)
+        np.testing.assert_allclose(hs.h2_pairwise()[a, b], want, rtol=1e-9, atol=1e-12)
+    t = f  # with three features, the triple's PD is the centred prediction
+    d = t - rest[2] - rest[1] - rest[0] + one[0] + one[1] + one[2]
+    if min(overall) > 0:
+        (value,) = hs.h2_threeway().values()
+        np.testing.assert_allclose(value, wmean(d**2) / wmean(t**2), rtol=1e-9, atol=1e-12)
+    else:
+        assert hs.h2_threeway() == {} and wmean(d**2) < 1e-10
