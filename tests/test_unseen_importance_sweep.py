@@ -345,3 +345,20 @@ def test_hstats_on_categorical_frames_equal_brute_force(library):
         np.testing.assert_allclose(value, wmean(d**2) / wmean(t**2), rtol=1e-9, atol=1e-12)
     else:
         assert hs.h2_threeway() == {} and wmean(d**2) < 1e-10
+
+
+@pytest.mark.parametrize("objective", ["binary:hinge", "binary:logitraw"])
+def test_xgboost_margin_classifiers_are_scored_by_sklearn(objective, tmp_path):
+    # predict_proba of these objectives is not a probability of the margin: the native scorers
+    # used to refuse them ("must have 2 outputs, not 1"); the live estimator is now scored by
+    # scikit-learn, and a model without one is refused by name.
+    X, z, _ = _data(n=150)
+    y = (z > 0).astype(int)
+    est = xgb.XGBClassifier(n_estimators=5, max_depth=2, objective=objective, n_jobs=1)
+    est.fit(X, y)
+    _assert_same(est, X, y, None, 0, n_repeats=2, random_state=1)
+    _assert_same(est, X, y, ["accuracy", "roc_auc"], 0, n_repeats=2, random_state=1)
+    path = tmp_path / "model.json"
+    est.save_model(path)
+    with pytest.raises(tl.exceptions.InvalidInputError, match="classes|binary:"):
+        tl.permutation_importance(str(path), X, y, scoring="accuracy")

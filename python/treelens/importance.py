@@ -224,6 +224,12 @@ def _scorer_names(scoring, model):
     )
 
 
+def _native_classifier(model) -> bool:
+    """Whether the core models the classifier's responses: not for XGBoost's binary:logitraw
+    and binary:hinge, whose predict_proba is the raw margin or a 0/1 step of it."""
+    return not model.is_classifier or model.margin_is_probability or model.link != "identity"
+
+
 def _task(model):
     """Keyword arguments describing how the core turns margins into responses."""
     if not model.is_classifier:
@@ -242,6 +248,13 @@ def _task(model):
     name = type(est).__name__ if est is not None else ""
     if model.margin_is_probability:
         link, rule = "identity", "argmax_margin"
+    elif not _native_classifier(model):
+        raise InvalidInputError(
+            f"the native scorers do not support the classifier objective {model.objective!r} "
+            "(its predict_proba is not a probability of the margin); pass the live estimator "
+            "(scored by scikit-learn) or a callable scorer, or train with binary:logistic / "
+            "multi:softprob"
+        )
     else:
         link = model.link
         if model.library == "sklearn":
@@ -489,6 +502,10 @@ def permutation_importance(
     rows, perms = _draw(n_rows, int(n_repeats), random_state, max_samples)
 
     native = [key for key, e in entries.items() if isinstance(e, str) and e in NATIVE_SCORERS]
+    if native and not _native_classifier(model):
+        if model.estimator is None:
+            _task(model)  # raises, naming the objective
+        native = []  # scikit-learn scores the live estimator (the slow path)
     results: dict = {}
     if native:
         task = _task(model)
