@@ -362,3 +362,19 @@ def test_xgboost_margin_classifiers_are_scored_by_sklearn(objective, tmp_path):
     est.save_model(path)
     with pytest.raises(tl.exceptions.InvalidInputError, match="classes|binary:"):
         tl.permutation_importance(str(path), X, y, scoring="accuracy")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation: the core sums leaf values exactly (fixed point), while the "
+    "libraries sum them in float64 in tree order; two leaves of one tree whose values differ "
+    "in the last bit give distinct treelens margins where the library's rounded sums tie, and "
+    "the ROC AUC counts ties (here 0.0063 off). Matching needs library-order float sums for "
+    "near-tied rows.",
+)
+def test_last_bit_leaf_ties_match_sklearn_roc_auc():
+    rng = np.random.RandomState(7)
+    X = np.round(rng.normal(size=(250, 1)), 1)
+    y = (2 * X[:, 0] + 0.5 * rng.normal(size=250) > 0).astype(int)
+    est = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y)
+    _assert_same(est, X, y, "roc_auc", 1e-9, n_repeats=3, random_state=0)
