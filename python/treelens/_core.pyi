@@ -131,6 +131,8 @@ class Scoring(TypedDict):
     n_classes: int
     rule: str
     auc_on_margin: bool
+    link_scale: float
+    proba_f32: bool
     metrics: list[str]
     y_values: Optional[npt.NDArray[np.float64]]
     y_classes: Optional[npt.NDArray[np.int64]]

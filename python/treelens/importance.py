@@ -224,6 +224,12 @@ def _scorer_names(scoring, model):
     )
 
 
+def _native_classifier(model) -> bool:
+    """Whether the core models the classifier's responses: not for XGBoost's binary:logitraw
+    and binary:hinge, whose predict_proba is the raw margin or a 0/1 step of it."""
+    return not model.is_classifier or model.margin_is_probability or model.link != "identity"
+
+
 def _task(model):
     """The part of the core's ``scoring`` mapping that says how margins become responses."""
     if not model.is_classifier:
@@ -235,6 +241,8 @@ def _task(model):
             n_classes=0,
             rule="argmax_margin",
             auc_on_margin=False,
+            link_scale=1.0,
+            proba_f32=False,
         )
     classes = np.asarray(model.classes)
     n_classes = len(classes)
@@ -242,6 +250,13 @@ def _task(model):
     name = type(est).__name__ if est is not None else ""
     if model.margin_is_probability:
         link, rule = "identity", "argmax_margin"
+    elif not _native_classifier(model):
+        raise InvalidInputError(
+            f"the native scorers do not support the classifier objective {model.objective!r} "
+            "(its predict_proba is not a probability of the margin); pass the live estimator "
+            "(scored by scikit-learn) or a callable scorer, or train with binary:logistic / "
+            "multi:softprob"
+        )
     else:
         link = model.link
         if model.library == "sklearn":
@@ -260,6 +275,10 @@ def _task(model):
         n_classes=n_classes,
         rule=rule,
         auc_on_margin=bool(auc_on_margin),
+        # LightGBM's sigmoid parameter, GradientBoosting's exponential loss: p = s(scale * m).
+        link_scale=float(model.link_scale),
+        # XGBoost returns float32 probabilities: they saturate, tie and are clipped as float32.
+        proba_f32=model.library == "xgboost",
     )
 
 
@@ -437,8 +456,9 @@ def permutation_importance(
     -------
     Bunch or dict of Bunch
         ``importances`` (n_features or n_groups, n_repeats), ``importances_mean``,
-        ``importances_std``; a dict of such Bunches keyed by scorer name when several scorers
-        are given.
+        ``importances_std``, rows in the order of X's columns (also for a DataFrame whose
+        columns are the model's in another order) or of the groups; a dict of such Bunches
+        keyed by scorer name when several scorers are given.
     """
     model = load(estimator_or_model)
     if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
@@ -458,7 +478,13 @@ def permutation_importance(
         if not np.isfinite(weight).all():
             raise InvalidInputError("sample_weight holds NaN or infinite values")
     names = column_names(X) or model.feature_names
+    # Units name X's columns (as scikit-learn's rows do); model.prepare puts a DataFrame with
+    # the model's names in another order into the model's order, so map them to its columns.
     units = _units(groups, model.n_features, names)
+    model_units = units
+    if column_names(X) is not None and model.feature_names is not None:
+        position = {str(name): j for j, name in enumerate(model.feature_names)}
+        model_units = [[position[names[c]] for c in unit] for unit in units]
     entries, single, _ = _scorer_names(scoring, model)
     for entry in entries.values():
         if isinstance(entry, str) and entry not in NATIVE_SCORERS:
@@ -478,6 +504,10 @@ def permutation_importance(
     rows, perms = _draw(n_rows, int(n_repeats), random_state, max_samples)
 
     native = [key for key, e in entries.items() if isinstance(e, str) and e in NATIVE_SCORERS]
+    if native and not _native_classifier(model):
+        if model.estimator is None:
+            _task(model)  # raises, naming the objective
+        native = []  # scikit-learn scores the live estimator (the slow path)
     results: dict = {}
     if native:
         metrics = [entries[key] for key in native]
@@ -501,7 +531,7 @@ def permutation_importance(
             model.forest,
             xs,
             perms,
-            units,
+            model_units,
             scoring=scoring_of(sub),
             n_jobs=n_jobs,
             progress=progress_callback(

@@ -154,8 +154,13 @@ def partial_dependence(
         ndarray of shape ``(n_outputs, n_samples, *grid_shape)`` (kind "individual" or "both");
         ``features``: the features' names. The layout follows
         ``sklearn.inspection.partial_dependence``. Values are the raw margin (``model.predict``),
-        not probabilities: one output for regressors and binary classifiers (log-odds for
-        boosted classifiers), one per class for multiclass models.
+        not the response scikit-learn averages (``predict_proba`` or ``predict``): log-odds for
+        boosted classifiers, the log of the mean for Poisson, gamma and Tweedie regressors,
+        class probabilities for scikit-learn forest classifiers. One output for regressors and
+        binary boosted classifiers, one per class for multiclass models and for scikit-learn
+        forest classifiers (two for binary ones, where scikit-learn returns the positive
+        class only). The partial dependence of the response is the mean of
+        ``model.transform_margin`` over the individual curves (``kind="individual"``).
     """
     from .loaders import load
 

@@ -180,6 +180,8 @@ def _load_gradient_boosting(est, name: str) -> Model:
         feature_names=_names(est),
         objective=getattr(est, "loss", "") or "",
         link=link,
+        # The exponential (AdaBoost) loss: predict_proba is expit(2 * raw).
+        link_scale=2.0 if classifier and getattr(est, "loss", "") == "exponential" else 1.0,
         classes=np.asarray(est.classes_) if classifier else None,
         library="sklearn",
         estimator=est,

@@ -19,6 +19,10 @@ pub struct Scoring<'py> {
     n_classes: usize,
     rule: String,
     auc_on_margin: bool,
+    /// Classifiers: probabilities are `sigmoid(link_scale * margin)` (LightGBM's `sigmoid`).
+    link_scale: f64,
+    /// Classifiers: probabilities in float32, as XGBoost returns them.
+    proba_f32: bool,
     metrics: Vec<String>,
     y_values: Option<PyReadonlyArray1<'py, f64>>,
     y_classes: Option<PyReadonlyArray1<'py, i64>>,
@@ -37,6 +41,8 @@ impl Scoring<'_> {
                 link,
                 rule: ClassRule::parse(&self.rule).map_err(CoreError)?,
                 auc_on_margin: self.auc_on_margin,
+                link_scale: self.link_scale,
+                proba_f32: self.proba_f32,
             },
             other => {
                 return Err(invalid(format!(

@@ -76,6 +76,13 @@ pub enum Task {
         /// ROC AUC on binary problems reads the decision function (the margin) rather than
         /// the probability: scikit-learn's scorer prefers `decision_function` when it exists.
         auc_on_margin: bool,
+        /// The margin is multiplied by this before the logistic link (LightGBM's `sigmoid`
+        /// parameter; 2 for GradientBoostingClassifier's exponential loss). 1 otherwise.
+        link_scale: f64,
+        /// The estimator returns float32 probabilities (XGBoost): probabilities are rounded to
+        /// float32 (so they saturate and tie where XGBoost's do) and the log loss clips them
+        /// at float32's epsilon, as scikit-learn does for a float32 array.
+        proba_f32: bool,
     },
 }
 
@@ -196,6 +203,8 @@ pub fn check_metrics(
         } => {
             let expected = match (link, *n_classes) {
                 (Link::Logistic, 2) => 1,
+                // One-vs-rest (LightGBM's multiclassova): one logistic output per class.
+                (Link::Logistic, k) if k > 2 => k,
                 (Link::Identity | Link::Softmax, k) => k,
                 _ => {
                     return Err(Error::InvalidInput(format!(
@@ -241,6 +250,14 @@ pub fn check_metrics(
                     )));
                 }
                 match m {
+                    Metric::RocAucOvr if *n_classes > 2 && *link == Link::Logistic => {
+                        return Err(Error::InvalidInput(
+                            "scorer roc_auc_ovr needs class probabilities that sum to one, but a \
+                             one-vs-rest model's (LightGBM multiclassova) do not; scikit-learn \
+                             refuses them too"
+                                .into(),
+                        ));
+                    }
                     Metric::RocAuc if *n_classes > 2 => {
                         return Err(Error::InvalidInput(
                             "scorer roc_auc needs a binary classifier; use roc_auc_ovr for multiclass".into(),
@@ -289,9 +306,15 @@ pub fn evaluate(
             link,
             rule,
             auc_on_margin,
+            link_scale,
+            proba_f32,
         } => {
             let n = margin.nrows();
-            fill_proba(link, n_classes, margin, &mut scratch.proba);
+            if proba_f32 {
+                fill_proba_f32(link, n_classes, margin, &mut scratch.proba);
+            } else {
+                fill_proba(link, link_scale, n_classes, margin, &mut scratch.proba);
+            }
             let need_pred = metrics
                 .iter()
                 .any(|m| matches!(m, Metric::Accuracy | Metric::BalancedAccuracy));
@@ -313,7 +336,14 @@ pub fn evaluate(
                 *slot = match m {
                     Metric::Accuracy => accuracy(&scratch.pred, target),
                     Metric::BalancedAccuracy => balanced_accuracy(&scratch.pred, target, n_classes),
-                    Metric::NegLogLoss => -log_loss(&scratch.proba, n_classes, target),
+                    Metric::NegLogLoss => {
+                        let eps = if proba_f32 {
+                            f64::from(f32::EPSILON)
+                        } else {
+                            f64::EPSILON
+                        };
+                        -log_loss(&scratch.proba, n_classes, target, eps)
+                    }
                     Metric::RocAuc | Metric::RocAucOvr if n_classes == 2 => {
                         scratch.score.clear();
                         if *m == Metric::RocAuc && auc_on_margin {
@@ -363,15 +393,25 @@ fn argmax(values: impl Iterator<Item = f64>) -> usize {
 
 /// Class probabilities, row-major `(n, n_classes)`; for binary the first column is `1 - p`
 /// with `p` the positive class's probability, as scikit-learn's binary scorers see it.
-fn fill_proba(link: Link, n_classes: usize, margin: ArrayView2<f64>, proba: &mut Vec<f64>) {
+fn fill_proba(
+    link: Link,
+    link_scale: f64,
+    n_classes: usize,
+    margin: ArrayView2<f64>,
+    proba: &mut Vec<f64>,
+) {
     let n = margin.nrows();
     proba.clear();
     proba.reserve(n * n_classes);
     for i in 0..n {
         let row = margin.row(i);
         match link {
+            Link::Logistic if n_classes > 2 => {
+                // One-vs-rest: each class's own sigmoid, not normalised (as LightGBM returns).
+                proba.extend(row.iter().map(|&m| sigmoid(link_scale * m)));
+            }
             Link::Logistic => {
-                let p = sigmoid(row[0]);
+                let p = sigmoid(link_scale * row[0]);
                 proba.push(1.0 - p);
                 proba.push(p);
             }
@@ -394,6 +434,58 @@ fn fill_proba(link: Link, n_classes: usize, margin: ArrayView2<f64>, proba: &mut
                 } else {
                     proba.extend(row.iter().copied());
                 }
+            }
+        }
+    }
+}
+
+/// Class probabilities as XGBoost computes them, in float32 from the float32 margin: its
+/// sigmoid `1 / (1 + exp(-m))` and its softmax (float32 exponentials, sum accumulated in
+/// float64) saturate and tie where XGBoost's do. For binary problems the first column is
+/// `1 - p` in float32, as `XGBClassifier.predict_proba` computes it.
+fn fill_proba_f32(link: Link, n_classes: usize, margin: ArrayView2<f64>, proba: &mut Vec<f64>) {
+    proba.clear();
+    for row in margin.rows() {
+        match link {
+            Link::Logistic if n_classes > 2 => {
+                proba.extend(row.iter().map(|&m| {
+                    let m = m as f32;
+                    f64::from(1.0f32 / ((-m).min(88.7f32).exp() + 1.0f32))
+                }));
+            }
+            Link::Logistic => {
+                let m = row[0] as f32;
+                let p = 1.0f32 / ((-m).min(88.7f32).exp() + 1.0f32);
+                proba.push(f64::from(1.0f32 - p));
+                proba.push(f64::from(p));
+            }
+            Link::Softmax => {
+                let max = row
+                    .iter()
+                    .map(|&m| m as f32)
+                    .fold(f32::NEG_INFINITY, f32::max);
+                let start = proba.len();
+                let mut sum = 0.0f64;
+                for &m in row.iter() {
+                    let e = (m as f32 - max).exp();
+                    sum += f64::from(e);
+                    proba.push(f64::from(e));
+                }
+                let sum = sum as f32;
+                proba[start..]
+                    .iter_mut()
+                    .for_each(|p| *p = f64::from(*p as f32 / sum));
+            }
+            Link::Identity | Link::Exp => {
+                let start = proba.len();
+                if n_classes == 2 {
+                    let p = row[1] as f32;
+                    proba.push(f64::from(1.0f32 - p));
+                    proba.push(f64::from(p));
+                } else {
+                    proba.extend(row.iter().map(|&p| f64::from(p as f32)));
+                }
+                debug_assert_eq!(proba.len() - start, n_classes);
             }
         }
     }
@@ -495,8 +587,9 @@ fn balanced_accuracy(pred: &[usize], target: &Target, n_classes: usize) -> f64 {
     recalls.iter().sum::<f64>() / recalls.len() as f64
 }
 
-fn log_loss(proba: &[f64], n_classes: usize, target: &Target) -> f64 {
-    let eps = f64::EPSILON;
+/// Weighted mean of `-ln p(y)`, with `p` clipped to `[eps, 1 - eps]` (scikit-learn clips at
+/// the epsilon of the probabilities' dtype).
+fn log_loss(proba: &[f64], n_classes: usize, target: &Target, eps: f64) -> f64 {
     let mut loss = 0.0;
     let mut total = 0.0;
     for (i, &y) in target.classes.iter().enumerate() {
