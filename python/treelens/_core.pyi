@@ -115,11 +115,13 @@ def interventional_transformed_values(
     *,
     transform: str,
     y: Optional[npt.NDArray[np.float64]] = None,
+    scale: float = 1.0,
     interactions: bool = False,
     n_jobs: Optional[int] = None,
     progress: ProgressCallback = None,
 ) -> npt.NDArray[np.float64]:
-    """Values of a transformed output ("logistic", "logistic_loss", "neg_log_output")."""
+    """Values of a transformed output ("logistic", "logistic_loss", "neg_log_output"); the
+    logistic transforms see ``scale * margin``."""
 
 # --- permutation importance (treelens.importance) ---
 
