@@ -22,8 +22,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import treelens as tl
+from treelens.exceptions import InvalidInputError
 
 P = 5
 N = 240
@@ -228,11 +230,139 @@ def _data(seed=0, *, classes=0, nan=0.0, zeros=0.0):
     return X, y
 
 
+def _raw(predict):
+    return lambda Z: np.asarray(predict(Z), dtype=np.float64).reshape(len(Z), -1)
+
+
+def _sklearn(name):
+    from sklearn import ensemble as E
+    from sklearn import tree as T
+
+    gb = dict(n_estimators=6, max_depth=3, random_state=0)
+    if name == "dtr_multiout":
+        X, y = _data()
+        est = T.DecisionTreeRegressor(max_depth=4, random_state=0).fit(
+            X, np.c_[y, X[:, 1] ** 2, -y]
+        )
+        return est, X, _raw(est.predict)
+    if name == "rfr_multiout_nan":
+        X, y = _data(nan=0.1)
+        est = E.RandomForestRegressor(4, max_depth=4, random_state=0).fit(
+            X, np.c_[y, np.nan_to_num(X[:, 2])]
+        )
+        return est, X, _raw(est.predict)
+    if name == "etc_multi":
+        X, y = _data(classes=3)
+        est = E.ExtraTreesClassifier(4, max_depth=4, random_state=0).fit(X, y)
+        return est, X, _raw(est.predict_proba)
+    if name in ("gbr_zero", "gbr_huber_subsample"):
+        X, y = _data()
+        extra = dict(init="zero") if name == "gbr_zero" else dict(loss="huber", subsample=0.7)
+        est = E.GradientBoostingRegressor(**gb, **extra).fit(X, y)
+        return est, X, _raw(est.predict)
+    if name in ("gbc_bin_zero", "gbc_multi_zero", "gbc_multi"):
+        X, y = _data(classes=2 if "bin" in name else 3)
+        extra = dict(init="zero") if name.endswith("zero") else {}
+        est = E.GradientBoostingClassifier(**gb, **extra).fit(X, y)
+        return est, X, _raw(est.decision_function)
+    if name == "hgbr_cat_nan":
+        X, y = _data()
+        rng = np.random.default_rng(1)
+        X[:, 1] = rng.integers(0, 6, N)
+        X[:, 3] = rng.integers(0, 4, N)
+        y = y + np.isin(X[:, 1], [1, 4]) * 2.0 - X[:, 3] % 2
+        X[rng.random(N) < 0.05, 1] = np.nan
+        X[rng.random(N) < 0.05, 0] = np.nan
+        est = E.HistGradientBoostingRegressor(
+            max_iter=6, max_depth=3, categorical_features=[1, 3], random_state=0
+        ).fit(X, y)
+        return est, X, _raw(est._raw_predict)
+    if name in ("hgbc_cat_frame", "hgbc_multi_nan"):
+        X, y = _data(classes=2 if name == "hgbc_cat_frame" else 3, nan=0.1)
+        if name == "hgbc_multi_nan":
+            est = E.HistGradientBoostingClassifier(max_iter=4, max_depth=3, random_state=0)
+            return est.fit(X, y), X, _raw(est._raw_predict)
+        rng = np.random.default_rng(1)
+        df = pd.DataFrame(X, columns=[f"c{i}" for i in range(P)])
+        df["c1"] = pd.Categorical(rng.choice(["a", "b", "c", "d"], N))
+        y = (y + df["c1"].isin(["b", "d"]).astype(int)) % 2
+        est = E.HistGradientBoostingClassifier(
+            max_iter=6, max_depth=3, categorical_features="from_dtype", random_state=0
+        ).fit(df, y)
+        return est, df, _raw(est._raw_predict)
+    raise KeyError(name)
+
+
+def _xgb_margin(booster, **dmatrix):
+    import xgboost as xgb
+
+    def f(Z):
+        dm = xgb.DMatrix(Z, enable_categorical=True, **dmatrix)
+        return np.asarray(booster.predict(dm, output_margin=True), np.float64).reshape(len(Z), -1)
+
+    return f
+
+
+def _xgboost(name, tmp):
+    import xgboost as xgb
+
+    common = dict(n_estimators=6, max_depth=3, n_jobs=1, random_state=0)
+    if name == "xgb_missing_value":
+        X, y = _data(zeros=0.2)
+        X[X == 0.0] = -999.0
+        est = xgb.XGBRegressor(**common, missing=-999.0).fit(X, y)
+        return est, X, _xgb_margin(est.get_booster(), missing=-999.0)
+    if name == "xgb_best_iteration":
+        X, y = _data()
+        est = xgb.XGBRegressor(
+            n_estimators=40, max_depth=3, n_jobs=1, learning_rate=0.9, early_stopping_rounds=2
+        )
+        est.fit(X[:160], y[:160], eval_set=[(X[160:], y[160:])], verbose=False)
+        assert est.best_iteration + 1 < est.get_booster().num_boosted_rounds()
+        return est, X, _raw(lambda Z: est.predict(Z, output_margin=True))
+    if name == "xgb_parallel_trees":
+        X, y = _data(classes=3)
+        est = xgb.XGBClassifier(**common, num_parallel_tree=2, subsample=0.7).fit(X, y)
+        return est, X, _xgb_margin(est.get_booster())
+    if name == "xgb_dart":
+        X, y = _data()
+        est = xgb.XGBRegressor(**common, booster="dart", rate_drop=0.3, skip_drop=0.0).fit(X, y)
+        return est, X, _xgb_margin(est.get_booster())
+    if name == "xgb_poisson_base":
+        X, y = _data()
+        est = xgb.XGBRegressor(**common, objective="count:poisson", base_score=1.5)
+        return est.fit(X, np.round(np.exp(y / 3))), X, _xgb_margin(est.get_booster())
+    if name == "xgb_multitarget":
+        X, y = _data()
+        est = xgb.XGBRegressor(**common).fit(X, np.c_[y, X[:, 1] ** 2])
+        return est, X, _xgb_margin(est.get_booster())
+    if name == "xgb_cat_frame_multi":
+        X, y = _data(classes=3)
+        rng = np.random.default_rng(3)
+        df = pd.DataFrame(X, columns=[f"f{i}" for i in range(P)])
+        df["f1"] = pd.Categorical(rng.choice(["u", "v", "w", "x", "y"], N))
+        df["f3"] = pd.Categorical(rng.choice([10, 20, 30], N))
+        est = xgb.XGBClassifier(
+            **common, enable_categorical=True, tree_method="hist", max_cat_to_onehot=1
+        ).fit(df, y)
+        df.loc[df.index[:3], "f1"] = np.nan
+        return est, df, _xgb_margin(est.get_booster())
+    if name == "xgb_ubj_file":
+        X, y = _data(classes=2, nan=0.05)
+        est = xgb.XGBClassifier(**common, base_score=0.3).fit(X, y)
+        path = str(tmp / "model.ubj")
+        est.save_model(path)
+        booster = xgb.Booster()
+        booster.load_model(path)
+        return path, X, _xgb_margin(booster)
+    raise KeyError(name)
+
+
 def _lgb_raw(est):
     return lambda Z: np.asarray(est.predict(Z, raw_score=True), float).reshape(len(Z), -1)
 
 
-def _lightgbm(name):
+def _lightgbm(name, tmp):
     import lightgbm as lgb
 
     common = dict(
@@ -241,19 +371,124 @@ def _lightgbm(name):
     if name == "lgb_sigmoid2":
         X, y = _data(classes=2)
         est = lgb.LGBMClassifier(**common, sigmoid=2.0).fit(X, y)
-        proba = lambda Z: est.predict_proba(Z)[:, 1:]  # noqa: E731
-        return est, X, _lgb_raw(est), proba
+        return est, X, _lgb_raw(est)
+    if name in ("lgb_zero_as_missing", "lgb_no_missing"):
+        X, y = _data(zeros=0.2, nan=0.05)
+        opts = (
+            dict(zero_as_missing=True) if name == "lgb_zero_as_missing" else dict(use_missing=False)
+        )
+        est = lgb.LGBMRegressor(**common, **opts).fit(X, y)
+        return est, X, _lgb_raw(est)
+    if name == "lgb_categorical":
+        X, y = _data()
+        rng = np.random.default_rng(5)
+        X[:, 1] = rng.integers(0, 12, N)
+        y = y + np.isin(X[:, 1], [2, 5, 7, 11]) * 2.0
+        X[rng.random(N) < 0.05, 1] = np.nan
+        est = lgb.LGBMRegressor(**common, min_data_per_group=5, cat_smooth=1)
+        return est.fit(X, y, categorical_feature=[1]), X, _lgb_raw(est)
+    if name == "lgb_cat_frame":
+        X, y = _data(classes=2)
+        rng = np.random.default_rng(5)
+        df = pd.DataFrame(X, columns=[f"x{i}" for i in range(P)])
+        df["x2"] = pd.Categorical(rng.choice(["p", "q", "r", "s", "t", "u"], N))
+        y = (y + df["x2"].isin(["q", "t"]).astype(int)) % 2
+        est = lgb.LGBMClassifier(**common, min_data_per_group=5, cat_smooth=1).fit(df, y)
+        return est, df, _lgb_raw(est)
+    if name == "lgb_rf":
+        X, y = _data(nan=0.05)
+        est = lgb.LGBMRegressor(
+            **common, boosting_type="rf", bagging_freq=1, bagging_fraction=0.7
+        ).fit(X, y)
+        # treelens' margin is the average over the trees (LightGBM's raw_score is their sum).
+        return est, X, lambda Z: _lgb_raw(est)(Z) / est.booster_.num_trees()
+    if name == "lgb_ova":
+        X, y = _data(classes=3)
+        est = lgb.LGBMClassifier(**common, objective="multiclassova").fit(X, y)
+        return est, X, _lgb_raw(est)
+    if name == "lgb_file_multiclass":
+        X, y = _data(classes=3, nan=0.05)
+        est = lgb.LGBMClassifier(**common).fit(X, y)
+        path = str(tmp / "model.txt")
+        est.booster_.save_model(path)
+        return path, X, _lgb_raw(lgb.Booster(model_file=path))
     raise KeyError(name)
 
 
 @functools.cache
 def fitted(name):
-    """(estimator, X, raw margin function, probability function or None)."""
+    """(what tl.load takes, X in the user's format, the library's raw margin of such X)."""
+    import tempfile
+    from pathlib import Path
+
+    tmp = Path(tempfile.mkdtemp(prefix="treelens-sweep-"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if name.startswith("lgb"):
-            return _lightgbm(name)
-    raise KeyError(name)
+            return _lightgbm(name, tmp)
+        if name.startswith("xgb"):
+            return _xgboost(name, tmp)
+        return _sklearn(name)
+
+
+SKLEARN = [
+    "dtr_multiout", "rfr_multiout_nan", "etc_multi", "gbr_zero", "gbr_huber_subsample",
+    "gbc_bin_zero", "gbc_multi_zero", "hgbr_cat_nan", "hgbc_cat_frame", "hgbc_multi_nan",
+]  # fmt: skip
+XGBOOST = [
+    "xgb_missing_value", "xgb_best_iteration", "xgb_parallel_trees", "xgb_dart",
+    "xgb_poisson_base", "xgb_multitarget", "xgb_cat_frame_multi", "xgb_ubj_file",
+]  # fmt: skip
+LIGHTGBM = [
+    "lgb_sigmoid2", "lgb_zero_as_missing", "lgb_no_missing", "lgb_categorical", "lgb_cat_frame",
+    "lgb_rf", "lgb_ova", "lgb_file_multiclass",
+]  # fmt: skip
+ALL = SKLEARN + XGBOOST + LIGHTGBM
+
+
+def _tol(name):
+    return TOL32 if name.startswith("xgb") else TOL64
+
+
+# --- every model kind against brute force -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_path_dependent_matches_brute_force(name):
+    obj, X, f = fitted(name)
+    model = tl.load(obj)
+    Xs = _rows(X, slice(0, 3))
+    phi, inter, ev, pred = path_brute(model, Xs)
+    # The oracle's branch rule and the loaded trees reproduce the library's own prediction.
+    scale = max(1.0, np.abs(pred).max())
+    np.testing.assert_allclose(pred, f(Xs), rtol=0, atol=_tol(name) * scale)
+    ex = tl.TreeExplainer(obj)
+    k = model.n_outputs
+    values = ex.shap_values(Xs).reshape(3, P, k)
+    inters = ex.shap_interaction_values(Xs).reshape(3, P, P, k)
+    np.testing.assert_allclose(np.atleast_1d(ex.expected_value), ev, rtol=0, atol=TOL64 * scale)
+    np.testing.assert_allclose(values, phi, rtol=0, atol=TOL64 * scale)
+    np.testing.assert_allclose(inters, inter, rtol=0, atol=TOL64 * scale)
+    # Local accuracy against the library itself.
+    np.testing.assert_allclose(
+        values.sum(1) + np.atleast_1d(ex.expected_value), f(Xs), rtol=0, atol=_tol(name) * scale
+    )
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_interventional_matches_brute_force(name):
+    obj, X, f = fitted(name)
+    bg, Xs = _rows(X, slice(100, 112)), _rows(X, slice(0, 2))
+    phi, inter, ev = interventional_brute(f, Xs, bg)
+    ex = tl.TreeExplainer(obj, bg)
+    k = phi.shape[-1]
+    scale = max(1.0, np.abs(f(Xs)).max())
+    atol = _tol(name) * scale
+    np.testing.assert_allclose(np.atleast_1d(ex.expected_value), ev[0], rtol=0, atol=atol)
+    np.testing.assert_allclose(ex.shap_values(Xs).reshape(2, P, k), phi, rtol=0, atol=atol)
+    np.testing.assert_allclose(
+        ex.shap_interaction_values(Xs).reshape(2, P, P, k), inter, rtol=0, atol=atol
+    )
 
 
 # --- regressions ----------------------------------------------------------------------------
@@ -262,7 +497,7 @@ def fitted(name):
 def test_lightgbm_sigmoid_scale_in_probability_and_log_loss():
     """LightGBM's ``sigmoid`` parameter: the probability is 1 / (1 + exp(-s m)). The
     interventional probability and log-loss explanations used to ignore s (off by ~0.1)."""
-    est, X, f, proba = fitted("lgb_sigmoid2")
+    est, X, f = fitted("lgb_sigmoid2")
     bg, Xi = X[100:115], X[:3]
     y = np.array([0, 1, 1])
 
@@ -273,14 +508,16 @@ def test_lightgbm_sigmoid_scale_in_probability_and_log_loss():
         pr = prob(m, label)
         return -(label * np.log(pr) + (1 - label) * np.log1p(-pr))
 
-    np.testing.assert_allclose(prob(f(X), None), proba(X), rtol=1e-12)
+    np.testing.assert_allclose(prob(f(X), None), est.predict_proba(X)[:, 1:], rtol=1e-12)
     ex = tl.TreeExplainer(est, bg, model_output="probability")
     phi, inter, ev = interventional_brute(f, Xi, bg, g=prob)
     np.testing.assert_allclose(ex.expected_value, ev[0, 0], rtol=TOL64)
     np.testing.assert_allclose(ex.shap_values(Xi), phi[..., 0], rtol=0, atol=TOL64)
     np.testing.assert_allclose(ex.shap_interaction_values(Xi), inter[..., 0], rtol=0, atol=TOL64)
     values = ex.shap_values(Xi)
-    np.testing.assert_allclose(values.sum(1) + ex.expected_value, proba(Xi)[:, 0], rtol=TOL64)
+    np.testing.assert_allclose(
+        values.sum(1) + ex.expected_value, est.predict_proba(Xi)[:, 1], rtol=TOL64
+    )
 
     ex = tl.TreeExplainer(est, bg, model_output="log_loss")
     phi, _, ev = interventional_brute(f, Xi, bg, g=loss, y=y)
@@ -289,3 +526,33 @@ def test_lightgbm_sigmoid_scale_in_probability_and_log_loss():
     # The path-dependent margin explanation is unchanged by the scale.
     phi, inter, _, _ = path_brute(tl.load(est), Xi)
     np.testing.assert_allclose(tl.TreeExplainer(est).shap_values(Xi), phi[..., 0], atol=TOL64)
+
+
+def test_gradient_boosting_refuses_missing_values():
+    """scikit-learn's GradientBoosting refuses NaN; treelens used to route NaN to an invented
+    branch (the larger child) and return numbers for a model that has no answer."""
+    est, X, _ = fitted("gbc_multi_zero")
+    bad = X[:3].copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(InvalidInputError, match="missing values.*GradientBoostingClassifier"):
+        tl.TreeExplainer(est).shap_values(bad)
+    with pytest.raises(InvalidInputError, match="missing values"):
+        tl.TreeExplainer(est, bad)
+    with pytest.raises(InvalidInputError, match="missing values"):
+        tl.load(est).predict(bad)
+    with pytest.raises(ValueError):  # what scikit-learn itself does
+        est.decision_function(bad)
+
+
+@pytest.mark.parametrize("name", ["etc_multi", "lgb_ova", "xgb_best_iteration"])
+def test_one_row_as_1d_array_or_series(name):
+    """shap takes one row as a 1-D array or a Series and drops the row axis: so does treelens."""
+    obj, X, _ = fitted(name)
+    frame = pd.DataFrame(X[:2], columns=[f"f{i}" for i in range(P)])
+    for ex in (tl.TreeExplainer(obj), tl.TreeExplainer(obj, X[100:110])):
+        full = ex.shap_values(X[:1])
+        inter = ex.shap_interaction_values(X[:1])
+        np.testing.assert_array_equal(ex.shap_values(X[0]), full[0])
+        np.testing.assert_array_equal(ex.shap_values(list(X[0])), full[0])
+        np.testing.assert_array_equal(ex.shap_values(frame.iloc[0]), full[0])
+        np.testing.assert_array_equal(ex.shap_interaction_values(X[0]), inter[0])

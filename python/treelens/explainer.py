@@ -8,7 +8,7 @@ import numpy as np
 from . import _core
 from .exceptions import InvalidInputError
 from .explanation import Explanation
-from .inputs import column_names
+from .inputs import column_names, is_dataframe
 from .loaders import load
 from .progress import progress_callback
 
@@ -17,6 +17,19 @@ __all__ = ["TreeExplainer", "shap_values"]
 _PERTURBATIONS = ("auto", "tree_path_dependent", "interventional")
 _OUTPUTS = ("raw", "probability", "log_loss")
 _REDUCTIONS = ("mean_abs", "mean")
+
+
+def _one_row(X):
+    """``(X as 2-D, True)`` for one row given as a 1-D array or a pandas Series (shap accepts
+    them and returns the values without the row axis); ``(X, False)`` otherwise."""
+    if is_dataframe(X) or hasattr(X, "nnz"):
+        return X, False
+    if type(X).__module__.startswith("pandas") and hasattr(X, "to_frame"):
+        return X.to_frame().T, True
+    arr = np.asarray(X)
+    if arr.ndim == 1:
+        return arr.reshape(1, -1), True
+    return X, False
 
 
 class TreeExplainer:
@@ -130,6 +143,8 @@ class TreeExplainer:
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
+            One row may also be given as a 1-D array or a pandas Series (as in shap); the row
+            axis is then dropped from the result.
         y : array-like, optional
             Labels, for ``model_output="log_loss"`` (interventional only; ignored otherwise).
         n_jobs : int, optional
@@ -147,6 +162,9 @@ class TreeExplainer:
         ndarray of shape (n_samples, n_features) or (n_samples, n_features, n_outputs)
             ``values.sum(axis=1) + expected_value`` equals the model's output.
         """
+        X, one = _one_row(X)
+        if one and y is not None:
+            y = np.atleast_1d(y)
         x = self.model.prepare(X)
         jobs = self._jobs(n_jobs)
         cb = progress_callback(progress, "shap values", x.shape[0])
@@ -157,7 +175,8 @@ class TreeExplainer:
             out = _core.path_shap_values(
                 self.model.forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
             )
-        return self._squeeze(np.asarray(out, dtype=np.float64))
+        out = self._squeeze(np.asarray(out, dtype=np.float64))
+        return out[0] if one else out
 
     def shap_interaction_values(
         self,
@@ -177,6 +196,7 @@ class TreeExplainer:
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
+            Or one row as a 1-D array or a pandas Series (the row axis is then dropped).
         y : array-like, optional
             Labels (interventional ``log_loss`` only).
         reduce : {None, "mean_abs", "mean"}
@@ -198,6 +218,13 @@ class TreeExplainer:
             raise InvalidInputError(
                 f"reduce={reduce!r} is not supported; use None, 'mean_abs' or 'mean'"
             )
+        X, one = _one_row(X)
+        if one:
+            y = None if y is None else np.atleast_1d(y)
+            out = self.shap_interaction_values(
+                X, y, reduce=reduce, n_jobs=n_jobs, progress=progress, max_bytes=max_bytes
+            )
+            return out if reduce is not None else out[0]
         x = self.model.prepare(X)
         jobs = self._jobs(n_jobs)
         cb = progress_callback(progress, "shap interaction values", x.shape[0])

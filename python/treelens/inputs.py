@@ -165,6 +165,15 @@ def as_matrix(model, X) -> np.ndarray:
         # XGBoost reads values as float32 and compares them with float32(missing).
         with np.errstate(over="ignore"):
             out[out.astype(np.float32) == np.float32(model.missing_value)] = np.nan
+    if not model.accepts_missing and np.isnan(out).any():
+        row, col = np.argwhere(np.isnan(out))[0]
+        name = model.feature_names[col] if model.feature_names else f"{col}"
+        raise InvalidInputError(
+            f"X has missing values (NaN, e.g. row {row}, column {name}), which "
+            f"{type(model.estimator).__name__ if model.estimator is not None else 'this model'} "
+            "does not accept (scikit-learn refuses them too): impute them first, or use a model "
+            "that handles them (e.g. HistGradientBoosting)"
+        )
     if model.library == "lightgbm":
         # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and reads
         # the others as 0.0 before any tree sees them.

@@ -143,6 +143,7 @@ def _load_gradient_boosting(est, name: str) -> Model:
         classes=np.asarray(est.classes_) if classifier else None,
         library="sklearn",
         estimator=est,
+        accepts_missing=False,
     )
 
 
