@@ -556,3 +556,48 @@ def test_one_row_as_1d_array_or_series(name):
         np.testing.assert_array_equal(ex.shap_values(list(X[0])), full[0])
         np.testing.assert_array_equal(ex.shap_values(frame.iloc[0]), full[0])
         np.testing.assert_array_equal(ex.shap_interaction_values(X[0]), inter[0])
+
+
+@pytest.mark.parametrize("kind", ["forest", "hist"])
+def test_sklearn_reads_numeric_categorical_columns_by_value(kind):
+    """A pandas categorical column that a scikit-learn model treats as numeric is read by its
+    values, as scikit-learn does; treelens used its category codes (0, 1, 2 instead of 10, 20,
+    30) and explained a different prediction."""
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 3))
+    X[:, 1] = rng.choice([10.0, 20.0, 30.0], 150)
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    est = (
+        RandomForestRegressor(3, max_depth=4, random_state=0)
+        if kind == "forest"
+        else HistGradientBoostingRegressor(max_iter=5, random_state=0)
+    ).fit(df, X[:, 1] + X[:, 0])
+    cat = df.iloc[:6].copy()
+    cat["b"] = pd.Categorical(cat["b"])
+    cat.loc[cat.index[1], "b"] = np.nan
+    ex = tl.TreeExplainer(est)
+    np.testing.assert_allclose(
+        ex.shap_values(cat).sum(1) + ex.expected_value,
+        est._raw_predict(cat)[:, 0] if kind == "hist" else est.predict(cat),
+        rtol=1e-12,
+    )
+    np.testing.assert_array_equal(ex.shap_values(cat), ex.shap_values(cat.astype({"b": float})))
+    text = df.iloc[:2].copy()
+    text["b"] = pd.Categorical(["x", "y"])
+    with pytest.raises(InvalidInputError, match="not numeric"):
+        ex.shap_values(text)
+
+
+def test_unreadable_inputs_get_a_clear_error():
+    import xgboost as xgb
+
+    est, X, _ = fitted("xgb_dart")
+    ex = tl.TreeExplainer(est)
+    with pytest.raises(InvalidInputError, match="DMatrix.*numpy array"):
+        ex.shap_values(xgb.DMatrix(X[:3]))
+    with pytest.raises(InvalidInputError, match="rectangular"):
+        ex.shap_values([[1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 2.0]])
+    with pytest.raises(InvalidInputError, match="X has 4 columns"):
+        ex.shap_values(X[0, :4])

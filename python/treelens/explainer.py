@@ -26,7 +26,10 @@ def _one_row(X):
         return X, False
     if type(X).__module__.startswith("pandas") and hasattr(X, "to_frame"):
         return X.to_frame().T, True
-    arr = np.asarray(X)
+    try:
+        arr = np.asarray(X)
+    except ValueError:  # ragged: Model.prepare says what is wrong
+        return X, False
     if arr.ndim == 1:
         return arr.reshape(1, -1), True
     return X, False
