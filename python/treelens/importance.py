@@ -477,7 +477,14 @@ def permutation_importance(
             raise InvalidInputError(f"scorer {entry!r} needs a classifier with classes")
     rows, perms = _draw(n_rows, int(n_repeats), random_state, max_samples)
 
-    native = [key for key, e in entries.items() if isinstance(e, str) and e in NATIVE_SCORERS]
+    # The native log loss reads probabilities as link(margin); a model whose probability is
+    # link(s * margin) (LightGBM's sigmoid parameter s != 1) is scored through its estimator.
+    scaled = model.link_scale != 1.0
+    native = [
+        key
+        for key, e in entries.items()
+        if isinstance(e, str) and e in NATIVE_SCORERS and not (scaled and e == "neg_log_loss")
+    ]
     results: dict = {}
     if native:
         task = _task(model)
