@@ -615,3 +615,34 @@ def test_permutation_log_loss_uses_the_sigmoid_scale():
     ref = permutation_importance(est, X, y, **kw)
     got = tl.permutation_importance(est, X, y, **kw)
     np.testing.assert_allclose(got.importances, ref.importances, rtol=1e-9, atol=1e-12)
+
+
+def test_background_is_used_whole_and_shap_maskers_are_read():
+    """shap.TreeExplainer keeps a 100-row sample of a larger background (silently); treelens
+    uses every row, and reads a shap masker's rows, which reproduces shap's numbers."""
+    shap = pytest.importorskip("shap")
+    est, X, f = fitted("lgb_ova")
+    bg = X[:140]
+    masker = shap.maskers.Independent(bg)  # keeps shap.utils.sample(bg, 100, random_state=0)
+    assert masker.data.shape[0] == 100
+    ours = tl.TreeExplainer(est, masker)
+    theirs = shap.TreeExplainer(est, bg)
+    np.testing.assert_allclose(ours.expected_value, theirs.expected_value, rtol=1e-9)
+    np.testing.assert_allclose(ours.shap_values(X[:4]), theirs.shap_values(X[:4]), atol=1e-6)
+    # With the whole background: the exact mean over all 140 rows.
+    whole = tl.TreeExplainer(est, bg)
+    np.testing.assert_allclose(whole.expected_value, f(bg).mean(axis=0), rtol=1e-12)
+
+
+def test_shap_options_with_their_defaults_are_accepted():
+    est, X, _ = fitted("gbr_zero")
+    ex = tl.TreeExplainer(est)
+    base = ex.shap_values(X[:3])
+    np.testing.assert_array_equal(
+        ex.shap_values(X[:3], None, tree_limit=None, approximate=False, check_additivity=False),
+        base,
+    )
+    with pytest.raises(InvalidInputError, match="approximate"):
+        ex.shap_values(X[:3], approximate=True)
+    with pytest.raises(InvalidInputError, match="tree_limit"):
+        ex.shap_interaction_values(X[:3], tree_limit=2)

@@ -35,6 +35,33 @@ def _one_row(X):
     return X, False
 
 
+def _check_shap_options(tree_limit, approximate) -> None:
+    if approximate:
+        raise InvalidInputError(
+            "approximate=True (shap's Saabas approximation) is not offered: treelens computes "
+            "the exact values, fast; drop the option"
+        )
+    if tree_limit is not None and tree_limit != -1:
+        raise InvalidInputError(
+            f"tree_limit={tree_limit!r} is not supported: the explanation covers every tree of "
+            "the loaded model; for XGBoost load fewer rounds with "
+            "treelens.load(model, iteration_range=(0, k))"
+        )
+
+
+def _masker_rows(data):
+    """The rows of a shap tabular masker (what shap.TreeExplainer reads from one)."""
+    module = type(data).__module__
+    if module.startswith("shap.") and hasattr(data, "data"):
+        if getattr(data, "clustering", None) is not None:
+            raise InvalidInputError(
+                "a clustered shap masker (Partition) has no meaning for TreeExplainer: pass the "
+                "background rows, or shap.maskers.Independent(data)"
+            )
+        return data.data
+    return data
+
+
 class TreeExplainer:
     """Exact SHAP values of a tree ensemble.
 
@@ -42,10 +69,13 @@ class TreeExplainer:
     ----------
     model : estimator, booster, path or Model
         Anything :func:`treelens.load` accepts.
-    data : array-like or DataFrame, optional
+    data : array-like, DataFrame or shap.maskers.Independent, optional
         Background rows. Without them (the default) the explainer uses the path-dependent game of
         Lundberg et al. (2020): the expectation over the training distribution recorded in the
-        trees' node covers. With them it explains the interventional game over these rows.
+        trees' node covers. With them it explains the interventional game over these rows, all
+        of them: shap.TreeExplainer silently keeps a sample of 100 rows of a larger background
+        (``shap.utils.sample(data, 100, random_state=0)``); pass that sample (or the shap
+        masker, whose rows are used) to reproduce shap's numbers.
     feature_perturbation : {"auto", "tree_path_dependent", "interventional"}
         ``"auto"`` is interventional when ``data`` is given, path-dependent otherwise.
     model_output : {"raw", "probability", "log_loss"}
@@ -84,6 +114,7 @@ class TreeExplainer:
                 f"model_output={model_output!r} is not supported; use one of {_OUTPUTS}"
             )
         self.model = load(model)
+        data = _masker_rows(data)
         self.data = data
         self.model_output = model_output
         self.n_jobs = n_jobs
@@ -140,6 +171,8 @@ class TreeExplainer:
         progress: bool | None = None,
         check_additivity: bool = True,
         max_bytes: int | None = None,
+        tree_limit: int | None = None,
+        approximate: bool = False,
     ) -> np.ndarray:
         """SHAP values of the rows of ``X``.
 
@@ -159,12 +192,16 @@ class TreeExplainer:
             check.
         max_bytes : int, optional
             Refuse (OutputTooLargeError) a result larger than this; default: the memory available.
+        tree_limit, approximate :
+            shap's options; only their defaults are accepted (exact values of every tree). For
+            fewer XGBoost rounds load ``tl.load(model, iteration_range=(0, k))``.
 
         Returns
         -------
         ndarray of shape (n_samples, n_features) or (n_samples, n_features, n_outputs)
             ``values.sum(axis=1) + expected_value`` equals the model's output.
         """
+        _check_shap_options(tree_limit, approximate)
         X, one = _one_row(X)
         if one and y is not None:
             y = np.atleast_1d(y)
@@ -190,6 +227,7 @@ class TreeExplainer:
         n_jobs: int | None = None,
         progress: bool | None = None,
         max_bytes: int | None = None,
+        tree_limit: int | None = None,
     ) -> np.ndarray:
         """SHAP interaction values of the rows of ``X``.
 
@@ -211,6 +249,8 @@ class TreeExplainer:
         max_bytes : int, optional
             Refuse (OutputTooLargeError) a full tensor larger than this; default: the memory
             available.
+        tree_limit :
+            shap's option; only None (every tree) is accepted.
 
         Returns
         -------
@@ -221,6 +261,7 @@ class TreeExplainer:
             raise InvalidInputError(
                 f"reduce={reduce!r} is not supported; use None, 'mean_abs' or 'mean'"
             )
+        _check_shap_options(tree_limit, False)
         X, one = _one_row(X)
         if one:
             y = None if y is None else np.atleast_1d(y)
