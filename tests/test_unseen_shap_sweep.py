@@ -646,3 +646,31 @@ def test_shap_options_with_their_defaults_are_accepted():
         ex.shap_values(X[:3], approximate=True)
     with pytest.raises(InvalidInputError, match="tree_limit"):
         ex.shap_interaction_values(X[:3], tree_limit=2)
+
+
+def test_gradient_boosting_exponential_loss_probability():
+    """GradientBoostingClassifier(loss="exponential") predicts expit(2 * raw): its probability
+    explanations were off by ~0.1 (the loader used expit(raw))."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = _data(classes=2)
+    est = GradientBoostingClassifier(n_estimators=5, max_depth=3, loss="exponential")
+    est.fit(X, y)
+    model = tl.load(est)
+    np.testing.assert_allclose(
+        model.transform_margin(model.predict(X)), est.predict_proba(X)[:, 1], rtol=1e-12
+    )
+    bg, Xi = X[100:112], X[:3]
+    f = _raw(est.decision_function)
+
+    def proba(m, _label):
+        return 1.0 / (1.0 + np.exp(-2.0 * m))
+
+    phi, inter, ev = interventional_brute(f, Xi, bg, g=proba)
+    ex = tl.TreeExplainer(est, bg, model_output="probability")
+    np.testing.assert_allclose(ex.expected_value, ev[0, 0], rtol=TOL64)
+    np.testing.assert_allclose(ex.shap_values(Xi), phi[..., 0], rtol=0, atol=TOL64)
+    np.testing.assert_allclose(ex.shap_interaction_values(Xi), inter[..., 0], rtol=0, atol=TOL64)
+    np.testing.assert_allclose(
+        ex.shap_values(Xi).sum(1) + ex.expected_value, est.predict_proba(Xi)[:, 1], rtol=TOL64
+    )
