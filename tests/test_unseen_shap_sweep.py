@@ -674,3 +674,54 @@ def test_gradient_boosting_exponential_loss_probability():
     np.testing.assert_allclose(
         ex.shap_values(Xi).sum(1) + ex.expected_value, est.predict_proba(Xi)[:, 1], rtol=TOL64
     )
+
+
+def _with_covers(model, covers):
+    """A copy of ``model`` whose forest has the given node covers."""
+    state = dict(model.forest.__reduce__()[1][0])
+    state["cover"] = np.asarray(covers, dtype=np.float64)
+    forest = tl._core.Forest(**state)
+    return tl.Model(forest=forest, feature_names=None, objective=model.objective)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_path_dependent_with_data_takes_covers_from_the_data(weighted):
+    """shap's path-dependent explainer given data counts the data's rows through the trees and
+    uses those counts as covers (1e-6 where no row goes); treelens ignored the data."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    X, y = _data(nan=0.05)
+    est = RandomForestRegressor(3, max_depth=5, random_state=0).fit(X, y)
+    bg = X[:40]
+    w = np.random.default_rng(1).integers(0, 3, len(bg)).astype(float) if weighted else None
+    # Independent covers: scikit-learn's own decision paths, weighted.
+    paths, ptr = est.decision_path(bg)
+    counts = np.asarray(paths.T @ (np.ones(len(bg)) if w is None else w)).ravel()
+    counts[counts == 0] = 1e-6
+    assert (counts == 1e-6).any()  # some leaves see none of the 40 rows
+    model = tl.load(est)
+    assert counts.shape[0] == ptr[-1] == model.forest.n_nodes
+    oracle = _with_covers(model, counts)
+    ex = tl.TreeExplainer(est, bg, feature_perturbation="tree_path_dependent", data_weights=w)
+    Xs = X[200:203]
+    phi, inter, ev, _ = path_brute(oracle, Xs)
+    np.testing.assert_allclose(ex.expected_value, ev[0], rtol=TOL64)
+    np.testing.assert_allclose(ex.shap_values(Xs), phi[..., 0], rtol=0, atol=TOL64)
+    np.testing.assert_allclose(ex.shap_interaction_values(Xs), inter[..., 0], rtol=0, atol=TOL64)
+    np.testing.assert_allclose(
+        ex.shap_values(Xs).sum(1) + ex.expected_value, est.predict(Xs), rtol=TOL64
+    )
+    if w is None:
+        shap = pytest.importorskip("shap")
+        theirs = shap.TreeExplainer(est, bg, feature_perturbation="tree_path_dependent")
+        np.testing.assert_allclose(
+            ex.shap_values(Xs), theirs.shap_values(Xs, check_additivity=False), atol=1e-12
+        )
+    else:  # a weight of 2 is a row given twice
+        rep = np.repeat(bg, w.astype(int), axis=0)
+        twice = tl.TreeExplainer(est, rep, feature_perturbation="tree_path_dependent")
+        np.testing.assert_allclose(ex.shap_values(Xs), twice.shap_values(Xs), atol=1e-12)
+    # Without data, the training covers.
+    plain = tl.TreeExplainer(est, feature_perturbation="tree_path_dependent")
+    phi, _, _, _ = path_brute(model, Xs)
+    np.testing.assert_allclose(plain.shap_values(Xs), phi[..., 0], rtol=0, atol=TOL64)

@@ -165,6 +165,13 @@ def importance_permuted(
     scores of the unpermuted rows."""
 
 # --- path-dependent TreeSHAP (rust/python/src/shap.rs) ---
+def path_data_covers(
+    forest: Forest,
+    data: npt.NDArray[np.float64],
+    weights: Optional[npt.NDArray[np.float64]] = None,
+) -> npt.NDArray[np.float64]:
+    """Weighted count of the rows of ``data`` reaching each node, shape (n_nodes,)."""
+
 def path_expected_value(forest: Forest) -> list[float]:
     """Expected value per output under the path-dependent game."""
 

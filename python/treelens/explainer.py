@@ -49,6 +49,28 @@ def _check_shap_options(tree_limit, approximate) -> None:
         )
 
 
+#: What shap puts in place of a zero cover measured on background data.
+_ZERO_COVER = 1e-6
+
+
+def _forest_with_data_covers(model, data, data_weights):
+    """The model's forest with node covers counted on ``data`` (weighted), as shap's
+    path-dependent explainer does when it is given background data: the expectations of the
+    game are then taken over these rows. shap replaces the covers of nodes no row reaches by
+    1e-6; so does treelens, to give the same numbers."""
+    from .interventional import _check_weights
+
+    x = model.prepare(data)
+    if x.shape[0] == 0:
+        raise InvalidInputError("the background data has no rows; pass at least one row")
+    weights = _check_weights(data_weights, x.shape[0])
+    covers = np.asarray(_core.path_data_covers(model.forest, x, weights), dtype=np.float64)
+    covers[covers == 0.0] = _ZERO_COVER
+    state = dict(model.forest.__reduce__()[1][0])
+    state["cover"] = covers
+    return _core.Forest(**state)
+
+
 def _masker_rows(data):
     """The rows of a shap tabular masker (what shap.TreeExplainer reads from one)."""
     module = type(data).__module__
@@ -75,14 +97,16 @@ class TreeExplainer:
         trees' node covers. With them it explains the interventional game over these rows, all
         of them: shap.TreeExplainer silently keeps a sample of 100 rows of a larger background
         (``shap.utils.sample(data, 100, random_state=0)``); pass that sample (or the shap
-        masker, whose rows are used) to reproduce shap's numbers.
+        masker, whose rows are used) to reproduce shap's numbers. With
+        ``feature_perturbation="tree_path_dependent"`` the data replace the training covers
+        (the weight of the rows reaching each node; 1e-6 where none does), as in shap.
     feature_perturbation : {"auto", "tree_path_dependent", "interventional"}
         ``"auto"`` is interventional when ``data`` is given, path-dependent otherwise.
     model_output : {"raw", "probability", "log_loss"}
         What to explain. ``"raw"`` is the model's margin (log-odds for boosted classifiers, class
         probabilities for scikit-learn forest classifiers, as shap). The others need ``data``.
     data_weights : array-like, optional
-        Weights of the background rows (interventional only).
+        Weights of the background rows.
     n_jobs : int, optional
         Default number of threads for the methods; None means all cores.
 
@@ -114,6 +138,7 @@ class TreeExplainer:
                 f"model_output={model_output!r} is not supported; use one of {_OUTPUTS}"
             )
         self.model = load(model)
+        self._forest = self.model.forest
         data = _masker_rows(data)
         self.data = data
         self.model_output = model_output
@@ -147,7 +172,11 @@ class TreeExplainer:
                 )
             self._interventional = None
             self.feature_perturbation = "tree_path_dependent"
-            expected = np.asarray(_core.path_expected_value(self.model.forest), dtype=np.float64)
+            if data is not None:
+                self._forest = _forest_with_data_covers(self.model, data, data_weights)
+            elif data_weights is not None:
+                raise InvalidInputError("data_weights need data: pass data=...")
+            expected = np.asarray(_core.path_expected_value(self._forest), dtype=np.float64)
         self._expected = expected.reshape(-1)
         self.expected_value = (
             float(self._expected[0]) if self._expected.size == 1 else self._expected.copy()
@@ -213,7 +242,7 @@ class TreeExplainer:
         else:
             # y only matters for model_output="log_loss"; ignored here, as shap does.
             out = _core.path_shap_values(
-                self.model.forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
+                self._forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
             )
         out = self._squeeze(np.asarray(out, dtype=np.float64))
         return out[0] if one else out
@@ -284,11 +313,11 @@ class TreeExplainer:
             return self._squeeze(out)
         if reduce is None:
             out = _core.path_shap_interaction_values(
-                self.model.forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
+                self._forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
             )
         else:
             out = _core.path_shap_interaction_summary(
-                self.model.forest, x, reduce, n_jobs=jobs, progress=cb
+                self._forest, x, reduce, n_jobs=jobs, progress=cb
             )
         return self._squeeze(np.asarray(out, dtype=np.float64))
 
