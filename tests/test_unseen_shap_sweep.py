@@ -725,3 +725,40 @@ def test_path_dependent_with_data_takes_covers_from_the_data(weighted):
     plain = tl.TreeExplainer(est, feature_perturbation="tree_path_dependent")
     phi, _, _, _ = path_brute(model, Xs)
     np.testing.assert_allclose(plain.shap_values(Xs), phi[..., 0], rtol=0, atol=TOL64)
+
+
+@pytest.mark.parametrize(
+    "name, interactions",
+    [
+        ("etc_multi", True),
+        ("hgbc_multi_nan", True),
+        ("lgb_ova", True),
+        ("lgb_file_multiclass", False),  # shap reads a file's Booster as one output for these
+        ("xgb_parallel_trees", True),
+        ("xgb_cat_frame_multi", False),  # shap's own walk cannot read the categorical frame
+    ],
+)
+def test_path_dependent_agrees_with_shap(name, interactions):
+    """Shapes, expected values and values as shap.TreeExplainer gives them (for XGBoost and
+    LightGBM shap calls the libraries' own pred_contribs: an independent implementation)."""
+    shap = pytest.importorskip("shap")
+    obj, X, _ = fitted(name)
+    if isinstance(obj, str):  # a model file: shap takes the library's Booster
+        import lightgbm as lgb
+
+        theirs = shap.TreeExplainer(lgb.Booster(model_file=obj))
+    else:
+        theirs = shap.TreeExplainer(obj)
+    ours = tl.TreeExplainer(obj)
+    Xs = _rows(X, slice(0, 5))
+    tol = _tol(name) * 10
+    want = np.asarray(theirs.shap_values(Xs))
+    got = ours.shap_values(Xs)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+    np.testing.assert_allclose(ours.expected_value, theirs.expected_value, rtol=0, atol=tol)
+    if interactions:
+        want = np.asarray(theirs.shap_interaction_values(Xs))
+        got = ours.shap_interaction_values(Xs)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
