@@ -115,11 +115,13 @@ def interventional_transformed_values(
     *,
     transform: str,
     y: Optional[npt.NDArray[np.float64]] = None,
+    scale: float = 1.0,
     interactions: bool = False,
     n_jobs: Optional[int] = None,
     progress: ProgressCallback = None,
 ) -> npt.NDArray[np.float64]:
-    """Values of a transformed output ("logistic", "logistic_loss", "neg_log_output")."""
+    """Values of a transformed output ("logistic", "logistic_loss", "neg_log_output"); the
+    logistic transforms see ``scale * margin``."""
 
 # --- permutation importance (treelens.importance) ---
 
@@ -162,6 +164,13 @@ def importance_permuted(
     scores of the unpermuted rows."""
 
 # --- path-dependent TreeSHAP (rust/python/src/shap.rs) ---
+def path_data_covers(
+    forest: Forest,
+    data: npt.NDArray[np.float64],
+    weights: Optional[npt.NDArray[np.float64]] = None,
+) -> npt.NDArray[np.float64]:
+    """Weighted count of the rows of ``data`` reaching each node, shape (n_nodes,)."""
+
 def path_expected_value(forest: Forest) -> list[float]:
     """Expected value per output under the path-dependent game."""
 

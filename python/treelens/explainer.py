@@ -8,7 +8,7 @@ import numpy as np
 from . import _core
 from .exceptions import InvalidInputError
 from .explanation import Explanation
-from .inputs import column_names
+from .inputs import column_names, is_dataframe
 from .loaders import load
 from .progress import progress_callback
 
@@ -19,6 +19,71 @@ _OUTPUTS = ("raw", "probability", "log_loss")
 _REDUCTIONS = ("mean_abs", "mean")
 
 
+def _one_row(X):
+    """``(X as 2-D, True)`` for one row given as a 1-D array or a pandas Series (shap accepts
+    them and returns the values without the row axis); ``(X, False)`` otherwise."""
+    if is_dataframe(X) or hasattr(X, "nnz"):
+        return X, False
+    if type(X).__module__.startswith("pandas") and hasattr(X, "to_frame"):
+        return X.to_frame().T, True
+    try:
+        arr = np.asarray(X)
+    except ValueError:  # ragged: Model.prepare says what is wrong
+        return X, False
+    if arr.ndim == 1:
+        return arr.reshape(1, -1), True
+    return X, False
+
+
+def _check_shap_options(tree_limit, approximate) -> None:
+    if approximate:
+        raise InvalidInputError(
+            "approximate=True (shap's Saabas approximation) is not offered: treelens computes "
+            "the exact values, fast; drop the option"
+        )
+    if tree_limit is not None and tree_limit != -1:
+        raise InvalidInputError(
+            f"tree_limit={tree_limit!r} is not supported: the explanation covers every tree of "
+            "the loaded model; for XGBoost load fewer rounds with "
+            "treelens.load(model, iteration_range=(0, k))"
+        )
+
+
+#: What shap puts in place of a zero cover measured on background data.
+_ZERO_COVER = 1e-6
+
+
+def _forest_with_data_covers(model, data, data_weights):
+    """The model's forest with node covers counted on ``data`` (weighted), as shap's
+    path-dependent explainer does when it is given background data: the expectations of the
+    game are then taken over these rows. shap replaces the covers of nodes no row reaches by
+    1e-6; so does treelens, to give the same numbers."""
+    from .interventional import _check_weights
+
+    x = model.prepare(data)
+    if x.shape[0] == 0:
+        raise InvalidInputError("the background data has no rows; pass at least one row")
+    weights = _check_weights(data_weights, x.shape[0])
+    covers = np.asarray(_core.path_data_covers(model.forest, x, weights), dtype=np.float64)
+    covers[covers == 0.0] = _ZERO_COVER
+    state = dict(model.forest.__reduce__()[1][0])
+    state["cover"] = covers
+    return _core.Forest(**state)
+
+
+def _masker_rows(data):
+    """The rows of a shap tabular masker (what shap.TreeExplainer reads from one)."""
+    module = type(data).__module__
+    if module.startswith("shap.") and hasattr(data, "data"):
+        if getattr(data, "clustering", None) is not None:
+            raise InvalidInputError(
+                "a clustered shap masker (Partition) has no meaning for TreeExplainer: pass the "
+                "background rows, or shap.maskers.Independent(data)"
+            )
+        return data.data
+    return data
+
+
 class TreeExplainer:
     """Exact SHAP values of a tree ensemble.
 
@@ -26,17 +91,22 @@ class TreeExplainer:
     ----------
     model : estimator, booster, path or Model
         Anything :func:`treelens.load` accepts.
-    data : array-like or DataFrame, optional
+    data : array-like, DataFrame or shap.maskers.Independent, optional
         Background rows. Without them (the default) the explainer uses the path-dependent game of
         Lundberg et al. (2020): the expectation over the training distribution recorded in the
-        trees' node covers. With them it explains the interventional game over these rows.
+        trees' node covers. With them it explains the interventional game over these rows, all
+        of them: shap.TreeExplainer silently keeps a sample of 100 rows of a larger background
+        (``shap.utils.sample(data, 100, random_state=0)``); pass that sample (or the shap
+        masker, whose rows are used) to reproduce shap's numbers. With
+        ``feature_perturbation="tree_path_dependent"`` the data replace the training covers
+        (the weight of the rows reaching each node; 1e-6 where none does), as in shap.
     feature_perturbation : {"auto", "tree_path_dependent", "interventional"}
         ``"auto"`` is interventional when ``data`` is given, path-dependent otherwise.
     model_output : {"raw", "probability", "log_loss"}
         What to explain. ``"raw"`` is the model's margin (log-odds for boosted classifiers, class
         probabilities for scikit-learn forest classifiers, as shap). The others need ``data``.
     data_weights : array-like, optional
-        Weights of the background rows (interventional only).
+        Weights of the background rows.
     n_jobs : int, optional
         Default number of threads for the methods; None means all cores.
 
@@ -68,6 +138,8 @@ class TreeExplainer:
                 f"model_output={model_output!r} is not supported; use one of {_OUTPUTS}"
             )
         self.model = load(model)
+        self._forest = self.model.forest
+        data = _masker_rows(data)
         self.data = data
         self.model_output = model_output
         self.n_jobs = n_jobs
@@ -100,7 +172,11 @@ class TreeExplainer:
                 )
             self._interventional = None
             self.feature_perturbation = "tree_path_dependent"
-            expected = np.asarray(_core.path_expected_value(self.model.forest), dtype=np.float64)
+            if data is not None:
+                self._forest = _forest_with_data_covers(self.model, data, data_weights)
+            elif data_weights is not None:
+                raise InvalidInputError("data_weights need data: pass data=...")
+            expected = np.asarray(_core.path_expected_value(self._forest), dtype=np.float64)
         self._expected = expected.reshape(-1)
         self.expected_value = (
             float(self._expected[0]) if self._expected.size == 1 else self._expected.copy()
@@ -124,12 +200,16 @@ class TreeExplainer:
         progress: bool | None = None,
         check_additivity: bool = True,
         max_bytes: int | None = None,
+        tree_limit: int | None = None,
+        approximate: bool = False,
     ) -> np.ndarray:
         """SHAP values of the rows of ``X``.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
+            One row may also be given as a 1-D array or a pandas Series (as in shap); the row
+            axis is then dropped from the result.
         y : array-like, optional
             Labels, for ``model_output="log_loss"`` (interventional only; ignored otherwise).
         n_jobs : int, optional
@@ -141,12 +221,19 @@ class TreeExplainer:
             check.
         max_bytes : int, optional
             Refuse (OutputTooLargeError) a result larger than this; default: the memory available.
+        tree_limit, approximate :
+            shap's options; only their defaults are accepted (exact values of every tree). For
+            fewer XGBoost rounds load ``tl.load(model, iteration_range=(0, k))``.
 
         Returns
         -------
         ndarray of shape (n_samples, n_features) or (n_samples, n_features, n_outputs)
             ``values.sum(axis=1) + expected_value`` equals the model's output.
         """
+        _check_shap_options(tree_limit, approximate)
+        X, one = _one_row(X)
+        if one and y is not None:
+            y = np.atleast_1d(y)
         x = self.model.prepare(X)
         jobs = self._jobs(n_jobs)
         cb = progress_callback(progress, "shap values", x.shape[0])
@@ -155,9 +242,10 @@ class TreeExplainer:
         else:
             # y only matters for model_output="log_loss"; ignored here, as shap does.
             out = _core.path_shap_values(
-                self.model.forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
+                self._forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
             )
-        return self._squeeze(np.asarray(out, dtype=np.float64))
+        out = self._squeeze(np.asarray(out, dtype=np.float64))
+        return out[0] if one else out
 
     def shap_interaction_values(
         self,
@@ -168,6 +256,7 @@ class TreeExplainer:
         n_jobs: int | None = None,
         progress: bool | None = None,
         max_bytes: int | None = None,
+        tree_limit: int | None = None,
     ) -> np.ndarray:
         """SHAP interaction values of the rows of ``X``.
 
@@ -177,6 +266,7 @@ class TreeExplainer:
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
+            Or one row as a 1-D array or a pandas Series (the row axis is then dropped).
         y : array-like, optional
             Labels (interventional ``log_loss`` only).
         reduce : {None, "mean_abs", "mean"}
@@ -188,6 +278,8 @@ class TreeExplainer:
         max_bytes : int, optional
             Refuse (OutputTooLargeError) a full tensor larger than this; default: the memory
             available.
+        tree_limit :
+            shap's option; only None (every tree) is accepted.
 
         Returns
         -------
@@ -198,6 +290,14 @@ class TreeExplainer:
             raise InvalidInputError(
                 f"reduce={reduce!r} is not supported; use None, 'mean_abs' or 'mean'"
             )
+        _check_shap_options(tree_limit, False)
+        X, one = _one_row(X)
+        if one:
+            y = None if y is None else np.atleast_1d(y)
+            out = self.shap_interaction_values(
+                X, y, reduce=reduce, n_jobs=n_jobs, progress=progress, max_bytes=max_bytes
+            )
+            return out if reduce is not None else out[0]
         x = self.model.prepare(X)
         jobs = self._jobs(n_jobs)
         cb = progress_callback(progress, "shap interaction values", x.shape[0])
@@ -213,11 +313,11 @@ class TreeExplainer:
             return self._squeeze(out)
         if reduce is None:
             out = _core.path_shap_interaction_values(
-                self.model.forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
+                self._forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
             )
         else:
             out = _core.path_shap_interaction_summary(
-                self.model.forest, x, reduce, n_jobs=jobs, progress=cb
+                self._forest, x, reduce, n_jobs=jobs, progress=cb
             )
         return self._squeeze(np.asarray(out, dtype=np.float64))
 

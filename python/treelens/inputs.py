@@ -109,7 +109,13 @@ def _frame_matrix(model, X) -> np.ndarray:
                         "model did not see in training (XGBoost refuses it too); known: "
                         f"{list(model.frame_categories[j])[:20]}"
                     )
+            elif model.library == "sklearn":
+                # scikit-learn reads a categorical column the model treats as numeric by its
+                # values (numbers), not by its category codes.
+                values = np.asarray(col.astype(object).where(col.notna(), np.nan))
+                out[:, j] = _numeric(values, repr(name))
             else:
+                # XGBoost and LightGBM read such a column by its category codes.
                 codes = col.cat.codes.to_numpy().astype(np.float64)
                 codes[codes < 0] = np.nan
                 out[:, j] = codes
@@ -129,7 +135,17 @@ def as_matrix(model, X) -> np.ndarray:
             raise InvalidInputError(
                 "sparse matrices are not supported; pass a dense numpy array or DataFrame"
             )
-        arr = np.asarray(X)
+        try:
+            arr = np.asarray(X)
+        except ValueError as e:  # ragged nested lists
+            raise InvalidInputError(
+                f"X is not a rectangular (n_samples, n_features) table: {e}"
+            ) from None
+        if arr.ndim == 0 and arr.dtype == object and not isinstance(X, (int, float, complex)):
+            raise InvalidInputError(
+                f"X is a {type(X).__module__}.{type(X).__name__}, which treelens cannot read: "
+                "pass a numpy array (float32, float64, integer or boolean) or a pandas DataFrame"
+            )
         if arr.ndim != 2:
             raise InvalidInputError(
                 f"X must be 2-D (n_samples, n_features), got {arr.ndim}-D with shape "
@@ -165,6 +181,15 @@ def as_matrix(model, X) -> np.ndarray:
         # XGBoost reads values as float32 and compares them with float32(missing).
         with np.errstate(over="ignore"):
             out[out.astype(np.float32) == np.float32(model.missing_value)] = np.nan
+    if not model.accepts_missing and np.isnan(out).any():
+        row, col = np.argwhere(np.isnan(out))[0]
+        name = model.feature_names[col] if model.feature_names else f"{col}"
+        raise InvalidInputError(
+            f"X has missing values (NaN, e.g. row {row}, column {name}), which "
+            f"{type(model.estimator).__name__ if model.estimator is not None else 'this model'} "
+            "does not accept (scikit-learn refuses them too): impute them first, or use a model "
+            "that handles them (e.g. HistGradientBoosting)"
+        )
     if model.library == "lightgbm":
         # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and reads
         # the others as 0.0 before any tree sees them.

@@ -90,10 +90,12 @@ class InterventionalExplainer:
         them. By default every row weighs the same (shap's definition).
     model_output : {"raw", "probability", "log_loss"}
         ``"raw"``: the margin (every model). ``"probability"``: the probability of a binary
-        classifier with a logistic link (and the class probabilities of scikit-learn forest
-        classifiers, whose margin already is a probability). ``"log_loss"``: the log loss of the
-        row's label ``y`` (passed to :meth:`shap_values`), for binary logistic models
-        (``log(1 + exp(m)) - y m`` as in shap) and scikit-learn forest classifiers
+        classifier with a logistic link, ``1 / (1 + exp(-s m))`` with the model's sigmoid scale
+        ``s`` (1 but for LightGBM's ``sigmoid`` parameter), and the class probabilities of
+        scikit-learn forest classifiers, whose margin already is a probability. ``"log_loss"``:
+        the log loss of the row's label ``y`` (passed to :meth:`shap_values`), for binary
+        logistic models (``log(1 + exp(s m)) - y s m``, as in shap for s = 1) and scikit-learn
+        forest classifiers
         (``-log p_y``). Multiclass softmax models support ``"raw"`` only: shap's per-pair
         rescaling is defined for one margin, and a softmax output depends on all of them.
 
@@ -127,8 +129,11 @@ class InterventionalExplainer:
         )
         margins = self.model.forest.predict(self.data)
         self._background_margins = margins
+        # The logistic transforms see the margin times the model's sigmoid scale (LightGBM's
+        # ``sigmoid`` parameter), as the model's own probability does.
+        self._scale = float(self.model.link_scale)
         if self._transform in (None, "logistic"):
-            out = margins if self._transform is None else _logistic(margins)
+            out = margins if self._transform is None else _logistic(self._scale * margins)
             ev = self._wnorm @ out
             self.expected_value = float(ev[0]) if ev.shape[0] == 1 else ev
         else:
@@ -201,7 +206,8 @@ class InterventionalExplainer:
         labels = self._labels(np.atleast_1d(y), int(np.size(y)))
         m = self._background_margins
         if self._transform == "logistic_loss":
-            loss = _softplus(m[:, :1]) - m[:, :1] * labels[None, :]
+            sm = self._scale * m[:, :1]
+            loss = _softplus(sm) - sm * labels[None, :]
         else:
             with np.errstate(divide="ignore"):
                 loss = -np.log(m[:, labels.astype(np.intp)])
@@ -272,6 +278,7 @@ class InterventionalExplainer:
             self.data_weights,
             transform=self._transform,
             y=labels,
+            scale=self._scale,
             interactions=interactions,
             n_jobs=n_jobs,
             progress=progress_callback(progress, label, n * self.data.shape[0]),

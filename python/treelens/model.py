@@ -62,6 +62,9 @@ class Model:
     estimator: Any = None
     #: Whether the margin is already the output (class probabilities of sklearn forests).
     margin_is_probability: bool = False
+    #: Whether the model accepts missing values (NaN); scikit-learn's GradientBoosting refuses
+    #: them, so treelens does too rather than invent a branch for them.
+    accepts_missing: bool = True
 
     @property
     def n_features(self) -> int:

@@ -174,17 +174,19 @@ def _load_gradient_boosting(est, name: str) -> Model:
         link = "logistic" if k == 1 else "softmax"
     else:
         link = "identity"
+    # The exponential (AdaBoost) loss: predict_proba is expit(2 * raw).
+    link_scale = 2.0 if classifier and getattr(est, "loss", "") == "exponential" else 1.0
     base = _gradient_boosting_base(est)
     return Model(
         forest=builder.build(base),
         feature_names=_names(est),
         objective=getattr(est, "loss", "") or "",
         link=link,
-        # The exponential (AdaBoost) loss: predict_proba is expit(2 * raw).
-        link_scale=2.0 if classifier and getattr(est, "loss", "") == "exponential" else 1.0,
+        link_scale=link_scale,
         classes=np.asarray(est.classes_) if classifier else None,
         library="sklearn",
         estimator=est,
+        accepts_missing=False,
     )
 
 

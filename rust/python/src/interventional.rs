@@ -34,7 +34,7 @@ pub fn interventional_shap_values<'py>(
     Ok(result?.into_pyarray(py))
 }
 
-fn transform(name: &str, y: Option<Vec<f64>>) -> PyResult<Transform> {
+fn transform(name: &str, y: Option<Vec<f64>>, scale: f64) -> PyResult<Transform> {
     let need_y = || {
         y.clone().ok_or_else(|| {
             CoreError(treelens_core::Error::InvalidInput(format!(
@@ -43,8 +43,11 @@ fn transform(name: &str, y: Option<Vec<f64>>) -> PyResult<Transform> {
         })
     };
     Ok(match name {
-        "logistic" => Transform::Logistic,
-        "logistic_loss" => Transform::LogisticLoss(need_y()?),
+        "logistic" => Transform::Logistic { scale },
+        "logistic_loss" => Transform::LogisticLoss {
+            y: need_y()?,
+            scale,
+        },
         "neg_log_output" => {
             Transform::NegLogOutput(need_y()?.into_iter().map(|v| v as usize).collect())
         }
@@ -58,9 +61,10 @@ fn transform(name: &str, y: Option<Vec<f64>>) -> PyResult<Transform> {
 }
 
 /// Interventional SHAP values (or interactions) of a transformed output, shap's per-pair rescaling.
-/// `transform`: "logistic", "logistic_loss" (y in {0, 1}) or "neg_log_output" (y = class index).
+/// `transform`: "logistic", "logistic_loss" (y in {0, 1}) or "neg_log_output" (y = class index);
+/// `scale`: the sigmoid's scale for the logistic transforms (`g` sees `scale * margin`).
 #[pyfunction]
-#[pyo3(signature = (forest, x, background, weights=None, *, transform, y=None, interactions=false, n_jobs=None, progress=None))]
+#[pyo3(signature = (forest, x, background, weights=None, *, transform, y=None, scale=1.0, interactions=false, n_jobs=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn interventional_transformed_values<'py>(
     py: Python<'py>,
@@ -70,11 +74,12 @@ pub fn interventional_transformed_values<'py>(
     weights: Option<PyReadonlyArray1<'py, f64>>,
     transform: &str,
     y: Option<PyReadonlyArray1<'py, f64>>,
+    scale: f64,
     interactions: bool,
     n_jobs: Option<i64>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
-    let t = self::transform(transform, y.map(|y| y.as_array().to_vec()))?;
+    let t = self::transform(transform, y.map(|y| y.as_array().to_vec()), scale)?;
     let (x, bg) = (x.as_array(), background.as_array());
     let w = weights.as_ref().map(|w| w.as_array());
     let f = &*forest.inner;

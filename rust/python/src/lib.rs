@@ -29,6 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shap::path_shap_values, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_shap_interaction_values, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_shap_interaction_summary, m)?)?;
+    m.add_function(wrap_pyfunction!(shap::path_data_covers, m)?)?;
     m.add(
         "available_threads",
         treelens_core::parallel::thread_count(None),

@@ -3,7 +3,7 @@
 use crate::errors::CoreError;
 use crate::forest::PyForest;
 use crate::monitor::run_core;
-use numpy::{IntoPyArray, PyArray3, PyArray4, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray3, PyArray4, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use treelens_core::shap::{self, Reduce};
 use treelens_core::Error;
@@ -12,6 +12,24 @@ use treelens_core::Error;
 #[pyfunction]
 pub fn path_expected_value(forest: &PyForest) -> PyResult<Vec<f64>> {
     Ok(shap::expected_value(&forest.inner).map_err(CoreError)?)
+}
+
+/// Node covers measured on `data` (weighted row counts reaching each node), shape (n_nodes,).
+#[pyfunction]
+#[pyo3(signature = (forest, data, weights=None))]
+pub fn path_data_covers<'py>(
+    py: Python<'py>,
+    forest: &PyForest,
+    data: PyReadonlyArray2<'py, f64>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let data = data.as_array();
+    let w = weights.as_ref().map(|w| w.as_array().to_vec());
+    let forest = &*forest.inner;
+    let covers = py
+        .detach(|| treelens_core::error::guarded(|| shap::data_covers(forest, data, w.as_deref())))
+        .map_err(CoreError)?;
+    Ok(covers.into_pyarray(py))
 }
 
 /// SHAP values, shape (n_rows, n_features, n_outputs).

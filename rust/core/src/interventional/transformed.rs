@@ -19,11 +19,12 @@ use rayon::prelude::*;
 /// The function `g` of the raw margin that is explained.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transform {
-    /// `g(m) = 1 / (1 + exp(-m))`, per output (shap's "probability" for log-odds models).
-    Logistic,
-    /// `g(m) = log(1 + exp(m)) - y m` with `y` in {0, 1} per row (shap's "log_loss" for binary
-    /// log-odds models); one output.
-    LogisticLoss(Vec<f64>),
+    /// `g(m) = 1 / (1 + exp(-s m))`, per output (shap's "probability" for log-odds models);
+    /// `s` is the model's sigmoid scale (1 but for LightGBM's `sigmoid` parameter).
+    Logistic { scale: f64 },
+    /// `g(m) = log(1 + exp(s m)) - y s m` with `y` in {0, 1} per row (shap's "log_loss" for
+    /// binary log-odds models, the log loss of the probability `1 / (1 + exp(-s m))`); one output.
+    LogisticLoss { y: Vec<f64>, scale: f64 },
     /// `g(m) = -log(m_c)` for the row's class `c`, when the margin is already a probability
     /// (scikit-learn forest classifiers); the result has one output.
     NegLogOutput(Vec<usize>),
@@ -33,7 +34,7 @@ impl Transform {
     /// Number of outputs of the explained quantity.
     pub fn n_outputs(&self, forest: &Forest) -> usize {
         match self {
-            Transform::Logistic => forest.n_outputs(),
+            Transform::Logistic { .. } => forest.n_outputs(),
             _ => 1,
         }
     }
@@ -41,8 +42,11 @@ impl Transform {
     /// `(source output, g(margin))` for explained output `o` of row `row`.
     fn apply(&self, row: usize, o: usize, margins: &[f64]) -> (usize, f64) {
         match self {
-            Transform::Logistic => (o, logistic(margins[o])),
-            Transform::LogisticLoss(y) => (0, softplus(margins[0]) - y[row] * margins[0]),
+            Transform::Logistic { scale } => (o, logistic(scale * margins[o])),
+            Transform::LogisticLoss { y, scale } => {
+                let m = scale * margins[0];
+                (0, softplus(m) - y[row] * m)
+            }
             Transform::NegLogOutput(c) => (c[row], -margins[c[row]].ln()),
         }
     }
@@ -70,8 +74,15 @@ fn softplus(m: f64) -> f64 {
 /// Checks the transform against the forest and the rows.
 pub fn check(transform: &Transform, forest: &Forest, n: usize) -> Result<()> {
     match transform {
-        Transform::Logistic => Ok(()),
-        Transform::LogisticLoss(y) => {
+        Transform::Logistic { scale } | Transform::LogisticLoss { scale, .. }
+            if !(scale.is_finite() && *scale > 0.0) =>
+        {
+            Err(Error::InvalidInput(format!(
+                "the sigmoid scale must be finite and positive, got {scale}"
+            )))
+        }
+        Transform::Logistic { .. } => Ok(()),
+        Transform::LogisticLoss { y, .. } => {
             if forest.n_outputs() != 1 {
                 return Err(Error::InvalidInput(
                     "the logistic log loss needs a model with one output".into(),

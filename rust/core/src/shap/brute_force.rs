@@ -549,3 +549,46 @@ fn err_text(forest: &Forest, x: &Array2<f64>) -> String {
         .unwrap_err()
         .to_string()
 }
+
+#[test]
+fn data_covers_count_the_rows_reaching_each_node() {
+    for seed in 400..420 {
+        let mut rng = Rng::new(seed);
+        let spec = Spec {
+            p: 1 + rng.below(5),
+            k: 1 + rng.below(2),
+            trees: 1 + rng.below(4),
+            max_depth: 1 + rng.below(6),
+            leaf_prob: 0.2,
+            average: seed % 2 == 0,
+            vector_leaves: false,
+            zero_covers: false,
+            categorical: seed % 3 == 0,
+        };
+        let forest = random_forest(&mut rng, &spec);
+        let nrows = 1 + rng.below(30);
+        let mut x = random_rows(&mut rng, nrows, spec.p);
+        pin_to_thresholds(&forest, &mut rng, &mut x);
+        let w: Vec<f64> = (0..nrows).map(|_| rng.unif() * 3.0).collect();
+        let covers = super::data_covers(&forest, x.view(), Some(&w)).unwrap();
+        let total: f64 = w.iter().sum();
+        for t in 0..forest.n_trees() {
+            assert!(close(covers[forest.root(t)], total, total, 1e-12));
+            for n in forest.tree_nodes(t) {
+                if forest.is_leaf(n) {
+                    let reach: f64 = (0..nrows)
+                        .filter(|&r| forest.leaf(t, x.row(r).as_slice().unwrap()) == n)
+                        .map(|r| w[r])
+                        .sum();
+                    assert_eq!(covers[n], reach);
+                } else {
+                    let sum = covers[forest.left(n)] + covers[forest.right(n)];
+                    assert!(close(covers[n], sum, sum, 1e-12));
+                }
+            }
+        }
+        let unweighted = super::data_covers(&forest, x.view(), None).unwrap();
+        assert_eq!(unweighted[forest.root(0)], nrows as f64);
+        assert!(super::data_covers(&forest, x.view(), Some(&w[..nrows - 1])).is_err());
+    }
+}

@@ -65,6 +65,55 @@ impl Prepared {
     }
 }
 
+/// Node covers measured on data: the total weight of the rows of `data` (weight 1 each by
+/// default) that reach each node, in the forest's node order. With these covers in place of the
+/// training ones, the path-dependent game takes its expectations over `data` (what
+/// shap.TreeExplainer does when given data with `feature_perturbation="tree_path_dependent"`).
+pub fn data_covers(
+    forest: &Forest,
+    data: ArrayView2<f64>,
+    weights: Option<&[f64]>,
+) -> Result<Vec<f64>> {
+    if data.ncols() != forest.n_features() {
+        return Err(Error::InvalidInput(format!(
+            "data has {} columns, but the model has {} features",
+            data.ncols(),
+            forest.n_features()
+        )));
+    }
+    if let Some(w) = weights {
+        if w.len() != data.nrows() {
+            return Err(Error::InvalidInput(format!(
+                "{} weights for {} rows of data",
+                w.len(),
+                data.nrows()
+            )));
+        }
+        if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(Error::InvalidInput(
+                "data weights must be finite and non-negative".into(),
+            ));
+        }
+    }
+    let mut covers = vec![0.0; forest.n_nodes()];
+    let mut row = vec![0.0; data.ncols()];
+    for (r, values) in data.rows().into_iter().enumerate() {
+        let w = weights.map_or(1.0, |w| w[r]);
+        row.iter_mut().zip(values.iter()).for_each(|(d, v)| *d = *v);
+        for t in 0..forest.n_trees() {
+            let mut n = forest.root(t);
+            loop {
+                covers[n] += w;
+                if forest.is_leaf(n) {
+                    break;
+                }
+                n = forest.next(n, &row);
+            }
+        }
+    }
+    Ok(covers)
+}
+
 /// The expected value of each output under the path-dependent game with no feature known:
 /// `base_score[o] + sum_t tree_weight(t) * sum_leaves value * prod(cover ratios on the path)`.
 pub fn expected_value(forest: &Forest) -> Result<Vec<f64>> {
