@@ -371,3 +371,20 @@ def test_binary_sigmoid_scale_in_the_link(data):
     model = _check("binary sigmoid=2", booster, data["Xnan"])
     natural = model.transform_margin(model.predict(data["Xnan"]))
     np.testing.assert_allclose(natural, booster.predict(data["Xnan"]), rtol=1e-12)
+
+
+def test_cross_entropy_lambda_softplus_link(data):
+    """cross_entropy_lambda predicts ln(1 + e^m); permutation importance scores that."""
+    from sklearn.inspection import permutation_importance
+
+    y01 = (data["y"] - data["y"].min()) / np.ptp(data["y"])
+    est = lgb.LGBMRegressor(objective="xentlambda", n_estimators=8, verbose=-1)
+    est.fit(data["Xnan"], y01)
+    model = tl.load(est)
+    assert model.link == "softplus"
+    natural = model.transform_margin(model.predict(data["Xnan"]))
+    np.testing.assert_allclose(natural, est.predict(data["Xnan"]), rtol=1e-12, atol=1e-15)
+    kw = dict(n_repeats=3, random_state=0)
+    ours = tl.permutation_importance(est, data["Xnan"], y01, **kw)
+    theirs = permutation_importance(est, data["Xnan"], y01, **kw)
+    np.testing.assert_allclose(ours.importances, theirs.importances, rtol=0, atol=1e-9)

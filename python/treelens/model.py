@@ -12,7 +12,7 @@ from .inputs import as_matrix
 from .progress import progress_callback
 
 #: Functions from the raw margin to the model's natural output.
-LINKS = ("identity", "logistic", "softmax", "exp")
+LINKS = ("identity", "logistic", "softmax", "exp", "softplus")
 
 
 @dataclass(eq=False)
@@ -36,7 +36,7 @@ class Model:
         Per-output base score in margin space.
     objective : str
         What the model was trained for, in its library's words.
-    link : {"identity", "logistic", "softmax", "exp"}
+    link : {"identity", "logistic", "softmax", "exp", "softplus"}
         Maps the raw margin to the model's natural output (probabilities for classifiers).
     classes : ndarray or None
         Class labels for classifiers, in output order.
@@ -136,6 +136,8 @@ def apply_link(link: str, margin: np.ndarray) -> np.ndarray:
         return 0.5 * (1.0 + np.tanh(0.5 * m))
     if link == "exp":
         return np.exp(m)
+    if link == "softplus":
+        return np.logaddexp(0.0, m)
     if link == "softmax":
         z = m - m.max(axis=-1, keepdims=True)
         e = np.exp(z)

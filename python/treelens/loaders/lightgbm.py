@@ -39,6 +39,7 @@ SUPPORTED_OBJECTIVES = (
 _LINKS = {
     "binary": "logistic",
     "cross_entropy": "logistic",
+    "cross_entropy_lambda": "softplus",
     "multiclass": "softmax",
     "multiclassova": "logistic",
     "poisson": "exp",

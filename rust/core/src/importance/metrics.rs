@@ -14,6 +14,8 @@ pub enum Link {
     Logistic,
     Softmax,
     Exp,
+    /// `ln(1 + e^m)`: LightGBM's `cross_entropy_lambda`.
+    Softplus,
 }
 
 impl Link {
@@ -23,8 +25,9 @@ impl Link {
             "logistic" => Ok(Link::Logistic),
             "softmax" => Ok(Link::Softmax),
             "exp" => Ok(Link::Exp),
+            "softplus" => Ok(Link::Softplus),
             other => Err(Error::InvalidInput(format!(
-                "unknown link {other:?} (accepted: identity, logistic, softmax, exp)"
+                "unknown link {other:?} (accepted: identity, logistic, softmax, exp, softplus)"
             ))),
         }
     }
@@ -426,7 +429,7 @@ fn fill_proba(
                 }
                 proba[start..].iter_mut().for_each(|p| *p /= sum);
             }
-            Link::Identity | Link::Exp => {
+            Link::Identity | Link::Exp | Link::Softplus => {
                 if n_classes == 2 {
                     let p = row[1];
                     proba.push(1.0 - p);
@@ -476,7 +479,7 @@ fn fill_proba_f32(link: Link, n_classes: usize, margin: ArrayView2<f64>, proba: 
                     .iter_mut()
                     .for_each(|p| *p = f64::from(*p as f32 / sum));
             }
-            Link::Identity | Link::Exp => {
+            Link::Identity | Link::Exp | Link::Softplus => {
                 let start = proba.len();
                 if n_classes == 2 {
                     let p = row[1] as f32;
@@ -488,6 +491,15 @@ fn fill_proba_f32(link: Link, n_classes: usize, margin: ArrayView2<f64>, proba: 
                 debug_assert_eq!(proba.len() - start, n_classes);
             }
         }
+    }
+}
+
+/// `ln(1 + e^m)` without overflow.
+fn softplus(m: f64) -> f64 {
+    if m > 0.0 {
+        m + (-m).exp().ln_1p()
+    } else {
+        m.exp().ln_1p()
     }
 }
 
@@ -506,6 +518,7 @@ fn regression(
             Link::Identity | Link::Softmax => m,
             Link::Logistic => sigmoid(m),
             Link::Exp => m.exp(),
+            Link::Softplus => softplus(m),
         }
     };
     let y = |i: usize, o: usize| target.values[i * k + o];
