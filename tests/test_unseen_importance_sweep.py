@@ -364,17 +364,44 @@ def test_xgboost_margin_classifiers_are_scored_by_sklearn(objective, tmp_path):
         tl.permutation_importance(str(path), X, y, scoring="accuracy")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation: the core sums leaf values exactly (fixed point), while the "
-    "libraries sum them in float64 in tree order; two leaves of one tree whose values differ "
-    "in the last bit give distinct treelens margins where the library's rounded sums tie, and "
-    "the ROC AUC counts ties (here 0.0063 off). Matching needs library-order float sums for "
-    "near-tied rows.",
-)
 def test_last_bit_leaf_ties_match_sklearn_roc_auc():
+    """Two leaves of a tree differing in the last bit: the library's rounded sums tie where
+    exact sums do not; near-tied rows are scored on the library's own float sums."""
     rng = np.random.RandomState(7)
     X = np.round(rng.normal(size=(250, 1)), 1)
     y = (2 * X[:, 0] + 0.5 * rng.normal(size=250) > 0).astype(int)
     est = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y)
     _assert_same(est, X, y, "roc_auc", 1e-9, n_repeats=3, random_state=0)
+
+
+@pytest.mark.parametrize("kind", ["rf_d5", "et_d6", "gb", "hgb", "lgb"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_ties_on_integer_features_match_sklearn(kind, n_classes):
+    """Integer features make many rows reach leaves whose float sums tie or nearly tie: ROC AUC
+    and accuracy must still equal scikit-learn's exactly."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        GradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+
+    make = {
+        "rf_d5": lambda: RandomForestClassifier(20, max_depth=5, random_state=0),
+        "et_d6": lambda: ExtraTreesClassifier(20, max_depth=6, random_state=0),
+        "gb": lambda: GradientBoostingClassifier(n_estimators=20, random_state=0),
+        "hgb": lambda: HistGradientBoostingClassifier(max_iter=20, random_state=0),
+        "lgb": lambda: pytest.importorskip("lightgbm").LGBMClassifier(
+            n_estimators=20, verbose=-1, n_jobs=1
+        ),
+    }[kind]
+    rng = np.random.RandomState(n_classes)
+    X = np.round(rng.normal(size=(300, 5)) * 1.5)
+    z = X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=300)
+    y = (z > 0).astype(int) if n_classes == 2 else np.digitize(z, [-1, 1])
+    est = make().fit(X, y)
+    for scoring in (
+        "accuracy",
+        "balanced_accuracy",
+        "roc_auc" if n_classes == 2 else "roc_auc_ovr",
+    ):
+        _assert_same(est, X, y, scoring, 1e-9, n_repeats=3, random_state=1)

@@ -3,12 +3,15 @@
 //! - [`column_function`]: a column as a piecewise-constant input (ranks and cuts), so that the
 //!   repeats of a row share one walk and part only at splits on the permuted column.
 //! - [`exact_sum`]: order-free fixed-point sums of leaf values, so that ties are the model's.
+//! - [`float_order`]: for classifiers, the libraries' own float sums where rounding could
+//!   change a tie or a class.
 //! - [`metrics`]: scikit-learn's scorers (r2, errors, accuracy, balanced accuracy, log loss,
 //!   ROC AUC) on native margins, with sample weights.
 //! - [`permutation`]: the driver, parallel over blocks of rows, then over (column, repeat).
 
 pub mod column_function;
 pub mod exact_sum;
+pub mod float_order;
 pub mod metrics;
 pub mod permutation;
 

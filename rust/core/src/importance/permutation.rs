@@ -15,6 +15,7 @@
 
 use super::column_function::{ColumnRanks, Node, NAN_RANK};
 use super::exact_sum::{exact_margins, margin as exact_margin, Fixed, FixedValues};
+use super::float_order::FloatOrder;
 use super::metrics::{check_metrics, evaluate, Metric, Scratch, Target, Task};
 use crate::error::{Error, Result};
 use crate::forest::Forest;
@@ -65,7 +66,16 @@ pub fn baseline_scores(
         )));
     }
     check_metrics(task, metrics, target, forest.n_outputs())?;
-    let margin = exact_margins(forest, x, threads, monitor)?;
+    let mut margin = exact_margins(forest, x, threads, monitor)?;
+    if settles_ties(task) {
+        let x = x.as_standard_layout();
+        FloatOrder::new(forest, &FixedValues::new(forest)?).settle(
+            forest,
+            x.view(),
+            None,
+            &mut margin,
+        );
+    }
     let mut out = vec![0.0; metrics.len()];
     evaluate(
         task,
@@ -76,6 +86,18 @@ pub fn baseline_scores(
         &mut out,
     );
     Ok(out)
+}
+
+/// Whether scores can see the last bit of a margin: classifiers' ties and classes (ROC AUC,
+/// accuracy), except for float32 probabilities, which round far coarser.
+fn settles_ties(task: &Task) -> bool {
+    matches!(
+        task,
+        Task::Classification {
+            proba_f32: false,
+            ..
+        }
+    )
 }
 
 fn check(forest: &Forest, p: &Permutations, target: &Target) -> Result<()> {
@@ -155,6 +177,7 @@ pub fn permutation_scores(
     }
 
     let fast = FastTrees::new(forest, &ranks);
+    let float_order = settles_ties(task).then(|| FloatOrder::new(forest, &fixed));
 
     let pool = pool(threads)?;
     let mut out = Array3::<f64>::zeros((n_units, n_repeats, metrics.len()));
@@ -193,6 +216,9 @@ pub fn permutation_scores(
                     margin[[i, o]] = exact_margin(forest, &fixed, o, sums[i * k + o]);
                 }
             }
+            if let Some(order) = &float_order {
+                order.settle(forest, x.view(), None, &mut margin);
+            }
             let mut scratch = Scratch::default();
             evaluate(
                 task,
@@ -219,6 +245,10 @@ pub fn permutation_scores(
                                 margin[[i, o]] =
                                     exact_margin(forest, &fixed, o, sums[i * k + o] + a[o]);
                             }
+                        }
+                        if let Some(order) = &float_order {
+                            let unit = &perm.units[u0 + u];
+                            order.settle(forest, x.view(), Some((perm.perms.row(r), unit)), margin);
                         }
                         let mut s = vec![0.0; metrics.len()];
                         evaluate(task, metrics, margin.view(), target, scratch, &mut s);
