@@ -21,10 +21,13 @@ pub struct FloatOrder {
     bound: f64,
     /// Every partial sum of the library is exact: nothing to settle.
     exact: bool,
+    /// A score ranks the rows (ROC AUC): near ties between rows count, not only near ties
+    /// between classes or with zero.
+    ranking: bool,
 }
 
 impl FloatOrder {
-    pub fn new(forest: &Forest, fixed: &FixedValues) -> Self {
+    pub fn new(forest: &Forest, fixed: &FixedValues, ranking: bool) -> Self {
         let mut largest_sum = 0.0f64;
         let mut finest = u32::MAX;
         let mut on_grid = true;
@@ -70,6 +73,7 @@ impl FloatOrder {
         FloatOrder {
             bound: 4.0 * steps * f64::EPSILON * (largest_sum + base),
             exact,
+            ranking,
         }
     }
 
@@ -90,7 +94,7 @@ impl FloatOrder {
         let near = 2.0 * self.bound;
         let mut mark = vec![false; n];
         let mut order: Vec<usize> = (0..n).collect();
-        for o in 0..k {
+        for o in (0..k).filter(|_| self.ranking) {
             let col = margin.column(o);
             order.sort_unstable_by(|&a, &b| col[a].total_cmp(&col[b]));
             for w in order.windows(2) {
@@ -193,7 +197,7 @@ mod tests {
         let mut margin = exact_margins(&forest, x.view(), 1, &Silent).unwrap();
         assert_eq!(margin[[0, 0]], 1.0 + 2f64.powi(-52));
         assert_eq!(margin[[1, 0]], 1.0);
-        let order = FloatOrder::new(&forest, &FixedValues::new(&forest).unwrap());
+        let order = FloatOrder::new(&forest, &FixedValues::new(&forest).unwrap(), true);
         assert!(!order.exact);
         order.settle(&forest, x.view(), None, &mut margin);
         // As the library sums: all three rows tie at 1.0.
@@ -210,7 +214,7 @@ mod tests {
         let mut forest_parts = forest().parts();
         forest_parts.values = forest_parts.values.iter().map(|v| v.ceil()).collect();
         let forest = Forest::new(forest_parts).unwrap();
-        let order = FloatOrder::new(&forest, &FixedValues::new(&forest).unwrap());
+        let order = FloatOrder::new(&forest, &FixedValues::new(&forest).unwrap(), true);
         assert!(order.exact);
     }
 }

@@ -67,14 +67,10 @@ pub fn baseline_scores(
     }
     check_metrics(task, metrics, target, forest.n_outputs())?;
     let mut margin = exact_margins(forest, x, threads, monitor)?;
-    if settles_ties(task) {
+    if let Some(ranking) = settles_ties(task, metrics) {
         let x = x.as_standard_layout();
-        FloatOrder::new(forest, &FixedValues::new(forest)?).settle(
-            forest,
-            x.view(),
-            None,
-            &mut margin,
-        );
+        let order = FloatOrder::new(forest, &FixedValues::new(forest)?, ranking);
+        order.settle(forest, x.view(), None, &mut margin);
     }
     let mut out = vec![0.0; metrics.len()];
     evaluate(
@@ -88,16 +84,24 @@ pub fn baseline_scores(
     Ok(out)
 }
 
-/// Whether scores can see the last bit of a margin: classifiers' ties and classes (ROC AUC,
-/// accuracy), except for float32 probabilities, which round far coarser.
-fn settles_ties(task: &Task) -> bool {
-    matches!(
+/// How margins are settled to the library's float sums: None when no score can see their last
+/// bit (regression and log loss, or float32 probabilities, which round far coarser); otherwise
+/// whether a score ranks rows (ROC AUC) besides classifying them.
+fn settles_ties(task: &Task, metrics: &[Metric]) -> Option<bool> {
+    let classifies = metrics
+        .iter()
+        .any(|m| matches!(m, Metric::Accuracy | Metric::BalancedAccuracy));
+    let ranks = metrics
+        .iter()
+        .any(|m| matches!(m, Metric::RocAuc | Metric::RocAucOvr));
+    let float64 = matches!(
         task,
         Task::Classification {
             proba_f32: false,
             ..
         }
-    )
+    );
+    (float64 && (classifies || ranks)).then_some(ranks)
 }
 
 fn check(forest: &Forest, p: &Permutations, target: &Target) -> Result<()> {
@@ -177,7 +181,8 @@ pub fn permutation_scores(
     }
 
     let fast = FastTrees::new(forest, &ranks);
-    let float_order = settles_ties(task).then(|| FloatOrder::new(forest, &fixed));
+    let float_order =
+        settles_ties(task, metrics).map(|ranking| FloatOrder::new(forest, &fixed, ranking));
 
     let pool = pool(threads)?;
     let mut out = Array3::<f64>::zeros((n_units, n_repeats, metrics.len()));
