@@ -26,9 +26,9 @@ pub fn path_data_covers<'py>(
     let data = data.as_array();
     let w = weights.as_ref().map(|w| w.as_array().to_vec());
     let forest = &*forest.inner;
-    let covers = py
-        .detach(|| treelens_core::error::guarded(|| shap::data_covers(forest, data, w.as_deref())))
-        .map_err(CoreError)?;
+    let covers = run_core(py, None, None, |_, _| {
+        shap::data_covers(forest, data, w.as_deref())
+    })?;
     Ok(covers.into_pyarray(py))
 }
 

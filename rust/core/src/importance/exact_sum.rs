@@ -26,6 +26,8 @@ pub type Fixed = i64;
 pub struct FixedValues {
     /// Values are `round(v * 2^scale)`; a sum times `back.0 * back.1` is back in float64.
     back: (f64, f64),
+    /// The sum over the trees of each tree's largest |leaf value|: no sum of leaves exceeds it.
+    bound: f64,
     offset: Vec<usize>,
     values: Vec<Fixed>,
 }
@@ -79,6 +81,7 @@ impl FixedValues {
         }
         Ok(FixedValues {
             back: pow2(-scale),
+            bound,
             offset,
             values,
         })
@@ -100,6 +103,12 @@ impl FixedValues {
     #[inline]
     pub fn values(&self) -> &[Fixed] {
         &self.values
+    }
+
+    /// The largest possible |sum of one leaf per tree| (per output), in float64.
+    #[inline]
+    pub fn bound(&self) -> f64 {
+        self.bound
     }
 
     /// A fixed-point sum back in float64.
@@ -151,8 +160,18 @@ pub fn exact_margins(
     threads: usize,
     monitor: &dyn Monitor,
 ) -> Result<Array2<f64>> {
+    exact_margins_with(forest, &FixedValues::new(forest)?, x, threads, monitor)
+}
+
+/// [`exact_margins`] with the forest's fixed-point values already made.
+pub fn exact_margins_with(
+    forest: &Forest,
+    fixed: &FixedValues,
+    x: ArrayView2<f64>,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<Array2<f64>> {
     forest.check_columns(x.ncols())?;
-    let fixed = FixedValues::new(forest)?;
     let x = x.as_standard_layout();
     let n = x.nrows();
     let k = forest.n_outputs();
@@ -168,14 +187,14 @@ pub fn exact_margins(
             sums[start * k..end * k]
                 .par_chunks_mut(BLOCK * k)
                 .enumerate()
-                .for_each(|(b, block)| block_sums(forest, &fixed, xv, start + b * BLOCK, block));
+                .for_each(|(b, block)| block_sums(forest, fixed, xv, start + b * BLOCK, block));
             Ok(())
         },
     )?;
     let mut out = Array2::<f64>::zeros((n, k));
     for i in 0..n {
         for o in 0..k {
-            out[[i, o]] = margin(forest, &fixed, o, sums[i * k + o]);
+            out[[i, o]] = margin(forest, fixed, o, sums[i * k + o]);
         }
     }
     Ok(out)

@@ -28,30 +28,25 @@ pub struct FloatOrder {
 
 impl FloatOrder {
     pub fn new(forest: &Forest, fixed: &FixedValues, ranking: bool) -> Self {
-        let mut largest_sum = 0.0f64;
+        // The finest power of two all leaf values are multiples of, if they all convert exactly.
         let mut finest = u32::MAX;
         let mut on_grid = true;
         for t in 0..forest.n_trees() {
             let width = forest.tree_width(t);
-            let mut largest = 0.0f64;
-            for n in forest.tree_nodes(t) {
-                if !forest.is_leaf(n) {
-                    continue;
-                }
+            for n in forest.tree_nodes(t).filter(|&n| forest.is_leaf(n)) {
                 for (v, f) in forest
                     .node_values(n, width)
                     .iter()
                     .zip(fixed.node(n, width))
                 {
-                    largest = largest.max(v.abs());
                     on_grid &= fixed.to_f64(*f) == *v;
                     if *f != 0 {
                         finest = finest.min(f.trailing_zeros());
                     }
                 }
             }
-            largest_sum += largest;
         }
+        let largest_sum = fixed.bound();
         let base = forest
             .base_score()
             .iter()

@@ -14,7 +14,7 @@
 //! without a data-dependent branch; each repeat that leaves the path walks the other side alone.
 
 use super::column_function::{ColumnRanks, Node, NAN_RANK};
-use super::exact_sum::{exact_margins, margin as exact_margin, Fixed, FixedValues};
+use super::exact_sum::{exact_margins_with, margin as exact_margin, Fixed, FixedValues};
 use super::float_order::FloatOrder;
 use super::metrics::{check_metrics, evaluate, Metric, Scratch, Target, Task};
 use crate::error::{Error, Result};
@@ -66,11 +66,11 @@ pub fn baseline_scores(
         )));
     }
     check_metrics(task, metrics, target, forest.n_outputs())?;
-    let mut margin = exact_margins(forest, x, threads, monitor)?;
+    let fixed = FixedValues::new(forest)?;
+    let mut margin = exact_margins_with(forest, &fixed, x, threads, monitor)?;
     if let Some(ranking) = settles_ties(task, metrics) {
         let x = x.as_standard_layout();
-        let order = FloatOrder::new(forest, &FixedValues::new(forest)?, ranking);
-        order.settle(forest, x.view(), None, &mut margin);
+        FloatOrder::new(forest, &fixed, ranking).settle(forest, x.view(), None, &mut margin);
     }
     let mut out = vec![0.0; metrics.len()];
     evaluate(
@@ -860,6 +860,7 @@ impl Chunk<'_> {
 mod tests {
     use super::*;
     use crate::forest::ForestParts;
+    use crate::importance::exact_sum::exact_margins;
     use crate::importance::metrics::Link;
     use crate::monitor::Silent;
     use ndarray::Array2;

@@ -74,13 +74,7 @@ pub fn data_covers(
     data: ArrayView2<f64>,
     weights: Option<&[f64]>,
 ) -> Result<Vec<f64>> {
-    if data.ncols() != forest.n_features() {
-        return Err(Error::InvalidInput(format!(
-            "data has {} columns, but the model has {} features",
-            data.ncols(),
-            forest.n_features()
-        )));
-    }
+    forest.check_columns(data.ncols())?;
     if let Some(w) = weights {
         if w.len() != data.nrows() {
             return Err(Error::InvalidInput(format!(
