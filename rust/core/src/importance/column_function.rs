@@ -57,6 +57,14 @@ impl Node {
         (q < self.cut) | (nan_left & (q == NAN_RANK))
     }
 
+    /// `(s, c)` such that a value of rank `q` goes left when `q.wrapping_add(s) < c`: NaN's rank
+    /// (`u32::MAX`) wraps to 0 when NaN goes left. One comparison, for vectorised routing.
+    #[inline(always)]
+    pub fn shifted_cut(&self) -> (u32, u32) {
+        let s = (self.feature & NAN_LEFT != 0) as u32;
+        (s, self.cut + s)
+    }
+
     /// The child a value of rank `q` goes to, without branches.
     #[inline(always)]
     pub fn rank_child(&self, q: u32) -> usize {

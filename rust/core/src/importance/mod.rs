@@ -5,6 +5,9 @@
 //! - [`exact_sum`]: order-free fixed-point sums of leaf values, so that ties are the model's.
 //! - [`float_order`]: for classifiers, the libraries' own float sums where rounding could
 //!   change a tie or a class.
+//! - [`leaf_table`]: per tree and block of rows, the leaf each row reaches from every node, so
+//!   that a repeat leaving a row's path finds its leaf by one lookup.
+//! - [`routing`]: the repeats of a block of rows routed through the forest.
 //! - [`metrics`]: scikit-learn's scorers (r2, errors, accuracy, balanced accuracy, log loss,
 //!   ROC AUC) on native margins, with sample weights.
 //! - [`permutation`]: the driver, parallel over blocks of rows, then over (column, repeat).
@@ -12,8 +15,10 @@
 pub mod column_function;
 pub mod exact_sum;
 pub mod float_order;
+pub mod leaf_table;
 pub mod metrics;
 pub mod permutation;
+pub mod routing;
 
 pub use metrics::{ClassRule, Link, Metric, Target, Task};
 pub use permutation::{baseline_scores, permutation_scores, Permutations};
