@@ -333,7 +333,7 @@ mod tests {
                     parts.right.push(-1);
                     parts.category_set.push(-1);
                 }
-                parts.default_left.push(rng.next() % 2 == 0);
+                parts.default_left.push(rng.next().is_multiple_of(2));
                 parts.missing.push(0);
                 parts.cover.push(1.0);
                 for _ in 0..k {
@@ -356,7 +356,7 @@ mod tests {
             let mut x = Array2::<f64>::zeros((m, p));
             for v in x.iter_mut() {
                 *v = (rng.unif() * 6.0).floor() / 2.0;
-                if rng.next() % 10 == 0 {
+                if rng.next().is_multiple_of(10) {
                     *v = f64::NAN;
                 }
             }

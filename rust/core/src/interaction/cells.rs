@@ -15,7 +15,7 @@ pub struct Bits(pub Vec<u64>);
 impl Bits {
     pub fn full(n: usize) -> Self {
         let mut w = vec![u64::MAX; n.div_ceil(64)];
-        if n % 64 != 0 {
+        if !n.is_multiple_of(64) {
             if let Some(last) = w.last_mut() {
                 *last = (1u64 << (n % 64)) - 1;
             }
