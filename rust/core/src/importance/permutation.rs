@@ -294,9 +294,15 @@ mod tests {
         }
     }
 
-    /// Random full trees of depth 3 on `p` features with vector leaves of width `k`; some
-    /// splits categorical when `categorical`.
-    fn random_forest(rng: &mut Lcg, p: usize, k: usize, trees: usize, categorical: bool) -> Forest {
+    /// Random full trees of the given depths on `p` features with vector leaves of width `k`;
+    /// some splits categorical when `categorical`.
+    fn random_forest(
+        rng: &mut Lcg,
+        p: usize,
+        k: usize,
+        depths: &[usize],
+        categorical: bool,
+    ) -> Forest {
         let mut parts = ForestParts {
             n_features: p,
             n_outputs: k,
@@ -308,10 +314,10 @@ mod tests {
             ..Default::default()
         };
         parts.tree_start.push(0);
-        for _ in 0..trees {
-            let n_nodes = 15;
+        for &depth in depths {
+            let n_nodes = (1 << (depth + 1)) - 1;
             for local in 0..n_nodes {
-                if local < 7 {
+                if local < n_nodes / 2 {
                     let f = (rng.next() % p as u64) as i64;
                     parts.feature.push(f);
                     parts.threshold.push((rng.unif() * 4.0).floor() / 2.0);
@@ -352,7 +358,14 @@ mod tests {
         for case in 0..6 {
             let reps = if case == 2 || case == 5 { 70 } else { 3 };
             let (p, k, m) = (4, 1 + case % 2, 40);
-            let forest = random_forest(&mut rng, p, k, 6, case >= 3);
+            // Small trees get leaf tables; one tree of depth 12 (8,191 nodes) is walked instead.
+            let depths = if case % 2 == 0 {
+                vec![3, 2, 12, 3, 1, 3]
+            } else {
+                vec![3; 6]
+            };
+            assert!((1 << 13) - 1 > super::super::leaf_table::MAX_TABLE_NODES);
+            let forest = random_forest(&mut rng, p, k, &depths, case >= 3);
             let mut x = Array2::<f64>::zeros((m, p));
             for v in x.iter_mut() {
                 *v = (rng.unif() * 6.0).floor() / 2.0;
@@ -364,7 +377,7 @@ mod tests {
             for v in perms.iter_mut() {
                 *v = (rng.next() % m as u64) as u32;
             }
-            // Single distinct columns take the fast walks (numeric models); groups do not.
+            // Single distinct ranked columns take the single-column path; groups do not.
             let units = if case % 3 == 0 {
                 vec![vec![0], vec![1], vec![2, 3], vec![3]]
             } else {
