@@ -5,11 +5,9 @@
 //! Walking there costs a chain of dependent loads and mispredicted branches per repeat. Instead,
 //! a table is filled once per tree and block of rows, bottom-up (children before parents), each
 //! node choosing per row between its children's entries. Rows are the lanes of that loop, so the
-//! fill is a few vector instructions per node, with no branch and no dependent load. Then:
-//! - the leaf a row reaches from a node is one lookup;
-//! - the path to that leaf is the leaf's list of ancestors (kept per leaf), and for each entry
-//!   the next one on the same column, so the next split on the permuted column below a node is
-//!   one more lookup, not a walk.
+//! fill is a few vector instructions per node, with no branch and no dependent load. The leaf a
+//! row reaches from a node is then one lookup, and the path to it that leaf's list of ancestors
+//! (see [`super::tree_paths`]).
 //!
 //! Filling costs every node of the tree per row, and the ancestor lists memory per leaf: trees
 //! with more than [`MAX_TABLE_NODES`] nodes, and trees past [`MAX_ANCESTORS`] list entries in
@@ -25,7 +23,7 @@ pub const LANES: usize = 32;
 /// Largest tree (in nodes) that gets a table.
 pub const MAX_TABLE_NODES: usize = 4096;
 
-/// Most ancestor-list entries kept for a forest (6 bytes each).
+/// Most ancestor-list entries kept for a forest (4 bytes each).
 const MAX_ANCESTORS: usize = 1 << 24;
 
 /// Bit of [`Op::left`] and [`Op::right`]: the child is a leaf (the rest is its local index).
@@ -45,7 +43,7 @@ struct Op {
     global: u32,
 }
 
-/// The fill programs and ancestor lists of the tabled trees of a forest.
+/// Which trees are tabled, and their fill programs.
 pub struct LeafTables {
     /// Per tree: its ops are `ops[op_start[t]..op_start[t + 1]]` (none when not tabled).
     op_start: Vec<u32>,
@@ -53,19 +51,7 @@ pub struct LeafTables {
     ops: Vec<Op>,
     /// Nodes of the largest tabled tree: the rows a table needs.
     max_nodes: usize,
-    /// Per node (global): bit `f % 64` set for each column `f` split on in its subtree.
-    below: Vec<u64>,
-    /// Per leaf of a tabled tree: where its ancestors (root first, `forest.depth(leaf)` of them)
-    /// start in `ancestor_node` and `next_same`.
-    ancestors_at: Vec<u32>,
-    ancestor_node: Vec<u32>,
-    /// Per ancestor-list entry: the position in the same list of the next ancestor that splits
-    /// on the same column, or [`NO_NEXT`].
-    next_same: Vec<u16>,
 }
-
-/// [`LeafTables::ancestors`]: no later ancestor splits on the column.
-pub const NO_NEXT: u16 = u16::MAX;
 
 impl LeafTables {
     /// Fill programs for the trees that fit (see the module documentation).
@@ -76,16 +62,10 @@ impl LeafTables {
             tabled: Vec::with_capacity(t_count),
             ops: Vec::new(),
             max_nodes: 0,
-            below: vec![0; forest.n_nodes()],
-            ancestors_at: vec![0; forest.n_nodes()],
-            ancestor_node: Vec::new(),
-            next_same: Vec::new(),
         };
+        let mut ancestors = 0;
         tables.op_start.push(0);
         let mut order = Vec::new();
-        let mut path = Vec::new();
-        // Per column: its latest position on the list being built (from the leaf up).
-        let mut seen = vec![NO_NEXT; forest.n_features()];
         for t in 0..t_count {
             let nodes = forest.tree_nodes(t);
             let first = nodes.start;
@@ -101,21 +81,14 @@ impl LeafTables {
                 }
                 i += 1;
             }
-            for &n in order.iter().rev() {
-                if !forest.is_leaf(n) {
-                    tables.below[n] = (1u64 << (forest.feature(n) % 64))
-                        | tables.below[forest.left(n)]
-                        | tables.below[forest.right(n)];
-                }
-            }
             let entries: usize = order
                 .iter()
                 .filter(|&&n| forest.is_leaf(n))
                 .map(|&n| forest.depth(n))
                 .sum();
-            let tabled = nodes.len() <= MAX_TABLE_NODES
-                && tables.ancestor_node.len() + entries <= MAX_ANCESTORS;
+            let tabled = nodes.len() <= MAX_TABLE_NODES && ancestors + entries <= MAX_ANCESTORS;
             if tabled {
+                ancestors += entries;
                 tables.max_nodes = tables.max_nodes.max(nodes.len());
                 let child =
                     |c: usize| (c - first) as u32 | if forest.is_leaf(c) { LEAF_CHILD } else { 0 };
@@ -130,30 +103,6 @@ impl LeafTables {
                         });
                     }
                 }
-                // Ancestor lists, depth-first with the current path on a stack.
-                path.clear();
-                let mut stack = vec![(forest.root(t), 0usize)];
-                while let Some((n, depth)) = stack.pop() {
-                    path.truncate(depth);
-                    if forest.is_leaf(n) {
-                        tables.ancestors_at[n] = tables.ancestor_node.len() as u32;
-                        let at = tables.next_same.len();
-                        tables.next_same.resize(at + path.len(), NO_NEXT);
-                        for (i, &a) in path.iter().enumerate().rev() {
-                            let f = forest.feature(a);
-                            tables.next_same[at + i] = seen[f];
-                            seen[f] = i as u16;
-                        }
-                        for &a in path.iter() {
-                            seen[forest.feature(a)] = NO_NEXT;
-                            tables.ancestor_node.push(a as u32);
-                        }
-                    } else {
-                        path.push(n);
-                        stack.push((forest.right(n), depth + 1));
-                        stack.push((forest.left(n), depth + 1));
-                    }
-                }
             }
             tables.tabled.push(tabled);
             tables.op_start.push(tables.ops.len() as u32);
@@ -165,23 +114,6 @@ impl LeafTables {
     #[inline(always)]
     pub fn tabled(&self, t: usize) -> bool {
         self.tabled[t]
-    }
-
-    /// Bit `f % 64` for each column `f` split on in the subtree of node `n` (global).
-    #[inline(always)]
-    pub fn below(&self, n: usize) -> u64 {
-        self.below[n]
-    }
-
-    /// The ancestors of leaf `leaf` of a tabled tree, root first (`depth(leaf)` of them), and
-    /// for each the position of the next one on the same column ([`NO_NEXT`] for none).
-    #[inline(always)]
-    pub fn ancestors(&self, leaf: usize, depth: usize) -> (&[u32], &[u16]) {
-        let at = self.ancestors_at[leaf] as usize;
-        (
-            &self.ancestor_node[at..at + depth],
-            &self.next_same[at..at + depth],
-        )
     }
 
     /// An empty table for this forest's trees.

@@ -7,7 +7,9 @@
 //!   change a tie or a class.
 //! - [`leaf_table`]: per tree and block of rows, the leaf each row reaches from every node, so
 //!   that a repeat leaving a row's path finds its leaf by one lookup.
-//! - [`routing`]: the repeats of a block of rows routed through the forest.
+//! - [`tree_paths`]: the tabled trees in compact form, with per-leaf ancestor lists.
+//! - [`routing`]: the repeats of a block of rows routed through the forest;
+//!   [`single_column`], its fast path for units of one ranked column through tabled trees.
 //! - [`metrics`]: scikit-learn's scorers (r2, errors, accuracy, balanced accuracy, log loss,
 //!   ROC AUC) on native margins, with sample weights.
 //! - [`permutation`]: the driver, parallel over blocks of rows, then over (column, repeat).
@@ -19,6 +21,8 @@ pub mod leaf_table;
 pub mod metrics;
 pub mod permutation;
 pub mod routing;
+pub mod single_column;
+pub mod tree_paths;
 
 pub use metrics::{ClassRule, Link, Metric, Target, Task};
 pub use permutation::{baseline_scores, permutation_scores, Permutations};

@@ -12,6 +12,7 @@ use super::float_order::FloatOrder;
 use super::leaf_table::LeafTables;
 use super::metrics::{check_metrics, evaluate, Metric, Scratch, Target, Task};
 use super::routing::Chunk;
+use super::tree_paths::TreePaths;
 use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::monitor::Monitor;
@@ -176,6 +177,7 @@ pub fn permutation_scores(
     }
 
     let tables = LeafTables::new(forest, &ranks);
+    let paths = TreePaths::new(forest, &ranks, &fixed, &tables);
     let float_order =
         settles_ties(task, metrics).map(|ranking| FloatOrder::new(forest, &fixed, ranking));
 
@@ -185,7 +187,7 @@ pub fn permutation_scores(
     let mut u0 = 0;
     while u0 < n_units {
         let u1 = (u0 + units_per_chunk).min(n_units);
-        let chunk = Chunk::new(forest, &perm.units[u0..u1], &ranks, &fixed, &tables);
+        let chunk = Chunk::new(forest, &perm.units[u0..u1], &ranks, &fixed, &tables, &paths);
         let stride = chunk.n_units() * n_repeats * k;
         let mut acc = vec![0 as Fixed; m * stride];
         let mut sums = vec![0 as Fixed; m * k];
@@ -364,7 +366,7 @@ mod tests {
             } else {
                 vec![3; 6]
             };
-            assert!((1 << 13) - 1 > super::super::leaf_table::MAX_TABLE_NODES);
+            const { assert!((1 << 13) - 1 > super::super::leaf_table::MAX_TABLE_NODES) };
             let forest = random_forest(&mut rng, p, k, &depths, case >= 3);
             let mut x = Array2::<f64>::zeros((m, p));
             for v in x.iter_mut() {

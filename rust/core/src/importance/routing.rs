@@ -18,7 +18,9 @@
 
 use super::column_function::ColumnRanks;
 use super::exact_sum::{Fixed, FixedValues};
-use super::leaf_table::{Lanes, LeafTable, LeafTables, LANES, NO_NEXT};
+use super::leaf_table::{Lanes, LeafTable, LeafTables, LANES};
+use super::single_column::{route_lanes, Buffers, SingleColumns, NO_UNIT};
+use super::tree_paths::TreePaths;
 use crate::forest::Forest;
 use ndarray::ArrayView2;
 
@@ -39,10 +41,8 @@ pub struct Chunk<'a> {
     ranks: &'a ColumnRanks,
     fixed: &'a FixedValues,
     tables: &'a LeafTables,
+    paths: &'a TreePaths,
 }
-
-/// Local unit index meaning "no unit holds this column".
-const NO_UNIT: u32 = u32::MAX;
 
 /// Per-thread buffers, reused from block to block.
 pub struct Scratch {
@@ -55,8 +55,7 @@ pub struct Scratch {
     counter: u32,
     /// Per unit: the repeats of the batch still on the row's path.
     onset: Vec<u64>,
-    /// Per position on a tabled row path: the repeats of its column still on the path there.
-    carry: Vec<u64>,
+    single: Buffers,
     stack: Vec<(usize, u64)>,
     /// Per row of the block, per unit, per repeat: the rank of the permuted value (single
     /// ranked columns).
@@ -83,11 +82,12 @@ struct Site<'r> {
     output: Option<usize>,
 }
 
-/// A tabled tree, filled for the row in `lane`; `first` is the tree's first node.
+/// Tree `tree`, tabled and filled for the row in `lane`; `first` is the tree's first node.
 struct Tabled<'r> {
     table: &'r LeafTable,
     lane: usize,
     first: usize,
+    tree: usize,
 }
 
 impl<'a> Chunk<'a> {
@@ -97,6 +97,7 @@ impl<'a> Chunk<'a> {
         ranks: &'a ColumnRanks,
         fixed: &'a FixedValues,
         tables: &'a LeafTables,
+        paths: &'a TreePaths,
     ) -> Self {
         let p = forest.n_features();
         let mut units_of: Vec<Vec<u32>> = vec![Vec::new(); p];
@@ -141,6 +142,7 @@ impl<'a> Chunk<'a> {
             ranks,
             fixed,
             tables,
+            paths,
         }
     }
 
@@ -159,7 +161,7 @@ impl<'a> Chunk<'a> {
             stamp: vec![0; self.n_units()],
             counter: 0,
             onset: vec![0; self.n_units()],
-            carry: Vec::with_capacity(64),
+            single: Buffers::default(),
             stack: Vec::with_capacity(64),
             qrank: Vec::new(),
             src: Vec::new(),
@@ -237,26 +239,35 @@ impl<'a> Chunk<'a> {
                     };
                     table.fill(self.tables, forest, t, &lanes);
                 }
+                if let (true, Some(unit_of)) = (tabled, &self.unit_of) {
+                    let ctx = SingleColumns {
+                        qrank: &w.qrank,
+                        unit_of,
+                        n_units,
+                        n_repeats,
+                        k,
+                    };
+                    route_lanes(
+                        &ctx,
+                        self.paths.tree(forest, t),
+                        forest.tree_output(t),
+                        &table,
+                        s * LANES,
+                        count,
+                        acc,
+                        sums,
+                        &mut w.single,
+                    );
+                    continue;
+                }
                 for lane in 0..count {
                     let li = s * LANES + lane;
                     let tab = tabled.then_some(Tabled {
                         table: &table,
                         lane,
                         first: forest.root(t),
+                        tree: t,
                     });
-                    if let (Some(tab), Some(unit_of)) = (&tab, &self.unit_of) {
-                        self.row_single(
-                            w,
-                            forest,
-                            t,
-                            li,
-                            tab,
-                            unit_of,
-                            &mut acc[li * stride..(li + 1) * stride],
-                            &mut sums[li * k..(li + 1) * k],
-                        );
-                        continue;
-                    }
                     self.row(
                         w,
                         forest,
@@ -297,14 +308,16 @@ impl<'a> Chunk<'a> {
         let row = x.row(r0 + li);
         let row = row.as_slice().expect("standard layout");
         let rank_row = self.ranks.row(r0 + li);
-        // The row's own path (root first) and leaf.
-        let leaf0;
-        let path: &[u32];
+        // The row's own path (root first) and leaf: a tabled tree's leaf has its ancestors.
         w.path.clear();
-        match &tab {
+        let leaf0 = match &tab {
             Some(tab) => {
-                leaf0 = self.land(tab, root);
-                path = self.tables.ancestors(leaf0, forest.depth(leaf0)).0;
+                let leaf0 = self.land(tab, root);
+                let tree = self.paths.tree(forest, t);
+                let ancestors = tree.ancestors(leaf0 - root);
+                w.path
+                    .extend(ancestors.iter().map(|a| root + a[0] as usize));
+                leaf0
             }
             None => {
                 let mut n = root;
@@ -312,10 +325,9 @@ impl<'a> Chunk<'a> {
                     w.path.push(n);
                     n = self.ranks.child(forest, n, rank_row, row);
                 }
-                leaf0 = n;
-                path = &[];
+                n
             }
-        }
+        };
         let v0 = self.leaf_values(leaf0, width);
         match output {
             Some(o) => sums[o] += v0[0],
@@ -325,11 +337,7 @@ impl<'a> Chunk<'a> {
                 }
             }
         }
-        let depth = if tab.is_some() {
-            path.len()
-        } else {
-            w.path.len()
-        };
+        let depth = w.path.len();
         let n_units = self.n_units();
         if depth == 0 || n_units == 0 {
             return;
@@ -352,15 +360,8 @@ impl<'a> Chunk<'a> {
                 w.counter = 1;
             }
             for d in 0..depth {
-                let n = if tab.is_some() {
-                    path[d] as usize
-                } else {
-                    w.path[d]
-                };
-                let next = match &tab {
-                    Some(_) => path.get(d + 1).map_or(leaf0, |&a| a as usize),
-                    None => w.path.get(d + 1).copied().unwrap_or(leaf0),
-                };
+                let n = w.path[d];
+                let next = w.path.get(d + 1).copied().unwrap_or(leaf0);
                 let node = nodes[n];
                 for &u in self.units_of(node.feature()) {
                     let u = u as usize;
@@ -408,152 +409,6 @@ impl<'a> Chunk<'a> {
                 }
             }
             w.base += w.batch;
-        }
-    }
-
-    /// [`Chunk::row`] for units of one ranked column each, through a tabled tree.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn row_single(
-        &self,
-        w: &mut Scratch,
-        forest: &Forest,
-        t: usize,
-        li: usize,
-        tab: &Tabled,
-        unit_of: &[u32],
-        acc_row: &mut [Fixed],
-        sums: &mut [Fixed],
-    ) {
-        let nodes = &self.ranks.nodes;
-        let k = sums.len();
-        let width = forest.tree_width(t);
-        let output = forest.tree_output(t);
-        let leaf0 = self.land(tab, forest.root(t));
-        let v0 = self.leaf_values(leaf0, width);
-        match output {
-            Some(o) => sums[o] += v0[0],
-            None => {
-                for (s, v) in sums.iter_mut().zip(v0) {
-                    *s += v;
-                }
-            }
-        }
-        let (path, next_same) = self.tables.ancestors(leaf0, forest.depth(leaf0));
-        let n_units = self.n_units();
-        let n_repeats = w.n_repeats;
-        let mut base = 0;
-        while base < n_repeats {
-            let batch = (n_repeats - base).min(64);
-            let full = if batch == 64 {
-                u64::MAX
-            } else {
-                (1u64 << batch) - 1
-            };
-            // All repeats start on the path; at each split they stay or leave, and those that
-            // stay are carried to the next split on the same column.
-            w.carry.clear();
-            w.carry.resize(path.len(), full);
-            for (d, &n) in path.iter().enumerate() {
-                let node = nodes[n as usize];
-                let f = node.feature();
-                let u = unit_of[f];
-                if u == NO_UNIT {
-                    continue;
-                }
-                let u = u as usize;
-                let qs = &w.qrank[(li * n_units + u) * n_repeats + base..];
-                let set = w.carry[d];
-                let left = rank_mask(qs, batch, node.shifted_cut()) & set;
-                let next = path.get(d + 1).map_or(leaf0, |&a| a as usize);
-                let (stay, leave, other) = if node.left as usize == next {
-                    (left, set & !left, node.right as usize)
-                } else {
-                    (set & !left, left, node.left as usize)
-                };
-                if next_same[d] != NO_NEXT {
-                    w.carry[next_same[d] as usize] = stay;
-                }
-                let changes = Changes {
-                    at: u * n_repeats * k + base * k,
-                    k,
-                    output,
-                    v0,
-                    width,
-                };
-                if self.tables.below(other) & (1 << (f % 64)) == 0 {
-                    // No split on the column below: the row's own leaf from there. Added
-                    // without branches, whether or not a repeat leaves.
-                    let leaf = self.land(tab, other);
-                    changes.add_masked(self.leaf_values(leaf, width), leave, batch, acc_row);
-                } else if leave != 0 {
-                    self.land_single(
-                        tab,
-                        forest,
-                        other,
-                        leave,
-                        Repeats { qs, batch },
-                        &changes,
-                        leaf0,
-                        &mut w.stack,
-                        acc_row,
-                    );
-                }
-            }
-            base += batch;
-        }
-    }
-
-    /// Lands the repeats of `set` (of `repeats`) at node `start` of a tabled tree, whose
-    /// parent splits on their column: along the ancestors of the row's leaf from each node
-    /// reached, from one split on the column to the next, the repeats going the other way start
-    /// again from the other child.
-    #[allow(clippy::too_many_arguments)]
-    fn land_single(
-        &self,
-        tab: &Tabled,
-        forest: &Forest,
-        start: usize,
-        set: u64,
-        repeats: Repeats,
-        changes: &Changes,
-        leaf0: usize,
-        stack: &mut Vec<(usize, u64)>,
-        acc_row: &mut [Fixed],
-    ) {
-        let nodes = &self.ranks.nodes;
-        stack.clear();
-        stack.push((start, set));
-        while let Some((n, mut set)) = stack.pop() {
-            let leaf = self.land(tab, n);
-            let (path, next_same) = self.tables.ancestors(leaf, forest.depth(leaf));
-            // The parent of `n` splits on the column: the next such split follows it.
-            let mut e = next_same[forest.depth(n) - 1];
-            loop {
-                if e == NO_NEXT {
-                    if leaf != leaf0 {
-                        changes.add(self.leaf_values(leaf, changes.width), set, acc_row);
-                    }
-                    break;
-                }
-                let e_at = e as usize;
-                let node = nodes[path[e_at] as usize];
-                let left = rank_mask(repeats.qs, repeats.batch, node.shifted_cut()) & set;
-                let next = path.get(e_at + 1).map_or(leaf, |&a| a as usize);
-                let (same, apart, other) = if node.left as usize == next {
-                    (left, set & !left, node.right)
-                } else {
-                    (set & !left, left, node.left)
-                };
-                if apart != 0 {
-                    stack.push((other as usize, apart));
-                }
-                if same == 0 {
-                    break;
-                }
-                set = same;
-                e = next_same[e_at];
-            }
         }
     }
 
@@ -644,24 +499,29 @@ impl<'a> Chunk<'a> {
         stack.push((start, set));
         while let Some((n, mut set)) = stack.pop() {
             let leaf = self.land(tab, n);
-            if self.tables.below(n) & unit_bits == 0 {
+            if self.paths.below(n) & unit_bits == 0 {
                 // No split on the unit below (or a leaf): the row's own leaf from here.
                 self.add_changes(site, leaf, set, w, acc_row);
                 continue;
             }
-            let path = self.tables.ancestors(leaf, forest.depth(leaf)).0;
+            let path = self
+                .paths
+                .tree(forest, tab.tree)
+                .ancestors(leaf - tab.first);
             let mut e = forest.depth(n);
             loop {
-                while e < path.len() && !self.is_member(site, nodes[path[e] as usize].feature()) {
+                while e < path.len()
+                    && !self.is_member(site, nodes[tab.first + path[e][0] as usize].feature())
+                {
                     e += 1;
                 }
                 if e == path.len() {
                     self.add_changes(site, leaf, set, w, acc_row);
                     break;
                 }
-                let b = path[e] as usize;
+                let b = tab.first + path[e][0] as usize;
                 let node = nodes[b];
-                let next = path.get(e + 1).map_or(leaf, |&a| a as usize);
+                let next = path.get(e + 1).map_or(leaf, |a| tab.first + a[0] as usize);
                 let left = self.left_mask(forest, x, site, w, b, set);
                 let (same, apart, other) = if node.left as usize == next {
                     (left, set & !left, node.right)
@@ -745,100 +605,6 @@ impl<'a> Chunk<'a> {
                 None => {
                     for o in 0..k {
                         a[o] += v[o] - v0[o];
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Bit r set when rank `qs[r]` (r < `batch`) goes left at a split of shifted cut
-/// `(shift, cut)` (see [`super::column_function::Node::shifted_cut`]); branch-free, 8 ranks at
-/// a time (`qs` is padded: ranks past `batch` are read and their bits are garbage).
-#[inline(always)]
-fn rank_mask(qs: &[u32], batch: usize, (shift, cut): (u32, u32)) -> u64 {
-    let qs = &qs[..batch.div_ceil(8) * 8];
-    let mut left = 0u64;
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        // SSE2 is part of x86_64. Unsigned `q + shift < cut` as a signed compare of both sides
-        // with the sign bit flipped; one bit per lane from the sign of each compare.
-        // SAFETY: every load reads 4 ranks inside `qs`, whose length is a multiple of 8.
-        unsafe {
-            let sign = _mm_set1_epi32(i32::MIN);
-            let shift = _mm_set1_epi32(shift as i32);
-            let cut = _mm_set1_epi32((cut ^ 0x8000_0000) as i32);
-            for (c, chunk) in qs.chunks_exact(4).enumerate() {
-                let q = _mm_add_epi32(_mm_loadu_si128(chunk.as_ptr().cast()), shift);
-                let goes_left = _mm_cmpgt_epi32(cut, _mm_xor_si128(q, sign));
-                let bits = _mm_movemask_ps(_mm_castsi128_ps(goes_left)) as u64;
-                left |= bits << (4 * c);
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    for (r, &q) in qs.iter().enumerate() {
-        left |= ((q.wrapping_add(shift) < cut) as u64) << r;
-    }
-    left
-}
-
-/// The permuted ranks of one row's repeats of one unit: `qs[r]` for the batch's repeat r.
-#[derive(Clone, Copy)]
-struct Repeats<'q> {
-    /// Padded: at least `batch` rounded up to 8 entries.
-    qs: &'q [u32],
-    batch: usize,
-}
-
-/// Where a row's repeats of one unit keep their output changes, and the row's own leaf values.
-struct Changes<'v> {
-    /// Offset in the row's changes of the batch's first repeat of the unit.
-    at: usize,
-    k: usize,
-    output: Option<usize>,
-    v0: &'v [Fixed],
-    width: usize,
-}
-
-impl Changes<'_> {
-    /// Adds `v - v0` to the changes of the batch's repeats whose bit is set in `set`, without
-    /// branches (a zero mask for the others).
-    #[inline(always)]
-    fn add_masked(&self, v: &[Fixed], set: u64, batch: usize, acc_row: &mut [Fixed]) {
-        let a = &mut acc_row[self.at..self.at + batch * self.k];
-        match self.output {
-            Some(o) => {
-                let diff = v[0] - self.v0[0];
-                for (r, a) in a.chunks_exact_mut(self.k).enumerate() {
-                    a[o] += diff & 0i64.wrapping_sub(((set >> r) & 1) as i64);
-                }
-            }
-            None => {
-                for (r, a) in a.chunks_exact_mut(self.k).enumerate() {
-                    let mask = 0i64.wrapping_sub(((set >> r) & 1) as i64);
-                    for o in 0..self.k {
-                        a[o] += (v[o] - self.v0[o]) & mask;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Adds `v - v0` to the changes of the repeats of `set` (bit r: the batch's repeat r).
-    #[inline(always)]
-    fn add(&self, v: &[Fixed], set: u64, acc_row: &mut [Fixed]) {
-        let mut bits = set;
-        while bits != 0 {
-            let r = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let a = &mut acc_row[self.at + r * self.k..][..self.k];
-            match self.output {
-                Some(o) => a[o] += v[0] - self.v0[0],
-                None => {
-                    for o in 0..self.k {
-                        a[o] += v[o] - self.v0[o];
                     }
                 }
             }

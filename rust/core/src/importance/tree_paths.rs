@@ -1,0 +1,250 @@
+//! The tabled trees (see [`super::leaf_table`]) in the compact form their routing reads.
+//!
+//! For each tabled tree, indexed by local node (its index in the tree):
+//! - a 16-byte [`PathNode`] with everything a split needs: its column and shifted cut, its
+//!   children, whether each is a leaf, and whether the split's own column is split on again
+//!   below each child (exactly, not as a bit mask);
+//! - the fixed-point values of its leaves;
+//! - per leaf, its ancestors (root first) with, for each, where on the same list the next split
+//!   on the same column is: from a split on the permuted column, the next one on the path a row
+//!   follows is one lookup.
+//!
+//! For every node of every tree, [`TreePaths::below`] also gives the columns split on in its
+//! subtree (as bits `f % 64`), for units that span several columns.
+
+use super::column_function::ColumnRanks;
+use super::exact_sum::{Fixed, FixedValues};
+use super::leaf_table::LeafTables;
+use crate::forest::Forest;
+
+/// On an ancestor list: no later ancestor splits on the same column.
+pub const NO_NEXT: u16 = u16::MAX;
+
+/// [`PathNode::flags`]: NaN goes left (see [`PathNode::shift`]).
+const NAN_LEFT: u16 = 1;
+/// [`PathNode::flags`]: the left (right) child is a leaf.
+const LEFT_LEAF: u16 = 2;
+const RIGHT_LEAF: u16 = 4;
+/// [`PathNode::flags`]: the node's column is split on again in the left (right) subtree.
+const AGAIN_LEFT: u16 = 8;
+const AGAIN_RIGHT: u16 = 16;
+
+/// One node of a tabled tree, in local indices.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PathNode {
+    pub feature: u32,
+    /// A rank `q` goes left when `q.wrapping_add(shift) < cut` (see
+    /// [`super::column_function::Node::shifted_cut`]).
+    pub cut: u32,
+    pub left: u16,
+    pub right: u16,
+    flags: u16,
+    /// Leaves: the number of ancestors.
+    pub depth: u16,
+}
+
+/// The side a row did not take at a split: the child, whether it is a leaf, and whether the
+/// split's column is split on again below it.
+pub struct Other {
+    pub node: usize,
+    pub leaf: bool,
+    pub again: bool,
+}
+
+impl PathNode {
+    #[inline(always)]
+    pub fn shift(&self) -> u32 {
+        (self.flags & NAN_LEFT) as u32
+    }
+
+    /// The child a row did not go to, when it went to `next`.
+    #[inline(always)]
+    pub fn other(&self, next: usize) -> (bool, Other) {
+        let went_left = next == self.left as usize;
+        let other = if went_left {
+            Other {
+                node: self.right as usize,
+                leaf: self.flags & RIGHT_LEAF != 0,
+                again: self.flags & AGAIN_RIGHT != 0,
+            }
+        } else {
+            Other {
+                node: self.left as usize,
+                leaf: self.flags & LEFT_LEAF != 0,
+                again: self.flags & AGAIN_LEFT != 0,
+            }
+        };
+        (went_left, other)
+    }
+}
+
+/// The compact trees of a forest, for its tabled trees.
+pub struct TreePaths {
+    /// Per node (global index; default for untabled trees).
+    nodes: Vec<PathNode>,
+    /// Per leaf (global index): where its ancestor list starts in `ancestors`.
+    ancestors_at: Vec<u32>,
+    /// (local node, position of the next on the same column or [`NO_NEXT`]).
+    ancestors: Vec<[u16; 2]>,
+    /// Per tree: where its leaf values start in `values` (`width` per local node).
+    value_start: Vec<usize>,
+    values: Vec<Fixed>,
+    /// Per node (global index): bit `f % 64` for each column `f` split on in its subtree.
+    below: Vec<u64>,
+}
+
+/// One tabled tree, indexed by local node.
+#[derive(Clone, Copy)]
+pub struct TreeView<'a> {
+    pub nodes: &'a [PathNode],
+    ancestors_at: &'a [u32],
+    ancestors: &'a [[u16; 2]],
+    values: &'a [Fixed],
+    pub width: usize,
+}
+
+impl<'a> TreeView<'a> {
+    /// The ancestors of leaf `leaf`, root first: (local node, position of the next one on the
+    /// same column or [`NO_NEXT`]).
+    #[inline(always)]
+    pub fn ancestors(&self, leaf: usize) -> &'a [[u16; 2]] {
+        let at = self.ancestors_at[leaf] as usize;
+        &self.ancestors[at..at + self.nodes[leaf].depth as usize]
+    }
+
+    /// The fixed-point values of leaf `leaf`.
+    #[inline(always)]
+    pub fn values(&self, leaf: usize) -> &'a [Fixed] {
+        &self.values[leaf * self.width..(leaf + 1) * self.width]
+    }
+}
+
+impl TreePaths {
+    pub fn new(
+        forest: &Forest,
+        ranks: &ColumnRanks,
+        fixed: &FixedValues,
+        tables: &LeafTables,
+    ) -> Self {
+        let n_nodes = forest.n_nodes();
+        let mut paths = TreePaths {
+            nodes: vec![PathNode::default(); n_nodes],
+            ancestors_at: vec![0; n_nodes],
+            ancestors: Vec::new(),
+            value_start: Vec::with_capacity(forest.n_trees()),
+            values: Vec::new(),
+            below: vec![0; n_nodes],
+        };
+        let mut path: Vec<usize> = Vec::new();
+        // Per column: its latest position on the list being built (from the leaf up).
+        let mut seen = vec![NO_NEXT; forest.n_features()];
+        for t in 0..forest.n_trees() {
+            let nodes = forest.tree_nodes(t);
+            let first = nodes.start;
+            // Children have larger depths: deepest first is children before parents.
+            let mut order: Vec<usize> = nodes.clone().collect();
+            order.sort_by_key(|&n| std::cmp::Reverse(forest.depth(n)));
+            for &n in &order {
+                if !forest.is_leaf(n) {
+                    paths.below[n] = (1u64 << (forest.feature(n) % 64))
+                        | paths.below[forest.left(n)]
+                        | paths.below[forest.right(n)];
+                }
+            }
+            paths.value_start.push(paths.values.len());
+            if !tables.tabled(t) {
+                continue;
+            }
+            let width = forest.tree_width(t);
+            for n in nodes.clone() {
+                if forest.is_leaf(n) {
+                    paths.values.extend_from_slice(fixed.node(n, width));
+                } else {
+                    paths.values.extend(std::iter::repeat_n(0, width));
+                }
+            }
+            // Whether column f is split on in the subtree of n, exactly.
+            let split_below = |n: usize, f: usize| {
+                let mut stack = vec![n];
+                while let Some(m) = stack.pop() {
+                    if !forest.is_leaf(m) {
+                        if forest.feature(m) == f {
+                            return true;
+                        }
+                        stack.push(forest.left(m));
+                        stack.push(forest.right(m));
+                    }
+                }
+                false
+            };
+            // Ancestor lists, depth-first with the current path on a stack.
+            let mut stack = vec![(forest.root(t), 0usize)];
+            while let Some((n, depth)) = stack.pop() {
+                path.truncate(depth);
+                let node = &mut paths.nodes[n];
+                if forest.is_leaf(n) {
+                    node.depth = depth as u16;
+                    paths.ancestors_at[n] = paths.ancestors.len() as u32;
+                    let at = paths.ancestors.len();
+                    paths.ancestors.resize(at + depth, [0, NO_NEXT]);
+                    for (i, &a) in path.iter().enumerate().rev() {
+                        let f = forest.feature(a);
+                        paths.ancestors[at + i] = [(a - first) as u16, seen[f]];
+                        seen[f] = i as u16;
+                    }
+                    for &a in &path {
+                        seen[forest.feature(a)] = NO_NEXT;
+                    }
+                    continue;
+                }
+                let (l, r, f) = (forest.left(n), forest.right(n), forest.feature(n));
+                let (shift, cut) = ranks.nodes[n].shifted_cut();
+                let mut flags = if shift != 0 { NAN_LEFT } else { 0 };
+                if forest.is_leaf(l) {
+                    flags |= LEFT_LEAF;
+                }
+                if forest.is_leaf(r) {
+                    flags |= RIGHT_LEAF;
+                }
+                if split_below(l, f) {
+                    flags |= AGAIN_LEFT;
+                }
+                if split_below(r, f) {
+                    flags |= AGAIN_RIGHT;
+                }
+                *node = PathNode {
+                    feature: f as u32,
+                    cut,
+                    left: (l - first) as u16,
+                    right: (r - first) as u16,
+                    flags,
+                    depth: depth as u16,
+                };
+                path.push(n);
+                stack.push((r, depth + 1));
+                stack.push((l, depth + 1));
+            }
+        }
+        paths
+    }
+
+    /// Tabled tree `t` (whose first node is `first`).
+    pub fn tree(&self, forest: &Forest, t: usize) -> TreeView<'_> {
+        let nodes = forest.tree_nodes(t);
+        let width = forest.tree_width(t);
+        let start = self.value_start[t];
+        TreeView {
+            nodes: &self.nodes[nodes.clone()],
+            ancestors_at: &self.ancestors_at[nodes.clone()],
+            ancestors: &self.ancestors,
+            values: &self.values[start..start + nodes.len() * width],
+            width,
+        }
+    }
+
+    /// Bit `f % 64` for each column `f` split on in the subtree of node `n` (global).
+    #[inline(always)]
+    pub fn below(&self, n: usize) -> u64 {
+        self.below[n]
+    }
+}
