@@ -9,7 +9,7 @@
 
 use super::exact_sum::Fixed;
 use super::leaf_table::LeafTable;
-use super::tree_paths::{TreeView, NO_NEXT};
+use super::tree_paths::{part, TreeView, NO_NEXT};
 
 /// "No unit holds this column".
 pub const NO_UNIT: u32 = u32::MAX;
@@ -134,19 +134,11 @@ impl Row<'_> {
                 let left = rank_mask(qs, batch, node.shift(), node.cut) & set;
                 let next = path.get(d + 1).map_or(self.leaf0, |e| e[0] as usize);
                 let (went_left, other) = node.other(next);
-                let (stay, leave) = if went_left {
-                    (left, set & !left)
-                } else {
-                    (set & !left, left)
-                };
+                let (stay, leave) = part(set, left, went_left);
                 buf.carry[(next_same as usize).min(depth)] = stay;
                 let acc_unit = &mut acc[at * ctx.k..(at + batch) * ctx.k];
                 if !other.again {
-                    let leaf = if other.leaf {
-                        other.node
-                    } else {
-                        self.table.leaf(other.node, self.lane)
-                    };
+                    let leaf = self.land_at(other.node, other.leaf);
                     self.add_masked(tree.values(leaf), leave, acc_unit);
                 } else if leave != 0 {
                     buf.stack.clear();
@@ -170,11 +162,7 @@ impl Row<'_> {
     ) {
         let tree = self.tree;
         while let Some((n, parent, is_leaf, mut set)) = stack.pop() {
-            let leaf = if is_leaf {
-                n
-            } else {
-                self.table.leaf(n, self.lane)
-            };
+            let leaf = self.land_at(n, is_leaf);
             let path = tree.ancestors(leaf);
             let mut e = path[parent][1];
             while e != NO_NEXT {
@@ -183,11 +171,7 @@ impl Row<'_> {
                 let left = rank_mask(qs, batch, node.shift(), node.cut) & set;
                 let next = path.get(at + 1).map_or(leaf, |a| a[0] as usize);
                 let (went_left, other) = node.other(next);
-                let (same, apart) = if went_left {
-                    (left, set & !left)
-                } else {
-                    (set & !left, left)
-                };
+                let (same, apart) = part(set, left, went_left);
                 if apart != 0 {
                     stack.push((other.node, at, other.leaf, apart));
                 }
@@ -198,6 +182,15 @@ impl Row<'_> {
                 self.add_bits(tree.values(leaf), set, acc_unit);
             }
         }
+    }
+
+    /// The row's own leaf from node `n` (a leaf when `is_leaf`): without a branch, a leaf reads
+    /// an entry that is not its own and drops it.
+    #[inline(always)]
+    fn land_at(&self, n: usize, is_leaf: bool) -> usize {
+        let looked_up = self.table.leaf(n, self.lane);
+        let mask = (is_leaf as usize).wrapping_sub(1);
+        (looked_up & mask) | (n & !mask)
     }
 
     /// Adds `v - v0` to the changes of the batch's repeats in `set`, without branches (a zero

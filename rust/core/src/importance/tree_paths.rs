@@ -57,25 +57,37 @@ impl PathNode {
         (self.flags & NAN_LEFT) as u32
     }
 
-    /// The child a row did not go to, when it went to `next`.
+    /// Whether the row went left (it went to `next`), and the child it did not go to. Without
+    /// branches: which way a row goes is as good as random.
     #[inline(always)]
     pub fn other(&self, next: usize) -> (bool, Other) {
         let went_left = next == self.left as usize;
-        let other = if went_left {
+        let w = went_left as u16;
+        let mask = 0u16.wrapping_sub(w);
+        let node = (self.right & mask) | (self.left & !mask);
+        // The right child's flags sit one bit above the left child's.
+        let leaf = (self.flags >> (1 + w)) & 1 != 0;
+        let again = (self.flags >> (3 + w)) & 1 != 0;
+        const _: () = assert!(RIGHT_LEAF == LEFT_LEAF << 1 && AGAIN_RIGHT == AGAIN_LEFT << 1);
+        const _: () = assert!(LEFT_LEAF == 1 << 1 && AGAIN_LEFT == 1 << 3);
+        (
+            went_left,
             Other {
-                node: self.right as usize,
-                leaf: self.flags & RIGHT_LEAF != 0,
-                again: self.flags & AGAIN_RIGHT != 0,
-            }
-        } else {
-            Other {
-                node: self.left as usize,
-                leaf: self.flags & LEFT_LEAF != 0,
-                again: self.flags & AGAIN_LEFT != 0,
-            }
-        };
-        (went_left, other)
+                node: node as usize,
+                leaf,
+                again,
+            },
+        )
     }
+}
+
+/// The repeats of `set` that stay with a row that went left (`went_left`) or right at a split
+/// where those of `left` go left, and those that leave; without branches.
+#[inline(always)]
+pub fn part(set: u64, left: u64, went_left: bool) -> (u64, u64) {
+    let flip = (went_left as u64).wrapping_sub(1);
+    let stay = set & (left ^ flip);
+    (stay, set & !stay)
 }
 
 /// The compact trees of a forest, for its tabled trees.
