@@ -8,15 +8,16 @@ scikit-learn on the original estimator, on the same permuted rows: the same numb
 scikit-learn's speed.
 
 How it is fast: permuting a column changes a row's output only in trees whose path for that row
-splits on the column, and only below the first such split. For each row and tree the core walks
-the row's path once; all repeats of the row then go down together from that split, parting only
-where the tree splits on the permuted column (by rank: the column's values are replaced by their
-rank among its distinct values, every split by the number of ranks that go left, both found with
-the model's own branch rule). Repeats that reach another leaf add the difference of leaf values.
-On shallow forests (boosted trees) with one column per unit, the walks have fixed length (leaves
-loop onto themselves) and are free of data-dependent branches; where no split on the column lies
-below the node a repeat leaves the path at, all leaving repeats share one walk of the row's own
-values.
+splits on the column, and only below the first such split. Along each row's own path, the
+repeats whose permuted value goes the other way at a split on the column leave the path there;
+from the other child they follow their own value at further splits on the column and the row's
+values elsewhere. The column's values are replaced by their rank among its distinct values, and
+every split by the number of ranks that go left (both found with the model's own branch rule),
+so routing a repeat is one integer comparison. For trees of up to 4,096 nodes the core fills,
+per tree and 32 rows at a time, a table of the leaf each row reaches from every node (bottom-up,
+with vector compares and blends): a repeat that leaves the path then lands with one lookup, and
+the next split on its column below is a link in the landing leaf's list of ancestors. Repeats
+that reach another leaf add the difference of leaf values. Larger trees are walked node by node.
 
 Numbers and ties: the model's output is summed in 64-bit fixed point (each leaf value rounded to
 2^-60 of the largest possible output), so it is a function of the leaves a row reaches, whatever

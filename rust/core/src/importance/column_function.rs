@@ -101,10 +101,12 @@ impl ColumnRanks {
         let mut rank = vec![0u32; m * p];
         let mut ranked = vec![false; p];
         for f in 0..p {
-            if nodes_of[f].is_empty()
-                || nodes_of[f].iter().any(|&n| forest.is_categorical(n))
-                || f as u32 >= FEATURE_MASK
-            {
+            if nodes_of[f].is_empty() {
+                // No split tells its values apart: one rank for all of them (0, as filled).
+                ranked[f] = true;
+                continue;
+            }
+            if nodes_of[f].iter().any(|&n| forest.is_categorical(n)) || f as u32 >= FEATURE_MASK {
                 continue;
             }
             let column: Vec<f64> = x.column(f).iter().copied().collect();

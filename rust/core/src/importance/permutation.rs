@@ -296,8 +296,8 @@ mod tests {
         }
     }
 
-    /// Random full trees of the given depths on `p` features with vector leaves of width `k`;
-    /// some splits categorical when `categorical`.
+    /// Random full trees of the given depths on `p` features (all but the last split on) with
+    /// vector leaves of width `k`; some splits categorical when `categorical`.
     fn random_forest(
         rng: &mut Lcg,
         p: usize,
@@ -320,7 +320,8 @@ mod tests {
             let n_nodes = (1 << (depth + 1)) - 1;
             for local in 0..n_nodes {
                 if local < n_nodes / 2 {
-                    let f = (rng.next() % p as u64) as i64;
+                    // The last column is never split on.
+                    let f = (rng.next() % (p as u64 - 1)) as i64;
                     parts.feature.push(f);
                     parts.threshold.push((rng.unif() * 4.0).floor() / 2.0);
                     parts.left.push(2 * local as i64 + 1);
@@ -379,11 +380,12 @@ mod tests {
             for v in perms.iter_mut() {
                 *v = (rng.next() % m as u64) as u32;
             }
-            // Single distinct ranked columns take the single-column path; groups do not.
+            // Single distinct ranked columns (or unused, as column 3) take the single-column
+            // path; groups do not.
             let units = if case % 3 == 0 {
                 vec![vec![0], vec![1], vec![2, 3], vec![3]]
             } else {
-                vec![vec![2], vec![0], vec![3]]
+                vec![vec![2], vec![0], vec![3], vec![1]]
             };
             let y: Vec<f64> = (0..m * k).map(|_| rng.unif()).collect();
             let target = Target {
