@@ -13,6 +13,7 @@
 
 use crate::forest::Forest;
 use ndarray::ArrayView2;
+use rayon::prelude::*;
 
 /// The rank given to NaN.
 pub const NAN_RANK: u32 = u32::MAX;
@@ -98,57 +99,22 @@ impl ColumnRanks {
                 node.right = forest.right(n) as u32;
             }
         }
+        // Columns in parallel (in the caller's thread pool), then gathered in order.
+        let columns: Vec<Option<RankedColumn>> = (0..p)
+            .into_par_iter()
+            .map(|f| rank_column(forest, x, f, &nodes_of[f]))
+            .collect();
         let mut rank = vec![0u32; m * p];
         let mut ranked = vec![false; p];
-        for f in 0..p {
-            if nodes_of[f].is_empty() {
-                // No split tells its values apart: one rank for all of them (0, as filled).
-                ranked[f] = true;
-                continue;
-            }
-            if nodes_of[f].iter().any(|&n| forest.is_categorical(n)) || f as u32 >= FEATURE_MASK {
-                continue;
-            }
-            let column: Vec<f64> = x.column(f).iter().copied().collect();
-            let mut sorted: Vec<f64> = column.iter().copied().filter(|v| !v.is_nan()).collect();
-            sorted.sort_unstable_by(f64::total_cmp);
-            // -0.0 and 0.0 share a rank: every split treats them alike.
-            sorted.dedup_by(|a, b| a == b);
-            if sorted.len() >= NAN_RANK as usize {
-                continue;
-            }
-            let has_zero_band = sorted.iter().any(|v| v.abs() <= ZERO_BAND);
-            let mut cuts = Vec::with_capacity(nodes_of[f].len());
-            let mut ok = true;
-            for &n in &nodes_of[f] {
-                let c = sorted.partition_point(|&v| forest.goes_left(n, v));
-                // A numeric split is monotone in the value except, for "zero is missing" splits,
-                // inside the zero band; when the column has such values, check every value.
-                if has_zero_band
-                    && sorted
-                        .iter()
-                        .enumerate()
-                        .any(|(k, &v)| forest.goes_left(n, v) != (k < c))
-                {
-                    ok = false;
-                    break;
-                }
-                cuts.push((n, c as u32, forest.goes_left(n, f64::NAN)));
-            }
-            if !ok {
-                continue;
-            }
-            for (n, c, nan_left) in cuts {
+        for (f, column) in columns.into_iter().enumerate() {
+            let Some(column) = column else { continue };
+            for (n, c, nan_left) in column.cuts {
                 nodes[n].cut = c;
                 nodes[n].feature = f as u32 | if nan_left { NAN_LEFT } else { 0 };
             }
             ranked[f] = true;
-            for (i, v) in column.iter().enumerate() {
-                rank[i * p + f] = if v.is_nan() {
-                    NAN_RANK
-                } else {
-                    sorted.partition_point(|s| s < v) as u32
-                };
+            for (i, q) in column.ranks.into_iter().enumerate() {
+                rank[i * p + f] = q;
             }
         }
         ColumnRanks {
@@ -205,6 +171,69 @@ impl ColumnRanks {
             node.right as usize
         }
     }
+}
+
+/// A ranked column: per split on it, (node, cut, whether NaN goes left); per row, its rank.
+struct RankedColumn {
+    cuts: Vec<(usize, u32, bool)>,
+    ranks: Vec<u32>,
+}
+
+/// Ranks column `f` of `x` and cuts its splits `nodes`, or None when the column cannot be
+/// ranked (a categorical split, too many distinct values, a split that is not monotone).
+fn rank_column(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    f: usize,
+    nodes: &[usize],
+) -> Option<RankedColumn> {
+    if nodes.is_empty() {
+        // No split tells its values apart: one rank for all of them.
+        return Some(RankedColumn {
+            cuts: Vec::new(),
+            ranks: vec![0; x.nrows()],
+        });
+    }
+    if nodes.iter().any(|&n| forest.is_categorical(n)) || f as u32 >= FEATURE_MASK {
+        return None;
+    }
+    // Rows in the order of their values (NaN last), then ranks in one pass.
+    let column = x.column(f);
+    let mut order: Vec<u32> = (0..x.nrows() as u32).collect();
+    order.sort_unstable_by(|&a, &b| column[a as usize].total_cmp(&column[b as usize]));
+    let mut sorted: Vec<f64> = Vec::new();
+    let mut ranks = vec![NAN_RANK; x.nrows()];
+    for &i in &order {
+        let v = column[i as usize];
+        if v.is_nan() {
+            continue;
+        }
+        // -0.0 and 0.0 share a rank: every split treats them alike.
+        if sorted.last() != Some(&v) {
+            sorted.push(v);
+        }
+        ranks[i as usize] = (sorted.len() - 1) as u32;
+    }
+    if sorted.len() >= NAN_RANK as usize {
+        return None;
+    }
+    let has_zero_band = sorted.iter().any(|v| v.abs() <= ZERO_BAND);
+    let mut cuts = Vec::with_capacity(nodes.len());
+    for &n in nodes {
+        let c = sorted.partition_point(|&v| forest.goes_left(n, v));
+        // A numeric split is monotone in the value except, for "zero is missing" splits,
+        // inside the zero band; when the column has such values, check every value.
+        if has_zero_band
+            && sorted
+                .iter()
+                .enumerate()
+                .any(|(k, &v)| forest.goes_left(n, v) != (k < c))
+        {
+            return None;
+        }
+        cuts.push((n, c as u32, forest.goes_left(n, f64::NAN)));
+    }
+    Some(RankedColumn { cuts, ranks })
 }
 
 #[cfg(test)]

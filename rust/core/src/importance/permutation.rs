@@ -165,8 +165,9 @@ pub fn permutation_scores(
     }
     let units_per_chunk = ((MEMORY_BUDGET / per_unit.max(1)) as usize).clamp(1, n_units.max(1));
 
+    let pool = pool(threads)?;
     let x = perm.x.as_standard_layout();
-    let mut ranks = ColumnRanks::new(forest, x.view());
+    let mut ranks = pool.install(|| ColumnRanks::new(forest, x.view()));
     let fixed = FixedValues::new(forest)?;
     if !ranks.set_leaf_offsets(|n| fixed.offset(n)) {
         return Err(Error::TooLarge {
@@ -181,7 +182,6 @@ pub fn permutation_scores(
     let float_order =
         settles_ties(task, metrics).map(|ranking| FloatOrder::new(forest, &fixed, ranking));
 
-    let pool = pool(threads)?;
     let mut out = Array3::<f64>::zeros((n_units, n_repeats, metrics.len()));
     let mut unpermuted = vec![0.0; metrics.len()];
     let mut u0 = 0;

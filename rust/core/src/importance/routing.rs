@@ -33,7 +33,7 @@ pub struct Chunk<'a> {
     /// Per feature f: the units holding it are `unit_list[unit_start[f]..unit_start[f + 1]]`.
     unit_start: Vec<u32>,
     unit_list: Vec<u32>,
-    /// Per unit: bit `c % 64` for each of its columns (compared with [`LeafTables::below`]).
+    /// Per unit: bit `c % 64` for each of its columns (compared with [`TreePaths::below`]).
     unit_bits: Vec<u64>,
     /// When every unit is one ranked column and no column is in two units: per column, its
     /// unit ([`NO_UNIT`] for none).
