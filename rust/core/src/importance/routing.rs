@@ -19,7 +19,7 @@
 use super::column_function::ColumnRanks;
 use super::exact_sum::{Fixed, FixedValues};
 use super::leaf_table::{Lanes, LeafTable, LeafTables, LANES};
-use super::single_column::{route_lanes, Buffers, SingleColumns, NO_UNIT};
+use super::single_column::{add_difference, route_lanes, Buffers, SingleColumns, NO_UNIT};
 use super::tree_paths::TreePaths;
 use crate::forest::Forest;
 use ndarray::ArrayView2;
@@ -595,19 +595,7 @@ impl<'a> Chunk<'a> {
         let unit_base = site.u * w.n_repeats * k;
         let v0 = self.leaf_values(site.leaf0, site.width);
         let v = self.leaf_values(leaf, site.width);
-        let mut bits = set;
-        while bits != 0 {
-            let r = w.base + bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let a = &mut acc_row[unit_base + r * k..][..k];
-            match site.output {
-                Some(o) => a[o] += v[0] - v0[0],
-                None => {
-                    for o in 0..k {
-                        a[o] += v[o] - v0[o];
-                    }
-                }
-            }
-        }
+        let acc_batch = &mut acc_row[unit_base + w.base * k..unit_base + (w.base + w.batch) * k];
+        add_difference(acc_batch, k, site.output, v, v0, set);
     }
 }

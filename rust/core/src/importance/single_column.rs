@@ -219,18 +219,31 @@ impl Row<'_> {
     /// Adds `v - v0` to the changes of the batch's repeats in `set`, one by one.
     #[inline(always)]
     fn add_bits(&self, v: &[Fixed], set: u64, acc_unit: &mut [Fixed]) {
-        let k = self.ctx.k;
-        let mut bits = set;
-        while bits != 0 {
-            let r = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let a = &mut acc_unit[r * k..(r + 1) * k];
-            match self.output {
-                Some(o) => a[o] += v[0] - self.v0[0],
-                None => {
-                    for o in 0..k {
-                        a[o] += v[o] - self.v0[o];
-                    }
+        add_difference(acc_unit, self.ctx.k, self.output, v, self.v0, set);
+    }
+}
+
+/// Adds `v - v0` to the changes (`(repeat, k)` in `acc`) of the repeats whose bit is set in
+/// `set`, one by one; a tree that feeds one output (`output`) has one value per leaf.
+#[inline(always)]
+pub fn add_difference(
+    acc: &mut [Fixed],
+    k: usize,
+    output: Option<usize>,
+    v: &[Fixed],
+    v0: &[Fixed],
+    set: u64,
+) {
+    let mut bits = set;
+    while bits != 0 {
+        let r = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let a = &mut acc[r * k..(r + 1) * k];
+        match output {
+            Some(o) => a[o] += v[0] - v0[0],
+            None => {
+                for o in 0..k {
+                    a[o] += v[o] - v0[o];
                 }
             }
         }
