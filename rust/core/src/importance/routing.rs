@@ -19,8 +19,10 @@
 use super::column_function::ColumnRanks;
 use super::exact_sum::{Fixed, FixedValues};
 use super::leaf_table::{Lanes, LeafTable, LeafTables, LANES};
-use super::single_column::{add_difference, route_lanes, Buffers, SingleColumns, NO_UNIT};
-use super::tree_paths::TreePaths;
+use super::single_column::{
+    add_difference, add_leaf, batch_mask, route_lanes, Buffers, SingleColumns, NO_UNIT,
+};
+use super::tree_paths::{TreePaths, TreeView};
 use crate::forest::Forest;
 use ndarray::ArrayView2;
 
@@ -82,12 +84,12 @@ struct Site<'r> {
     output: Option<usize>,
 }
 
-/// Tree `tree`, tabled and filled for the row in `lane`; `first` is the tree's first node.
+/// A tabled tree (`tree`), filled for the row in `lane`; `first` is the tree's first node.
 struct Tabled<'r> {
     table: &'r LeafTable,
     lane: usize,
     first: usize,
-    tree: usize,
+    tree: TreeView<'r>,
 }
 
 impl<'a> Chunk<'a> {
@@ -228,6 +230,7 @@ impl<'a> Chunk<'a> {
         let mut table = std::mem::replace(&mut w.table, LeafTable::empty());
         for t in 0..forest.n_trees() {
             let tabled = self.tables.tabled(t);
+            let view = tabled.then(|| self.paths.tree(forest, t));
             for s in 0..n_lane_blocks {
                 let count = LANES.min(rows - s * LANES);
                 if tabled {
@@ -239,7 +242,7 @@ impl<'a> Chunk<'a> {
                     };
                     table.fill(self.tables, forest, t, &lanes);
                 }
-                if let (true, Some(unit_of)) = (tabled, &self.unit_of) {
+                if let (Some(view), Some(unit_of)) = (view, &self.unit_of) {
                     let ctx = SingleColumns {
                         qrank: &w.qrank,
                         unit_of,
@@ -249,7 +252,7 @@ impl<'a> Chunk<'a> {
                     };
                     route_lanes(
                         &ctx,
-                        self.paths.tree(forest, t),
+                        view,
                         forest.tree_output(t),
                         &table,
                         s * LANES,
@@ -262,11 +265,11 @@ impl<'a> Chunk<'a> {
                 }
                 for lane in 0..count {
                     let li = s * LANES + lane;
-                    let tab = tabled.then_some(Tabled {
+                    let tab = view.map(|tree| Tabled {
                         table: &table,
                         lane,
                         first: forest.root(t),
-                        tree: t,
+                        tree,
                     });
                     self.row(
                         w,
@@ -313,8 +316,7 @@ impl<'a> Chunk<'a> {
         let leaf0 = match &tab {
             Some(tab) => {
                 let leaf0 = self.land(tab, root);
-                let tree = self.paths.tree(forest, t);
-                let ancestors = tree.ancestors(leaf0 - root);
+                let ancestors = tab.tree.ancestors(leaf0 - root);
                 w.path
                     .extend(ancestors.iter().map(|a| root + a[0] as usize));
                 leaf0
@@ -329,14 +331,7 @@ impl<'a> Chunk<'a> {
             }
         };
         let v0 = self.leaf_values(leaf0, width);
-        match output {
-            Some(o) => sums[o] += v0[0],
-            None => {
-                for (s, v) in sums.iter_mut().zip(v0) {
-                    *s += v;
-                }
-            }
-        }
+        add_leaf(sums, output, v0);
         let depth = w.path.len();
         let n_units = self.n_units();
         if depth == 0 || n_units == 0 {
@@ -349,11 +344,7 @@ impl<'a> Chunk<'a> {
         w.base = 0;
         while w.base < n_repeats {
             w.batch = (n_repeats - w.base).min(64);
-            let full = if w.batch == 64 {
-                u64::MAX
-            } else {
-                (1u64 << w.batch) - 1
-            };
+            let full = batch_mask(w.batch);
             w.counter = w.counter.wrapping_add(1);
             if w.counter == 0 {
                 w.stamp.iter_mut().for_each(|s| *s = u32::MAX);
@@ -504,10 +495,7 @@ impl<'a> Chunk<'a> {
                 self.add_changes(site, leaf, set, w, acc_row);
                 continue;
             }
-            let path = self
-                .paths
-                .tree(forest, tab.tree)
-                .ancestors(leaf - tab.first);
+            let path = tab.tree.ancestors(leaf - tab.first);
             let mut e = forest.depth(n);
             loop {
                 while e < path.len()

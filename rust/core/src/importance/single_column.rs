@@ -65,15 +65,7 @@ pub fn route_lanes(
             table.leaf(0, lane)
         };
         let v0 = tree.values(leaf0);
-        let row_sums = &mut sums[li * k..(li + 1) * k];
-        match output {
-            Some(o) => row_sums[o] += v0[0],
-            None => {
-                for (s, v) in row_sums.iter_mut().zip(v0) {
-                    *s += v;
-                }
-            }
-        }
+        add_leaf(&mut sums[li * k..(li + 1) * k], output, v0);
         let row = Row {
             ctx,
             tree,
@@ -113,11 +105,7 @@ impl Row<'_> {
         let mut base = 0;
         while base < n_repeats {
             let batch = (n_repeats - base).min(64);
-            let full = if batch == 64 {
-                u64::MAX
-            } else {
-                (1u64 << batch) - 1
-            };
+            let full = batch_mask(batch);
             // All repeats start on the path; those that stay at a split are carried to the next
             // split on the same column (or, when none follows, to a spare last slot).
             buf.carry.clear();
@@ -220,6 +208,30 @@ impl Row<'_> {
     #[inline(always)]
     fn add_bits(&self, v: &[Fixed], set: u64, acc_unit: &mut [Fixed]) {
         add_difference(acc_unit, self.ctx.k, self.output, v, self.v0, set);
+    }
+}
+
+/// A set holding every repeat of a batch of `batch` (at most 64).
+#[inline(always)]
+pub fn batch_mask(batch: usize) -> u64 {
+    if batch == 64 {
+        u64::MAX
+    } else {
+        (1u64 << batch) - 1
+    }
+}
+
+/// Adds a row's leaf values `v` to its output sums (`k` of them); a tree that feeds one output
+/// (`output`) has one value per leaf.
+#[inline(always)]
+pub fn add_leaf(sums: &mut [Fixed], output: Option<usize>, v: &[Fixed]) {
+    match output {
+        Some(o) => sums[o] += v[0],
+        None => {
+            for (s, v) in sums.iter_mut().zip(v) {
+                *s += v;
+            }
+        }
     }
 }
 

@@ -240,7 +240,7 @@ impl TreePaths {
         paths
     }
 
-    /// Tabled tree `t` (whose first node is `first`).
+    /// Tabled tree `t`.
     pub fn tree(&self, forest: &Forest, t: usize) -> TreeView<'_> {
         let nodes = forest.tree_nodes(t);
         let width = forest.tree_width(t);
