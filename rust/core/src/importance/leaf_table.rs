@@ -249,6 +249,17 @@ impl LeafTable {
     pub fn leaf(&self, local: usize, lane: usize) -> usize {
         self.entries[local * LANES + lane] as usize
     }
+
+    /// [`LeafTable::leaf`] without a bounds check.
+    ///
+    /// # Safety
+    /// `local` is a node of a tree this table can hold and `lane < LANES`.
+    #[inline(always)]
+    pub unsafe fn leaf_unchecked(&self, local: usize, lane: usize) -> usize {
+        debug_assert!(local * LANES + lane < self.entries.len());
+        // SAFETY: the caller's contract.
+        unsafe { *self.entries.get_unchecked(local * LANES + lane) as usize }
+    }
 }
 
 /// One ranked node's fill: rows (offsets into the entries, or the columns) and comparison.

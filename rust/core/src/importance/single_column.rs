@@ -32,9 +32,11 @@ pub struct SingleColumns<'a> {
 pub struct Buffers {
     /// Per position on the row's path: the repeats of its column still on the path there.
     carry: Vec<u64>,
+    /// The same for [`super::single_column_avx512`], 8 repeats a pass.
+    pub(super) carry8: Vec<u8>,
     /// Repeats to land: (local node, position of its parent on ancestor lists, the node is a
     /// leaf, the repeats).
-    stack: Vec<(usize, usize, bool, u64)>,
+    pub(super) stack: Vec<(usize, usize, bool, u64)>,
 }
 
 /// One tree, one lane-block: the rows `li0..li0 + count` of the block (lane `l` is row
@@ -54,6 +56,13 @@ pub fn route_lanes(
     sums: &mut [Fixed],
     buf: &mut Buffers,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if super::single_column_avx512::available(ctx.k) {
+        // SAFETY: the CPU has the features, and the tree has one output.
+        return unsafe {
+            super::single_column_avx512::route_lanes(ctx, tree, table, li0, count, acc, sums, buf)
+        };
+    }
     let k = ctx.k;
     let per_row = ctx.n_units * ctx.n_repeats;
     for lane in 0..count {
@@ -81,16 +90,16 @@ pub fn route_lanes(
 }
 
 /// One row in one tree.
-struct Row<'a> {
-    ctx: &'a SingleColumns<'a>,
-    tree: TreeView<'a>,
-    table: &'a LeafTable,
-    lane: usize,
+pub(super) struct Row<'a> {
+    pub(super) ctx: &'a SingleColumns<'a>,
+    pub(super) tree: TreeView<'a>,
+    pub(super) table: &'a LeafTable,
+    pub(super) lane: usize,
     /// The row's ranks: per unit, per repeat.
-    qs: &'a [u32],
-    leaf0: usize,
-    v0: &'a [Fixed],
-    output: Option<usize>,
+    pub(super) qs: &'a [u32],
+    pub(super) leaf0: usize,
+    pub(super) v0: &'a [Fixed],
+    pub(super) output: Option<usize>,
 }
 
 impl Row<'_> {
@@ -141,7 +150,7 @@ impl Row<'_> {
     /// Lands the repeats on `stack`, each at a node whose parent splits on their column: along
     /// the path of the row's own leaf from there, from one split on the column to the next,
     /// those going the other way start again from the other child.
-    fn land(
+    pub(super) fn land(
         &self,
         qs: &[u32],
         batch: usize,

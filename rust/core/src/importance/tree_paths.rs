@@ -129,6 +129,17 @@ impl<'a> TreeView<'a> {
     pub fn values(&self, leaf: usize) -> &'a [Fixed] {
         &self.values[leaf * self.width..(leaf + 1) * self.width]
     }
+
+    /// The value of node `n` of a tree with one value per leaf (zero for internal nodes).
+    ///
+    /// # Safety
+    /// `n` is a node of the tree and its width is 1.
+    #[inline(always)]
+    pub unsafe fn value_unchecked(&self, n: usize) -> Fixed {
+        debug_assert!(self.width == 1 && n < self.values.len());
+        // SAFETY: the caller's contract.
+        unsafe { *self.values.get_unchecked(n) }
+    }
 }
 
 impl TreePaths {
