@@ -22,6 +22,8 @@ use rayon::prelude::*;
 
 /// Rows per block.
 const BLOCK: usize = 256;
+/// (unit, repeat) pairs scored together: 8 changes of one output fill a cache line.
+const PAIR_BLOCK: usize = 8;
 
 /// Bytes of per-repeat output changes one block of rows may hold (kept in cache); blocks shrink
 /// to no fewer than [`MIN_BLOCK`] rows when there are many units or repeats.
@@ -229,32 +231,45 @@ pub fn permutation_scores(
                 &mut unpermuted,
             );
         }
-        // Score every (unit, repeat) of the chunk.
+        // Score every (unit, repeat) of the chunk. The changes of a row are laid out pair by
+        // pair, so the margins of PAIR_BLOCK consecutive pairs are built together: each row's
+        // changes are read a cache line at a time, not one value per line.
         let n_pairs = (u1 - u0) * n_repeats;
         let units_here = u1 - u0;
         let scores: Vec<Vec<f64>> = pool.install(|| {
-            (0..n_pairs)
+            (0..n_pairs.div_ceil(PAIR_BLOCK))
                 .into_par_iter()
                 .map_init(
-                    || (Scratch::default(), Array2::<f64>::zeros((m, k))),
-                    |(scratch, margin), pair| {
-                        let (u, r) = (pair / n_repeats, pair % n_repeats);
+                    || (Scratch::default(), Vec::<Array2<f64>>::new()),
+                    |(scratch, margins), block| {
+                        let pairs = block * PAIR_BLOCK..((block + 1) * PAIR_BLOCK).min(n_pairs);
+                        margins.resize_with(pairs.len(), || Array2::zeros((m, k)));
                         for i in 0..m {
-                            let a = &acc[i * stride + (u * n_repeats + r) * k..][..k];
-                            for o in 0..k {
-                                margin[[i, o]] =
-                                    exact_margin(forest, &fixed, o, sums[i * k + o] + a[o]);
+                            let row = &acc[i * stride..(i + 1) * stride];
+                            for (margin, pair) in margins.iter_mut().zip(pairs.clone()) {
+                                let a = &row[pair * k..(pair + 1) * k];
+                                for o in 0..k {
+                                    margin[[i, o]] =
+                                        exact_margin(forest, &fixed, o, sums[i * k + o] + a[o]);
+                                }
                             }
                         }
-                        if let Some(order) = &float_order {
-                            let unit = &perm.units[u0 + u];
-                            order.settle(forest, x.view(), Some((perm.perms.row(r), unit)), margin);
+                        let mut block_scores = Vec::with_capacity(pairs.len());
+                        for (margin, pair) in margins.iter_mut().zip(pairs.clone()) {
+                            let (u, r) = (pair / n_repeats, pair % n_repeats);
+                            if let Some(order) = &float_order {
+                                let unit = &perm.units[u0 + u];
+                                let permuted = Some((perm.perms.row(r), unit.as_slice()));
+                                order.settle(forest, x.view(), permuted, margin);
+                            }
+                            let mut s = vec![0.0; metrics.len()];
+                            evaluate(task, metrics, margin.view(), target, scratch, &mut s);
+                            block_scores.push(s);
                         }
-                        let mut s = vec![0.0; metrics.len()];
-                        evaluate(task, metrics, margin.view(), target, scratch, &mut s);
-                        s
+                        block_scores
                     },
                 )
+                .flatten()
                 .collect()
         });
         debug_assert_eq!(scores.len(), units_here * n_repeats);

@@ -20,7 +20,7 @@ use super::column_function::ColumnRanks;
 use super::exact_sum::{Fixed, FixedValues};
 use super::leaf_table::{Lanes, LeafTable, LeafTables, LANES};
 use super::single_column::{
-    add_difference, add_leaf, batch_mask, route_lanes, Buffers, SingleColumns, NO_UNIT,
+    add_difference, add_leaf, batch_mask, route_lanes, Buffers, SingleColumns, NO_UNIT, RANK_PAD,
 };
 use super::tree_paths::{TreePaths, TreeView};
 use crate::forest::Forest;
@@ -202,8 +202,8 @@ impl<'a> Chunk<'a> {
         w.src.clear();
         w.src.resize(rows * n_repeats, 0);
         w.qrank.clear();
-        // Padded so that ranks can be compared 8 at a time (see `rank_mask`).
-        w.qrank.resize(rows * n_units * n_repeats + 8, 0);
+        // Padded so that ranks can be read 16 at a time (see `SingleColumns::qrank`).
+        w.qrank.resize(rows * n_units * n_repeats + RANK_PAD, 0);
         for li in 0..rows {
             for r in 0..n_repeats {
                 w.src[li * n_repeats + r] = perms[[r, r0 + li]];

@@ -14,10 +14,14 @@ use super::tree_paths::{part, TreeView, NO_NEXT};
 /// "No unit holds this column".
 pub const NO_UNIT: u32 = u32::MAX;
 
+/// Entries past the last row's ranks in [`SingleColumns::qrank`], so that ranks can be read
+/// 16 at a time from any unit's first repeat.
+pub const RANK_PAD: usize = 16;
+
 /// What every row of a block shares.
 pub struct SingleColumns<'a> {
     /// Per row of the block, per unit, per repeat: the rank of the permuted value; padded with
-    /// 8 entries so that ranks can be read 8 at a time.
+    /// [`RANK_PAD`] entries.
     pub qrank: &'a [u32],
     /// Per column: its unit, or [`NO_UNIT`].
     pub unit_of: &'a [u32],
@@ -32,11 +36,11 @@ pub struct SingleColumns<'a> {
 pub struct Buffers {
     /// Per position on the row's path: the repeats of its column still on the path there.
     carry: Vec<u64>,
-    /// The same for [`super::single_column_avx512`], 8 repeats a pass.
-    pub(super) carry8: Vec<u8>,
     /// Repeats to land: (local node, position of its parent on ancestor lists, the node is a
     /// leaf, the repeats).
-    pub(super) stack: Vec<(usize, usize, bool, u64)>,
+    stack: Vec<(usize, usize, bool, u64)>,
+    /// The same for [`super::single_column_avx512`], 16 repeats a pass.
+    pub(super) stack16: Vec<(u16, u16, bool, u16)>,
 }
 
 /// One tree, one lane-block: the rows `li0..li0 + count` of the block (lane `l` is row
@@ -90,16 +94,16 @@ pub fn route_lanes(
 }
 
 /// One row in one tree.
-pub(super) struct Row<'a> {
-    pub(super) ctx: &'a SingleColumns<'a>,
-    pub(super) tree: TreeView<'a>,
-    pub(super) table: &'a LeafTable,
-    pub(super) lane: usize,
+struct Row<'a> {
+    ctx: &'a SingleColumns<'a>,
+    tree: TreeView<'a>,
+    table: &'a LeafTable,
+    lane: usize,
     /// The row's ranks: per unit, per repeat.
-    pub(super) qs: &'a [u32],
-    pub(super) leaf0: usize,
-    pub(super) v0: &'a [Fixed],
-    pub(super) output: Option<usize>,
+    qs: &'a [u32],
+    leaf0: usize,
+    v0: &'a [Fixed],
+    output: Option<usize>,
 }
 
 impl Row<'_> {
@@ -150,7 +154,7 @@ impl Row<'_> {
     /// Lands the repeats on `stack`, each at a node whose parent splits on their column: along
     /// the path of the row's own leaf from there, from one split on the column to the next,
     /// those going the other way start again from the other child.
-    pub(super) fn land(
+    fn land(
         &self,
         qs: &[u32],
         batch: usize,

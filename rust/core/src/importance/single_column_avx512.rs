@@ -1,18 +1,19 @@
 //! [`super::single_column`] on AVX-512, for trees with one output: the repeats of a pass (up
-//! to 8) are a mask register. One vector compare parts them at a split, and one masked add
-//! gives the output change to those that leave; the scalar path does both repeat by repeat.
-//! Repeats whose column is split on again below the side they leave to are landed by the
-//! scalar path's [`Row::land`].
+//! to 16) are a mask register. One vector compare parts them at a split, and one masked add
+//! per 8 gives the output change to those that leave; the scalar path does both repeat by
+//! repeat, and walks 64 repeats a pass.
 
 use std::arch::x86_64::*;
 
+use super::column_function::NAN_RANK;
 use super::exact_sum::Fixed;
 use super::leaf_table::LeafTable;
-use super::single_column::{Buffers, Row, SingleColumns, NO_UNIT};
-use super::tree_paths::{TreeView, NO_NEXT};
+use super::single_column::{Buffers, SingleColumns, NO_UNIT, RANK_PAD};
+use super::tree_paths::{PathNode, PathStep, TreeView, NO_NEXT};
 
 /// Repeats per pass along a row's path.
-const PASS: usize = 8;
+const PASS: usize = 16;
+const _: () = assert!(RANK_PAD >= PASS);
 
 /// Whether [`route_lanes`] can route a tree: one output, and AVX-512 F, VL and BW.
 #[inline(always)]
@@ -27,7 +28,7 @@ pub fn available(k: usize) -> bool {
 ///
 /// # Safety
 /// The CPU has AVX-512 F, VL and BW ([`available`]); `ctx.k == 1`; `table` is filled for the
-/// tree and the lanes `0..count`; `ctx.qrank` is padded with 8 entries.
+/// tree and the lanes `0..count`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
 pub unsafe fn route_lanes(
@@ -42,111 +43,182 @@ pub unsafe fn route_lanes(
 ) {
     debug_assert_eq!(ctx.k, 1);
     let per_row = ctx.n_units * ctx.n_repeats;
-    let n_repeats = ctx.n_repeats;
+    // The bounds every unchecked access below relies on.
     assert!(acc.len() >= (li0 + count) * per_row && sums.len() >= li0 + count);
-    assert!(ctx.qrank.len() >= (li0 + count) * per_row + PASS);
+    assert!(ctx.qrank.len() >= (li0 + count) * per_row + RANK_PAD);
     let single = tree.nodes.len() == 1;
     for lane in 0..count {
         let li = li0 + lane;
         // A tree of one node is its root leaf, which has no table row.
         let leaf0 = if single { 0 } else { table.leaf(0, lane) };
-        let v0 = tree.values(leaf0);
-        sums[li] += v0[0];
-        let row = Row {
+        let v0 = tree.values(leaf0)[0];
+        sums[li] += v0;
+        let row = Lane {
             ctx,
             tree,
             table,
             lane,
-            qs: &ctx.qrank[li * per_row..],
-            leaf0,
+            qs: ctx.qrank[li * per_row..].as_ptr(),
+            acc: acc[li * per_row..].as_mut_ptr(),
+            steps: tree.steps(leaf0),
             v0,
-            output: Some(0),
         };
-        let path = tree.ancestors(leaf0);
-        let depth = path.len();
-        if buf.carry8.len() <= depth {
-            buf.carry8.resize(depth + 1, 0);
+        // SAFETY: the features are the function's; every unit's `at + PASS` is within the
+        // row's ranks and their padding, and its `at + batch` within the row's changes.
+        unsafe { row.route(&mut buf.stack16) };
+    }
+}
+
+/// The repeats of a pass of `remaining` or more: the first [`PASS`] at most.
+#[inline(always)]
+fn batch_mask16(remaining: usize) -> u16 {
+    if remaining >= PASS {
+        u16::MAX
+    } else {
+        ((1u32 << remaining) - 1) as u16
+    }
+}
+
+/// One row in one tree.
+struct Lane<'a> {
+    ctx: &'a SingleColumns<'a>,
+    tree: TreeView<'a>,
+    table: &'a LeafTable,
+    lane: usize,
+    /// The row's ranks (per unit, per repeat), and its changes.
+    qs: *const u32,
+    acc: *mut Fixed,
+    /// The path to the row's own leaf.
+    steps: &'a [PathStep],
+    v0: Fixed,
+}
+
+impl Lane<'_> {
+    /// The row's repeats along its path: at each split on a unit's column, 16 repeats at a
+    /// time, those whose rank is in the split's leaving interval (see [`PathStep`]) leave and
+    /// land.
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
+    unsafe fn route(&self, stack: &mut Vec<(u16, u16, bool, u16)>) {
+        let ctx = self.ctx;
+        let n_repeats = ctx.n_repeats;
+        let nan = _mm512_set1_epi32(NAN_RANK as i32);
+        for (d, step) in self.steps.iter().enumerate() {
+            // SAFETY: columns come from the tree's own lists.
+            let u = unsafe { *ctx.unit_of.get_unchecked(step.feature as usize) };
+            if u == NO_UNIT {
+                continue;
+            }
+            let lo = _mm512_set1_epi32(step.lo as i32);
+            let hi = _mm512_set1_epi32(step.hi as i32);
+            let nan_leaves = 0u16.wrapping_sub(step.nan_leaves() as u16);
+            let other = step.other as usize;
+            // Where the repeats land when the column is not split on again below.
+            let leaf = unsafe { self.land_at(other, step.other_leaf()) };
+            let mut base = 0;
+            while base < n_repeats {
+                let full = batch_mask16(n_repeats - base);
+                let at = u as usize * n_repeats + base;
+                // SAFETY: `at + PASS` is within the row's ranks and their padding.
+                let q = unsafe { _mm512_loadu_si512(self.qs.add(at).cast()) };
+                let from = _mm512_mask_cmpge_epu32_mask(full, q, lo);
+                let inside = _mm512_mask_cmplt_epu32_mask(from, q, hi);
+                let leave = inside | _mm512_mask_cmpeq_epi32_mask(nan_leaves & full, q, nan);
+                if !step.again() {
+                    unsafe { self.add(at, leave, leaf) };
+                } else if leave != 0 {
+                    unsafe { self.land(q, at, other, d, step.other_leaf(), leave, stack) };
+                }
+                base += PASS;
+            }
         }
-        let acc_row = &mut acc[li * per_row..(li + 1) * per_row];
-        let mut base = 0;
-        while base < n_repeats {
-            let batch = (n_repeats - base).min(PASS);
-            // SAFETY: the features are the function's; the row's ranks and changes span
-            // `per_row` entries (ranks padded with 8 more) and every unit's `at + batch` is
-            // within them.
-            unsafe { route_pass(&row, path, base, batch, acc_row, buf) };
-            base += batch;
+    }
+
+    /// Lands the repeats `set` (ranks `q`, changes at `at`), which leave the path at ancestor
+    /// `parent` to node `n` (a leaf when `is_leaf`), below which their column is split on
+    /// again: along the path of the row's own leaf from there, from one split on the column
+    /// to the next, those going the other way start again from the other child.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
+    unsafe fn land(
+        &self,
+        q: __m512i,
+        at: usize,
+        n: usize,
+        parent: usize,
+        is_leaf: bool,
+        set: u16,
+        stack: &mut Vec<(u16, u16, bool, u16)>,
+    ) {
+        let tree = self.tree;
+        stack.clear();
+        stack.push((n as u16, parent as u16, is_leaf, set));
+        while let Some((n, parent, is_leaf, mut set)) = stack.pop() {
+            let leaf = unsafe { self.land_at(n as usize, is_leaf) };
+            let path = tree.ancestors(leaf);
+            let mut e = path[parent as usize][1];
+            while e != NO_NEXT {
+                let at = e as usize;
+                let node = tree.nodes[path[at][0] as usize];
+                let left = goes_left(q, &node);
+                let next = path.get(at + 1).map_or(leaf, |a| a[0] as usize);
+                let (went_left, other) = node.other(next);
+                let flip = (went_left as u16).wrapping_sub(1);
+                let same = set & (left ^ flip);
+                let apart = set & !same;
+                if apart != 0 {
+                    stack.push((other.node as u16, at as u16, other.leaf, apart));
+                }
+                set = same;
+                e = if same == 0 { NO_NEXT } else { path[at][1] };
+            }
+            unsafe { self.add(at, set, leaf) };
+        }
+    }
+
+    /// The row's own leaf from node `n` (a leaf when `is_leaf`): without a branch, a leaf reads
+    /// an entry that is not its own and drops it.
+    ///
+    /// # Safety
+    /// `n` is a node of the tree.
+    #[inline(always)]
+    unsafe fn land_at(&self, n: usize, is_leaf: bool) -> usize {
+        // SAFETY: every node of the tree has a table entry.
+        let looked_up = unsafe { self.table.leaf_unchecked(n, self.lane) };
+        let mask = (is_leaf as usize).wrapping_sub(1);
+        (looked_up & mask) | (n & !mask)
+    }
+
+    /// Adds `v(leaf) - v0` to the changes at `at` of the repeats in `set`, 8 at a time with a
+    /// mask (none when `set` is empty).
+    ///
+    /// # Safety
+    /// `leaf` is a node of the tree; the repeats of `set` are within the row's changes.
+    #[inline(always)]
+    unsafe fn add(&self, at: usize, set: u16, leaf: usize) {
+        // SAFETY: the caller's contract.
+        let diff = _mm512_set1_epi64(unsafe { self.tree.value_unchecked(leaf) } - self.v0);
+        let p = unsafe { self.acc.add(at) };
+        for half in 0..2 {
+            let mask = (set >> (8 * half)) as u8;
+            if half == 1 && mask == 0 {
+                break;
+            }
+            // SAFETY: masked lanes are not read or written.
+            unsafe {
+                let p = p.add(8 * half).cast();
+                let a = _mm512_maskz_loadu_epi64(mask, p);
+                _mm512_mask_storeu_epi64(p, mask, _mm512_add_epi64(a, diff));
+            }
         }
     }
 }
 
-/// One pass of `batch` repeats (from `base`) along the row's path.
-#[target_feature(enable = "avx512f,avx512vl,avx512bw")]
-unsafe fn route_pass(
-    row: &Row,
-    path: &[[u16; 2]],
-    base: usize,
-    batch: usize,
-    acc_row: &mut [Fixed],
-    buf: &mut Buffers,
-) {
-    let (ctx, tree) = (row.ctx, row.tree);
-    let n_repeats = ctx.n_repeats;
-    let depth = path.len();
-    let full = ((1u16 << batch) - 1) as u8;
-    let carry = &mut buf.carry8[..=depth];
-    carry.fill(full);
-    let qs = row.qs.as_ptr();
-    let v0 = row.v0[0];
-    for d in 0..depth {
-        // SAFETY: positions, nodes and columns come from the tree's own lists.
-        let [n, next_same] = unsafe { *path.get_unchecked(d) };
-        let node = unsafe { *tree.nodes.get_unchecked(n as usize) };
-        let u = unsafe { *ctx.unit_of.get_unchecked(node.feature as usize) };
-        if u == NO_UNIT {
-            continue;
-        }
-        let at = u as usize * n_repeats + base;
-        // SAFETY: `at + 8` is within the row's ranks and their padding.
-        let q = unsafe { _mm256_loadu_si256(qs.add(at).cast()) };
-        let shifted = _mm256_add_epi32(q, _mm256_set1_epi32(node.shift() as i32));
-        let left = _mm256_cmplt_epu32_mask(shifted, _mm256_set1_epi32(node.cut as i32));
-        let next = if d + 1 < depth {
-            unsafe { path.get_unchecked(d + 1)[0] as usize }
-        } else {
-            row.leaf0
-        };
-        let (went_left, other) = node.other(next);
-        let set = unsafe { *carry.get_unchecked(d) };
-        // Those that go the row's way stay; `flip` inverts `left` when the row went right.
-        let flip = (went_left as u8).wrapping_sub(1);
-        let stay = set & (left ^ flip);
-        let leave = set & !stay;
-        let to = if next_same == NO_NEXT {
-            depth
-        } else {
-            next_same as usize
-        };
-        unsafe { *carry.get_unchecked_mut(to) = stay };
-        if !other.again {
-            // SAFETY: a leaf reads an entry of its own, which it drops (see `land_at`); the
-            // tree has one value per node.
-            let looked_up = unsafe { row.table.leaf_unchecked(other.node, row.lane) };
-            let mask = (other.leaf as usize).wrapping_sub(1);
-            let leaf = (looked_up & mask) | (other.node & !mask);
-            let diff = unsafe { tree.value_unchecked(leaf) } - v0;
-            // SAFETY: the lanes of `leave` are repeats of this pass, inside the row's changes.
-            unsafe {
-                let p = acc_row.as_mut_ptr().add(at);
-                let a = _mm512_maskz_loadu_epi64(leave, p.cast());
-                let sum = _mm512_add_epi64(a, _mm512_set1_epi64(diff));
-                _mm512_mask_storeu_epi64(p.cast(), leave, sum);
-            }
-        } else if leave != 0 {
-            buf.stack.clear();
-            buf.stack.push((other.node, d, other.leaf, leave as u64));
-            let qs = &row.qs[at..];
-            row.land(qs, batch, &mut acc_row[at..at + batch], &mut buf.stack);
-        }
+/// Bit r set when rank `q[r]` goes left at split `node`: unsigned `q + shift < cut`.
+#[inline(always)]
+fn goes_left(q: __m512i, node: &PathNode) -> u16 {
+    // SAFETY: the callers run with AVX-512 F.
+    unsafe {
+        let shifted = _mm512_add_epi32(q, _mm512_set1_epi32(node.shift() as i32));
+        _mm512_cmplt_epu32_mask(shifted, _mm512_set1_epi32(node.cut as i32))
     }
 }

@@ -90,6 +90,45 @@ pub fn part(set: u64, left: u64, went_left: bool) -> (u64, u64) {
     (stay, set & !stay)
 }
 
+/// One step of a leaf's path (an ancestor split) as the single-column routing reads it: which
+/// ranks of the split's column, on the path down to here, leave it here. A row that reaches the
+/// leaf keeps the repeats of its permuted column whose rank satisfies every split on that column
+/// above, so the ranks that leave at a split form an interval `[lo, hi)` fixed by the path
+/// (empty when the path leaves no room); NaN's rank leaves when [`PathStep::nan_leaves`].
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+pub struct PathStep {
+    pub feature: u32,
+    pub lo: u32,
+    pub hi: u32,
+    /// The child the path does not take (local index).
+    pub other: u16,
+    flags: u16,
+}
+
+/// [`PathStep::flags`].
+const STEP_OTHER_LEAF: u16 = 1;
+const STEP_AGAIN: u16 = 2;
+const STEP_NAN_LEAVES: u16 = 4;
+
+impl PathStep {
+    /// Whether the side not taken is a leaf.
+    #[inline(always)]
+    pub fn other_leaf(&self) -> bool {
+        self.flags & STEP_OTHER_LEAF != 0
+    }
+    /// Whether the column is split on again below the side not taken.
+    #[inline(always)]
+    pub fn again(&self) -> bool {
+        self.flags & STEP_AGAIN != 0
+    }
+    /// Whether NaN's rank leaves the path here.
+    #[inline(always)]
+    pub fn nan_leaves(&self) -> bool {
+        self.flags & STEP_NAN_LEAVES != 0
+    }
+}
+
 /// The compact trees of a forest, for its tabled trees.
 pub struct TreePaths {
     /// Per node (global index; default for untabled trees).
@@ -98,6 +137,8 @@ pub struct TreePaths {
     ancestors_at: Vec<u32>,
     /// (local node, position of the next on the same column or [`NO_NEXT`]).
     ancestors: Vec<[u16; 2]>,
+    /// Per ancestor-list entry: its step.
+    steps: Vec<PathStep>,
     /// Per tree: where its leaf values start in `values` (`width` per local node).
     value_start: Vec<usize>,
     values: Vec<Fixed>,
@@ -111,6 +152,7 @@ pub struct TreeView<'a> {
     pub nodes: &'a [PathNode],
     ancestors_at: &'a [u32],
     ancestors: &'a [[u16; 2]],
+    steps: &'a [PathStep],
     values: &'a [Fixed],
     pub width: usize,
 }
@@ -122,6 +164,13 @@ impl<'a> TreeView<'a> {
     pub fn ancestors(&self, leaf: usize) -> &'a [[u16; 2]] {
         let at = self.ancestors_at[leaf] as usize;
         &self.ancestors[at..at + self.nodes[leaf].depth as usize]
+    }
+
+    /// The steps of the path to leaf `leaf`, root first (entry for entry its ancestors).
+    #[inline(always)]
+    pub fn steps(&self, leaf: usize) -> &'a [PathStep] {
+        let at = self.ancestors_at[leaf] as usize;
+        &self.steps[at..at + self.nodes[leaf].depth as usize]
     }
 
     /// The fixed-point values of leaf `leaf`.
@@ -154,6 +203,7 @@ impl TreePaths {
             nodes: vec![PathNode::default(); n_nodes],
             ancestors_at: vec![0; n_nodes],
             ancestors: Vec::new(),
+            steps: Vec::new(),
             value_start: Vec::with_capacity(forest.n_trees()),
             values: Vec::new(),
             below: vec![0; n_nodes],
@@ -161,6 +211,8 @@ impl TreePaths {
         let mut path: Vec<usize> = Vec::new();
         // Per column: its latest position on the list being built (from the leaf up).
         let mut seen = vec![NO_NEXT; forest.n_features()];
+        // Per column, going down a leaf's path: the ranks still on it, and whether NaN is.
+        let mut on_path = vec![(0u32, u32::MAX, true); forest.n_features()];
         for t in 0..forest.n_trees() {
             let nodes = forest.tree_nodes(t);
             let first = nodes.start;
@@ -218,6 +270,44 @@ impl TreePaths {
                     for &a in &path {
                         seen[forest.feature(a)] = NO_NEXT;
                     }
+                    paths.steps.resize(at + depth, PathStep::default());
+                    for (i, &a) in path.iter().enumerate() {
+                        let f = forest.feature(a);
+                        let next = path.get(i + 1).copied().unwrap_or(n) - first;
+                        let split = paths.nodes[a];
+                        let (went_left, other) = split.other(next);
+                        let (lo, hi, nan_on) = on_path[f];
+                        // Non-NaN ranks below the raw cut go left.
+                        let cut = split.cut - split.shift();
+                        let nan_left = split.shift() != 0;
+                        let (stay, leave) = if went_left {
+                            ((lo, hi.min(cut)), (lo.max(cut), hi))
+                        } else {
+                            ((lo.max(cut), hi), (lo, hi.min(cut)))
+                        };
+                        let (leave_lo, leave_hi) = if leave.0 < leave.1 { leave } else { (0, 0) };
+                        let mut flags = 0;
+                        if other.leaf {
+                            flags |= STEP_OTHER_LEAF;
+                        }
+                        if other.again {
+                            flags |= STEP_AGAIN;
+                        }
+                        if nan_on && nan_left != went_left {
+                            flags |= STEP_NAN_LEAVES;
+                        }
+                        paths.steps[at + i] = PathStep {
+                            feature: f as u32,
+                            lo: leave_lo,
+                            hi: leave_hi,
+                            other: other.node as u16,
+                            flags,
+                        };
+                        on_path[f] = (stay.0, stay.1, nan_on && nan_left == went_left);
+                    }
+                    for &a in &path {
+                        on_path[forest.feature(a)] = (0, u32::MAX, true);
+                    }
                     continue;
                 }
                 let (l, r, f) = (forest.left(n), forest.right(n), forest.feature(n));
@@ -260,6 +350,7 @@ impl TreePaths {
             nodes: &self.nodes[nodes.clone()],
             ancestors_at: &self.ancestors_at[nodes.clone()],
             ancestors: &self.ancestors,
+            steps: &self.steps,
             values: &self.values[start..start + nodes.len() * width],
             width,
         }
