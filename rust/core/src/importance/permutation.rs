@@ -372,6 +372,19 @@ mod tests {
 
     #[test]
     fn matches_direct_evaluation() {
+        // Both single-column kernels where the CPU has AVX-512 (the other tests may briefly
+        // take the scalar one too, which is as exact).
+        #[cfg(target_arch = "x86_64")]
+        for scalar_only in [false, true] {
+            use crate::importance::single_column_avx512::SCALAR_ONLY;
+            SCALAR_ONLY.store(scalar_only, std::sync::atomic::Ordering::Relaxed);
+            check_direct_evaluation();
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        check_direct_evaluation();
+    }
+
+    fn check_direct_evaluation() {
         let mut rng = Lcg(7);
         for case in 0..6 {
             let reps = if case == 2 || case == 5 { 70 } else { 3 };

@@ -15,9 +15,17 @@ use super::tree_paths::{PathNode, PathStep, TreeView, NO_NEXT};
 const PASS: usize = 16;
 const _: () = assert!(RANK_PAD >= PASS);
 
+/// Tests set this to check the scalar path on machines with AVX-512 too.
+#[cfg(test)]
+pub static SCALAR_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Whether [`route_lanes`] can route a tree: one output, and AVX-512 F, VL and BW.
 #[inline(always)]
 pub fn available(k: usize) -> bool {
+    #[cfg(test)]
+    if SCALAR_ONLY.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
     k == 1
         && std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512vl")
