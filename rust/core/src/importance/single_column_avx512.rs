@@ -73,7 +73,13 @@ pub unsafe fn route_lanes(
         };
         // SAFETY: the features are the function's; every unit's `at + PASS` is within the
         // row's ranks and their padding, and its `at + batch` within the row's changes.
-        unsafe { row.route(&mut buf.stack16) };
+        unsafe {
+            if ctx.n_repeats <= PASS {
+                row.route::<true>(&mut buf.stack16)
+            } else {
+                row.route::<false>(&mut buf.stack16)
+            }
+        };
     }
 }
 
@@ -106,9 +112,10 @@ impl Lane<'_> {
     /// time, those whose rank is in the split's leaving interval (see [`PathStep`]) leave and
     /// land.
     #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
-    unsafe fn route(&self, stack: &mut Vec<(u16, u16, bool, u16)>) {
+    unsafe fn route<const ONE_PASS: bool>(&self, stack: &mut Vec<(u16, u16, bool, u16)>) {
         let ctx = self.ctx;
         let n_repeats = ctx.n_repeats;
+        debug_assert!(!ONE_PASS || n_repeats <= PASS);
         let nan = _mm512_set1_epi32(NAN_RANK as i32);
         for (d, step) in self.steps.iter().enumerate() {
             // SAFETY: columns come from the tree's own lists.
@@ -137,6 +144,9 @@ impl Lane<'_> {
                     unsafe { self.land(q, at, other, d, step.other_leaf(), leave, stack) };
                 }
                 base += PASS;
+                if ONE_PASS {
+                    break;
+                }
             }
         }
     }
@@ -146,6 +156,7 @@ impl Lane<'_> {
     /// again: along the path of the row's own leaf from there, from one split on the column
     /// to the next, those going the other way start again from the other child.
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
     unsafe fn land(
         &self,
