@@ -9,7 +9,7 @@ use super::column_function::NAN_RANK;
 use super::exact_sum::Fixed;
 use super::leaf_table::LeafTable;
 use super::single_column::{Buffers, SingleColumns, NO_UNIT, RANK_PAD};
-use super::tree_paths::{PathNode, PathStep, TreeView, NO_NEXT};
+use super::tree_paths::{PathStep, TreeView, STEP_NO_NEXT};
 
 /// Repeats per pass along a row's path.
 const PASS: usize = 16;
@@ -116,28 +116,21 @@ impl Lane<'_> {
         let ctx = self.ctx;
         let n_repeats = ctx.n_repeats;
         debug_assert!(!ONE_PASS || n_repeats <= PASS);
-        let nan = _mm512_set1_epi32(NAN_RANK as i32);
         for (d, step) in self.steps.iter().enumerate() {
             // SAFETY: columns come from the tree's own lists.
             let u = unsafe { *ctx.unit_of.get_unchecked(step.feature as usize) };
             if u == NO_UNIT {
                 continue;
             }
-            let lo = _mm512_set1_epi32(step.lo as i32);
-            let hi = _mm512_set1_epi32(step.hi as i32);
-            let nan_leaves = 0u16.wrapping_sub(step.nan_leaves() as u16);
             let other = step.other as usize;
             // Where the repeats land when the column is not split on again below.
             let leaf = unsafe { self.land_at(other, step.other_leaf()) };
             let mut base = 0;
             while base < n_repeats {
-                let full = batch_mask16(n_repeats - base);
                 let at = u as usize * n_repeats + base;
                 // SAFETY: `at + PASS` is within the row's ranks and their padding.
                 let q = unsafe { _mm512_loadu_si512(self.qs.add(at).cast()) };
-                let from = _mm512_mask_cmpge_epu32_mask(full, q, lo);
-                let inside = _mm512_mask_cmplt_epu32_mask(from, q, hi);
-                let leave = inside | _mm512_mask_cmpeq_epi32_mask(nan_leaves & full, q, nan);
+                let leave = leaving(q, step, batch_mask16(n_repeats - base));
                 if !step.again() {
                     unsafe { self.add(at, leave, leaf) };
                 } else if leave != 0 {
@@ -173,22 +166,21 @@ impl Lane<'_> {
         stack.push((n as u16, parent as u16, is_leaf, set));
         while let Some((n, parent, is_leaf, mut set)) = stack.pop() {
             let leaf = unsafe { self.land_at(n as usize, is_leaf) };
-            let path = tree.ancestors(leaf);
-            let mut e = path[parent as usize][1];
-            while e != NO_NEXT {
-                let at = e as usize;
-                let node = tree.nodes[path[at][0] as usize];
-                let left = goes_left(q, &node);
-                let next = path.get(at + 1).map_or(leaf, |a| a[0] as usize);
-                let (went_left, other) = node.other(next);
-                let flip = (went_left as u16).wrapping_sub(1);
-                let same = set & (left ^ flip);
-                let apart = set & !same;
-                if apart != 0 {
-                    stack.push((other.node as u16, at as u16, other.leaf, apart));
+            let steps = tree.steps(leaf);
+            let mut e = steps[parent as usize].next_same();
+            while e != STEP_NO_NEXT && set != 0 {
+                let step = &steps[e];
+                let leave = leaving(q, step, set);
+                if step.again() {
+                    if leave != 0 {
+                        stack.push((step.other, e as u16, step.other_leaf(), leave));
+                    }
+                } else {
+                    let other = unsafe { self.land_at(step.other as usize, step.other_leaf()) };
+                    unsafe { self.add(at, leave, other) };
                 }
-                set = same;
-                e = if same == 0 { NO_NEXT } else { path[at][1] };
+                set &= !leave;
+                e = step.next_same();
             }
             unsafe { self.add(at, set, leaf) };
         }
@@ -232,12 +224,15 @@ impl Lane<'_> {
     }
 }
 
-/// Bit r set when rank `q[r]` goes left at split `node`: unsigned `q + shift < cut`.
+/// Of the repeats `set` (ranks `q`), those that leave the path at `step`: rank in the step's
+/// leaving interval, or NaN where NaN leaves.
 #[inline(always)]
-fn goes_left(q: __m512i, node: &PathNode) -> u16 {
+fn leaving(q: __m512i, step: &PathStep, set: u16) -> u16 {
     // SAFETY: the callers run with AVX-512 F.
     unsafe {
-        let shifted = _mm512_add_epi32(q, _mm512_set1_epi32(node.shift() as i32));
-        _mm512_cmplt_epu32_mask(shifted, _mm512_set1_epi32(node.cut as i32))
+        let from = _mm512_mask_cmpge_epu32_mask(set, q, _mm512_set1_epi32(step.lo as i32));
+        let inside = _mm512_mask_cmplt_epu32_mask(from, q, _mm512_set1_epi32(step.hi as i32));
+        let nan_set = set & 0u16.wrapping_sub(step.nan_leaves() as u16);
+        inside | _mm512_mask_cmpeq_epi32_mask(nan_set, q, _mm512_set1_epi32(NAN_RANK as i32))
     }
 }

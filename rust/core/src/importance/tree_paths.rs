@@ -110,6 +110,13 @@ pub struct PathStep {
 const STEP_OTHER_LEAF: u16 = 1;
 const STEP_AGAIN: u16 = 2;
 const STEP_NAN_LEAVES: u16 = 4;
+/// The bits of [`PathStep::flags`] above these hold the position of the next step on the same
+/// column, or [`STEP_NO_NEXT`].
+const STEP_NEXT_SHIFT: u16 = 3;
+/// [`PathStep::next_same`]: no later step on the same column (above any depth a tabled tree
+/// has, which is below its 4,096 nodes).
+pub const STEP_NO_NEXT: usize = (u16::MAX >> STEP_NEXT_SHIFT) as usize;
+const _: () = assert!(STEP_NO_NEXT >= super::leaf_table::MAX_TABLE_NODES);
 
 impl PathStep {
     /// Whether the side not taken is a leaf.
@@ -126,6 +133,11 @@ impl PathStep {
     #[inline(always)]
     pub fn nan_leaves(&self) -> bool {
         self.flags & STEP_NAN_LEAVES != 0
+    }
+    /// The position of the next step on the same column, or [`STEP_NO_NEXT`].
+    #[inline(always)]
+    pub fn next_same(&self) -> usize {
+        (self.flags >> STEP_NEXT_SHIFT) as usize
     }
 }
 
@@ -286,7 +298,12 @@ impl TreePaths {
                             ((lo.max(cut), hi), (lo, hi.min(cut)))
                         };
                         let (leave_lo, leave_hi) = if leave.0 < leave.1 { leave } else { (0, 0) };
-                        let mut flags = 0;
+                        let next_same = paths.ancestors[at + i][1];
+                        let mut flags = if next_same == NO_NEXT {
+                            (STEP_NO_NEXT as u16) << STEP_NEXT_SHIFT
+                        } else {
+                            next_same << STEP_NEXT_SHIFT
+                        };
                         if other.leaf {
                             flags |= STEP_OTHER_LEAF;
                         }
