@@ -23,7 +23,7 @@ pub mod permutation;
 pub mod routing;
 pub mod single_column;
 #[cfg(target_arch = "x86_64")]
-pub mod single_column_avx512;
+pub mod single_column_simd;
 pub mod tree_paths;
 
 pub use metrics::{ClassRule, Link, Metric, Target, Task};

@@ -372,13 +372,17 @@ mod tests {
 
     #[test]
     fn matches_direct_evaluation() {
-        // Both single-column kernels where the CPU has AVX-512 (the other tests may briefly
-        // take the scalar one too, which is as exact).
+        // Every single-column kernel the CPU can run: the widest vectors, AVX2, scalar (the
+        // other tests may briefly take a narrower one too, which is as exact).
         #[cfg(target_arch = "x86_64")]
-        for scalar_only in [false, true] {
-            use crate::importance::single_column_avx512::SCALAR_ONLY;
-            SCALAR_ONLY.store(scalar_only, std::sync::atomic::Ordering::Relaxed);
-            check_direct_evaluation();
+        {
+            use crate::importance::single_column_simd::NARROWER;
+            use std::sync::atomic::Ordering;
+            for narrower in [0, 1, 2] {
+                NARROWER.store(narrower, Ordering::Relaxed);
+                check_direct_evaluation();
+            }
+            NARROWER.store(0, Ordering::Relaxed);
         }
         #[cfg(not(target_arch = "x86_64"))]
         check_direct_evaluation();

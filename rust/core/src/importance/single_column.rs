@@ -39,7 +39,7 @@ pub struct Buffers {
     /// Repeats to land: (local node, position of its parent on ancestor lists, the node is a
     /// leaf, the repeats).
     stack: Vec<(usize, usize, bool, u64)>,
-    /// The same for [`super::single_column_avx512`], 16 repeats a pass.
+    /// The same for [`super::single_column_simd`].
     pub(super) stack16: Vec<(u16, u16, bool, u16)>,
 }
 
@@ -61,10 +61,12 @@ pub fn route_lanes(
     buf: &mut Buffers,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::single_column_avx512::available(ctx.k) {
-        // SAFETY: the CPU has the features, and the tree has one output.
+    if let Some(isa) = super::single_column_simd::available(ctx.k) {
+        // SAFETY: the CPU has the instruction set, and the tree has one output.
         return unsafe {
-            super::single_column_avx512::route_lanes(ctx, tree, table, li0, count, acc, sums, buf)
+            super::single_column_simd::route_lanes(
+                isa, ctx, tree, table, li0, count, acc, sums, buf,
+            )
         };
     }
     let k = ctx.k;

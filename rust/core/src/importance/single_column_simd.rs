@@ -1,0 +1,436 @@
+//! [`super::single_column`] with vector instructions (AVX-512, else AVX2), for trees with one
+//! output: the repeats of a pass (16, or 8) are a mask. Per leaf, each step of the path carries
+//! the interval of ranks that leave there ([`PathStep`]): two vector compares give the repeats
+//! that leave, and one masked add per 8 (4) gives them the output change. The scalar path parts
+//! repeats bit by bit, carrying per column the ones still on the path.
+
+use std::arch::x86_64::*;
+
+use super::column_function::NAN_RANK;
+use super::exact_sum::Fixed;
+use super::leaf_table::LeafTable;
+use super::single_column::{Buffers, SingleColumns, NO_UNIT, RANK_PAD};
+use super::tree_paths::{PathStep, TreeView, STEP_NO_NEXT};
+
+/// Tests set this to check the narrower paths on machines with wider vector units too: 0 for
+/// the widest the CPU has, 1 for AVX2 at most, 2 for the scalar path.
+#[cfg(test)]
+pub static NARROWER: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// The instruction sets [`route_lanes`] can use here, for a tree with `k` outputs.
+#[inline(always)]
+pub fn available(k: usize) -> Option<Isa> {
+    #[cfg(test)]
+    let narrower = NARROWER.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(test))]
+    let narrower = 0;
+    if k != 1 || narrower >= 2 {
+        None
+    } else if narrower == 0
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+    {
+        Some(Isa::Avx512)
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        Some(Isa::Avx2)
+    } else {
+        None
+    }
+}
+
+/// An instruction set found by [`available`].
+#[derive(Clone, Copy)]
+pub enum Isa {
+    Avx512,
+    Avx2,
+}
+
+/// [`super::single_column::route_lanes`] for a tree with one output (`ctx.k == 1`).
+///
+/// # Safety
+/// `isa` comes from [`available`] for `ctx.k`; `table` is filled for the tree and the lanes
+/// `0..count`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn route_lanes(
+    isa: Isa,
+    ctx: &SingleColumns,
+    tree: TreeView,
+    table: &LeafTable,
+    li0: usize,
+    count: usize,
+    acc: &mut [Fixed],
+    sums: &mut [Fixed],
+    buf: &mut Buffers,
+) {
+    debug_assert_eq!(ctx.k, 1);
+    let per_row = ctx.n_units * ctx.n_repeats;
+    // The bounds every unchecked access below relies on.
+    assert!(acc.len() >= (li0 + count) * per_row && sums.len() >= li0 + count);
+    assert!(ctx.qrank.len() >= (li0 + count) * per_row + RANK_PAD);
+    // SAFETY: the CPU has the instruction set (the caller's contract).
+    unsafe {
+        match isa {
+            Isa::Avx512 => lanes_avx512(ctx, tree, table, li0, count, acc, sums, buf),
+            Isa::Avx2 => lanes_avx2(ctx, tree, table, li0, count, acc, sums, buf),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw")]
+unsafe fn lanes_avx512(
+    ctx: &SingleColumns,
+    tree: TreeView,
+    table: &LeafTable,
+    li0: usize,
+    count: usize,
+    acc: &mut [Fixed],
+    sums: &mut [Fixed],
+    buf: &mut Buffers,
+) {
+    lanes::<Avx512>(ctx, tree, table, li0, count, acc, sums, buf)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+unsafe fn lanes_avx2(
+    ctx: &SingleColumns,
+    tree: TreeView,
+    table: &LeafTable,
+    li0: usize,
+    count: usize,
+    acc: &mut [Fixed],
+    sums: &mut [Fixed],
+    buf: &mut Buffers,
+) {
+    lanes::<Avx2>(ctx, tree, table, li0, count, acc, sums, buf)
+}
+
+/// The lanes of [`route_lanes`], with the instructions of `V`; inlined into a function with
+/// `V`'s features.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn lanes<V: Vector>(
+    ctx: &SingleColumns,
+    tree: TreeView,
+    table: &LeafTable,
+    li0: usize,
+    count: usize,
+    acc: &mut [Fixed],
+    sums: &mut [Fixed],
+    buf: &mut Buffers,
+) {
+    let per_row = ctx.n_units * ctx.n_repeats;
+    let single = tree.nodes.len() == 1;
+    for lane in 0..count {
+        let li = li0 + lane;
+        // A tree of one node is its root leaf, which has no table row.
+        let leaf0 = if single { 0 } else { table.leaf(0, lane) };
+        let v0 = tree.values(leaf0)[0];
+        sums[li] += v0;
+        let row = Lane {
+            ctx,
+            tree,
+            table,
+            lane,
+            qs: ctx.qrank[li * per_row..].as_ptr(),
+            acc: acc[li * per_row..].as_mut_ptr(),
+            steps: tree.steps(leaf0),
+            v0,
+        };
+        // SAFETY: every unit's `at + V::PASS` is within the row's ranks and their padding,
+        // and the repeats of a pass within the row's changes.
+        unsafe {
+            if ctx.n_repeats <= V::PASS {
+                row.route::<V, true>(&mut buf.stack16)
+            } else {
+                row.route::<V, false>(&mut buf.stack16)
+            }
+        };
+    }
+}
+
+/// What the kernel needs of an instruction set. Its functions are inlined into callers with
+/// the set's features.
+trait Vector {
+    /// Ranks of one pass of repeats.
+    type Ranks: Copy;
+    /// Repeats per pass (at most 16, the bits of a set).
+    const PASS: usize;
+    /// Reads `PASS` ranks.
+    unsafe fn load(p: *const u32) -> Self::Ranks;
+    /// Of the repeats `set` (ranks `q`), those that leave the path at `step`: rank in the
+    /// step's leaving interval, or NaN where NaN leaves.
+    unsafe fn leaving(q: Self::Ranks, step: &PathStep, set: u16) -> u16;
+    /// Adds `diff` to the changes `p[r]` of the repeats `r` in `set`; reads and writes no
+    /// other.
+    unsafe fn add(p: *mut Fixed, set: u16, diff: Fixed);
+    /// [`Lane::land`] out of line, with the set's features.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn land(
+        lane: &Lane,
+        q: Self::Ranks,
+        at: usize,
+        n: usize,
+        parent: usize,
+        is_leaf: bool,
+        set: u16,
+        stack: &mut Vec<(u16, u16, bool, u16)>,
+    );
+}
+
+struct Avx512;
+struct Avx2;
+
+impl Vector for Avx512 {
+    type Ranks = __m512i;
+    const PASS: usize = 16;
+
+    #[inline(always)]
+    unsafe fn load(p: *const u32) -> __m512i {
+        unsafe { _mm512_loadu_si512(p.cast()) }
+    }
+
+    #[inline(always)]
+    unsafe fn leaving(q: __m512i, step: &PathStep, set: u16) -> u16 {
+        unsafe {
+            let from = _mm512_mask_cmpge_epu32_mask(set, q, _mm512_set1_epi32(step.lo as i32));
+            let inside = _mm512_mask_cmplt_epu32_mask(from, q, _mm512_set1_epi32(step.hi as i32));
+            let nan_set = set & 0u16.wrapping_sub(step.nan_leaves() as u16);
+            inside | _mm512_mask_cmpeq_epi32_mask(nan_set, q, _mm512_set1_epi32(NAN_RANK as i32))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn add(p: *mut Fixed, set: u16, diff: Fixed) {
+        let diff = unsafe { _mm512_set1_epi64(diff) };
+        for half in 0..2 {
+            let mask = (set >> (8 * half)) as u8;
+            if half == 1 && mask == 0 {
+                break;
+            }
+            // SAFETY: masked lanes are not read or written.
+            unsafe {
+                let p = p.add(8 * half).cast();
+                let a = _mm512_maskz_loadu_epi64(mask, p);
+                _mm512_mask_storeu_epi64(p, mask, _mm512_add_epi64(a, diff));
+            }
+        }
+    }
+
+    #[inline(never)]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
+    unsafe fn land(
+        lane: &Lane,
+        q: __m512i,
+        at: usize,
+        n: usize,
+        parent: usize,
+        is_leaf: bool,
+        set: u16,
+        stack: &mut Vec<(u16, u16, bool, u16)>,
+    ) {
+        unsafe { lane.land::<Self>(q, at, n, parent, is_leaf, set, stack) }
+    }
+}
+
+impl Vector for Avx2 {
+    type Ranks = __m256i;
+    const PASS: usize = 8;
+
+    #[inline(always)]
+    unsafe fn load(p: *const u32) -> __m256i {
+        unsafe { _mm256_loadu_si256(p.cast()) }
+    }
+
+    #[inline(always)]
+    unsafe fn leaving(q: __m256i, step: &PathStep, set: u16) -> u16 {
+        // Unsigned compares as signed ones with the sign bits flipped.
+        unsafe {
+            let sign = _mm256_set1_epi32(i32::MIN);
+            let flipped = _mm256_xor_si256(q, sign);
+            let lo = _mm256_set1_epi32((step.lo ^ 0x8000_0000) as i32);
+            let hi = _mm256_set1_epi32((step.hi ^ 0x8000_0000) as i32);
+            let below_lo = _mm256_cmpgt_epi32(lo, flipped);
+            let below_hi = _mm256_cmpgt_epi32(hi, flipped);
+            let inside = _mm256_andnot_si256(below_lo, below_hi);
+            let nan = _mm256_and_si256(
+                _mm256_cmpeq_epi32(q, _mm256_set1_epi32(NAN_RANK as i32)),
+                _mm256_set1_epi32(-(step.nan_leaves() as i32)),
+            );
+            let bits = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_or_si256(inside, nan)));
+            bits as u16 & set
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn add(p: *mut Fixed, set: u16, diff: Fixed) {
+        unsafe {
+            let diff = _mm256_set1_epi64x(diff);
+            for quarter in 0..2 {
+                let bits = (set >> (4 * quarter)) as i64 & 0xF;
+                if quarter == 1 && bits == 0 {
+                    break;
+                }
+                // One lane per repeat: all ones where its bit is set.
+                let lane_bits = _mm256_setr_epi64x(1, 2, 4, 8);
+                let mask = _mm256_cmpeq_epi64(
+                    _mm256_and_si256(_mm256_set1_epi64x(bits), lane_bits),
+                    lane_bits,
+                );
+                // SAFETY: masked lanes are not read or written.
+                let p = p.add(4 * quarter).cast::<i64>();
+                let a = _mm256_maskload_epi64(p, mask);
+                _mm256_maskstore_epi64(p, mask, _mm256_add_epi64(a, diff));
+            }
+        }
+    }
+
+    #[inline(never)]
+    #[target_feature(enable = "avx2")]
+    unsafe fn land(
+        lane: &Lane,
+        q: __m256i,
+        at: usize,
+        n: usize,
+        parent: usize,
+        is_leaf: bool,
+        set: u16,
+        stack: &mut Vec<(u16, u16, bool, u16)>,
+    ) {
+        unsafe { lane.land::<Self>(q, at, n, parent, is_leaf, set, stack) }
+    }
+}
+
+/// The repeats of a pass with `remaining` or more left: the first `pass` at most.
+#[inline(always)]
+fn batch_mask(remaining: usize, pass: usize) -> u16 {
+    if remaining >= pass {
+        ((1u32 << pass) - 1) as u16
+    } else {
+        ((1u32 << remaining) - 1) as u16
+    }
+}
+
+/// One row in one tree.
+struct Lane<'a> {
+    ctx: &'a SingleColumns<'a>,
+    tree: TreeView<'a>,
+    table: &'a LeafTable,
+    lane: usize,
+    /// The row's ranks (per unit, per repeat), and its changes.
+    qs: *const u32,
+    acc: *mut Fixed,
+    /// The path to the row's own leaf.
+    steps: &'a [PathStep],
+    v0: Fixed,
+}
+
+impl Lane<'_> {
+    /// The row's repeats along its path: at each split on a unit's column, a pass of repeats
+    /// at a time, those whose rank is in the split's leaving interval (see [`PathStep`]) leave
+    /// and land.
+    #[inline(always)]
+    unsafe fn route<V: Vector, const ONE_PASS: bool>(
+        &self,
+        stack: &mut Vec<(u16, u16, bool, u16)>,
+    ) {
+        let ctx = self.ctx;
+        let n_repeats = ctx.n_repeats;
+        debug_assert!(!ONE_PASS || n_repeats <= V::PASS);
+        for (d, step) in self.steps.iter().enumerate() {
+            // SAFETY: columns come from the tree's own lists.
+            let u = unsafe { *ctx.unit_of.get_unchecked(step.feature as usize) };
+            if u == NO_UNIT {
+                continue;
+            }
+            let other = step.other as usize;
+            // Where the repeats land when the column is not split on again below.
+            let leaf = unsafe { self.land_at(other, step.other_leaf()) };
+            let mut base = 0;
+            while base < n_repeats {
+                let at = u as usize * n_repeats + base;
+                // SAFETY: `at + V::PASS` is within the row's ranks and their padding.
+                let q = unsafe { V::load(self.qs.add(at)) };
+                let leave = unsafe { V::leaving(q, step, batch_mask(n_repeats - base, V::PASS)) };
+                if !step.again() {
+                    unsafe { self.add::<V>(at, leave, leaf) };
+                } else if leave != 0 {
+                    unsafe { V::land(self, q, at, other, d, step.other_leaf(), leave, stack) };
+                }
+                base += V::PASS;
+                if ONE_PASS {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Lands the repeats `set` (ranks `q`, changes at `at`), which leave the path at ancestor
+    /// `parent` to node `n` (a leaf when `is_leaf`), below which their column is split on
+    /// again: along the path of the row's own leaf from there, from one split on the column
+    /// to the next, those going the other way start again from the other child.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn land<V: Vector>(
+        &self,
+        q: V::Ranks,
+        at: usize,
+        n: usize,
+        parent: usize,
+        is_leaf: bool,
+        set: u16,
+        stack: &mut Vec<(u16, u16, bool, u16)>,
+    ) {
+        let tree = self.tree;
+        stack.clear();
+        stack.push((n as u16, parent as u16, is_leaf, set));
+        while let Some((n, parent, is_leaf, mut set)) = stack.pop() {
+            let leaf = unsafe { self.land_at(n as usize, is_leaf) };
+            let steps = tree.steps(leaf);
+            let mut e = steps[parent as usize].next_same();
+            while e != STEP_NO_NEXT && set != 0 {
+                let step = &steps[e];
+                let leave = unsafe { V::leaving(q, step, set) };
+                if step.again() {
+                    if leave != 0 {
+                        stack.push((step.other, e as u16, step.other_leaf(), leave));
+                    }
+                } else {
+                    let other = unsafe { self.land_at(step.other as usize, step.other_leaf()) };
+                    unsafe { self.add::<V>(at, leave, other) };
+                }
+                set &= !leave;
+                e = step.next_same();
+            }
+            unsafe { self.add::<V>(at, set, leaf) };
+        }
+    }
+
+    /// The row's own leaf from node `n` (a leaf when `is_leaf`): without a branch, a leaf reads
+    /// an entry that is not its own and drops it.
+    ///
+    /// # Safety
+    /// `n` is a node of the tree.
+    #[inline(always)]
+    unsafe fn land_at(&self, n: usize, is_leaf: bool) -> usize {
+        // SAFETY: every node of the tree has a table entry.
+        let looked_up = unsafe { self.table.leaf_unchecked(n, self.lane) };
+        let mask = (is_leaf as usize).wrapping_sub(1);
+        (looked_up & mask) | (n & !mask)
+    }
+
+    /// Adds `v(leaf) - v0` to the changes at `at` of the repeats in `set`.
+    ///
+    /// # Safety
+    /// `leaf` is a node of the tree; the repeats of `set` are within the row's changes.
+    #[inline(always)]
+    unsafe fn add<V: Vector>(&self, at: usize, set: u16, leaf: usize) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let diff = self.tree.value_unchecked(leaf) - self.v0;
+            V::add(self.acc.add(at), set, diff)
+        }
+    }
+}
