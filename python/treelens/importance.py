@@ -16,8 +16,12 @@ every split by the number of ranks that go left (both found with the model's own
 so routing a repeat is one integer comparison. For trees of up to 4,096 nodes the core fills,
 per tree and 32 rows at a time, a table of the leaf each row reaches from every node (bottom-up,
 with vector compares and blends): a repeat that leaves the path then lands with one lookup, and
-the next split on its column below is a link in the landing leaf's list of ancestors. Repeats
-that reach another leaf add the difference of leaf values. Larger trees are walked node by node.
+the next split on its column below is a link in the landing leaf's list of ancestors. Each step
+of a leaf's path also carries the interval of ranks that leave the path there, so for models
+with one output (regressors, binary classifiers of XGBoost and LightGBM) the repeats of a row are
+parted 16 at a time (8 with AVX2) by two vector compares per split, with no state carried from
+split to split. Repeats that reach another leaf add the difference of leaf values. Larger trees,
+and forests past 4 million path entries, are walked node by node.
 
 Numbers and ties: the model's output is summed in 64-bit fixed point (each leaf value rounded to
 2^-60 of the largest possible output), so it is a function of the leaves a row reaches, whatever

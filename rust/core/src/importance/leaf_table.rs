@@ -23,8 +23,9 @@ pub const LANES: usize = 32;
 /// Largest tree (in nodes) that gets a table.
 pub const MAX_TABLE_NODES: usize = 4096;
 
-/// Most ancestor-list entries kept for a forest (4 bytes each).
-const MAX_ANCESTORS: usize = 1 << 24;
+/// Most ancestor-list entries kept for a forest: 20 bytes each, with its path step (see
+/// [`super::tree_paths`]), so 80 MB at most.
+const MAX_ANCESTORS: usize = 1 << 22;
 
 /// Bit of [`Op::left`] and [`Op::right`]: the child is a leaf (the rest is its local index).
 const LEAF_CHILD: u32 = 1 << 31;

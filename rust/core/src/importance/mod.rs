@@ -7,9 +7,11 @@
 //!   change a tie or a class.
 //! - [`leaf_table`]: per tree and block of rows, the leaf each row reaches from every node, so
 //!   that a repeat leaving a row's path finds its leaf by one lookup.
-//! - [`tree_paths`]: the tabled trees in compact form, with per-leaf ancestor lists.
+//! - [`tree_paths`]: the tabled trees in compact form, with per-leaf ancestor lists and path
+//!   steps (the ranks that leave the path at each split).
 //! - [`routing`]: the repeats of a block of rows routed through the forest;
-//!   [`single_column`], its fast path for units of one ranked column through tabled trees.
+//!   [`single_column`], its fast path for units of one ranked column through tabled trees, and
+//!   [`single_column_simd`], that path with AVX-512 or AVX2 for trees with one output.
 //! - [`metrics`]: scikit-learn's scorers (r2, errors, accuracy, balanced accuracy, log loss,
 //!   ROC AUC) on native margins, with sample weights.
 //! - [`permutation`]: the driver, parallel over blocks of rows, then over (column, repeat).

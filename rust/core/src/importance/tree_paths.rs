@@ -7,7 +7,10 @@
 //! - the fixed-point values of its leaves;
 //! - per leaf, its ancestors (root first) with, for each, where on the same list the next split
 //!   on the same column is: from a split on the permuted column, the next one on the path a row
-//!   follows is one lookup.
+//!   follows is one lookup;
+//! - per leaf, the same list as [`PathStep`]s: for each ancestor split, the interval of ranks of
+//!   its column that leave the path there, so that routing a repeat along the path is two
+//!   compares per split, with nothing carried from split to split.
 //!
 //! For every node of every tree, [`TreePaths::below`] also gives the columns split on in its
 //! subtree (as bits `f % 64`), for units that span several columns.
