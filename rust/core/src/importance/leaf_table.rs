@@ -10,7 +10,7 @@
 //! (see [`super::tree_paths`]).
 //!
 //! Filling costs every node of the tree per row, and the ancestor lists memory per leaf: trees
-//! with more than [`MAX_TABLE_NODES`] nodes, and trees past [`MAX_ANCESTORS`] list entries in
+//! with more than [`MAX_TABLE_NODES`] nodes, and trees past `MAX_ANCESTORS` list entries in
 //! all, are walked instead.
 
 use super::column_function::{ColumnRanks, Node};

@@ -9,7 +9,7 @@ use std::arch::x86_64::*;
 use super::column_function::NAN_RANK;
 use super::exact_sum::Fixed;
 use super::leaf_table::LeafTable;
-use super::single_column::{Buffers, SingleColumns, NO_UNIT, RANK_PAD};
+use super::single_column::{batch_mask, Buffers, SingleColumns, NO_UNIT, RANK_PAD};
 use super::tree_paths::{PathStep, TreeView, STEP_NO_NEXT};
 
 /// Tests set this to check the narrower paths on machines with wider vector units too: 0 for
@@ -71,40 +71,10 @@ pub unsafe fn route_lanes(
     // SAFETY: the CPU has the instruction set (the caller's contract).
     unsafe {
         match isa {
-            Isa::Avx512 => lanes_avx512(ctx, tree, table, li0, count, acc, sums, buf),
-            Isa::Avx2 => lanes_avx2(ctx, tree, table, li0, count, acc, sums, buf),
+            Isa::Avx512 => Avx512::lanes(ctx, tree, table, li0, count, acc, sums, buf),
+            Isa::Avx2 => Avx2::lanes(ctx, tree, table, li0, count, acc, sums, buf),
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx512vl,avx512bw")]
-unsafe fn lanes_avx512(
-    ctx: &SingleColumns,
-    tree: TreeView,
-    table: &LeafTable,
-    li0: usize,
-    count: usize,
-    acc: &mut [Fixed],
-    sums: &mut [Fixed],
-    buf: &mut Buffers,
-) {
-    lanes::<Avx512>(ctx, tree, table, li0, count, acc, sums, buf)
-}
-
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2")]
-unsafe fn lanes_avx2(
-    ctx: &SingleColumns,
-    tree: TreeView,
-    table: &LeafTable,
-    li0: usize,
-    count: usize,
-    acc: &mut [Fixed],
-    sums: &mut [Fixed],
-    buf: &mut Buffers,
-) {
-    lanes::<Avx2>(ctx, tree, table, li0, count, acc, sums, buf)
 }
 
 /// The lanes of [`route_lanes`], with the instructions of `V`; inlined into a function with
@@ -166,7 +136,19 @@ trait Vector {
     /// Adds `diff` to the changes `p[r]` of the repeats `r` in `set`; reads and writes no
     /// other.
     unsafe fn add(p: *mut Fixed, set: u16, diff: Fixed);
-    /// [`Lane::land`] out of line, with the set's features.
+    /// [`lanes`] with the set's features (see [`compiled_with`]).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn lanes(
+        ctx: &SingleColumns,
+        tree: TreeView,
+        table: &LeafTable,
+        li0: usize,
+        count: usize,
+        acc: &mut [Fixed],
+        sums: &mut [Fixed],
+        buf: &mut Buffers,
+    );
+    /// [`Lane::land`] out of line, with the set's features (see [`compiled_with`]).
     #[allow(clippy::too_many_arguments)]
     unsafe fn land(
         lane: &Lane,
@@ -178,6 +160,42 @@ trait Vector {
         set: u16,
         stack: &mut Vec<(u16, u16, bool, u16)>,
     );
+}
+
+/// The entry points of a [`Vector`] impl: the generic [`lanes`] and [`Lane::land`], compiled
+/// with the instruction set's `features`. Rust gives a function target features only by
+/// attribute, so each set needs its own two functions; their bodies are the generic ones.
+macro_rules! compiled_with {
+    ($features:literal) => {
+        #[target_feature(enable = $features)]
+        unsafe fn lanes(
+            ctx: &SingleColumns,
+            tree: TreeView,
+            table: &LeafTable,
+            li0: usize,
+            count: usize,
+            acc: &mut [Fixed],
+            sums: &mut [Fixed],
+            buf: &mut Buffers,
+        ) {
+            lanes::<Self>(ctx, tree, table, li0, count, acc, sums, buf)
+        }
+
+        #[inline(never)]
+        #[target_feature(enable = $features)]
+        unsafe fn land(
+            lane: &Lane,
+            q: Self::Ranks,
+            at: usize,
+            n: usize,
+            parent: usize,
+            is_leaf: bool,
+            set: u16,
+            stack: &mut Vec<(u16, u16, bool, u16)>,
+        ) {
+            unsafe { lane.land::<Self>(q, at, n, parent, is_leaf, set, stack) }
+        }
+    };
 }
 
 struct Avx512;
@@ -219,20 +237,7 @@ impl Vector for Avx512 {
         }
     }
 
-    #[inline(never)]
-    #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
-    unsafe fn land(
-        lane: &Lane,
-        q: __m512i,
-        at: usize,
-        n: usize,
-        parent: usize,
-        is_leaf: bool,
-        set: u16,
-        stack: &mut Vec<(u16, u16, bool, u16)>,
-    ) {
-        unsafe { lane.land::<Self>(q, at, n, parent, is_leaf, set, stack) }
-    }
+    compiled_with!("avx512f,avx512vl,avx512bw");
 }
 
 impl Vector for Avx2 {
@@ -287,30 +292,7 @@ impl Vector for Avx2 {
         }
     }
 
-    #[inline(never)]
-    #[target_feature(enable = "avx2")]
-    unsafe fn land(
-        lane: &Lane,
-        q: __m256i,
-        at: usize,
-        n: usize,
-        parent: usize,
-        is_leaf: bool,
-        set: u16,
-        stack: &mut Vec<(u16, u16, bool, u16)>,
-    ) {
-        unsafe { lane.land::<Self>(q, at, n, parent, is_leaf, set, stack) }
-    }
-}
-
-/// The repeats of a pass with `remaining` or more left: the first `pass` at most.
-#[inline(always)]
-fn batch_mask(remaining: usize, pass: usize) -> u16 {
-    if remaining >= pass {
-        ((1u32 << pass) - 1) as u16
-    } else {
-        ((1u32 << remaining) - 1) as u16
-    }
+    compiled_with!("avx2");
 }
 
 /// One row in one tree.
@@ -353,7 +335,8 @@ impl Lane<'_> {
                 let at = u as usize * n_repeats + base;
                 // SAFETY: `at + V::PASS` is within the row's ranks and their padding.
                 let q = unsafe { V::load(self.qs.add(at)) };
-                let leave = unsafe { V::leaving(q, step, batch_mask(n_repeats - base, V::PASS)) };
+                let pass = batch_mask((n_repeats - base).min(V::PASS)) as u16;
+                let leave = unsafe { V::leaving(q, step, pass) };
                 if !step.again() {
                     unsafe { self.add::<V>(at, leave, leaf) };
                 } else if leave != 0 {
