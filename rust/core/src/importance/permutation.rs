@@ -390,8 +390,9 @@ mod tests {
 
     fn check_direct_evaluation() {
         let mut rng = Lcg(7);
-        for case in 0..6 {
-            let reps = if case == 2 || case == 5 { 70 } else { 3 };
+        // Cases 6 and 7 take the single-column path with one and two outputs, many repeats.
+        for case in 0..8 {
+            let reps = if case == 2 || case >= 5 { 70 } else { 3 };
             let (p, k, m) = (4, 1 + case % 2, 40);
             // Small trees get leaf tables; one tree of depth 12 (8,191 nodes) is walked instead.
             let depths = if case % 2 == 0 {
@@ -400,7 +401,7 @@ mod tests {
                 vec![3; 6]
             };
             const { assert!((1 << 13) - 1 > super::super::leaf_table::MAX_TABLE_NODES) };
-            let forest = random_forest(&mut rng, p, k, &depths, case >= 3);
+            let forest = random_forest(&mut rng, p, k, &depths, (3..6).contains(&case));
             let mut x = Array2::<f64>::zeros((m, p));
             for v in x.iter_mut() {
                 *v = (rng.unif() * 6.0).floor() / 2.0;

@@ -61,7 +61,7 @@ pub fn route_lanes(
     buf: &mut Buffers,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if let Some(isa) = super::single_column_simd::available(ctx.k) {
+    if let Some(isa) = super::single_column_simd::available(ctx.k, output) {
         // SAFETY: the CPU has the instruction set, and the tree has one output.
         return unsafe {
             super::single_column_simd::route_lanes(

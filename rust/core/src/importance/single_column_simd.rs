@@ -17,14 +17,16 @@ use super::tree_paths::{PathStep, TreeView, STEP_NO_NEXT};
 #[cfg(test)]
 pub static NARROWER: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-/// The instruction sets [`route_lanes`] can use here, for a tree with `k` outputs.
+/// The instruction sets [`route_lanes`] can use here, for a model with `k` outputs (1 or 2)
+/// whose tree feeds `output` (all of them when `None`).
 #[inline(always)]
-pub fn available(k: usize) -> Option<Isa> {
+pub fn available(k: usize, output: Option<usize>) -> Option<Isa> {
     #[cfg(test)]
     let narrower = NARROWER.load(std::sync::atomic::Ordering::Relaxed);
     #[cfg(not(test))]
     let narrower = 0;
-    if k != 1 || narrower >= 2 {
+    let leaf_width = if output.is_some() { 1 } else { k };
+    if leaf_width != k || k > 2 || narrower >= 2 {
         None
     } else if narrower == 0
         && std::arch::is_x86_feature_detected!("avx512f")
@@ -46,11 +48,12 @@ pub enum Isa {
     Avx2,
 }
 
-/// [`super::single_column::route_lanes`] for a tree with one output (`ctx.k == 1`).
+/// [`super::single_column::route_lanes`] for a tree with a value per output (`ctx.k` of 1 or
+/// 2).
 ///
 /// # Safety
-/// `isa` comes from [`available`] for `ctx.k`; `table` is filled for the tree and the lanes
-/// `0..count`.
+/// `isa` comes from [`available`] for `ctx.k` and the tree's output; `table` is filled for the
+/// tree and the lanes `0..count`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn route_lanes(
     isa: Isa,
@@ -63,16 +66,21 @@ pub unsafe fn route_lanes(
     sums: &mut [Fixed],
     buf: &mut Buffers,
 ) {
-    debug_assert_eq!(ctx.k, 1);
+    assert!(tree.width == ctx.k && ctx.k <= 2);
     let per_row = ctx.n_units * ctx.n_repeats;
     // The bounds every unchecked access below relies on.
-    assert!(acc.len() >= (li0 + count) * per_row && sums.len() >= li0 + count);
+    let k = ctx.k;
+    assert!(acc.len() >= (li0 + count) * per_row * k && sums.len() >= (li0 + count) * k);
     assert!(ctx.qrank.len() >= (li0 + count) * per_row + RANK_PAD);
     // SAFETY: the CPU has the instruction set (the caller's contract).
     unsafe {
         match isa {
-            Isa::Avx512 => Avx512::lanes(ctx, tree, table, li0, count, acc, sums, buf),
-            Isa::Avx2 => Avx2::lanes(ctx, tree, table, li0, count, acc, sums, buf),
+            Isa::Avx512 if k == 1 => {
+                Avx512::lanes::<1>(ctx, tree, table, li0, count, acc, sums, buf)
+            }
+            Isa::Avx512 => Avx512::lanes::<2>(ctx, tree, table, li0, count, acc, sums, buf),
+            Isa::Avx2 if k == 1 => Avx2::lanes::<1>(ctx, tree, table, li0, count, acc, sums, buf),
+            Isa::Avx2 => Avx2::lanes::<2>(ctx, tree, table, li0, count, acc, sums, buf),
         }
     }
 }
@@ -81,7 +89,7 @@ pub unsafe fn route_lanes(
 /// `V`'s features.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn lanes<V: Vector>(
+fn lanes<V: Vector, const K: usize>(
     ctx: &SingleColumns,
     tree: TreeView,
     table: &LeafTable,
@@ -97,15 +105,17 @@ fn lanes<V: Vector>(
         let li = li0 + lane;
         // A tree of one node is its root leaf, which has no table row.
         let leaf0 = if single { 0 } else { table.leaf(0, lane) };
-        let v0 = tree.values(leaf0)[0];
-        sums[li] += v0;
+        let v0: [Fixed; K] = tree.values(leaf0).try_into().expect("K values per leaf");
+        for (s, v) in sums[li * K..(li + 1) * K].iter_mut().zip(v0) {
+            *s += v;
+        }
         let row = Lane {
             ctx,
             tree,
             table,
             lane,
             qs: ctx.qrank[li * per_row..].as_ptr(),
-            acc: acc[li * per_row..].as_mut_ptr(),
+            acc: acc[li * per_row * K..].as_mut_ptr(),
             steps: tree.steps(leaf0),
             v0,
         };
@@ -133,12 +143,12 @@ trait Vector {
     /// Of the repeats `set` (ranks `q`), those that leave the path at `step`: rank in the
     /// step's leaving interval, or NaN where NaN leaves.
     unsafe fn leaving(q: Self::Ranks, step: &PathStep, set: u16) -> u16;
-    /// Adds `diff` to the changes `p[r]` of the repeats `r` in `set`; reads and writes no
-    /// other.
-    unsafe fn add(p: *mut Fixed, set: u16, diff: Fixed);
+    /// Adds `diff` to the changes `p[r * K..(r + 1) * K]` of the repeats `r` in `set` (K of
+    /// 1 or 2); reads and writes no other.
+    unsafe fn add<const K: usize>(p: *mut Fixed, set: u16, diff: [Fixed; K]);
     /// [`lanes`] with the set's features (see [`compiled_with`]).
     #[allow(clippy::too_many_arguments)]
-    unsafe fn lanes(
+    unsafe fn lanes<const K: usize>(
         ctx: &SingleColumns,
         tree: TreeView,
         table: &LeafTable,
@@ -150,8 +160,8 @@ trait Vector {
     );
     /// [`Lane::land`] out of line, with the set's features (see [`compiled_with`]).
     #[allow(clippy::too_many_arguments)]
-    unsafe fn land(
-        lane: &Lane,
+    unsafe fn land<const K: usize>(
+        lane: &Lane<K>,
         q: Self::Ranks,
         at: usize,
         n: usize,
@@ -168,7 +178,7 @@ trait Vector {
 macro_rules! compiled_with {
     ($features:literal) => {
         #[target_feature(enable = $features)]
-        unsafe fn lanes(
+        unsafe fn lanes<const K: usize>(
             ctx: &SingleColumns,
             tree: TreeView,
             table: &LeafTable,
@@ -178,13 +188,13 @@ macro_rules! compiled_with {
             sums: &mut [Fixed],
             buf: &mut Buffers,
         ) {
-            lanes::<Self>(ctx, tree, table, li0, count, acc, sums, buf)
+            lanes::<Self, K>(ctx, tree, table, li0, count, acc, sums, buf)
         }
 
         #[inline(never)]
         #[target_feature(enable = $features)]
-        unsafe fn land(
-            lane: &Lane,
+        unsafe fn land<const K: usize>(
+            lane: &Lane<K>,
             q: Self::Ranks,
             at: usize,
             n: usize,
@@ -221,16 +231,27 @@ impl Vector for Avx512 {
     }
 
     #[inline(always)]
-    unsafe fn add(p: *mut Fixed, set: u16, diff: Fixed) {
-        let diff = unsafe { _mm512_set1_epi64(diff) };
-        for half in 0..2 {
-            let mask = (set >> (8 * half)) as u8;
-            if half == 1 && mask == 0 {
+    unsafe fn add<const K: usize>(p: *mut Fixed, set: u16, diff: [Fixed; K]) {
+        // 8 changes a register: 8 repeats of one output, or 4 of two (outputs alternate).
+        let per = 8 / K;
+        let diff = unsafe {
+            if K == 1 {
+                _mm512_set1_epi64(diff[0])
+            } else {
+                let (a, b) = (diff[0], diff[K - 1]);
+                _mm512_setr_epi64(a, b, a, b, a, b, a, b)
+            }
+        };
+        for part in 0..16 / per {
+            let bits = (set >> (per * part)) as u32 & ((1 << per) - 1);
+            if part > 0 && set >> (per * part) == 0 {
                 break;
             }
+            // Each repeat's bit, once per output.
+            let mask = if K == 1 { bits } else { spread_pairs(bits) } as u8;
             // SAFETY: masked lanes are not read or written.
             unsafe {
-                let p = p.add(8 * half).cast();
+                let p = p.add(8 * part).cast();
                 let a = _mm512_maskz_loadu_epi64(mask, p);
                 _mm512_mask_storeu_epi64(p, mask, _mm512_add_epi64(a, diff));
             }
@@ -270,15 +291,27 @@ impl Vector for Avx2 {
     }
 
     #[inline(always)]
-    unsafe fn add(p: *mut Fixed, set: u16, diff: Fixed) {
+    unsafe fn add<const K: usize>(p: *mut Fixed, set: u16, diff: [Fixed; K]) {
+        // 4 changes a register: 4 repeats of one output, or 2 of two (outputs alternate).
+        let per = 4 / K;
         unsafe {
-            let diff = _mm256_set1_epi64x(diff);
-            for quarter in 0..2 {
-                let bits = (set >> (4 * quarter)) as i64 & 0xF;
-                if quarter == 1 && bits == 0 {
+            let diff = if K == 1 {
+                _mm256_set1_epi64x(diff[0])
+            } else {
+                _mm256_setr_epi64x(diff[0], diff[K - 1], diff[0], diff[K - 1])
+            };
+            for quarter in 0..8 / per {
+                let repeats = (set >> (per * quarter)) as u32 & ((1 << per) - 1);
+                if quarter > 0 && set >> (per * quarter) == 0 {
                     break;
                 }
-                // One lane per repeat: all ones where its bit is set.
+                // Each repeat's bit, once per output.
+                let bits = if K == 1 {
+                    repeats
+                } else {
+                    spread_pairs(repeats)
+                } as i64;
+                // One lane per change: all ones where its bit is set.
                 let lane_bits = _mm256_setr_epi64x(1, 2, 4, 8);
                 let mask = _mm256_cmpeq_epi64(
                     _mm256_and_si256(_mm256_set1_epi64x(bits), lane_bits),
@@ -295,8 +328,18 @@ impl Vector for Avx2 {
     compiled_with!("avx2");
 }
 
-/// One row in one tree.
-struct Lane<'a> {
+/// Each bit `r` of `bits` (below 8) as bits `2r` and `2r + 1`: a repeat's two outputs.
+#[inline(always)]
+fn spread_pairs(bits: u32) -> u32 {
+    let mut out = 0;
+    for r in 0..8 {
+        out |= ((bits >> r) & 1) * (3 << (2 * r));
+    }
+    out
+}
+
+/// One row in one tree, with `K` outputs.
+struct Lane<'a, const K: usize> {
     ctx: &'a SingleColumns<'a>,
     tree: TreeView<'a>,
     table: &'a LeafTable,
@@ -306,10 +349,10 @@ struct Lane<'a> {
     acc: *mut Fixed,
     /// The path to the row's own leaf.
     steps: &'a [PathStep],
-    v0: Fixed,
+    v0: [Fixed; K],
 }
 
-impl Lane<'_> {
+impl<const K: usize> Lane<'_, K> {
     /// The row's repeats along its path: at each split on a unit's column, a pass of repeats
     /// at a time, those whose rank is in the split's leaving interval (see [`PathStep`]) leave
     /// and land.
@@ -340,7 +383,7 @@ impl Lane<'_> {
                 if !step.again() {
                     unsafe { self.add::<V>(at, leave, leaf) };
                 } else if leave != 0 {
-                    unsafe { V::land(self, q, at, other, d, step.other_leaf(), leave, stack) };
+                    unsafe { V::land::<K>(self, q, at, other, d, step.other_leaf(), leave, stack) };
                 }
                 base += V::PASS;
                 if ONE_PASS {
@@ -404,7 +447,7 @@ impl Lane<'_> {
         (looked_up & mask) | (n & !mask)
     }
 
-    /// Adds `v(leaf) - v0` to the changes at `at` of the repeats in `set`.
+    /// Adds `v(leaf) - v0` to the changes of the repeats in `set` of the pass at `at`.
     ///
     /// # Safety
     /// `leaf` is a node of the tree; the repeats of `set` are within the row's changes.
@@ -412,8 +455,9 @@ impl Lane<'_> {
     unsafe fn add<V: Vector>(&self, at: usize, set: u16, leaf: usize) {
         // SAFETY: the caller's contract.
         unsafe {
-            let diff = self.tree.value_unchecked(leaf) - self.v0;
-            V::add(self.acc.add(at), set, diff)
+            let v = self.tree.values_unchecked::<K>(leaf);
+            let diff = std::array::from_fn(|o| v[o] - self.v0[o]);
+            V::add::<K>(self.acc.add(at * K), set, diff)
         }
     }
 }

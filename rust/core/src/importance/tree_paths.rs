@@ -194,15 +194,16 @@ impl<'a> TreeView<'a> {
         &self.values[leaf * self.width..(leaf + 1) * self.width]
     }
 
-    /// The value of node `n` of a tree with one value per leaf (zero for internal nodes).
+    /// The `K` values of node `n` of a tree with `K` values per leaf (zeros for internal
+    /// nodes).
     ///
     /// # Safety
-    /// `n` is a node of the tree and its width is 1.
+    /// `n` is a node of the tree and its width is `K`.
     #[inline(always)]
-    pub unsafe fn value_unchecked(&self, n: usize) -> Fixed {
-        debug_assert!(self.width == 1 && n < self.values.len());
+    pub unsafe fn values_unchecked<const K: usize>(&self, n: usize) -> [Fixed; K] {
+        debug_assert!(self.width == K && (n + 1) * K <= self.values.len());
         // SAFETY: the caller's contract.
-        unsafe { *self.values.get_unchecked(n) }
+        std::array::from_fn(|o| unsafe { *self.values.get_unchecked(n * K + o) })
     }
 }
 
