@@ -17,8 +17,8 @@ so routing a repeat is one integer comparison. For trees of up to 4,096 nodes th
 per tree and 32 rows at a time, a table of the leaf each row reaches from every node (bottom-up,
 with vector compares and blends): a repeat that leaves the path then lands with one lookup, and
 the next split on its column below is a link in the landing leaf's list of ancestors. Each step
-of a leaf's path also carries the interval of ranks that leave the path there, so for models
-with one output (regressors, binary classifiers of XGBoost and LightGBM) the repeats of a row are
+of a leaf's path also carries the interval of ranks that leave the path there, so for trees
+with one or two values per leaf (regressors, binary classifiers) the repeats of a row are
 parted 16 at a time (8 with AVX2) by two vector compares per split, with no state carried from
 split to split. Repeats that reach another leaf add the difference of leaf values. Larger trees,
 and forests past 4 million path entries, are walked node by node.

@@ -11,7 +11,7 @@
 //!   steps (the ranks that leave the path at each split).
 //! - [`routing`]: the repeats of a block of rows routed through the forest;
 //!   [`single_column`], its fast path for units of one ranked column through tabled trees, and
-//!   [`single_column_simd`], that path with AVX-512 or AVX2 for trees with one output.
+//!   [`single_column_simd`], that path with AVX-512 or AVX2 for trees with one or two values per leaf.
 //! - [`metrics`]: scikit-learn's scorers (r2, errors, accuracy, balanced accuracy, log loss,
 //!   ROC AUC) on native margins, with sample weights.
 //! - [`permutation`]: the driver, parallel over blocks of rows, then over (column, repeat).

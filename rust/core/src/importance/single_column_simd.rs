@@ -1,7 +1,7 @@
-//! [`super::single_column`] with vector instructions (AVX-512, else AVX2), for trees with one
-//! output: the repeats of a pass (16, or 8) are a mask. Per leaf, each step of the path carries
+//! [`super::single_column`] with vector instructions (AVX-512, else AVX2), for trees with a
+//! value per output, of one or two outputs: the repeats of a pass (16, or 8) are a mask. Per leaf, each step of the path carries
 //! the interval of ranks that leave there ([`PathStep`]): two vector compares give the repeats
-//! that leave, and one masked add per 8 (4) gives them the output change. The scalar path parts
+//! that leave, and one masked add per 8 (4) changes gives them the output change. The scalar path parts
 //! repeats bit by bit, carrying per column the ones still on the path.
 
 use std::arch::x86_64::*;
