@@ -8,7 +8,7 @@ import numpy as np
 from . import _core
 from .exceptions import InvalidInputError
 from .explanation import Explanation
-from .inputs import column_names, is_dataframe
+from .inputs import input_data, is_table
 from .loaders import load
 from .progress import progress_callback
 
@@ -22,7 +22,7 @@ _REDUCTIONS = ("mean_abs", "mean")
 def _one_row(X):
     """``(X as 2-D, True)`` for one row given as a 1-D array or a pandas Series (shap accepts
     them and returns the values without the row axis); ``(X, False)`` otherwise."""
-    if is_dataframe(X) or hasattr(X, "nnz"):
+    if is_table(X) or hasattr(X, "nnz"):
         return X, False
     if type(X).__module__.startswith("pandas") and hasattr(X, "to_frame"):
         return X.to_frame().T, True
@@ -207,9 +207,11 @@ class TreeExplainer:
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            One row may also be given as a 1-D array or a pandas Series (as in shap); the row
-            axis is then dropped from the result.
+        X : array-like or table of shape (n_samples, n_features)
+            A numpy array (read by position), or a pandas or polars DataFrame or pyarrow
+            Table (columns matched to the model's feature names by name, in any order). One
+            row may also be given as a 1-D array or a pandas Series (as in shap); the row axis
+            is then dropped from the result.
         y : array-like, optional
             Labels, for ``model_output="log_loss"`` (interventional only; ignored otherwise).
         n_jobs : int, optional
@@ -228,24 +230,31 @@ class TreeExplainer:
         Returns
         -------
         ndarray of shape (n_samples, n_features) or (n_samples, n_features, n_outputs)
-            ``values.sum(axis=1) + expected_value`` equals the model's output.
+            ``values.sum(axis=1) + expected_value`` equals the model's output. Features are
+            in X's column order (as in scikit-learn): a table's own order, the model's for
+            arrays.
         """
         _check_shap_options(tree_limit, approximate)
         X, one = _one_row(X)
         if one and y is not None:
             y = np.atleast_1d(y)
-        x = self.model.prepare(X)
+        out, _ = self._values(X, y, n_jobs, progress, max_bytes)
+        return out[0] if one else out
+
+    def _values(self, X, y, n_jobs, progress, max_bytes):
+        """``(SHAP values in X's column order, the read input)``."""
+        rows = self.model.read(X)
+        x = rows.matrix
         jobs = self._jobs(n_jobs)
         cb = progress_callback(progress, "shap values", x.shape[0])
         if self._interventional is not None:
-            out = self._interventional.shap_values(x, y=y, n_jobs=jobs, progress=cb)
+            out = self._interventional._run(x, y, False, jobs, cb)
         else:
             # y only matters for model_output="log_loss"; ignored here, as shap does.
             out = _core.path_shap_values(
                 self._forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
             )
-        out = self._squeeze(np.asarray(out, dtype=np.float64))
-        return out[0] if one else out
+        return rows.columns(1, self._squeeze(np.asarray(out, dtype=np.float64))), rows
 
     def shap_interaction_values(
         self,
@@ -265,8 +274,9 @@ class TreeExplainer:
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Or one row as a 1-D array or a pandas Series (the row axis is then dropped).
+        X : array-like or table of shape (n_samples, n_features)
+            As in :meth:`shap_values`; or one row as a 1-D array or a pandas Series (the row
+            axis is then dropped).
         y : array-like, optional
             Labels (interventional ``log_loss`` only).
         reduce : {None, "mean_abs", "mean"}
@@ -285,6 +295,7 @@ class TreeExplainer:
         -------
         ndarray
             ``(n, p, p)`` or ``(n, p, p, k)``; with ``reduce``: ``(p, p)`` or ``(p, p, k)``.
+            Both feature axes are in X's column order, as in :meth:`shap_values`.
         """
         if reduce is not None and reduce not in _REDUCTIONS:
             raise InvalidInputError(
@@ -298,19 +309,24 @@ class TreeExplainer:
                 X, y, reduce=reduce, n_jobs=n_jobs, progress=progress, max_bytes=max_bytes
             )
             return out if reduce is not None else out[0]
-        x = self.model.prepare(X)
+        out, _ = self._interaction_values(X, y, reduce, n_jobs, progress, max_bytes)
+        return out
+
+    def _interaction_values(self, X, y, reduce, n_jobs, progress, max_bytes):
+        """``(interaction values in X's column order, the read input)``."""
+        rows = self.model.read(X)
+        x = rows.matrix
         jobs = self._jobs(n_jobs)
         cb = progress_callback(progress, "shap interaction values", x.shape[0])
+        # The two feature axes: after the row axis, or first when reduced over the rows.
+        axes = (1, 2) if reduce is None else (0, 1)
         if self._interventional is not None:
-            out = np.asarray(
-                self._interventional.shap_interaction_values(x, y=y, n_jobs=jobs, progress=cb),
-                dtype=np.float64,
-            )
+            out = np.asarray(self._interventional._run(x, y, True, jobs, cb), dtype=np.float64)
             if reduce == "mean_abs":
                 out = np.abs(out).mean(axis=0)
             elif reduce == "mean":
                 out = out.mean(axis=0)
-            return self._squeeze(out)
+            return rows.columns(axes, self._squeeze(out)), rows
         if reduce is None:
             out = _core.path_shap_interaction_values(
                 self._forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
@@ -319,7 +335,7 @@ class TreeExplainer:
             out = _core.path_shap_interaction_summary(
                 self._forest, x, reduce, n_jobs=jobs, progress=cb
             )
-        return self._squeeze(np.asarray(out, dtype=np.float64))
+        return rows.columns(axes, self._squeeze(np.asarray(out, dtype=np.float64))), rows
 
     def __call__(
         self,
@@ -331,11 +347,20 @@ class TreeExplainer:
         progress: bool | None = None,
     ) -> Explanation:
         """An :class:`Explanation` of the rows of ``X`` (interaction values with
-        ``interactions=True``)."""
+        ``interactions=True``).
+
+        Its ``values``, ``data`` and ``feature_names`` are all in the input's column order (a
+        table's own order, matched to the model by name; the model's for arrays), so each
+        value sits with its own feature's name and data. One row given as a 1-D array or a
+        pandas Series gives the explanation of that row (no row axis).
+        """
+        X, one = _one_row(X)
+        if one and y is not None:
+            y = np.atleast_1d(y)
         if interactions:
-            values = self.shap_interaction_values(X, y, n_jobs=n_jobs, progress=progress)
+            values, rows = self._interaction_values(X, y, None, n_jobs, progress, None)
         else:
-            values = self.shap_values(X, y, n_jobs=n_jobs, progress=progress)
+            values, rows = self._values(X, y, n_jobs, progress, None)
         n = values.shape[0]
         if self._expected is None:
             base = self._squeeze(np.asarray(self._interventional.base_values(n, y)))
@@ -343,21 +368,17 @@ class TreeExplainer:
             base = np.full(n, self._expected[0])
         else:
             base = np.tile(self._expected, (n, 1))
-        names = column_names(X) or self.model.feature_names
-        if hasattr(X, "to_numpy"):
-            data = X.to_numpy()
-        else:
-            data = np.asarray(X)
         classes = self.model.classes
         n_out = self.model.n_outputs if self._expected is None else self._expected.size
         output_names = list(classes) if classes is not None and len(classes) == n_out else None
-        return Explanation(
+        out = Explanation(
             values=values,
             base_values=base,
-            data=data,
-            feature_names=list(names) if names is not None else None,
+            data=input_data(X),
+            feature_names=rows.names,
             output_names=output_names,
         )
+        return out[0] if one else out
 
     def __repr__(self) -> str:
         return f"treelens.TreeExplainer({self.model!r}, {self.feature_perturbation})"

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _core
 from .exceptions import InvalidInputError
-from .partial_dependence import feature_names, resolve_features, weights
+from .partial_dependence import resolve_features, weights
 from .progress import progress_callback
 
 #: Numerators below this count as 0 (as in R's hstats).
@@ -155,11 +155,12 @@ def hstats(
     Parameters
     ----------
     model : Model or anything :func:`treelens.load` accepts
-    X : array-like or DataFrame of shape (n_samples, n_features)
-        At least 2 rows and 2 columns.
+    X : array-like or table of shape (n_samples, n_features)
+        At least 2 rows and 2 columns: a numpy array (read by position), or a pandas or polars
+        DataFrame or pyarrow Table (columns matched to the model by name, any order).
     features : sequence of str or int, optional
-        Features to consider (names or column indices); all by default. Columns without names
-        are called x0, x1, ....
+        Features to consider (names or indices of X's columns); all by default, in X's column
+        order. Columns without names are called x0, x1, ....
     pairwise_m : int or None
         Pairwise statistics for all pairs of the ``pairwise_m`` features with the largest
         positive overall numerator (summed over outputs); none when below 2. None: all features
@@ -187,12 +188,14 @@ def hstats(
     from .loaders import load
 
     model = load(model)
-    names = feature_names(model, X)
     if model.n_features < 2:
         raise InvalidInputError(
             f"H statistics need at least 2 features; the model has {model.n_features} column"
         )
-    cols = list(range(model.n_features)) if features is None else resolve_features(features, names)
+    rows = model.read(X)
+    names = rows.labels()
+    chosen = list(range(len(names))) if features is None else resolve_features(features, names)
+    cols = rows.model_columns(chosen)
     # None: every feature considered (all pairs / all triples among those that interact).
     pairwise_m = len(cols) if pairwise_m is None else pairwise_m
     threeway_m = len(cols) if threeway_m is None else threeway_m
@@ -201,7 +204,7 @@ def hstats(
             raise InvalidInputError(
                 f"{name} must be a non-negative integer or None (all features), got {m!r}"
             )
-    x = model.prepare(X)
+    x = rows.matrix
     n = x.shape[0]
     w = weights(sample_weight, n)
     if n_max is not None:
@@ -225,4 +228,4 @@ def hstats(
         n_jobs=n_jobs,
         progress=progress_callback(progress, "hstats", n * model.n_trees),
     )
-    return HStats([names[j] for j in cols], raw, model.n_outputs)
+    return HStats([names[i] for i in chosen], raw, model.n_outputs)

@@ -40,7 +40,7 @@ import numpy as np
 
 from . import _core
 from .exceptions import InvalidInputError
-from .inputs import column_names, is_dataframe
+from .inputs import is_table, named_table
 from .loaders import load
 from .progress import progress_callback
 
@@ -346,13 +346,18 @@ def _bunch(baseline, permuted):
 def _take_rows(X, rows):
     if rows is None:
         return X
-    if is_dataframe(X):
+    if is_table(X):
         return X.iloc[rows]
     return np.asarray(X)[rows]
 
 
+def _is_pandas(X) -> bool:
+    table = named_table(X)
+    return table is not None and table.kind == "pandas"
+
+
 def _permuted_copy(Xs, unit, src):
-    if is_dataframe(Xs):
+    if is_table(Xs):
         out = Xs.copy()
         for c in unit:
             col = Xs.iloc[src, c]
@@ -364,8 +369,11 @@ def _permuted_copy(Xs, unit, src):
     return out
 
 
-def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units):
-    """Baseline and permuted scores through scikit-learn's scorer on the live estimator."""
+def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_rows):
+    """Baseline and permuted scores through scikit-learn's scorer on the live estimator.
+
+    The estimator sees a table in the model's column order (scikit-learn and XGBoost refuse
+    the same names in another order), so the units are mapped to the model's columns."""
     est = model.estimator
     if est is None:
         raise InvalidInputError(
@@ -385,8 +393,13 @@ def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units):
     def score(Xa, ya, wa):
         return fn(est, Xa, ya) if wa is None else fn(est, Xa, ya, sample_weight=wa)
 
-    if not is_dataframe(X):
+    if named_table(X) is not None and not _is_pandas(X):
+        X = X.to_pandas()  # polars and pyarrow: scikit-learn's scorer and the copies below
+    elif not is_table(X):
         X = np.asarray(X)
+    if input_rows.order is not None:
+        X = X[[X.columns[i] for i in np.argsort(input_rows.order)]]
+        units = [input_rows.model_columns(unit) for unit in units]
     y = np.asarray(y) if not hasattr(y, "iloc") else y
     baseline = score(X, y, sample_weight)
     Xs = _take_rows(X, rows)
@@ -426,8 +439,9 @@ def permutation_importance(
     ----------
     estimator_or_model : estimator, booster, path or :class:`treelens.Model`
         Anything :func:`treelens.load` accepts.
-    X : array-like or DataFrame of shape (n_samples, n_features)
-        Data to permute.
+    X : array-like or table of shape (n_samples, n_features)
+        Data to permute: a numpy array (read by position), or a pandas or polars DataFrame or
+        pyarrow Table (columns matched to the model by name, in any order).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Targets: class labels (as the classifier's ``classes_``) or regression values.
     scoring : str, callable, list, tuple or dict, optional
@@ -449,7 +463,7 @@ def permutation_importance(
     max_samples : int or float, default=1.0
         Rows drawn (without replacement, as scikit-learn draws them) to score the permutations;
         the baseline score uses all rows, as in scikit-learn.
-    groups : list of lists of column indices or names, optional
+    groups : list of lists of column indices (of X) or names, optional
         Columns permuted together: the same row permutation moves all columns of a group, and the
         result has one importance per group, in order (scikit-learn has no such option). Group
         ``g`` draws exactly what a column draws (a fresh ``RandomState(seed)``), so a group of one
@@ -468,7 +482,8 @@ def permutation_importance(
     model = load(estimator_or_model)
     if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
         raise InvalidInputError(f"n_repeats must be a positive int, got {n_repeats!r}")
-    x = model.prepare(X)
+    input_rows = model.read(X)
+    x = input_rows.matrix
     n_rows = x.shape[0]
     if n_rows == 0:
         raise InvalidInputError("X has no rows")
@@ -482,14 +497,9 @@ def permutation_importance(
             )
         if not np.isfinite(weight).all():
             raise InvalidInputError("sample_weight holds NaN or infinite values")
-    names = column_names(X) or model.feature_names
-    # Units name X's columns (as scikit-learn's rows do); model.prepare puts a DataFrame with
-    # the model's names in another order into the model's order, so map them to its columns.
-    units = _units(groups, model.n_features, names)
-    model_units = units
-    if column_names(X) is not None and model.feature_names is not None:
-        position = {str(name): j for j, name in enumerate(model.feature_names)}
-        model_units = [[position[names[c]] for c in unit] for unit in units]
+    # Units are X's columns (as scikit-learn's rows are); the core reads the model's order.
+    units = _units(groups, model.n_features, input_rows.names)
+    model_units = [input_rows.model_columns(unit) for unit in units]
     entries, single, _ = _scorer_names(scoring, model)
     for entry in entries.values():
         if isinstance(entry, str) and entry not in NATIVE_SCORERS:
@@ -554,7 +564,7 @@ def permutation_importance(
     for key, entry in entries.items():
         if key in results:
             continue
-        out = _slow_scores(model, entry, X, y, weight, rows, perms, units)
+        out = _slow_scores(model, entry, X, y, weight, rows, perms, units, input_rows)
         if isinstance(out, dict):
             if not single:
                 raise InvalidInputError("a scorer in a dict or list must return one number")

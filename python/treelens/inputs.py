@@ -1,23 +1,79 @@
-"""Turning user data (numpy arrays, pandas DataFrames) into the matrix the core reads."""
+"""Turning user data (numpy arrays; pandas or polars DataFrames, pyarrow Tables) into the matrix
+the core reads, and the order results come back in.
+
+Names are the truth: a table's columns are matched to the model's feature names by name, in
+whatever order they come, and every result and label comes back in the input's column order (as
+scikit-learn does). A numpy array is read by position: its order is the model's.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .exceptions import FeatureNameError, InvalidInputError
+from .tables import Column, Table, named_table
 
 #: LightGBM's kZeroThreshold: the float constant 1e-35f widened to double.
 LIGHTGBM_ZERO = float(np.float32(1e-35))
 
 
-def is_dataframe(X) -> bool:
-    module = type(X).__module__
-    return module.startswith("pandas") and hasattr(X, "columns") and hasattr(X, "dtypes")
+@dataclass(frozen=True)
+class Prepared:
+    """The rows of an input, ready for the core, and how to put results back in its order.
+
+    Attributes
+    ----------
+    matrix : ndarray of shape (n_samples, n_features)
+        float64, C order, in the model's column order and encoding.
+    order : ndarray of int or None
+        ``order[i]`` is the model column of the input's column ``i``; None when the input's
+        order is the model's (numpy arrays, tables in the model's order).
+    names : list of str or None
+        Feature names in the input's column order: a table's own, else the model's.
+    """
+
+    matrix: np.ndarray
+    order: np.ndarray | None
+    names: list[str] | None
+
+    def model_columns(self, indices) -> list[int]:
+        """The model columns of the input's columns ``indices``."""
+        if self.order is None:
+            return [int(i) for i in indices]
+        return [int(self.order[i]) for i in indices]
+
+    def labels(self) -> list[str]:
+        """Feature names in the input's order; unnamed columns are called x0, x1, ...."""
+        if self.names is not None:
+            return list(self.names)
+        return [f"x{j}" for j in range(self.matrix.shape[1])]
+
+    def columns(self, axes, values):
+        """``values`` (whose ``axes`` are features in the model's order) in the input's order."""
+        if self.order is None:
+            return values
+        for axis in (axes,) if isinstance(axes, int) else axes:
+            values = np.take(values, self.order, axis=axis)
+        return values
+
+
+def is_table(X) -> bool:
+    """Whether ``X`` is a named table (pandas/polars DataFrame, pyarrow Table/RecordBatch)."""
+    return named_table(X) is not None
 
 
 def column_names(X) -> list[str] | None:
-    """The column names of a DataFrame, or None for arrays."""
-    return [str(c) for c in X.columns] if is_dataframe(X) else None
+    """The column names of a named table, or None for arrays."""
+    table = named_table(X)
+    return None if table is None else list(table.names)
+
+
+def input_data(X) -> np.ndarray:
+    """The input's own values as a 2-D array, in its column order (an Explanation's data)."""
+    table = named_table(X)
+    return np.asarray(X) if table is None else table.data()
 
 
 def _encode(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
@@ -58,125 +114,205 @@ def _numeric(values, name: str) -> np.ndarray:
         ) from None
 
 
-def _frame_matrix(model, X) -> np.ndarray:
-    import pandas as pd
+def _text_categories(categories: np.ndarray) -> bool:
+    """Whether a model's categories are text (not numbers)."""
+    cats = np.asarray(categories)
+    return cats.dtype.kind in "USO" and any(isinstance(c, (str, bytes)) for c in cats)
 
-    names = [str(c) for c in X.columns]
-    expected = model.feature_names
+
+def _refuse_numbers_for_text(name: str, categories) -> None:
+    """scikit-learn refuses numbers (category codes among them) for a feature whose training
+    categories are strings; reading them as unknown categories would be a silent guess."""
+    shown = [str(c) for c in list(categories)[:10]]
+    raise InvalidInputError(
+        f"feature {name} is categorical with string categories {shown}, but the input gives "
+        "it numbers (category codes?), which scikit-learn refuses too: pass the category "
+        "values (strings, a pandas Categorical, or a numpy object array)"
+    )
+
+
+def _xgboost_categorical(model, j: int) -> bool:
+    types = model.feature_types
+    return bool(types) and j < len(types) and types[j] == "c"
+
+
+def _categorical_for_numeric(model, name: str, col: Column) -> np.ndarray:
+    """A categorical column for a feature the model does not treat as categorical."""
+    if model.library == "sklearn":
+        # scikit-learn reads a categorical column by its values (numbers), not its codes.
+        return _numeric(col.category_values(), name)
+    if model.library == "xgboost":
+        raise InvalidInputError(
+            f"column {name} is categorical ({col.dtype}), but the model treats that feature "
+            "as numeric: XGBoost refuses such a column (a DMatrix without "
+            "enable_categorical=True), and with it would read the category codes, whose "
+            "meaning depends on the column's category list; pass numbers, e.g. "
+            f"X[{name}].cat.codes for the codes"
+        )
+    # LightGBM (a model trained without pandas categories) reads such a column by its codes.
+    codes = col.codes.astype(np.float64)
+    codes[col.codes < 0] = np.nan
+    return codes
+
+
+def _encode_column(model, j: int, name: str, col: Column, lightgbm_categories) -> np.ndarray:
+    """Column ``j`` of the model's matrix from one column of a table.
+
+    ``lightgbm_categories`` is an iterator over LightGBM's ``pandas_categorical`` lists (the
+    k-th categorical column of the table uses the k-th list), or None.
+    """
+    if j in model.categories:
+        # HistGradientBoosting: categories are read by value, as its OrdinalEncoder does.
+        cats = model.categories[j]
+        if col.is_categorical:
+            if _text_categories(cats) and not _text_categories(col.categories):
+                _refuse_numbers_for_text(name, cats)
+            return _encode(col.category_values(), cats)
+        values = col.numbers if col.numbers is not None else col.values
+        if _text_categories(cats) and np.asarray(values).dtype.kind in "fiub":
+            _refuse_numbers_for_text(name, cats)
+        return _encode(np.asarray(values, dtype=object), cats)
+    if col.is_categorical:
+        if lightgbm_categories is not None:
+            return _encode(col.category_values(), next(lightgbm_categories))
+        if j in model.frame_categories:
+            values = col.category_values()
+            out = _encode(values, model.frame_categories[j])
+            # XGBoost refuses categories it did not see in training: so do we.
+            unseen = np.isnan(out) & (col.codes >= 0)
+            if unseen.any():
+                raise InvalidInputError(
+                    f"column {name} holds the category {values[unseen][0]!r}, which the "
+                    "model did not see in training (XGBoost refuses it too); known: "
+                    f"{list(model.frame_categories[j])[:20]}"
+                )
+            return out
+        if model.library == "xgboost" and _xgboost_categorical(model, j):
+            # A categorical feature without stored categories: the column's codes (xgboost
+            # < 3.1 and models trained on codes read a DataFrame this way).
+            codes = col.codes.astype(np.float64)
+            codes[col.codes < 0] = np.nan
+            return codes
+        return _categorical_for_numeric(model, name, col)
+    if j in model.frame_categories:
+        known = [str(c) for c in list(model.frame_categories[j])[:10]]
+        raise InvalidInputError(
+            f"column {name} is a {col.dtype} column, but the model treats that feature as "
+            f"categorical with categories {known}: XGBoost refuses it in a table too (the data "
+            "type does not match); pass a categorical column (pandas Categorical, polars "
+            "Categorical/Enum, arrow dictionary) holding these categories, or a numpy array of "
+            "category codes"
+        )
+    if col.numbers is not None:
+        return col.numbers
+    return _numeric(col.values, name)
+
+
+def _table_matrix(model, table: Table) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model-ordered matrix of a table, and the model column of each table column."""
+    names = table.names
+    p = model.n_features
     if len(set(names)) != len(names):
-        raise FeatureNameError("the DataFrame has duplicate column names")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise FeatureNameError(f"X has duplicate column names: {repeated[:10]}")
+    expected = model.feature_names
     if expected is not None:
-        if names != list(expected):
-            missing = [n for n in expected if n not in names]
-            extra = [n for n in names if n not in expected]
+        expected = [str(n) for n in expected]
+        if names != expected:
+            present = set(names)
+            wanted = set(expected)
+            missing = [n for n in expected if n not in present]
+            extra = [n for n in names if n not in wanted]
             if missing or extra:
                 raise FeatureNameError(
-                    "the DataFrame's columns do not match the model's feature names: "
+                    "X's columns do not match the model's feature names: "
                     f"missing {missing[:10]}, unexpected {extra[:10]}"
+                    + (" (and more)" if len(missing) > 10 or len(extra) > 10 else "")
                 )
-            # Same names, other order: take the model's order.
-            X = X[[X.columns[names.index(n)] for n in expected]]
-            names = list(expected)
-    elif len(names) != model.n_features:
+        position = {n: i for i, n in enumerate(names)}
+        source = [position[n] for n in expected]
+    else:
+        if len(names) != p:
+            raise InvalidInputError(
+                f"X has {len(names)} columns, but the model was trained on {p} features"
+            )
+        source = list(range(p))
+    lightgbm = None
+    if model.pandas_categorical is not None:
+        # LightGBM refuses a frame whose number of categorical columns differs from training.
+        n_cat = sum(table.is_categorical(i) for i in source)
+        if n_cat != len(model.pandas_categorical):
+            raise InvalidInputError(
+                f"X has {n_cat} categorical columns, but the LightGBM model was trained on a "
+                f"DataFrame with {len(model.pandas_categorical)} (LightGBM refuses this too: "
+                "'categorical_feature do not match'); give exactly the training's categorical "
+                "columns as categorical"
+            )
+        lightgbm = iter(model.pandas_categorical)
+    out = np.empty((table.n_rows, p), dtype=np.float64)
+    for j, i in enumerate(source):  # one column at a time: memory for one column at most
+        out[:, j] = _encode_column(model, j, repr(names[i]), table.column(i), lightgbm)
+    order = np.argsort(np.asarray(source, dtype=np.intp))
+    identity = np.array_equal(order, np.arange(p))
+    return out, None if identity else order
+
+
+def _array_matrix(model, X) -> np.ndarray:
+    """The matrix of an array-like, read by position (its order is the model's)."""
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
         raise InvalidInputError(
-            f"X has {len(names)} columns, but the model was trained on {model.n_features} features"
+            "sparse matrices are not supported; pass a dense numpy array or DataFrame"
         )
-    out = np.empty((len(X), len(names)), dtype=np.float64)
-    pandas_cats = list(model.pandas_categorical or [])
-    cat_index = 0
-    for j, name in enumerate(names):
-        col = X.iloc[:, j]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            if model.pandas_categorical is not None:
-                # LightGBM: the k-th categorical column uses the k-th stored category list.
-                if cat_index >= len(pandas_cats):
-                    raise InvalidInputError(
-                        f"column {name!r} is categorical, but the model knows categories for "
-                        f"only {len(pandas_cats)} categorical columns"
-                    )
-                out[:, j] = _encode(np.asarray(col.astype(object)), pandas_cats[cat_index])
-                cat_index += 1
-            elif j in model.categories:
-                out[:, j] = _encode(np.asarray(col.astype(object)), model.categories[j])
-            elif j in model.frame_categories:
-                values = np.asarray(col.astype(object))
-                out[:, j] = _encode(values, model.frame_categories[j])
-                # XGBoost refuses categories it did not see in training: so do we.
-                unseen = np.isnan(out[:, j]) & ~col.isna().to_numpy()
-                if unseen.any():
-                    raise InvalidInputError(
-                        f"column {name!r} holds the category {values[unseen][0]!r}, which the "
-                        "model did not see in training (XGBoost refuses it too); known: "
-                        f"{list(model.frame_categories[j])[:20]}"
-                    )
-            elif model.library == "sklearn":
-                # scikit-learn reads a categorical column the model treats as numeric by its
-                # values (numbers), not by its category codes.
-                values = np.asarray(col.astype(object).where(col.notna(), np.nan))
-                out[:, j] = _numeric(values, repr(name))
+    try:
+        arr = np.asarray(X)
+    except ValueError as e:  # ragged nested lists
+        raise InvalidInputError(
+            f"X is not a rectangular (n_samples, n_features) table: {e}"
+        ) from None
+    if arr.ndim == 0 and arr.dtype == object and not isinstance(X, (int, float, complex)):
+        raise InvalidInputError(
+            f"X is a {type(X).__module__}.{type(X).__name__}, which treelens cannot read: "
+            "pass a numpy array (float32, float64, integer or boolean), a pandas or polars "
+            "DataFrame or a pyarrow Table"
+        )
+    if arr.ndim != 2:
+        raise InvalidInputError(
+            f"X must be 2-D (n_samples, n_features), got {arr.ndim}-D with shape "
+            f"{arr.shape}; use X.reshape(1, -1) for one row"
+        )
+    if arr.shape[1] != model.n_features:
+        raise InvalidInputError(
+            f"X has {arr.shape[1]} columns, but the model was trained on "
+            f"{model.n_features} features"
+        )
+    if model.categories and arr.dtype.kind not in "fiub":
+        out = np.empty(arr.shape, dtype=np.float64)
+        for j in range(arr.shape[1]):
+            if j in model.categories:
+                out[:, j] = _encode(arr[:, j], model.categories[j])
             else:
-                # XGBoost and LightGBM read such a column by its category codes.
-                codes = col.cat.codes.to_numpy().astype(np.float64)
-                codes[codes < 0] = np.nan
-                out[:, j] = codes
-        elif j in model.categories:
-            out[:, j] = _encode(np.asarray(col.astype(object)), model.categories[j])
-        else:
-            out[:, j] = _numeric(col.to_numpy(dtype=None, na_value=np.nan), repr(name))
+                out[:, j] = _numeric(arr[:, j], f"{j}")
+        return out
+    if arr.dtype.kind not in "fiub":
+        try:
+            if arr.dtype.kind != "O" or _holds_text(arr):
+                raise TypeError
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"X is not numeric (dtype {arr.dtype}); treelens accepts float32, "
+                "float64, integer and boolean arrays, or DataFrames"
+            ) from None
+    out = np.array(arr, dtype=np.float64, order="C", copy=True)
+    for j, cats in model.categories.items():
+        if _text_categories(cats):
+            _refuse_numbers_for_text(f"{j}", cats)
+        out[:, j] = _encode(out[:, j], cats)
     return out
 
 
-def as_matrix(model, X) -> np.ndarray:
-    """``X`` as a float64, C-ordered (n_samples, n_features) matrix in the model's encoding."""
-    if is_dataframe(X):
-        out = _frame_matrix(model, X)
-    else:
-        if hasattr(X, "toarray") and hasattr(X, "nnz"):
-            raise InvalidInputError(
-                "sparse matrices are not supported; pass a dense numpy array or DataFrame"
-            )
-        try:
-            arr = np.asarray(X)
-        except ValueError as e:  # ragged nested lists
-            raise InvalidInputError(
-                f"X is not a rectangular (n_samples, n_features) table: {e}"
-            ) from None
-        if arr.ndim == 0 and arr.dtype == object and not isinstance(X, (int, float, complex)):
-            raise InvalidInputError(
-                f"X is a {type(X).__module__}.{type(X).__name__}, which treelens cannot read: "
-                "pass a numpy array (float32, float64, integer or boolean) or a pandas DataFrame"
-            )
-        if arr.ndim != 2:
-            raise InvalidInputError(
-                f"X must be 2-D (n_samples, n_features), got {arr.ndim}-D with shape "
-                f"{arr.shape}; use X.reshape(1, -1) for one row"
-            )
-        if arr.shape[1] != model.n_features:
-            raise InvalidInputError(
-                f"X has {arr.shape[1]} columns, but the model was trained on "
-                f"{model.n_features} features"
-            )
-        if model.categories and arr.dtype.kind not in "fiub":
-            out = np.empty(arr.shape, dtype=np.float64)
-            for j in range(arr.shape[1]):
-                if j in model.categories:
-                    out[:, j] = _encode(arr[:, j], model.categories[j])
-                else:
-                    out[:, j] = _numeric(arr[:, j], f"{j}")
-        else:
-            if arr.dtype.kind not in "fiub":
-                try:
-                    if arr.dtype.kind != "O" or _holds_text(arr):
-                        raise TypeError
-                    arr = arr.astype(np.float64)
-                except (TypeError, ValueError):
-                    raise InvalidInputError(
-                        f"X is not numeric (dtype {arr.dtype}); treelens accepts float32, "
-                        "float64, integer and boolean arrays, or DataFrames"
-                    ) from None
-            out = np.array(arr, dtype=np.float64, order="C", copy=True)
-            for j, cats in model.categories.items():
-                out[:, j] = _encode(out[:, j], cats)
+def _as_model_reads_it(model, out: np.ndarray) -> np.ndarray:
+    """The model's own reading of the values: its missing value, NaN policy, LightGBM's zero."""
     if model.missing_value is not None and not np.isnan(model.missing_value):
         # XGBoost reads values as float32 and compares them with float32(missing).
         with np.errstate(over="ignore"):
@@ -196,3 +332,29 @@ def as_matrix(model, X) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             out[np.abs(out) <= LIGHTGBM_ZERO] = 0.0
     return np.ascontiguousarray(out, dtype=np.float64)
+
+
+def read_input(model, X) -> Prepared:
+    """``X`` read for ``model``: the matrix in the model's order, and the input's order.
+
+    A named table (pandas or polars DataFrame, pyarrow Table or RecordBatch) is matched to the
+    model's feature names by name: missing, unexpected or duplicate names raise
+    :class:`FeatureNameError`; a model without names reads it by position. Anything else is
+    read as an array, by position. This is the one place where the input's column order is
+    mapped to the model's: results go back with :meth:`Prepared.columns`.
+    """
+    table = named_table(X)
+    if table is None:
+        out = _array_matrix(model, X)
+        order = None
+        names = None if model.feature_names is None else [str(n) for n in model.feature_names]
+    else:
+        out, order = _table_matrix(model, table)
+        names = list(table.names)
+    return Prepared(_as_model_reads_it(model, out), order, names)
+
+
+def as_matrix(model, X) -> np.ndarray:
+    """``X`` as a float64, C-ordered (n_samples, n_features) matrix in the model's column order
+    and encoding (see :func:`read_input`)."""
+    return read_input(model, X).matrix

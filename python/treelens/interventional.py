@@ -83,8 +83,9 @@ class InterventionalExplainer:
     Parameters
     ----------
     model : treelens.Model or anything :func:`treelens.load` accepts
-    data : array-like or DataFrame of shape (n_background, n_features)
+    data : array-like or table of shape (n_background, n_features)
         Background rows z. Any number of rows is handled exactly (see the module's notes on cost).
+        A table (pandas/polars DataFrame, pyarrow Table) is matched to the model by column name.
     data_weights : array-like of shape (n_background,), optional
         Non-negative weights of the background rows; the explanation is the weighted mean over
         them. By default every row weighs the same (shap's definition).
@@ -238,19 +239,9 @@ class InterventionalExplainer:
 
     # -- explanations --------------------------------------------------------------------------
 
-    def _rows(self, x) -> np.ndarray:
-        if (
-            isinstance(x, np.ndarray)
-            and x.dtype == np.float64
-            and x.ndim == 2
-            and x.flags.c_contiguous
-            and x.shape[1] == self.model.n_features
-        ):
-            return x
-        return self.model.prepare(x)
-
-    def _run(self, x, y, interactions: bool, n_jobs, progress) -> np.ndarray:
-        x = self._rows(x)
+    def _run(self, x: np.ndarray, y, interactions: bool, n_jobs, progress) -> np.ndarray:
+        """Values of the rows of ``x``, a matrix from :meth:`Model.read`, in the model's
+        column order."""
         n = x.shape[0]
         forest = self.model.forest
         label = "interventional SHAP interactions" if interactions else "interventional SHAP"
@@ -288,9 +279,11 @@ class InterventionalExplainer:
         """Interventional SHAP values, float64 of shape (n, p, k) (k = 1 for one output).
 
         ``values[i].sum(axis=0) + base_values[i] == output(x_i)`` (the margin, the probability or
-        the loss of ``y_i``, per ``model_output``).
+        the loss of ``y_i``, per ``model_output``). Features are in the input's column order (a
+        table's, matched to the model by name; the model's for arrays).
         """
-        return self._run(x, y, False, n_jobs, progress)
+        rows = self.model.read(x)
+        return rows.columns(1, self._run(rows.matrix, y, False, n_jobs, progress))
 
     def shap_interaction_values(self, x, *, y=None, n_jobs=None, progress=None) -> np.ndarray:
         """Interventional SHAP interaction values, float64 of shape (n, p, p, k).
@@ -300,5 +293,7 @@ class InterventionalExplainer:
         ``phi_i - sum_{j != i} phi_ij``, so each row of the (p, p) matrix sums to the SHAP value.
         For transformed outputs each pair's interactions are rescaled like its SHAP values.
         Memory: the output, n x p x p x k floats, refused up front if it cannot be allocated.
+        Features are in the input's column order, as in :meth:`shap_values`.
         """
-        return self._run(x, y, True, n_jobs, progress)
+        rows = self.model.read(x)
+        return rows.columns((1, 2), self._run(rows.matrix, y, True, n_jobs, progress))

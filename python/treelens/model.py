@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from .inputs import as_matrix
+from .inputs import Prepared, as_matrix, read_input
 from .progress import progress_callback
 
 #: Functions from the raw margin to the model's natural output.
@@ -56,6 +56,8 @@ class Model:
     frame_categories: dict[int, np.ndarray] = field(default_factory=dict)
     #: LightGBM's ``pandas_categorical``: categories of the DataFrame's categorical columns.
     pandas_categorical: list | None = None
+    #: XGBoost's feature types ("c" marks a categorical feature), when the model records them.
+    feature_types: list[str] | None = None
     #: A value the model treats as missing besides NaN (XGBoost's ``missing``).
     missing_value: float | None = None
     #: The live estimator the model came from, when there was one.
@@ -91,14 +93,20 @@ class Model:
         """``X`` as a float64 C-ordered matrix in the model's column order and encoding."""
         return as_matrix(self, X)
 
+    def read(self, X) -> Prepared:
+        """``X`` read by name (tables) or position (arrays): the matrix in the model's order
+        and the permutation that puts results back in the input's column order."""
+        return read_input(self, X)
+
     def predict(self, X, *, n_jobs: int | None = None, progress: bool | None = None) -> np.ndarray:
         """Raw margin prediction.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            float32 or float64 in any memory order, or a DataFrame whose columns match the
-            model's feature names. NaN is missing; +-inf are compared as numbers.
+        X : array-like or table of shape (n_samples, n_features)
+            float32 or float64 in any memory order, or a pandas or polars DataFrame or pyarrow
+            Table whose columns are matched to the model's feature names by name, in any
+            order. NaN (or null) is missing; +-inf are compared as numbers.
         n_jobs : int, optional
             Threads; None means all cores.
         progress : bool, optional

@@ -8,7 +8,6 @@ import numpy as np
 
 from . import _core
 from .exceptions import FeatureNameError, InvalidInputError, OutputTooLargeError
-from .inputs import column_names
 from .progress import progress_callback
 
 #: Most bytes the grid and the individual curves may take.
@@ -23,16 +22,6 @@ class Bunch(dict):
             return self[key]
         except KeyError:
             raise AttributeError(key) from None
-
-
-def feature_names(model, X) -> list[str]:
-    """The names of the model's columns: the model's own, the DataFrame's, else x0, x1, ...."""
-    if model.feature_names is not None:
-        return [str(n) for n in model.feature_names]
-    names = column_names(X)
-    if names is not None:
-        return names
-    return [f"x{j}" for j in range(model.n_features)]
 
 
 def resolve_features(features, names: list[str]) -> list[int]:
@@ -123,10 +112,12 @@ def partial_dependence(
     Parameters
     ----------
     model : Model or anything :func:`treelens.load` accepts
-    X : array-like or DataFrame of shape (n_samples, n_features)
-        The data the expectation runs over.
+    X : array-like or table of shape (n_samples, n_features)
+        The data the expectation runs over: a numpy array (read by position), or a pandas or
+        polars DataFrame or pyarrow Table (columns matched to the model by name, any order).
     features : str, int or sequence of them
-        The feature set ``S`` (names or column indices).
+        The feature set ``S``: names, or indices of X's columns (X's order, as in
+        scikit-learn).
     grid : sequence of 1-D arrays, optional
         Values per feature; the grid is their cartesian product. A 1-D array is accepted for
         one feature. By default, as in scikit-learn: a feature's unique values when there are
@@ -167,9 +158,11 @@ def partial_dependence(
     if kind not in ("average", "individual", "both"):
         raise InvalidInputError(f"kind must be 'average', 'individual' or 'both', got {kind!r}")
     model = load(model)
-    names = feature_names(model, X)
-    cols = resolve_features(features, names)
-    x = model.prepare(X)
+    rows = model.read(X)
+    names = rows.labels()
+    chosen = resolve_features(features, names)
+    cols = rows.model_columns(chosen)
+    x = rows.matrix
     if x.shape[0] == 0:
         raise InvalidInputError("X has no rows")
     w = weights(sample_weight, x.shape[0])
@@ -217,7 +210,7 @@ def partial_dependence(
         progress=progress_callback(progress, "partial dependence", x.shape[0] * len(points)),
     )
     k = model.n_outputs
-    out = Bunch(grid_values=grid_values, features=[names[j] for j in cols])
+    out = Bunch(grid_values=grid_values, features=[names[i] for i in chosen])
     if kind in ("average", "both"):
         out["average"] = np.moveaxis(average, -1, 0).reshape((k, *shape))
     if individual:

@@ -275,6 +275,7 @@ def from_json_document(
         classes=classes,
         library="xgboost",
         frame_categories=_cat_lists(model_doc, feature_types),
+        feature_types=list(feature_types) if feature_types else None,
         missing_value=missing,
         estimator=estimator,
     )

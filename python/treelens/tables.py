@@ -1,0 +1,181 @@
+"""Named tables: pandas and polars DataFrames, pyarrow Tables and RecordBatches, read column by
+column.
+
+A table's columns are found by name, so each is read on its own, in one of three forms:
+numbers (float64, missing as NaN), categorical (integer codes into a list of categories, as a
+pandas Categorical, a polars Categorical/Enum or an arrow dictionary column holds them), or
+other values (a numpy array, object for text) that the caller encodes or refuses. polars and
+pyarrow are optional: they are imported only when the input is one of their objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .exceptions import InvalidInputError
+
+__all__ = ["Column", "Table", "named_table"]
+
+
+@dataclass
+class Column:
+    """One column of a table.
+
+    Exactly one form is set: ``numbers`` (float64, NaN for missing), ``codes`` with
+    ``categories`` (codes are int64 positions in ``categories``, -1 for missing), or
+    ``values`` (anything else, as a numpy array). ``dtype`` is the library's name for the
+    column's type, for messages.
+    """
+
+    dtype: str
+    numbers: np.ndarray | None = None
+    codes: np.ndarray | None = None
+    categories: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.codes is not None
+
+    def category_values(self) -> np.ndarray:
+        """A categorical column's values (object array, NaN for missing)."""
+        cats = np.asarray(self.categories, dtype=object)
+        out = np.full(self.codes.shape[0], np.nan, dtype=object)
+        present = self.codes >= 0
+        out[present] = cats[self.codes[present]]
+        return out
+
+
+class Table:
+    """A named table: its column names (as str), row count and columns read one at a time."""
+
+    def __init__(self, obj, kind: str, names: list[str], n_rows: int):
+        self.obj = obj
+        self.kind = kind
+        self.names = names
+        self.n_rows = n_rows
+
+    def column(self, i: int) -> Column:
+        """Column ``i`` (by position in the table)."""
+        return _READERS[self.kind](self.obj, i)
+
+    def is_categorical(self, i: int) -> bool:
+        """Whether column ``i`` is categorical, without reading it."""
+        if self.kind == "pandas":
+            return type(self.obj.dtypes.iloc[i]).__name__ == "CategoricalDtype"
+        if self.kind == "polars":
+            return type(self.obj.dtypes[i]).__name__ in ("Categorical", "Enum")
+        return type(self.obj.schema.field(i).type).__name__ == "DictionaryType"
+
+    def data(self) -> np.ndarray:
+        """The table's values as a 2-D numpy array in the table's column order (for plots)."""
+        if self.kind in ("pandas", "polars"):
+            return self.obj.to_numpy()
+        cols = [self.obj.column(i) for i in range(len(self.names))]
+        arrays = [np.asarray(c.to_numpy(zero_copy_only=False)) for c in _flat(cols)]
+        if not arrays:
+            return np.empty((self.n_rows, 0))
+        kind = np.result_type(*arrays) if all(a.dtype.kind in "fiub" for a in arrays) else object
+        return np.column_stack([a.astype(kind) for a in arrays])
+
+
+def _flat(columns):
+    """pyarrow columns as plain Arrays (a ChunkedArray's chunks combined)."""
+    return [c.combine_chunks() if hasattr(c, "combine_chunks") else c for c in columns]
+
+
+def _module(X) -> str:
+    return type(X).__module__.split(".")[0]
+
+
+def named_table(X) -> Table | None:
+    """``X`` as a :class:`Table` when it is a pandas or polars DataFrame or a pyarrow Table or
+    RecordBatch; None for anything else. A polars LazyFrame is refused (it is not data yet)."""
+    module = _module(X)
+    if module == "pandas" and hasattr(X, "columns") and hasattr(X, "dtypes"):
+        return Table(X, "pandas", [str(c) for c in X.columns], len(X))
+    if module == "polars":
+        name = type(X).__name__
+        if name == "LazyFrame":
+            raise InvalidInputError(
+                "X is a polars LazyFrame, a query that has not run yet: pass X.collect() "
+                "(a polars DataFrame)"
+            )
+        if name == "DataFrame":
+            return Table(X, "polars", [str(c) for c in X.columns], X.height)
+    if module == "pyarrow" and type(X).__name__ in ("Table", "RecordBatch"):
+        return Table(X, "pyarrow", [str(c) for c in X.column_names], X.num_rows)
+    return None
+
+
+def _pandas_column(df, i: int) -> Column:
+    import pandas as pd
+
+    col = df.iloc[:, i]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return Column(
+            dtype=str(col.dtype),
+            codes=col.cat.codes.to_numpy().astype(np.int64),
+            categories=np.asarray(col.cat.categories),
+        )
+    return Column(dtype=str(col.dtype), values=col.to_numpy(dtype=None, na_value=np.nan))
+
+
+def _polars_column(df, i: int) -> Column:
+    import polars as pl
+
+    s = df.to_series(i)
+    dtype = s.dtype
+    if dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null:
+        # Nulls become NaN; a Float64 column without nulls is not copied.
+        return Column(dtype=str(dtype), numbers=s.cast(pl.Float64).to_numpy())
+    if dtype == pl.Categorical or isinstance(dtype, pl.Enum):
+        return _dictionary_column(s.to_arrow(), str(dtype))
+    return Column(dtype=str(dtype), values=s.to_numpy())
+
+
+def _pyarrow_column(table, i: int) -> Column:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = table.column(i)
+    t = col.type
+    if (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_null(t)
+    ):
+        as_float = pc.cast(col, pa.float64())
+        # Nulls become NaN; a float64 column in one chunk without nulls is not copied.
+        if hasattr(as_float, "chunks"):
+            chunks = as_float.chunks
+            if len(chunks) == 1:
+                return Column(dtype=str(t), numbers=chunks[0].to_numpy(zero_copy_only=False))
+            as_float = as_float.combine_chunks()
+        return Column(dtype=str(t), numbers=as_float.to_numpy(zero_copy_only=False))
+    if pa.types.is_dictionary(t):
+        return _dictionary_column(col, str(t))
+    (flat,) = _flat([col])
+    return Column(dtype=str(t), values=flat.to_numpy(zero_copy_only=False))
+
+
+def _dictionary_column(array, dtype: str) -> Column:
+    """An arrow dictionary array (or chunked array) as codes into one list of categories."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if hasattr(array, "unify_dictionaries"):  # chunks may each have their own dictionary
+        array = array.unify_dictionaries().combine_chunks()
+    codes = pc.fill_null(pc.cast(array.indices, pa.int64()), -1).to_numpy(zero_copy_only=False)
+    return Column(
+        dtype=dtype,
+        codes=np.asarray(codes, dtype=np.int64),
+        categories=np.asarray(array.dictionary.to_numpy(zero_copy_only=False)),
+    )
+
+
+_READERS = {"pandas": _pandas_column, "polars": _polars_column, "pyarrow": _pyarrow_column}
