@@ -197,7 +197,7 @@ def _encode_column(model, j: int, name: str, col: Column, lightgbm_categories) -
     if j in model.frame_categories:
         known = [str(c) for c in list(model.frame_categories[j])[:10]]
         raise InvalidInputError(
-            f"column {name} is a {col.dtype} column, but the model treats that feature as "
+            f"column {name} holds {col.dtype} values, but the model treats that feature as "
             f"categorical with categories {known}: XGBoost refuses it in a table too (the data "
             "type does not match); pass a categorical column (pandas Categorical, polars "
             "Categorical/Enum, arrow dictionary) holding these categories, or a numpy array of "
@@ -206,6 +206,39 @@ def _encode_column(model, j: int, name: str, col: Column, lightgbm_categories) -
     if col.numbers is not None:
         return col.numbers
     return _numeric(col.values, name)
+
+
+def _lightgbm_category_lists(model, table: Table, source: list[int]):
+    """For LightGBM, an iterator over the category lists of the table's categorical columns
+    (taken in the model's order, the k-th using the model's k-th ``pandas_categorical`` list),
+    or None when categorical columns are read by their codes (or there are none)."""
+    if model.library != "lightgbm":
+        return None
+    n_cat = sum(table.is_categorical(i) for i in source)
+    trained = model.pandas_categorical
+    if table.kind == "pandas":
+        if trained is None:
+            return None  # a model trained without a DataFrame: LightGBM reads the codes
+        if n_cat != len(trained):
+            raise InvalidInputError(
+                f"X has {n_cat} categorical columns, but the LightGBM model was trained on a "
+                f"DataFrame with {len(trained)} (LightGBM refuses this too: 'categorical_feature "
+                "do not match'); give exactly the training's categorical columns as categorical"
+            )
+        return iter(trained)
+    # polars and pyarrow: LightGBM reads arrow columns of numbers (category codes as they
+    # are) and refuses dictionary columns. Where the model knows the categories, treelens reads
+    # categorical columns by value as for pandas; elsewhere their codes would be a guess.
+    if n_cat == 0:
+        return None
+    if not trained or n_cat != len(trained):
+        raise InvalidInputError(
+            f"X has {n_cat} categorical (dictionary) columns, but the LightGBM model knows the "
+            f"categories of {len(trained or [])} (it was trained on "
+            f"{'a pandas DataFrame' if trained is not None else 'no DataFrame'}); LightGBM "
+            "refuses dictionary arrow columns too: pass the category codes as integers"
+        )
+    return iter(trained)
 
 
 def _table_matrix(model, table: Table) -> tuple[np.ndarray, np.ndarray | None]:
@@ -237,18 +270,7 @@ def _table_matrix(model, table: Table) -> tuple[np.ndarray, np.ndarray | None]:
                 f"X has {len(names)} columns, but the model was trained on {p} features"
             )
         source = list(range(p))
-    lightgbm = None
-    if model.pandas_categorical is not None:
-        # LightGBM refuses a frame whose number of categorical columns differs from training.
-        n_cat = sum(table.is_categorical(i) for i in source)
-        if n_cat != len(model.pandas_categorical):
-            raise InvalidInputError(
-                f"X has {n_cat} categorical columns, but the LightGBM model was trained on a "
-                f"DataFrame with {len(model.pandas_categorical)} (LightGBM refuses this too: "
-                "'categorical_feature do not match'); give exactly the training's categorical "
-                "columns as categorical"
-            )
-        lightgbm = iter(model.pandas_categorical)
+    lightgbm = _lightgbm_category_lists(model, table, source)
     out = np.empty((table.n_rows, p), dtype=np.float64)
     for j, i in enumerate(source):  # one column at a time: memory for one column at most
         out[:, j] = _encode_column(model, j, repr(names[i]), table.column(i), lightgbm)
