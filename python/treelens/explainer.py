@@ -91,11 +91,13 @@ class TreeExplainer:
     ----------
     model : estimator, booster, path or Model
         Anything :func:`treelens.load` accepts.
-    data : array-like, DataFrame or shap.maskers.Independent, optional
-        Background rows. Without them (the default) the explainer uses the path-dependent game of
-        Lundberg et al. (2020): the expectation over the training distribution recorded in the
-        trees' node covers. With them it explains the interventional game over these rows, all
-        of them: shap.TreeExplainer silently keeps a sample of 100 rows of a larger background
+    data : array-like, table or shap.maskers.Independent, optional
+        Background rows (a table, pandas/polars DataFrame or pyarrow Table, is matched to the
+        model by column name). Without them (the default) the explainer uses the
+        path-dependent game of Lundberg et al. (2020): the expectation over the training
+        distribution recorded in the trees' node covers. With them it explains the
+        interventional game over these rows, all of them: shap.TreeExplainer silently keeps a
+        sample of 100 rows of a larger background
         (``shap.utils.sample(data, 100, random_state=0)``); pass that sample (or the shap
         masker, whose rows are used) to reproduce shap's numbers. With
         ``feature_perturbation="tree_path_dependent"`` the data replace the training covers

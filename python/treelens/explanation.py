@@ -11,6 +11,10 @@ import numpy as np
 class Explanation:
     """SHAP values of some rows, with their base values, the rows and the feature names.
 
+    ``values``, ``data`` and ``feature_names`` share one column order, the explained input's
+    (a table's own order, its columns matched to the model by name; the model's for arrays), so
+    each value sits with its own feature's name and data.
+
     Attributes
     ----------
     values : ndarray

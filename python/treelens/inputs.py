@@ -8,6 +8,7 @@ scikit-learn does). A numpy array is read by position: its order is the model's.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -246,7 +247,7 @@ def _table_matrix(model, table: Table) -> tuple[np.ndarray, np.ndarray | None]:
     names = table.names
     p = model.n_features
     if len(set(names)) != len(names):
-        repeated = sorted({n for n in names if names.count(n) > 1})
+        repeated = sorted(n for n, count in Counter(names).items() if count > 1)
         raise FeatureNameError(f"X has duplicate column names: {repeated[:10]}")
     expected = model.feature_names
     if expected is not None:
