@@ -120,7 +120,7 @@ def test_hgb_text_categories_by_value_in_every_table(data, hgb_text):
     np.testing.assert_array_equal(ex.shap_values(shuffled), ex.shap_values(df)[:, [1, 0]])
 
 
-@pytest.mark.parametrize("how", ["index", "mask", "from_dtype"])
+@pytest.mark.parametrize("how", ["index", "mask", "names", "from_dtype"])
 def test_hgb_number_categories_read_as_scikit_learn_reads_them(data, how):
     """Integer categories (by index, by mask, or a pandas Categorical of ints): numbers are the
     categories themselves, in numpy and in every table."""
@@ -129,6 +129,9 @@ def test_hgb_number_categories_read_as_scikit_learn_reads_them(data, how):
     if how == "from_dtype":
         train = _frame(a, pd.Categorical(values))
         spec = "from_dtype"
+    elif how == "names":
+        train = _frame(a, values)
+        spec = ["b"]
     else:
         train = np.c_[a, values].astype(float)
         spec = [1] if how == "index" else [False, True]

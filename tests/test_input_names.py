@@ -232,6 +232,16 @@ def test_partial_dependence_follows_the_tables_order(models, kind):
     np.testing.assert_array_equal(by_name.average, ref_name.average)
 
 
+def test_one_row_as_a_series_is_read_by_name(models):
+    est, X, _ = models["sklearn"]
+    ex = tl.TreeExplainer(est)
+    row = _pandas(X).iloc[7]
+    np.testing.assert_array_equal(ex.shap_values(row), ex.shap_values(X)[7, PERM])
+    e = ex(row)
+    assert e.feature_names == SHUFFLED
+    np.testing.assert_array_equal(e.values, ex.shap_values(X)[7, PERM])
+
+
 def test_numpy_input_is_in_the_models_order(models):
     est, X, _ = models["sklearn"]
     e = tl.TreeExplainer(est)(X)
