@@ -286,3 +286,29 @@ def test_lightgbm_without_categories_refuses_dictionary_columns(data):
             est.predict(X, raw_score=True)
         with pytest.raises(InvalidInputError, match="categorical \\(dictionary\\) columns"):
             model.predict(X)
+
+
+def test_xgboost_categorical_feature_without_stored_categories_reads_codes(data):
+    """Trained on codes (numpy, feature_types "c"): XGBoost stores no categories and reads a
+    categorical column by its codes, a numeric column as codes; so does treelens."""
+    a, code, y = data
+    train = xgb.DMatrix(
+        np.c_[a, code],
+        label=y,
+        feature_names=["a", "b"],
+        feature_types=["q", "c"],
+        enable_categorical=True,
+    )
+    booster = xgb.train({"max_depth": 3, "max_cat_to_onehot": 1, "nthread": 1}, train, 4)
+    model = tl.load(booster)
+    assert model.feature_types == ["q", "c"] and not model.frame_categories
+
+    def predict(X):
+        return booster.predict(xgb.DMatrix(X, enable_categorical=True), output_margin=True)
+
+    for X in (
+        _frame(a, pd.Categorical(LABELS[code])),
+        _frame(a, pd.Categorical(LABELS[code], categories=LABELS[::-1])),
+        _frame(a, code),
+    ):
+        assert _agree(predict, model, X, **F32) == "equal"
