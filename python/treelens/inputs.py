@@ -151,6 +151,11 @@ def _categorical_for_numeric(model, name: str, col: Column) -> np.ndarray:
             f"X[{name}].cat.codes for the codes"
         )
     # LightGBM (a model trained without pandas categories) reads such a column by its codes.
+    return _codes(col)
+
+
+def _codes(col: Column) -> np.ndarray:
+    """A categorical column's codes as numbers (missing as NaN)."""
     codes = col.codes.astype(np.float64)
     codes[col.codes < 0] = np.nan
     return codes
@@ -191,9 +196,7 @@ def _encode_column(model, j: int, name: str, col: Column, lightgbm_categories) -
         if model.library == "xgboost" and _xgboost_categorical(model, j):
             # A categorical feature without stored categories: the column's codes (xgboost
             # < 3.1 and models trained on codes read a DataFrame this way).
-            codes = col.codes.astype(np.float64)
-            codes[col.codes < 0] = np.nan
-            return codes
+            return _codes(col)
         return _categorical_for_numeric(model, name, col)
     if j in model.frame_categories:
         known = [str(c) for c in list(model.frame_categories[j])[:10]]
