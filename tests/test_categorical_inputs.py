@@ -312,3 +312,28 @@ def test_xgboost_categorical_feature_without_stored_categories_reads_codes(data)
         _frame(a, code),
     ):
         assert _agree(predict, model, X, **F32) == "equal"
+
+
+def test_lightgbm_two_categorical_columns_in_another_order(data):
+    """The k-th pandas_categorical list belongs to the k-th categorical column of the training
+    frame: a table in another order is matched by name first, so each column keeps its list."""
+    a, code, y = data
+    rng = np.random.default_rng(4)
+    other = rng.choice(["lo", "mid", "hi"], size=code.shape[0])
+    df = pd.DataFrame(
+        {
+            "a": a,
+            "b": pd.Categorical(LABELS[code]),
+            "c": pd.Categorical(other),
+        }
+    )
+    target = y + (other == "hi") * 2.0
+    est = lgb.LGBMRegressor(n_estimators=6, min_child_samples=5, verbose=-1, n_jobs=1)
+    est.fit(df, target)
+    model = tl.load(est)
+    ref = est.predict(df, raw_score=True)
+    shuffled = df[["c", "a", "b"]]
+    for X in (shuffled, pl.from_pandas(shuffled), pa.Table.from_pandas(shuffled)):
+        np.testing.assert_array_equal(model.predict(X), ref)
+    ex = tl.TreeExplainer(est)
+    np.testing.assert_array_equal(ex.shap_values(shuffled), ex.shap_values(df)[:, [2, 0, 1]])
