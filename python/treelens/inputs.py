@@ -65,12 +65,6 @@ def is_table(X) -> bool:
     return named_table(X) is not None
 
 
-def column_names(X) -> list[str] | None:
-    """The column names of a named table, or None for arrays."""
-    table = named_table(X)
-    return None if table is None else list(table.names)
-
-
 def input_data(X) -> np.ndarray:
     """The input's own values as a 2-D array, in its column order (an Explanation's data)."""
     table = named_table(X)
