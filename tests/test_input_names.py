@@ -298,6 +298,21 @@ def test_model_without_names_reads_a_table_by_position(data, kind):
         tl.load(est).predict(TABLES[kind](Xf, NAMES[:4]))
 
 
+class _FrameSubclass(pd.DataFrame):
+    """A DataFrame subclass from another module (as geopandas makes): still a table."""
+
+    @property
+    def _constructor(self):
+        return _FrameSubclass
+
+
+def test_dataframe_subclass_is_read_by_name(models):
+    est, X, _ = models["sklearn"]
+    sub = _FrameSubclass(_pandas(X))
+    ex = tl.TreeExplainer(est)
+    np.testing.assert_array_equal(ex.shap_values(sub), ex.shap_values(X)[:, PERM])
+
+
 def test_polars_lazyframe_is_refused(models):
     est, X, _ = models["sklearn"]
     with pytest.raises(InvalidInputError, match=r"LazyFrame.*collect\(\)"):

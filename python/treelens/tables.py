@@ -10,6 +10,7 @@ pyarrow are optional: they are imported only when the input is one of their obje
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,26 +87,25 @@ def _flat(columns):
     return [c.combine_chunks() if hasattr(c, "combine_chunks") else c for c in columns]
 
 
-def _module(X) -> str:
-    return type(X).__module__.split(".")[0]
-
-
 def named_table(X) -> Table | None:
-    """``X`` as a :class:`Table` when it is a pandas or polars DataFrame or a pyarrow Table or
-    RecordBatch; None for anything else. A polars LazyFrame is refused (it is not data yet)."""
-    module = _module(X)
-    if module == "pandas" and hasattr(X, "columns") and hasattr(X, "dtypes"):
+    """``X`` as a :class:`Table` when it is a pandas or polars DataFrame (or a subclass) or a
+    pyarrow Table or RecordBatch; None for anything else. A polars LazyFrame is refused (it is
+    not data yet). A library that is not imported yet cannot have made ``X``: nothing is
+    imported here."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(X, pd.DataFrame):
         return Table(X, "pandas", [str(c) for c in X.columns], len(X))
-    if module == "polars":
-        name = type(X).__name__
-        if name == "LazyFrame":
+    pl = sys.modules.get("polars")
+    if pl is not None:
+        if isinstance(X, pl.LazyFrame):
             raise InvalidInputError(
                 "X is a polars LazyFrame, a query that has not run yet: pass X.collect() "
                 "(a polars DataFrame)"
             )
-        if name == "DataFrame":
+        if isinstance(X, pl.DataFrame):
             return Table(X, "polars", [str(c) for c in X.columns], X.height)
-    if module == "pyarrow" and type(X).__name__ in ("Table", "RecordBatch"):
+    pa = sys.modules.get("pyarrow")
+    if pa is not None and isinstance(X, (pa.Table, pa.RecordBatch)):
         return Table(X, "pyarrow", [str(c) for c in X.column_names], X.num_rows)
     return None
 
