@@ -96,35 +96,11 @@ impl<'a> Background<'a> {
     }
 }
 
-/// Bytes of memory available (Linux `MemAvailable`), if known.
-fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// Allocates the zeroed output, refusing up front what would not fit in the available memory.
+/// Allocates the zeroed output, refusing up front what would not fit in the memory budget.
 fn allocate(shape: &[usize], what: &str, alternative: &str) -> Result<Vec<f64>> {
-    let count = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|c| c.checked_mul(8).is_some());
-    let too_large = |needed: u64| Error::TooLarge {
-        what: what.to_string(),
-        needed_bytes: needed,
-        alternative: alternative.to_string(),
-    };
-    let count = count.ok_or_else(|| too_large(u64::MAX))?;
-    let needed = count as u64 * 8;
-    if available_memory().is_some_and(|avail| needed > avail) {
-        return Err(too_large(needed));
-    }
-    let mut v: Vec<f64> = Vec::new();
-    v.try_reserve_exact(count)
-        .map_err(|_| too_large(count as u64 * 8))?;
-    v.resize(count, 0.0);
-    Ok(v)
+    let bytes = crate::memory::bytes_of::<f64>(shape);
+    crate::memory::ensure_fits(what, bytes, alternative)?;
+    crate::memory::filled_vec((bytes / 8) as usize, 0.0, what, alternative)
 }
 
 fn shaped(v: Vec<f64>, shape: &[usize]) -> ArrayD<f64> {
