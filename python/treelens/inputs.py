@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .exceptions import FeatureNameError, InvalidInputError
+from .memory import conversion_rows, ensure_fits, input_bytes
 
 #: LightGBM's kZeroThreshold: the float constant 1e-35f widened to double.
 LIGHTGBM_ZERO = float(np.float32(1e-35))
@@ -129,6 +130,11 @@ def _frame_matrix(model, X) -> np.ndarray:
 def as_matrix(model, X) -> np.ndarray:
     """``X`` as a float64, C-ordered (n_samples, n_features) matrix in the model's encoding."""
     if is_dataframe(X):
+        ensure_fits(
+            f"X converted to float64 ({len(X)} x {model.n_features})",
+            input_bytes(len(X), model.n_features),
+            "pass fewer rows at a time (the input is converted to a float64 copy)",
+        )
         out = _frame_matrix(model, X)
     else:
         if hasattr(X, "toarray") and hasattr(X, "nnz"):
@@ -174,25 +180,53 @@ def as_matrix(model, X) -> np.ndarray:
                         f"X is not numeric (dtype {arr.dtype}); treelens accepts float32, "
                         "float64, integer and boolean arrays, or DataFrames"
                     ) from None
-            out = np.array(arr, dtype=np.float64, order="C", copy=True)
-            for j, cats in model.categories.items():
-                out[:, j] = _encode(out[:, j], cats)
-    if model.missing_value is not None and not np.isnan(model.missing_value):
-        # XGBoost reads values as float32 and compares them with float32(missing).
-        with np.errstate(over="ignore"):
-            out[out.astype(np.float32) == np.float32(model.missing_value)] = np.nan
-    if not model.accepts_missing and np.isnan(out).any():
-        row, col = np.argwhere(np.isnan(out))[0]
-        name = model.feature_names[col] if model.feature_names else f"{col}"
-        raise InvalidInputError(
-            f"X has missing values (NaN, e.g. row {row}, column {name}), which "
-            f"{type(model.estimator).__name__ if model.estimator is not None else 'this model'} "
-            "does not accept (scikit-learn refuses them too): impute them first, or use a model "
-            "that handles them (e.g. HistGradientBoosting)"
-        )
-    if model.library == "lightgbm":
-        # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and reads
-        # the others as 0.0 before any tree sees them.
-        with np.errstate(invalid="ignore"):
-            out[np.abs(out) <= LIGHTGBM_ZERO] = 0.0
+            out = _converted(arr, model)
+    _finish(model, out)
     return np.ascontiguousarray(out, dtype=np.float64)
+
+
+def _converted(arr: np.ndarray, model) -> np.ndarray:
+    """A numeric array as a new float64 C-ordered matrix (categorical columns encoded), checked
+    against the memory budget first and converted a block of rows at a time, so that a float32
+    memmap costs its float64 copy and no whole-size temporary."""
+    n, p = arr.shape
+    ensure_fits(
+        f"X converted to float64 ({n} x {p})",
+        input_bytes(n, p),
+        "pass fewer rows at a time (the input is converted to a float64 copy)",
+    )
+    out = np.empty((n, p), dtype=np.float64)
+    step = conversion_rows(p)
+    for r0 in range(0, n, step):
+        block = out[r0 : r0 + step]
+        block[...] = arr[r0 : r0 + step]
+        for j, cats in model.categories.items():
+            block[:, j] = _encode(block[:, j], cats)
+    return out
+
+
+def _finish(model, out: np.ndarray) -> None:
+    """The model's reading of the values, in place, a block of rows at a time (the temporaries
+    stay small): XGBoost's ``missing`` value, refused NaN, LightGBM's zero threshold."""
+    step = conversion_rows(out.shape[1] if out.ndim == 2 else 1)
+    for r0 in range(0, out.shape[0], step):
+        block = out[r0 : r0 + step]
+        if model.missing_value is not None and not np.isnan(model.missing_value):
+            # XGBoost reads values as float32 and compares them with float32(missing).
+            with np.errstate(over="ignore"):
+                block[block.astype(np.float32) == np.float32(model.missing_value)] = np.nan
+        if not model.accepts_missing and np.isnan(block).any():
+            row, col = np.argwhere(np.isnan(block))[0]
+            name = model.feature_names[col] if model.feature_names else f"{col}"
+            estimator = model.estimator
+            raise InvalidInputError(
+                f"X has missing values (NaN, e.g. row {r0 + row}, column {name}), which "
+                f"{type(estimator).__name__ if estimator is not None else 'this model'} "
+                "does not accept (scikit-learn refuses them too): impute them first, or use a "
+                "model that handles them (e.g. HistGradientBoosting)"
+            )
+        if model.library == "lightgbm":
+            # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and
+            # reads the others as 0.0 before any tree sees them.
+            with np.errstate(invalid="ignore"):
+                block[np.abs(block) <= LIGHTGBM_ZERO] = 0.0

@@ -36,6 +36,7 @@ import numpy as np
 from . import _core
 from .exceptions import InvalidInputError, UnsupportedModelError
 from .model import Model
+from .options import check_n_jobs
 from .progress import progress_callback
 
 __all__ = ["InterventionalExplainer"]
@@ -250,6 +251,7 @@ class InterventionalExplainer:
         return self.model.prepare(x)
 
     def _run(self, x, y, interactions: bool, n_jobs, progress) -> np.ndarray:
+        n_jobs = check_n_jobs(n_jobs)
         x = self._rows(x)
         n = x.shape[0]
         forest = self.model.forest

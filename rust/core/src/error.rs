@@ -39,7 +39,7 @@ fn too_large_message(
 ) -> String {
     let human = crate::memory::human_bytes;
     let limit = match budget {
-        Some(b) => format!("more than the {} available ({source})", human(b)),
+        Some(b) => format!("more than the budget of {} ({source})", human(b)),
         None => source.to_string(),
     };
     let way_out = if alternative.is_empty() {

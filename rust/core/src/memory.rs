@@ -160,7 +160,9 @@ fn soft_limit(resource: libc::c_int) -> Option<u64> {
     if !ok || limit.rlim_cur == libc::RLIM_INFINITY {
         return None;
     }
-    u64::try_from(limit.rlim_cur).ok().filter(|&b| b < UNLIMITED)
+    u64::try_from(limit.rlim_cur)
+        .ok()
+        .filter(|&b| b < UNLIMITED)
 }
 
 /// `RLIMIT_AS` less the virtual size and `RLIMIT_DATA` less the data size (what is in use is
@@ -170,8 +172,16 @@ fn rlimit_bounds() -> Vec<Bound> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let mut out = Vec::new();
     let pairs = [
-        (libc::RLIMIT_AS, "VmSize:", "RLIMIT_AS (the address-space limit, ulimit -v)"),
-        (libc::RLIMIT_DATA, "VmData:", "RLIMIT_DATA (the data-size limit, ulimit -d)"),
+        (
+            libc::RLIMIT_AS,
+            "VmSize:",
+            "RLIMIT_AS (the address-space limit, ulimit -v)",
+        ),
+        (
+            libc::RLIMIT_DATA,
+            "VmData:",
+            "RLIMIT_DATA (the data-size limit, ulimit -d)",
+        ),
     ];
     for (resource, field, name) in pairs {
         if let Some(limit) = soft_limit(resource as libc::c_int) {
@@ -274,7 +284,10 @@ fn cgroup_path(cgroup: &str, v2: bool) -> Option<String> {
 /// deepest directory that exists.
 fn cgroup_dirs(mount: &CgroupMount, path: &str) -> Vec<PathBuf> {
     let root = mount.root.trim_end_matches('/');
-    let relative = path.strip_prefix(root).unwrap_or(path).trim_start_matches('/');
+    let relative = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .trim_start_matches('/');
     let mut dir = mount.mount_point.join(relative);
     let mut out = Vec::new();
     loop {
@@ -391,7 +404,10 @@ mod tests {
         let mounts = cgroup_mounts(mountinfo);
         assert_eq!(mounts.len(), 2);
         assert!(!mounts[0].v2 && mounts[1].v2);
-        assert_eq!(mounts[0].mount_point, PathBuf::from("/sys/fs/cgroup/memory"));
+        assert_eq!(
+            mounts[0].mount_point,
+            PathBuf::from("/sys/fs/cgroup/memory")
+        );
         assert_eq!(unescape_mount("/mnt/x\\040y"), "/mnt/x y");
         let cgroup = "12:memory:/job/7\n3:cpu:/\n0::/user.slice/x.scope\n";
         assert_eq!(cgroup_path(cgroup, false).as_deref(), Some("/job/7"));

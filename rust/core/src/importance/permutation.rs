@@ -167,7 +167,8 @@ pub fn permutation_scores(
         .saturating_add(bytes_of::<u32>(&[m, forest.n_features()]))
         .saturating_add(bytes_of::<Fixed>(&[m, k]))
         .saturating_add(bytes_of::<f64>(&[threads, PAIR_BLOCK + 2, m, k]));
-    let way_out = "score on fewer rows (max_samples), use fewer n_repeats or fewer threads (n_jobs)";
+    let way_out =
+        "score on fewer rows (max_samples), use fewer n_repeats or fewer threads (n_jobs)";
     ensure_fits(
         &format!(
             "permutation importance of {n_units} columns with {n_repeats} repeats on {m} rows \

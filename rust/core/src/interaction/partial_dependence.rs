@@ -8,8 +8,8 @@
 
 use crate::error::{Error, Result};
 use crate::forest::Forest;
-use crate::monitor::Monitor;
 use crate::memory::{bytes_of, ensure_fits, filled_vec};
+use crate::monitor::Monitor;
 use crate::parallel::{for_each_chunk, pool};
 use ndarray::{Array2, Array3, ArrayView2};
 use rayon::prelude::*;
@@ -149,12 +149,17 @@ pub fn partial_dependence(
     } else {
         0
     };
-    let data_bytes = bytes_of::<f64>(&[p + 1, n]).saturating_add(bytes_of::<f64>(&[g + 1, features.len()]));
+    let data_bytes =
+        bytes_of::<f64>(&[p + 1, n]).saturating_add(bytes_of::<f64>(&[g + 1, features.len()]));
     let way_out = "use a coarser grid, fewer rows for individual curves, or kind=\"average\"";
     ensure_fits(
         &format!(
             "partial dependence on {g} grid points for {n} rows and {k} outputs{}",
-            if individual { " with individual curves" } else { "" }
+            if individual {
+                " with individual curves"
+            } else {
+                ""
+            }
         ),
         acc_bytes
             .saturating_add(ice_bytes)
