@@ -10,7 +10,7 @@ from .exceptions import InvalidInputError
 from .explanation import Explanation
 from .inputs import column_names, is_dataframe
 from .loaders import load
-from .memory import CONVERSION_BYTES, ensure_fits, input_bytes, rows_of
+from .memory import block_rows, ensure_fits, input_bytes, rows_of
 from .options import check_dtype, check_max_bytes, check_n_jobs
 from .progress import progress_callback
 
@@ -252,7 +252,7 @@ class TreeExplainer:
             X = self.model.prepare(X)
             n = X.shape[0]
         per_row = (p * p * k if interactions else p * k) + p
-        step = max(1, CONVERSION_BYTES // (8 * per_row))
+        step = block_rows(8 * per_row)
         out = np.empty((n, p, p, k) if interactions else (n, p, k), dtype=np.float32)
         bar = progress_callback(progress, label, n)
         y = None if y is None else np.asarray(y)

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["ensure_fits", "input_bytes", "memory_budget", "rows_of"]
+__all__ = ["block_rows", "ensure_fits", "input_bytes", "memory_budget", "rows_of"]
 
 _UINT64_MAX = 2**64 - 1
 #: Rows converted at a time: bounds the temporaries of the input conversion.
@@ -44,6 +44,11 @@ def input_bytes(n_rows: int, n_features: int) -> int:
     return int(n_rows) * int(n_features) * np.dtype(np.float64).itemsize
 
 
+def block_rows(bytes_per_row: int) -> int:
+    """Rows per block of work done a block at a time (at least 1)."""
+    return max(1, CONVERSION_BYTES // max(1, int(bytes_per_row)))
+
+
 def conversion_rows(n_features: int) -> int:
-    """Rows per step of a chunked conversion (at least 1)."""
-    return max(1, CONVERSION_BYTES // max(1, 8 * int(n_features)))
+    """Rows per step of a chunked conversion to float64 (at least 1)."""
+    return block_rows(8 * int(n_features))
