@@ -39,10 +39,10 @@ def check_n_jobs(n_jobs, name: str = "n_jobs") -> int | None:
     return max(min(n, cap), -cap - 1)
 
 
-def check_int(name: str, value, *, minimum: int, maximum: int = _INT64_MAX) -> int:
-    """An integer option in ``[minimum, maximum]``."""
-    if not _is_int(value) or not minimum <= int(value) <= maximum:
-        upper = "" if maximum == _INT64_MAX else f" and at most {maximum}"
+def check_int(name: str, value, *, minimum: int, maximum: int | None = _INT64_MAX) -> int:
+    """An integer option in ``[minimum, maximum]`` (no upper bound when ``maximum`` is None)."""
+    if not _is_int(value) or int(value) < minimum or (maximum is not None and int(value) > maximum):
+        upper = "" if maximum is None else f" and at most {maximum}"
         raise InvalidInputError(
             f"{name} must be an integer of at least {minimum}{upper}, got {value!r}"
         )
@@ -50,11 +50,12 @@ def check_int(name: str, value, *, minimum: int, maximum: int = _INT64_MAX) -> i
 
 
 def check_optional_int(name: str, value, *, minimum: int, none_means: str) -> int | None:
-    """As :func:`check_int`, or None."""
+    """An integer of at least ``minimum`` (any size: counts above what exists mean all), or
+    None."""
     if value is None:
         return None
     try:
-        return check_int(name, value, minimum=minimum)
+        return check_int(name, value, minimum=minimum, maximum=None)
     except InvalidInputError:
         raise InvalidInputError(
             f"{name} must be None ({none_means}) or an integer of at least {minimum}, got {value!r}"
@@ -90,12 +91,12 @@ def check_seed(random_state, *, generators: bool):
 
 
 def check_dtype(dtype) -> np.dtype:
-    """The float type results are stored in: float64 (default) or float32."""
+    """The float type results are stored in: float64 (the default, also for None) or float32."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+    if dt is None or not (dt == np.float64 or dt == np.float32):
         raise InvalidInputError(
             f"dtype must be numpy.float64 or numpy.float32 (computed in float64, stored in "
             f"float32 to halve the memory), got {dtype!r}"

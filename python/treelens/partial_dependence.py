@@ -168,7 +168,8 @@ def partial_dependence(
         raise InvalidInputError(f"kind must be 'average', 'individual' or 'both', got {kind!r}")
     n_jobs = check_n_jobs(n_jobs)
     if grid is None:
-        grid_resolution = check_int("grid_resolution", grid_resolution, minimum=1)
+        # (More points than a column has distinct values: its values, as in scikit-learn.)
+        grid_resolution = check_int("grid_resolution", grid_resolution, minimum=1, maximum=None)
     model = load(model)
     names = feature_names(model, X)
     cols = resolve_features(features, names)
