@@ -149,13 +149,13 @@ fn status_kib(text: &str, key: &str) -> Option<u64> {
 
 /// The soft limit of `resource`, when finite.
 #[cfg(unix)]
+#[allow(clippy::useless_conversion)] // rlim_t is u64 on most systems, not all.
 fn soft_limit(resource: libc::c_int) -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one rlimit into the struct we own; the resource is a valid id.
-    #[allow(clippy::useless_conversion)]
     let ok = unsafe { libc::getrlimit(resource as _, &mut limit) } == 0;
     if !ok || limit.rlim_cur == libc::RLIM_INFINITY {
         return None;
