@@ -14,6 +14,7 @@ from .hstats import HStats, hstats
 from .importance import permutation_importance
 from .interventional import InterventionalExplainer
 from .loaders import load
+from .memory import memory_budget
 from .model import Model
 from .partial_dependence import partial_dependence
 
@@ -27,6 +28,7 @@ __all__ = [
     "exceptions",
     "hstats",
     "load",
+    "memory_budget",
     "partial_dependence",
     "permutation_importance",
     "shap_values",

@@ -6,6 +6,27 @@ import numpy as np
 import numpy.typing as npt
 
 available_threads: int
+#: The most threads a computation starts (4 per core): larger ``n_jobs`` are capped to it.
+max_threads: int
+
+class MemoryBudget(TypedDict):
+    bytes: Optional[int]
+    source: Optional[str]
+    bounds: list[tuple[str, int]]
+
+def memory_budget() -> MemoryBudget:
+    """The bytes this process may still allocate: the smallest of the machine's available
+    memory (``MemAvailable``), ``RLIMIT_AS`` less the virtual size, ``RLIMIT_DATA`` less the data
+    size, and each memory cgroup's limit less its usage (v2 ``memory.max``, v1
+    ``memory.limit_in_bytes``, at every level of the hierarchy). ``bytes`` is the budget (None
+    when nothing is known), ``source`` says where it comes from, ``bounds`` lists every bound
+    read as ``(source, bytes)``. Read anew at each call."""
+
+def ensure_fits(
+    what: str, needed_bytes: int, way_out: str, *, max_bytes: Optional[int] = None
+) -> None:
+    """Raises ``OutputTooLargeError`` when ``needed_bytes`` exceed the budget (or
+    ``max_bytes``): the message names ``what``, both sizes, the budget's source and ``way_out``."""
 
 ProgressCallback = Optional[Callable[[int, int], None]]
 

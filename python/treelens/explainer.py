@@ -8,8 +8,10 @@ import numpy as np
 from . import _core
 from .exceptions import InvalidInputError
 from .explanation import Explanation
-from .inputs import input_data, is_table
+from .inputs import Prepared, input_data, is_table, named_table
 from .loaders import load
+from .memory import block_rows, ensure_fits, input_bytes, rows_of
+from .options import check_dtype, check_max_bytes, check_n_jobs
 from .progress import progress_callback
 
 __all__ = ["TreeExplainer", "shap_values"]
@@ -33,6 +35,17 @@ def _one_row(X):
     if arr.ndim == 1:
         return arr.reshape(1, -1), True
     return X, False
+
+
+def _row_block(X, r0: int, r1: int):
+    """Rows ``r0:r1`` of an input, without converting the rest (pandas DataFrames by position,
+    polars DataFrames and Arrow tables by slice, arrays and memmaps by view)."""
+    table = named_table(X)
+    if table is None:
+        return X[r0:r1]
+    if table.kind == "pandas":
+        return X.iloc[r0:r1]
+    return X.slice(r0, r1 - r0)
 
 
 def _check_shap_options(tree_limit, approximate) -> None:
@@ -139,12 +152,12 @@ class TreeExplainer:
             raise InvalidInputError(
                 f"model_output={model_output!r} is not supported; use one of {_OUTPUTS}"
             )
+        self.n_jobs = check_n_jobs(n_jobs)
         self.model = load(model)
         self._forest = self.model.forest
         data = _masker_rows(data)
         self.data = data
         self.model_output = model_output
-        self.n_jobs = n_jobs
         interventional = feature_perturbation == "interventional" or (
             data is not None and feature_perturbation == "auto"
         )
@@ -186,7 +199,88 @@ class TreeExplainer:
 
     # -- helpers ------------------------------------------------------------------------------
     def _jobs(self, n_jobs):
-        return self.n_jobs if n_jobs is None else n_jobs
+        return self.n_jobs if n_jobs is None else check_n_jobs(n_jobs)
+
+    def _compute(self, x, y, interactions: bool, jobs, progress, max_bytes) -> np.ndarray:
+        """The float64 values of the rows ``x`` (a matrix from :meth:`Model.read`, in the
+        model's column order): (n, p, k) or (n, p, p, k), features in the model's order."""
+        if self._interventional is not None:
+            run = self._interventional._run
+            return np.asarray(run(x, y, interactions, jobs, progress), dtype=np.float64)
+        run = _core.path_shap_interaction_values if interactions else _core.path_shap_values
+        # y only matters for model_output="log_loss"; ignored here, as shap does.
+        return run(self._forest, x, n_jobs=jobs, progress=progress, max_bytes=max_bytes)
+
+    def _explain(
+        self, X, y, interactions: bool, jobs, progress, max_bytes, dtype
+    ) -> tuple[np.ndarray, Prepared]:
+        """``(values of the rows of X in dtype, the read input)``, sizes checked before anything
+        is converted: the result against ``max_bytes`` and, with the float64 copy of ``X``,
+        against the memory budget. float32 results are computed in float64 a block of rows at a
+        time (input copy and float64 values of one block at once) and stored in float32.
+        Features are in X's column order (a table's own, matched to the model by name)."""
+        p, k = self.model.n_features, self.model.n_outputs
+        # The feature axes of the values, after the row axis.
+        axes = (1, 2) if interactions else 1
+        label = "shap interaction values" if interactions else "shap values"
+        n = rows_of(X)
+        if n is not None:
+            dims = (n, p, p, k) if interactions else (n, p, k)
+            what = (
+                f"the SHAP {'interaction ' if interactions else ''}values ("
+                + " x ".join(map(str, dims))
+                + f" {dtype.name})"
+            )
+            way_out = (
+                'use reduce="mean_abs" for the (p, p) mean |interaction| over rows, or explain '
+                "fewer rows at a time"
+                if interactions
+                else "explain fewer rows at a time"
+            )
+            if dtype == np.float64:
+                way_out += " (or dtype=numpy.float32 to store the values in half the memory)"
+            out_bytes = int(np.prod(dims, dtype=object)) * dtype.itemsize
+            ensure_fits(what, out_bytes, way_out, max_bytes=max_bytes)
+            if dtype == np.float64:
+                ensure_fits(
+                    f"{what} and X converted to float64",
+                    out_bytes + input_bytes(n, p),
+                    way_out,
+                )
+        if dtype == np.float64:
+            rows = self.model.read(X)
+            x = rows.matrix
+            cb = progress_callback(progress, label, x.shape[0])
+            if self._interventional is not None:
+                cb = progress
+            return rows.columns(axes, self._compute(x, y, interactions, jobs, cb, max_bytes)), rows
+        if n is None:
+            # No shape to count rows from (nested lists): read it whole, then by blocks.
+            X = self.model.read(X).matrix
+            n = X.shape[0]
+        per_row = (p * p * k if interactions else p * k) + p
+        step = block_rows(8 * per_row)
+        out = np.empty((n, p, p, k) if interactions else (n, p, k), dtype=np.float32)
+        bar = progress_callback(progress, label, n)
+        y = None if y is None else np.asarray(y)
+        rows = None
+        # At least one (possibly empty) block, so that X is checked and its names read.
+        for r0 in range(0, n, step) if n > 0 else (0,):
+            r1 = min(n, r0 + step)
+            rows = self.model.read(_row_block(X, r0, r1))
+            x = rows.matrix
+            if self._interventional is not None:
+                cb = progress
+            elif bar is None:
+                cb = None
+            else:
+
+                def cb(done, total, r0=r0, r1=r1):
+                    bar(r0 + (r1 - r0) * done // max(total, 1), n)
+
+            part = y if y is None or np.ndim(y) == 0 else y[r0:r1]
+            out[r0:r1] = rows.columns(axes, self._compute(x, part, interactions, jobs, cb, None))
+        return out, rows
 
     def _squeeze(self, out: np.ndarray) -> np.ndarray:
         """Drops the output axis for one-output models (shap's shapes)."""
@@ -202,6 +296,7 @@ class TreeExplainer:
         progress: bool | None = None,
         check_additivity: bool = True,
         max_bytes: int | None = None,
+        dtype=np.float64,
         tree_limit: int | None = None,
         approximate: bool = False,
     ) -> np.ndarray:
@@ -224,7 +319,14 @@ class TreeExplainer:
             Accepted for compatibility with shap; the values are exact, so there is nothing to
             check.
         max_bytes : int, optional
-            Refuse (OutputTooLargeError) a result larger than this; default: the memory available.
+            Refuse (OutputTooLargeError) a result larger than this. Results are always checked
+            (before ``X`` is converted) against the memory budget: the smallest of the
+            machine's available memory and the process's limits (``RLIMIT_AS``,
+            ``RLIMIT_DATA``, cgroup ``memory.max``); see ``treelens.memory.memory_budget()``.
+        dtype : numpy.float64 or numpy.float32
+            The type the values are stored in. They are always computed in float64; float32
+            stores them in half the memory, converting ``X`` and computing a block of rows at a
+            time, for jobs whose float64 result would not fit.
         tree_limit, approximate :
             shap's options; only their defaults are accepted (exact values of every tree). For
             fewer XGBoost rounds load ``tl.load(model, iteration_range=(0, k))``.
@@ -237,26 +339,15 @@ class TreeExplainer:
             arrays.
         """
         _check_shap_options(tree_limit, approximate)
+        max_bytes = check_max_bytes(max_bytes)
+        dtype = check_dtype(dtype)
+        jobs = self._jobs(n_jobs)
         X, one = _one_row(X)
         if one and y is not None:
             y = np.atleast_1d(y)
-        out, _ = self._values(X, y, n_jobs, progress, max_bytes)
+        out, _ = self._explain(X, y, False, jobs, progress, max_bytes, dtype)
+        out = self._squeeze(out)
         return out[0] if one else out
-
-    def _values(self, X, y, n_jobs, progress, max_bytes):
-        """``(SHAP values in X's column order, the read input)``."""
-        rows = self.model.read(X)
-        x = rows.matrix
-        jobs = self._jobs(n_jobs)
-        cb = progress_callback(progress, "shap values", x.shape[0])
-        if self._interventional is not None:
-            out = self._interventional._run(x, y, False, jobs, cb)
-        else:
-            # y only matters for model_output="log_loss"; ignored here, as shap does.
-            out = _core.path_shap_values(
-                self._forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
-            )
-        return rows.columns(1, self._squeeze(np.asarray(out, dtype=np.float64))), rows
 
     def shap_interaction_values(
         self,
@@ -267,6 +358,7 @@ class TreeExplainer:
         n_jobs: int | None = None,
         progress: bool | None = None,
         max_bytes: int | None = None,
+        dtype=np.float64,
         tree_limit: int | None = None,
     ) -> np.ndarray:
         """SHAP interaction values of the rows of ``X``.
@@ -288,8 +380,11 @@ class TreeExplainer:
         n_jobs, progress :
             As in :meth:`shap_values`.
         max_bytes : int, optional
-            Refuse (OutputTooLargeError) a full tensor larger than this; default: the memory
-            available.
+            Refuse (OutputTooLargeError) a full tensor larger than this; the memory budget is
+            always checked (see :meth:`shap_values`).
+        dtype : numpy.float64 or numpy.float32
+            The type of the full tensor (computed in float64, stored in float32 a block of rows
+            at a time with ``numpy.float32``); summaries (``reduce``) are float64.
         tree_limit :
             shap's option; only None (every tree) is accepted.
 
@@ -304,40 +399,39 @@ class TreeExplainer:
                 f"reduce={reduce!r} is not supported; use None, 'mean_abs' or 'mean'"
             )
         _check_shap_options(tree_limit, False)
+        max_bytes = check_max_bytes(max_bytes)
+        dtype = check_dtype(dtype)
+        jobs = self._jobs(n_jobs)
         X, one = _one_row(X)
         if one:
             y = None if y is None else np.atleast_1d(y)
             out = self.shap_interaction_values(
-                X, y, reduce=reduce, n_jobs=n_jobs, progress=progress, max_bytes=max_bytes
+                X,
+                y,
+                reduce=reduce,
+                n_jobs=jobs,
+                progress=progress,
+                max_bytes=max_bytes,
+                dtype=dtype,
             )
             return out if reduce is not None else out[0]
-        out, _ = self._interaction_values(X, y, reduce, n_jobs, progress, max_bytes)
-        return out
-
-    def _interaction_values(self, X, y, reduce, n_jobs, progress, max_bytes):
-        """``(interaction values in X's column order, the read input)``."""
+        if reduce is None:
+            out, _ = self._explain(X, y, True, jobs, progress, max_bytes, dtype)
+            return self._squeeze(out)
         rows = self.model.read(X)
         x = rows.matrix
-        jobs = self._jobs(n_jobs)
         cb = progress_callback(progress, "shap interaction values", x.shape[0])
-        # The two feature axes: after the row axis, or first when reduced over the rows.
-        axes = (1, 2) if reduce is None else (0, 1)
+        # The two feature axes come first once reduced over the rows.
+        axes = (0, 1)
         if self._interventional is not None:
             out = np.asarray(self._interventional._run(x, y, True, jobs, cb), dtype=np.float64)
             if reduce == "mean_abs":
                 out = np.abs(out).mean(axis=0)
             elif reduce == "mean":
                 out = out.mean(axis=0)
-            return rows.columns(axes, self._squeeze(out)), rows
-        if reduce is None:
-            out = _core.path_shap_interaction_values(
-                self._forest, x, n_jobs=jobs, progress=cb, max_bytes=max_bytes
-            )
-        else:
-            out = _core.path_shap_interaction_summary(
-                self._forest, x, reduce, n_jobs=jobs, progress=cb
-            )
-        return rows.columns(axes, self._squeeze(np.asarray(out, dtype=np.float64))), rows
+            return rows.columns(axes, self._squeeze(out))
+        out = _core.path_shap_interaction_summary(self._forest, x, reduce, n_jobs=jobs, progress=cb)
+        return rows.columns(axes, self._squeeze(np.asarray(out, dtype=np.float64)))
 
     def __call__(
         self,
@@ -356,13 +450,14 @@ class TreeExplainer:
         value sits with its own feature's name and data. One row given as a 1-D array or a
         pandas Series gives the explanation of that row (no row axis).
         """
+        n_jobs = self._jobs(n_jobs)
         X, one = _one_row(X)
         if one and y is not None:
             y = np.atleast_1d(y)
-        if interactions:
-            values, rows = self._interaction_values(X, y, None, n_jobs, progress, None)
-        else:
-            values, rows = self._values(X, y, n_jobs, progress, None)
+        values, rows = self._explain(
+            X, y, interactions, n_jobs, progress, None, np.dtype(np.float64)
+        )
+        values = self._squeeze(values)
         n = values.shape[0]
         if self._expected is None:
             base = self._squeeze(np.asarray(self._interventional.base_values(n, y)))
@@ -398,6 +493,8 @@ def shap_values(
     interactions: bool = False,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    max_bytes: int | None = None,
+    dtype=np.float64,
 ) -> np.ndarray:
     """SHAP values (or interaction values) of ``X`` in one call.
 
@@ -405,6 +502,9 @@ def shap_values(
     ``shap_values(X)`` (or ``shap_interaction_values(X)`` with ``interactions=True``); see
     :class:`TreeExplainer` for the parameters and the shapes returned.
     """
+    n_jobs = check_n_jobs(n_jobs)
+    max_bytes = check_max_bytes(max_bytes)
+    dtype = check_dtype(dtype)
     ex = TreeExplainer(
         model,
         data,
@@ -412,6 +512,5 @@ def shap_values(
         feature_perturbation=feature_perturbation,
         model_output=model_output,
     )
-    if interactions:
-        return ex.shap_interaction_values(X, y, n_jobs=n_jobs, progress=progress)
-    return ex.shap_values(X, y, n_jobs=n_jobs, progress=progress)
+    run = ex.shap_interaction_values if interactions else ex.shap_values
+    return run(X, y, n_jobs=n_jobs, progress=progress, max_bytes=max_bytes, dtype=dtype)

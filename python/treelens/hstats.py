@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _core
 from .exceptions import InvalidInputError
+from .options import check_n_jobs, check_optional_int, check_seed
 from .partial_dependence import resolve_features, weights
 from .progress import progress_callback
 
@@ -187,6 +188,11 @@ def hstats(
     """
     from .loaders import load
 
+    pairwise_m = check_optional_int("pairwise_m", pairwise_m, minimum=0, none_means="all features")
+    threeway_m = check_optional_int("threeway_m", threeway_m, minimum=0, none_means="all features")
+    n_max = check_optional_int("n_max", n_max, minimum=2, none_means="all rows")
+    random_state = check_seed(random_state, generators=True)
+    n_jobs = check_n_jobs(n_jobs)
     model = load(model)
     if model.n_features < 2:
         raise InvalidInputError(
@@ -197,19 +203,13 @@ def hstats(
     chosen = list(range(len(names))) if features is None else resolve_features(features, names)
     cols = rows.model_columns(chosen)
     # None: every feature considered (all pairs / all triples among those that interact).
-    pairwise_m = len(cols) if pairwise_m is None else pairwise_m
-    threeway_m = len(cols) if threeway_m is None else threeway_m
-    for name, m in (("pairwise_m", pairwise_m), ("threeway_m", threeway_m)):
-        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
-            raise InvalidInputError(
-                f"{name} must be a non-negative integer or None (all features), got {m!r}"
-            )
+    # (Counts above the number of features mean all of them.)
+    pairwise_m = len(cols) if pairwise_m is None else min(pairwise_m, len(cols))
+    threeway_m = len(cols) if threeway_m is None else min(threeway_m, len(cols))
     x = rows.matrix
     n = x.shape[0]
     w = weights(sample_weight, n)
     if n_max is not None:
-        if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 2:
-            raise InvalidInputError(f"n_max must be an integer of at least 2, got {n_max!r}")
         if n > n_max:
             rng = np.random.default_rng(random_state)
             idx = np.sort(rng.choice(n, size=int(n_max), replace=False))

@@ -42,6 +42,8 @@ from . import _core
 from .exceptions import InvalidInputError
 from .inputs import is_table, named_table
 from .loaders import load
+from .memory import ensure_fits, input_bytes, rows_of
+from .options import check_int, check_n_jobs, check_seed
 from .progress import progress_callback
 
 __all__ = ["NATIVE_SCORERS", "permutation_importance"]
@@ -88,13 +90,10 @@ except Exception:  # pragma: no cover
 def _check_random_state(random_state):
     if random_state is None or random_state is np.random:
         return np.random.mtrand._rand
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return np.random.RandomState(int(random_state))
-    if isinstance(random_state, np.random.RandomState):
-        return random_state
-    raise InvalidInputError(
-        f"random_state must be None, an int or a numpy RandomState, got {random_state!r}"
-    )
+    random_state = check_seed(random_state, generators=False)
+    if isinstance(random_state, int):
+        return np.random.RandomState(random_state)
+    return random_state
 
 
 def _sample_without_replacement(n_population: int, n_samples: int, rng) -> np.ndarray:
@@ -127,6 +126,44 @@ def _sample_without_replacement_numpy(n_population: int, n_samples: int, rng) ->
         if j < n_samples:
             out[j] = i
     return out
+
+
+def _check_max_samples(max_samples) -> None:
+    if isinstance(max_samples, (bool, np.bool_)) or not isinstance(
+        max_samples, (numbers.Real, np.number)
+    ):
+        raise InvalidInputError(
+            f"max_samples must be an int (a number of rows) or a float in (0, 1] (a fraction "
+            f"of rows), got {max_samples!r}"
+        )
+    if isinstance(max_samples, (numbers.Integral, np.integer)):
+        if max_samples < 1:
+            raise InvalidInputError(
+                f"max_samples={max_samples} must be at least 1 (and at most the number of rows)"
+            )
+    elif not 0 < max_samples <= 1:
+        raise InvalidInputError(
+            f"max_samples={max_samples} must be in (0, 1] when a float (a fraction of rows)"
+        )
+
+
+def _check_sizes(n_rows: int, n_features: int, n_repeats: int, max_samples, groups) -> None:
+    """Refuses up front (before X is converted) what the permutations, the float64 copy of X
+    and the scores would not fit in the memory budget."""
+    if isinstance(max_samples, (numbers.Integral, np.integer)):
+        m = min(int(max_samples), n_rows)
+    else:
+        m = int(max_samples * n_rows)
+    n_units = len(groups) if hasattr(groups, "__len__") else n_features
+    perms = n_repeats * m * 4  # uint32 row indices, one row per repeat
+    scores = n_units * n_repeats * 8 * 4  # importances, and the core's scores per metric
+    ensure_fits(
+        f"permutation importance with n_repeats={n_repeats} on {m} rows "
+        f"({n_repeats} x {m} permutation indices, {n_units} x {n_repeats} scores) and X "
+        "converted to float64",
+        perms + scores + input_bytes(n_rows, n_features),
+        "use fewer n_repeats, or score on fewer rows (max_samples)",
+    )
 
 
 def _draw(n_rows: int, n_repeats: int, random_state, max_samples):
@@ -479,9 +516,15 @@ def permutation_importance(
         columns are the model's in another order) or of the groups; a dict of such Bunches
         keyed by scorer name when several scorers are given.
     """
+    n_repeats = check_int("n_repeats", n_repeats, minimum=1)
+    n_jobs = check_n_jobs(n_jobs)
+    if random_state is not np.random:
+        check_seed(random_state, generators=False)
+    _check_max_samples(max_samples)
     model = load(estimator_or_model)
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
-        raise InvalidInputError(f"n_repeats must be a positive int, got {n_repeats!r}")
+    n = rows_of(X)
+    if n is not None:
+        _check_sizes(n, model.n_features, n_repeats, max_samples, groups)
     input_rows = model.read(X)
     x = input_rows.matrix
     n_rows = x.shape[0]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .exceptions import FeatureNameError, InvalidInputError
+from .memory import block_rows, conversion_rows, ensure_fits, input_bytes, rows_of
 from .tables import Column, Table, named_table
 
 #: LightGBM's kZeroThreshold: the float constant 1e-35f widened to double.
@@ -52,11 +53,24 @@ class Prepared:
         return [f"x{j}" for j in range(self.matrix.shape[1])]
 
     def columns(self, axes, values):
-        """``values`` (whose ``axes`` are features in the model's order) in the input's order."""
+        """``values`` (whose ``axes`` are features in the model's order) in the input's order.
+
+        When the features' axes come after a row axis, a writeable ``values`` is permuted in
+        place, a block of rows at a time: a large result never needs a second copy of itself
+        (its size was checked against the memory budget alone)."""
         if self.order is None:
             return values
-        for axis in (axes,) if isinstance(axes, int) else axes:
-            values = np.take(values, self.order, axis=axis)
+        axes = (axes,) if isinstance(axes, int) else tuple(axes)
+        if 0 in axes or not values.flags.writeable:
+            for axis in axes:
+                values = np.take(values, self.order, axis=axis)
+            return values
+        step = block_rows(values[:1].nbytes)
+        for r0 in range(0, values.shape[0], step):
+            block = values[r0 : r0 + step]
+            for axis in axes:
+                block = np.take(block, self.order, axis=axis)
+            values[r0 : r0 + step] = block
         return values
 
 
@@ -277,8 +291,12 @@ def _table_matrix(model, table: Table) -> tuple[np.ndarray, np.ndarray | None]:
     return out, None if identity else order
 
 
-def _array_matrix(model, X) -> np.ndarray:
-    """The matrix of an array-like, read by position (its order is the model's)."""
+def _array_matrix(model, X, *, checked: bool) -> np.ndarray:
+    """The matrix of an array-like, read by position (its order is the model's).
+
+    ``checked``: whether its float64 size was checked already (from its shape); an input
+    without a shape (nested lists) is checked once numpy has read it, before it is converted.
+    """
     if hasattr(X, "toarray") and hasattr(X, "nnz"):
         raise InvalidInputError(
             "sparse matrices are not supported; pass a dense numpy array or DataFrame"
@@ -305,6 +323,8 @@ def _array_matrix(model, X) -> np.ndarray:
             f"X has {arr.shape[1]} columns, but the model was trained on "
             f"{model.n_features} features"
         )
+    if not checked:
+        _ensure_converted_fits(model, arr.shape[0])
     if model.categories and arr.dtype.kind not in "fiub":
         out = np.empty(arr.shape, dtype=np.float64)
         for j in range(arr.shape[1]):
@@ -323,35 +343,65 @@ def _array_matrix(model, X) -> np.ndarray:
                 f"X is not numeric (dtype {arr.dtype}); treelens accepts float32, "
                 "float64, integer and boolean arrays, or DataFrames"
             ) from None
-    out = np.array(arr, dtype=np.float64, order="C", copy=True)
+    return _converted(arr, model)
+
+
+def _converted(arr: np.ndarray, model) -> np.ndarray:
+    """A numeric array as a new float64 C-ordered matrix (categorical columns encoded),
+    converted a block of rows at a time, so that a float32 memmap costs its float64 copy and no
+    whole-size temporary (its size was checked against the memory budget by the caller)."""
+    n, p = arr.shape
     for j, cats in model.categories.items():
         if _text_categories(cats):
             _refuse_numbers_for_text(f"{j}", cats)
-        out[:, j] = _encode(out[:, j], cats)
+    out = np.empty((n, p), dtype=np.float64)
+    step = conversion_rows(p)
+    for r0 in range(0, n, step):
+        block = out[r0 : r0 + step]
+        block[...] = arr[r0 : r0 + step]
+        for j, cats in model.categories.items():
+            block[:, j] = _encode(block[:, j], cats)
     return out
 
 
-def _as_model_reads_it(model, out: np.ndarray) -> np.ndarray:
-    """The model's own reading of the values: its missing value, NaN policy, LightGBM's zero."""
-    if model.missing_value is not None and not np.isnan(model.missing_value):
-        # XGBoost reads values as float32 and compares them with float32(missing).
-        with np.errstate(over="ignore"):
-            out[out.astype(np.float32) == np.float32(model.missing_value)] = np.nan
-    if not model.accepts_missing and np.isnan(out).any():
-        row, col = np.argwhere(np.isnan(out))[0]
-        name = model.feature_names[col] if model.feature_names else f"{col}"
-        raise InvalidInputError(
-            f"X has missing values (NaN, e.g. row {row}, column {name}), which "
-            f"{type(model.estimator).__name__ if model.estimator is not None else 'this model'} "
-            "does not accept (scikit-learn refuses them too): impute them first, or use a model "
-            "that handles them (e.g. HistGradientBoosting)"
-        )
-    if model.library == "lightgbm":
-        # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and reads
-        # the others as 0.0 before any tree sees them.
-        with np.errstate(invalid="ignore"):
-            out[np.abs(out) <= LIGHTGBM_ZERO] = 0.0
+def _finish(model, out: np.ndarray) -> np.ndarray:
+    """The model's own reading of the values, in place, a block of rows at a time (the
+    temporaries stay small): XGBoost's ``missing`` value, refused NaN, LightGBM's zero
+    threshold."""
+    step = conversion_rows(out.shape[1] if out.ndim == 2 else 1)
+    for r0 in range(0, out.shape[0], step):
+        block = out[r0 : r0 + step]
+        if model.missing_value is not None and not np.isnan(model.missing_value):
+            # XGBoost reads values as float32 and compares them with float32(missing).
+            with np.errstate(over="ignore"):
+                block[block.astype(np.float32) == np.float32(model.missing_value)] = np.nan
+        if not model.accepts_missing and np.isnan(block).any():
+            row, col = np.argwhere(np.isnan(block))[0]
+            name = model.feature_names[col] if model.feature_names else f"{col}"
+            estimator = model.estimator
+            raise InvalidInputError(
+                f"X has missing values (NaN, e.g. row {r0 + row}, column {name}), which "
+                f"{type(estimator).__name__ if estimator is not None else 'this model'} "
+                "does not accept (scikit-learn refuses them too): impute them first, or use a "
+                "model that handles them (e.g. HistGradientBoosting)"
+            )
+        if model.library == "lightgbm":
+            # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and
+            # reads the others as 0.0 before any tree sees them.
+            with np.errstate(invalid="ignore"):
+                block[np.abs(block) <= LIGHTGBM_ZERO] = 0.0
     return np.ascontiguousarray(out, dtype=np.float64)
+
+
+def _ensure_converted_fits(model, n_rows: int) -> None:
+    """Refuses (OutputTooLargeError) an input whose float64 matrix would not fit in the memory
+    budget, before any of it is converted."""
+    p = model.n_features
+    ensure_fits(
+        f"X converted to float64 ({n_rows} x {p})",
+        input_bytes(n_rows, p),
+        "pass fewer rows at a time (the input is converted to a float64 copy)",
+    )
 
 
 def read_input(model, X) -> Prepared:
@@ -362,16 +412,23 @@ def read_input(model, X) -> Prepared:
     :class:`FeatureNameError`; a model without names reads it by position. Anything else is
     read as an array, by position. This is the one place where the input's column order is
     mapped to the model's: results go back with :meth:`Prepared.columns`.
+
+    The float64 matrix is sized against the memory budget first, from the input's row count,
+    before anything is converted (:class:`OutputTooLargeError` when it would not fit); arrays
+    are then converted a block of rows at a time.
     """
     table = named_table(X)
+    n_rows = table.n_rows if table is not None else rows_of(X)
+    if n_rows is not None:
+        _ensure_converted_fits(model, n_rows)
     if table is None:
-        out = _array_matrix(model, X)
+        out = _array_matrix(model, X, checked=n_rows is not None)
         order = None
         names = None if model.feature_names is None else [str(n) for n in model.feature_names]
     else:
         out, order = _table_matrix(model, table)
         names = list(table.names)
-    return Prepared(_as_model_reads_it(model, out), order, names)
+    return Prepared(_finish(model, out), order, names)
 
 
 def as_matrix(model, X) -> np.ndarray:

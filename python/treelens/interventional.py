@@ -36,6 +36,7 @@ import numpy as np
 from . import _core
 from .exceptions import InvalidInputError, UnsupportedModelError
 from .model import Model
+from .options import check_n_jobs
 from .progress import progress_callback
 
 __all__ = ["InterventionalExplainer"]
@@ -242,6 +243,7 @@ class InterventionalExplainer:
     def _run(self, x: np.ndarray, y, interactions: bool, n_jobs, progress) -> np.ndarray:
         """Values of the rows of ``x``, a matrix from :meth:`Model.read`, in the model's
         column order."""
+        n_jobs = check_n_jobs(n_jobs)
         n = x.shape[0]
         forest = self.model.forest
         label = "interventional SHAP interactions" if interactions else "interventional SHAP"

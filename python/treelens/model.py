@@ -9,6 +9,8 @@ import numpy as np
 
 from . import _core
 from .inputs import Prepared, as_matrix, read_input
+from .memory import ensure_fits, input_bytes, rows_of
+from .options import check_n_jobs
 from .progress import progress_callback
 
 #: Functions from the raw margin to the model's natural output.
@@ -116,6 +118,15 @@ class Model:
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
+        n_jobs = check_n_jobs(n_jobs)
+        n = rows_of(X)
+        if n is not None:
+            ensure_fits(
+                f"predictions of {n} rows ({n} x {self.n_outputs} float64) and X converted to "
+                "float64",
+                n * self.n_outputs * 8 + input_bytes(n, self.n_features),
+                "predict fewer rows at a time",
+            )
         x = self.prepare(X)
         out = self.forest.predict(
             x, n_jobs=n_jobs, progress=progress_callback(progress, "predict", x.shape[0])

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Integral
 
 import numpy as np
 
 from . import _core
-from .exceptions import FeatureNameError, InvalidInputError, OutputTooLargeError
+from .exceptions import FeatureNameError, InvalidInputError
+from .memory import ensure_fits
+from .options import check_int, check_n_jobs
 from .progress import progress_callback
-
-#: Most bytes the grid and the individual curves may take.
-_MEMORY_LIMIT = 8 << 30
 
 
 class Bunch(dict):
@@ -157,6 +157,10 @@ def partial_dependence(
 
     if kind not in ("average", "individual", "both"):
         raise InvalidInputError(f"kind must be 'average', 'individual' or 'both', got {kind!r}")
+    n_jobs = check_n_jobs(n_jobs)
+    if grid is None:
+        # (More points than a column has distinct values: its values, as in scikit-learn.)
+        grid_resolution = check_int("grid_resolution", grid_resolution, minimum=1, maximum=None)
     model = load(model)
     rows = model.read(X)
     names = rows.labels()
@@ -167,9 +171,7 @@ def partial_dependence(
         raise InvalidInputError("X has no rows")
     w = weights(sample_weight, x.shape[0])
     if grid is None:
-        if int(grid_resolution) < 1:
-            raise InvalidInputError(f"grid_resolution must be positive, got {grid_resolution}")
-        grid_values = [_default_grid(x[:, j], int(grid_resolution), percentiles) for j in cols]
+        grid_values = [_default_grid(x[:, j], grid_resolution, percentiles) for j in cols]
     else:
         if len(cols) == 1 and np.ndim(grid) == 1:
             grid = [grid]
@@ -185,18 +187,19 @@ def partial_dependence(
                 raise InvalidInputError("each grid entry must be a non-empty 1-D array of values")
             grid_values.append(arr)
     shape = tuple(len(g) for g in grid_values)
-    n_points = int(np.prod(shape))
+    n_points = math.prod(shape)
     individual = kind in ("individual", "both")
-    needed = n_points * len(cols) * 8 + (
-        x.shape[0] * n_points * model.n_outputs * 8 if individual else 0
+    # The grid's points (twice: the mesh and its stack), the averages, the individual curves
+    # and their reshaped copy.
+    needed = 2 * n_points * len(cols) * 8 + n_points * model.n_outputs * 8 * (
+        1 + (2 * x.shape[0] if individual else 0)
     )
-    if needed > _MEMORY_LIMIT:
-        raise OutputTooLargeError(
-            f"partial dependence on a grid of {n_points} points "
-            f"({' x '.join(map(str, shape))}) for {x.shape[0]} rows would need {needed} bytes "
-            f"({needed / 2**30:.1f} GiB); use a coarser grid (grid_resolution), fewer rows, "
-            'or kind="average"'
-        )
+    ensure_fits(
+        f"partial dependence on a grid of {n_points} points "
+        f"({' x '.join(map(str, shape))}) for {x.shape[0]} rows",
+        needed,
+        'use a coarser grid (grid_resolution), fewer rows, or kind="average"',
+    )
     mesh = np.meshgrid(*grid_values, indexing="ij")
     points = np.stack([m.ravel() for m in mesh], axis=1).astype(np.float64)
     average, ice = _core.partial_dependence(

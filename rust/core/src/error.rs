@@ -11,11 +11,15 @@ pub enum Error {
     /// The model's arrays are inconsistent (a corrupt or mis-read model).
     #[error("invalid model: {0}")]
     InvalidModel(String),
-    /// The requested output would not fit in memory; says how much it needs and what to do instead.
-    #[error("{what} would need {needed_bytes} bytes ({:.1} GiB); {alternative}", *needed_bytes as f64 / (1u64 << 30) as f64)]
+    /// The requested work would not fit in memory: how much it needs, the budget it was checked
+    /// against and where that budget comes from, and what to do instead.
+    #[error("{}", too_large_message(what, *needed_bytes, *budget_bytes, budget_source, alternative))]
     TooLarge {
         what: String,
         needed_bytes: u64,
+        /// The bytes the process could still allocate (None: the allocator refused).
+        budget_bytes: Option<u64>,
+        budget_source: String,
         alternative: String,
     },
     /// The computation was stopped between two chunks (Ctrl-C).
@@ -24,6 +28,26 @@ pub enum Error {
     /// A broken internal invariant, caught at the boundary instead of crashing the caller.
     #[error("internal error in treelens (please report it): {0}")]
     Internal(String),
+}
+
+fn too_large_message(
+    what: &str,
+    needed: u64,
+    budget: Option<u64>,
+    source: &str,
+    alternative: &str,
+) -> String {
+    let human = crate::memory::human_bytes;
+    let limit = match budget {
+        Some(b) => format!("more than the budget of {} ({source})", human(b)),
+        None => source.to_string(),
+    };
+    let way_out = if alternative.is_empty() {
+        String::new()
+    } else {
+        format!("; {alternative}")
+    };
+    format!("{what} would need {}, {limit}{way_out}", human(needed))
 }
 
 /// Runs `work`, turning a panic (a broken invariant) into [`Error::Internal`] so that it never

@@ -7,6 +7,7 @@ pub mod forest;
 pub mod importance;
 pub mod interaction;
 pub mod interventional;
+pub mod memory;
 pub mod monitor;
 pub mod parallel;
 pub mod predict;

@@ -3,16 +3,29 @@
 use crate::error::{Error, Result};
 use crate::monitor::Monitor;
 
+/// Most threads per core: results are the same for any thread count, and more threads than
+/// this only cost memory (a stack and buffers each).
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// The most threads a computation starts: [`MAX_THREADS_PER_CORE`] per available core.
+pub fn max_threads() -> usize {
+    cores() * MAX_THREADS_PER_CORE
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Number of threads for `n_jobs`: `None` or 0 means all cores, negative counts back from them
-/// (-1 all, -2 all but one), as in scikit-learn.
+/// (-1 all, -2 all but one), as in scikit-learn; capped at [`max_threads`].
 pub fn thread_count(n_jobs: Option<i64>) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    let cores = cores() as i64;
     let n = match n_jobs {
         None | Some(0) => cores,
-        Some(n) if n < 0 => (cores + 1 + n).max(1),
+        Some(n) if n < 0 => cores.saturating_add(1).saturating_add(n).max(1),
         Some(n) => n,
     };
-    n.max(1) as usize
+    (n.max(1) as usize).min(max_threads())
 }
 
 /// A rayon pool with `threads` workers.
@@ -45,4 +58,17 @@ where
         monitor.checkpoint(start, total)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_counts_are_capped() {
+        assert_eq!(thread_count(Some(i64::MAX)), max_threads());
+        assert_eq!(thread_count(Some(i64::MIN)), 1);
+        assert_eq!(thread_count(Some(1)), 1);
+        assert_eq!(thread_count(None), cores());
+    }
 }

@@ -20,7 +20,13 @@ pub fn predict(
     forest.check_columns(x.ncols())?;
     let n = x.nrows();
     let k = forest.n_outputs();
-    let mut out = Array2::<f64>::zeros((n, k));
+    let values = crate::memory::filled_vec(
+        n * k,
+        0.0,
+        &format!("the predictions ({n} x {k} float64)"),
+        "predict fewer rows at a time",
+    )?;
+    let mut out = Array2::from_shape_vec((n, k), values).expect("n * k values");
     let pool = pool(threads)?;
     let chunk = (BLOCK * threads * 16).max(BLOCK);
     let x = x.as_standard_layout();

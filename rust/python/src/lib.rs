@@ -1,5 +1,6 @@
 //! `treelens._core`: the thin PyO3 layer over treelens-core.
 
+mod budget;
 mod errors;
 mod forest;
 mod hstats;
@@ -13,6 +14,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<forest::PyForest>()?;
+    m.add_function(wrap_pyfunction!(budget::memory_budget, m)?)?;
+    m.add_function(wrap_pyfunction!(budget::ensure_fits, m)?)?;
     m.add_function(wrap_pyfunction!(hstats::hstats, m)?)?;
     m.add_function(wrap_pyfunction!(hstats::partial_dependence, m)?)?;
     m.add_function(wrap_pyfunction!(
@@ -30,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shap::path_shap_interaction_values, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_shap_interaction_summary, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_data_covers, m)?)?;
+    m.add("max_threads", treelens_core::parallel::max_threads())?;
     m.add(
         "available_threads",
         treelens_core::parallel::thread_count(None),

@@ -15,6 +15,7 @@ use super::routing::Chunk;
 use super::tree_paths::TreePaths;
 use crate::error::{Error, Result};
 use crate::forest::Forest;
+use crate::memory::{bytes_of, ensure_fits, filled_vec};
 use crate::monitor::Monitor;
 use crate::parallel::{for_each_chunk, pool};
 use ndarray::{Array2, Array3, ArrayView2};
@@ -32,7 +33,8 @@ const MIN_BLOCK: usize = 32;
 
 const FIXED_BYTES: usize = std::mem::size_of::<Fixed>();
 
-/// Most bytes the per-repeat output changes of one chunk of units may take.
+/// Most bytes the per-repeat output changes of one chunk of units may take (less when the
+/// memory budget is smaller).
 const MEMORY_BUDGET: u64 = 1 << 30;
 
 /// What is permuted: the rows, the permutations, and the units (columns moved together).
@@ -157,26 +159,38 @@ pub fn permutation_scores(
     let n_repeats = perm.perms.nrows();
     let k = forest.n_outputs();
     let n_units = perm.units.len();
-    let per_unit = (m as u64) * (n_repeats as u64) * (k as u64) * FIXED_BYTES as u64;
-    if per_unit > MEMORY_BUDGET {
-        return Err(Error::TooLarge {
-            what: "the permuted outputs of one column".into(),
-            needed_bytes: per_unit,
-            alternative: "use max_samples to score on fewer rows, or fewer n_repeats".into(),
-        });
-    }
-    let units_per_chunk = ((MEMORY_BUDGET / per_unit.max(1)) as usize).clamp(1, n_units.max(1));
+    // Memory: the scores; the rows' ranks and exact sums; per thread, the margins of a block of
+    // pairs; and, per chunk of units, the per-repeat output changes of every row (the chunk is
+    // sized to fit both the fixed cap and what the budget leaves).
+    let per_unit = bytes_of::<Fixed>(&[m, n_repeats, k]);
+    let fixed_bytes = bytes_of::<f64>(&[n_units, n_repeats, metrics.len()])
+        .saturating_add(bytes_of::<u32>(&[m, forest.n_features()]))
+        .saturating_add(bytes_of::<Fixed>(&[m, k]))
+        .saturating_add(bytes_of::<f64>(&[threads, PAIR_BLOCK + 2, m, k]));
+    let way_out =
+        "score on fewer rows (max_samples), use fewer n_repeats or fewer threads (n_jobs)";
+    ensure_fits(
+        &format!(
+            "permutation importance of {n_units} columns with {n_repeats} repeats on {m} rows \
+             ({threads} threads)"
+        ),
+        fixed_bytes.saturating_add(per_unit),
+        way_out,
+    )?;
+    let room = crate::memory::budget().map_or(MEMORY_BUDGET, |b| {
+        (b.bytes.saturating_sub(fixed_bytes) / 2).clamp(per_unit.min(MEMORY_BUDGET), MEMORY_BUDGET)
+    });
+    let units_per_chunk = ((room / per_unit.max(1)) as usize).clamp(1, n_units.max(1));
 
     let pool = pool(threads)?;
     let x = perm.x.as_standard_layout();
     let mut ranks = pool.install(|| ColumnRanks::new(forest, x.view()));
     let fixed = FixedValues::new(forest)?;
     if !ranks.set_leaf_offsets(|n| fixed.offset(n)) {
-        return Err(Error::TooLarge {
-            what: "the leaf value table".into(),
-            needed_bytes: (fixed.values().len() * FIXED_BYTES) as u64,
-            alternative: "use a model with fewer than 2^32 leaf values".into(),
-        });
+        return Err(Error::InvalidInput(format!(
+            "the model has {} leaf values; permutation importance handles fewer than 2^32",
+            fixed.values().len()
+        )));
     }
 
     let tables = LeafTables::new(forest, &ranks);
@@ -191,7 +205,12 @@ pub fn permutation_scores(
         let u1 = (u0 + units_per_chunk).min(n_units);
         let chunk = Chunk::new(forest, &perm.units[u0..u1], &ranks, &fixed, &tables, &paths);
         let stride = chunk.n_units() * n_repeats * k;
-        let mut acc = vec![0 as Fixed; m * stride];
+        let mut acc = filled_vec(
+            m * stride,
+            0 as Fixed,
+            "the per-repeat output changes of a chunk of columns",
+            way_out,
+        )?;
         let mut sums = vec![0 as Fixed; m * k];
         let block = (BLOCK_BYTES / (stride * FIXED_BYTES).max(1)).clamp(MIN_BLOCK, BLOCK);
         let rows_per_step = (block * threads * 8).max(block);

@@ -16,6 +16,7 @@ use super::leaves::{FailMasses, Scratch, Walk};
 use super::pairs::{pair_part, triple_part, Axis, LeafRecord, RowIndex};
 use crate::error::{Error, Result};
 use crate::forest::Forest;
+use crate::memory::{bytes_of, ensure_fits};
 use crate::monitor::Monitor;
 use crate::parallel::{for_each_chunk, pool};
 use ndarray::ArrayView2;
@@ -23,9 +24,6 @@ use rayon::prelude::*;
 
 /// Numerators below this count as 0 (as in R's hstats).
 pub const EPS: f64 = 1e-10;
-
-/// Most bytes the per-row intermediate arrays may take.
-const MEMORY_LIMIT: u64 = 8 << 30;
 
 /// What to compute.
 #[derive(Debug, Clone)]
@@ -195,14 +193,17 @@ pub fn hstats(
         }
         seen[f] = true;
     }
-    let needed = (threads as u64 + 2) * (q as u64) * (n as u64) * (k as u64) * 8;
-    if needed > MEMORY_LIMIT {
-        return Err(Error::TooLarge {
-            what: format!("H statistics on {n} rows for {q} features and {k} outputs"),
-            needed_bytes: needed,
-            alternative: "subsample rows with n_max, or pass fewer features".into(),
-        });
-    }
+    // Per thread: the (q, n, k) deltas and the (n, k) predictions; besides: two more (q, n, k)
+    // arrays and the columns' copy.
+    let groups = threads.max(1);
+    let needed = bytes_of::<f64>(&[groups + 2, q, n, k])
+        .saturating_add(bytes_of::<f64>(&[groups, n, k]))
+        .saturating_add(bytes_of::<f64>(&[p, n]));
+    ensure_fits(
+        &format!("H statistics on {n} rows for {q} features and {k} outputs ({groups} threads)"),
+        needed,
+        "subsample rows with n_max, pass fewer features, or use fewer threads (n_jobs)",
+    )?;
     let pool = pool(threads)?;
     let x = x.as_standard_layout();
     let columns: Vec<Vec<f64>> = (0..p).map(|j| x.column(j).to_vec()).collect();
@@ -236,7 +237,6 @@ pub fn hstats(
         role: &role,
         n_rows: n,
     };
-    let groups = threads.max(1);
     let new_acc = || Overall {
         f: vec![0.0; n * k],
         delta: vec![0.0; q * n * k],
@@ -401,17 +401,14 @@ pub fn hstats(
         role[feats[a]] = 3;
     }
     let tracked: Vec<bool> = role.iter().map(|&r| r > 0).collect();
-    let needed = interaction_bytes(forest, &tracked);
-    if needed > MEMORY_LIMIT {
-        return Err(Error::TooLarge {
-            what: format!(
-                "pairwise statistics for {} features on this forest",
-                pairwise_features.len()
-            ),
-            needed_bytes: needed,
-            alternative: "lower pairwise_m".into(),
-        });
-    }
+    ensure_fits(
+        &format!(
+            "pairwise statistics for {} features on this forest",
+            pairwise_features.len()
+        ),
+        interaction_bytes(forest, &tracked),
+        "lower pairwise_m",
+    )?;
     let walk = Walk {
         forest,
         columns: &columns,
@@ -500,14 +497,11 @@ pub fn hstats(
     };
     // Pairwise parts among the three-way features are kept for the three-way stage.
     let t = threeway_features.len();
-    let kept_bytes = (t * t.saturating_sub(1) / 2) as u64 * (n * k) as u64 * 8;
-    if kept_bytes > MEMORY_LIMIT {
-        return Err(Error::TooLarge {
-            what: format!("three-way statistics for {t} features on {n} rows"),
-            needed_bytes: kept_bytes,
-            alternative: "lower threeway_m or subsample rows with n_max".into(),
-        });
-    }
+    ensure_fits(
+        &format!("three-way statistics for {t} features on {n} rows"),
+        bytes_of::<f64>(&[t * t.saturating_sub(1) / 2, n, k]),
+        "lower threeway_m or subsample rows with n_max",
+    )?;
     let mut kept: Vec<Vec<f64>> = vec![Vec::new(); t * t];
     let mut pair_out: Vec<(usize, usize, Vec<f64>, Vec<f64>)> = Vec::with_capacity(pair_list.len());
     let to = if t >= 3 { 900 } else { 1000 };

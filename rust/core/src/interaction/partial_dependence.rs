@@ -8,13 +8,11 @@
 
 use crate::error::{Error, Result};
 use crate::forest::Forest;
+use crate::memory::{bytes_of, ensure_fits, filled_vec};
 use crate::monitor::Monitor;
 use crate::parallel::{for_each_chunk, pool};
 use ndarray::{Array2, Array3, ArrayView2};
 use rayon::prelude::*;
-
-/// Most bytes the output and the per-thread accumulators may take.
-const MEMORY_LIMIT: u64 = 8 << 30;
 
 struct PdWalk<'a> {
     forest: &'a Forest,
@@ -143,20 +141,31 @@ pub fn partial_dependence(
         in_s[f] = s;
     }
     let threads = threads.max(1);
-    let acc_bytes = (threads as u64 + 1) * (g as u64) * (k as u64) * 8;
+    // One (g, k) accumulator per thread and the average; the individual curves; the columns'
+    // copy and the row and point lists.
+    let acc_bytes = bytes_of::<f64>(&[threads + 1, g, k]);
     let ice_bytes = if individual {
-        (n as u64) * (g as u64) * (k as u64) * 8
+        bytes_of::<f64>(&[n, g, k])
     } else {
         0
     };
-    if acc_bytes + ice_bytes > MEMORY_LIMIT {
-        return Err(Error::TooLarge {
-            what: format!("partial dependence on {g} grid points for {n} rows and {k} outputs"),
-            needed_bytes: acc_bytes + ice_bytes,
-            alternative:
-                "use a coarser grid, fewer rows for individual curves, or kind=\"average\"".into(),
-        });
-    }
+    let data_bytes =
+        bytes_of::<f64>(&[p + 1, n]).saturating_add(bytes_of::<f64>(&[g + 1, features.len()]));
+    let way_out = "use a coarser grid, fewer rows for individual curves, or kind=\"average\"";
+    ensure_fits(
+        &format!(
+            "partial dependence on {g} grid points for {n} rows and {k} outputs{}",
+            if individual {
+                " with individual curves"
+            } else {
+                ""
+            }
+        ),
+        acc_bytes
+            .saturating_add(ice_bytes)
+            .saturating_add(data_bytes),
+        way_out,
+    )?;
     let pool = pool(threads)?;
     let x = x.as_standard_layout();
     let columns: Vec<Vec<f64>> = (0..p).map(|j| x.column(j).to_vec()).collect();
@@ -218,7 +227,8 @@ pub fn partial_dependence(
 
     // Individual curves: parallel over blocks of rows, all trees per block.
     let ice = if individual {
-        let mut ice = Array3::<f64>::zeros((n, g, k));
+        let values = filled_vec(n * g * k, 0.0, "the individual curves", way_out)?;
+        let mut ice = Array3::from_shape_vec((n, g, k), values).expect("n * g * k values");
         let block = 64usize;
         {
             let flat = ice.as_slice_mut().expect("standard layout");

@@ -20,9 +20,9 @@ use rayon::prelude::*;
 
 /// Rows per parallel block, at most: a tree's tables (about 200 KB for depth 6) are fetched once
 /// per block, so large blocks amortise them (512 rows: 1.5x faster than 64 on W1).
-const MAX_BLOCK: usize = 512;
+pub(crate) const MAX_BLOCK: usize = 512;
 /// Floats of aggregated background held at once (256 MiB).
-const GROUP_FLOATS: usize = 32 << 20;
+pub(crate) const GROUP_FLOATS: usize = 32 << 20;
 
 /// How trees are handled (tests force the fallbacks to check them against each other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

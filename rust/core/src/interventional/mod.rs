@@ -25,6 +25,7 @@ pub use transformed::Transform;
 
 use crate::error::{Error, Result};
 use crate::forest::Forest;
+use crate::memory::bytes_of;
 use crate::monitor::Monitor;
 use crate::parallel::pool;
 use ndarray::{Array, ArrayD, ArrayView1, ArrayView2, IxDyn};
@@ -96,35 +97,35 @@ impl<'a> Background<'a> {
     }
 }
 
-/// Bytes of memory available (Linux `MemAvailable`), if known.
-fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+/// Allocates the zeroed output, refusing up front what would not fit in the memory budget.
+fn allocate(shape: &[usize], what: &str, alternative: &str) -> Result<Vec<f64>> {
+    let bytes = crate::memory::bytes_of::<f64>(shape);
+    crate::memory::ensure_fits(what, bytes, alternative)?;
+    crate::memory::filled_vec((bytes / 8) as usize, 0.0, what, alternative)
 }
 
-/// Allocates the zeroed output, refusing up front what would not fit in the available memory.
-fn allocate(shape: &[usize], what: &str, alternative: &str) -> Result<Vec<f64>> {
-    let count = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|c| c.checked_mul(8).is_some());
-    let too_large = |needed: u64| Error::TooLarge {
-        what: what.to_string(),
-        needed_bytes: needed,
-        alternative: alternative.to_string(),
-    };
-    let count = count.ok_or_else(|| too_large(u64::MAX))?;
-    let needed = count as u64 * 8;
-    if available_memory().is_some_and(|avail| needed > avail) {
-        return Err(too_large(needed));
-    }
-    let mut v: Vec<f64> = Vec::new();
-    v.try_reserve_exact(count)
-        .map_err(|_| too_large(count as u64 * 8))?;
-    v.resize(count, 0.0);
-    Ok(v)
+/// The largest tree's node count.
+fn max_tree_nodes(forest: &Forest) -> usize {
+    (0..forest.n_trees())
+        .map(|t| forest.tree_nodes(t).len())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Refuses work whose output plus working memory would not fit in the budget: `fixed` bytes
+/// once, `per_thread` bytes for each of `threads` threads.
+fn check_work(what: &str, output: u64, fixed: u64, per_thread: u64, threads: usize) -> Result<()> {
+    crate::memory::ensure_fits(
+        &format!(
+            "{what} with their working memory ({} threads, {} each)",
+            threads,
+            crate::memory::human_bytes(per_thread)
+        ),
+        output
+            .saturating_add(fixed)
+            .saturating_add(per_thread.saturating_mul(threads as u64)),
+        "explain fewer rows at a time, use a smaller background or fewer threads (n_jobs)",
+    )
 }
 
 fn shaped(v: Vec<f64>, shape: &[usize]) -> ArrayD<f64> {
@@ -199,15 +200,28 @@ pub(crate) fn raw(
     } else {
         vec![n, p, k]
     };
-    let mut out = allocate(
-        &shape,
-        if interactions {
-            "the interaction values (rows x features x features x outputs float64)"
-        } else {
-            "the SHAP values (rows x features x outputs float64)"
-        },
-        "explain fewer rows at a time",
+    let what = format!(
+        "the interventional SHAP {}values ({} float64)",
+        if interactions { "interaction " } else { "" },
+        shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(" x ")
+    );
+    // Per group of trees, the background's aggregates (capped); per thread, a block's leaf
+    // patterns and one tree's node patterns.
+    let largest = max_tree_nodes(forest);
+    let busy = threads.min(n.max(1));
+    let block = (n / (threads * 4).max(1)).clamp(16, linear::MAX_BLOCK);
+    check_work(
+        &what,
+        bytes_of::<f64>(&shape),
+        bytes_of::<f64>(&[linear::GROUP_FLOATS]),
+        bytes_of::<u32>(&[block, largest]).saturating_add(bytes_of::<u64>(&[largest])),
+        busy,
     )?;
+    let mut out = allocate(&shape, &what, "explain fewer rows at a time")?;
     let x = x.as_standard_layout();
     let pool = pool(threads)?;
     linear::raw(
@@ -247,7 +261,36 @@ pub fn transformed_values(
     } else {
         vec![n, p, k]
     };
-    let mut out = allocate(&shape, "the explanation", "explain fewer rows at a time")?;
+    let what = format!(
+        "the interventional SHAP {}values of the transformed output ({} float64)",
+        if interactions { "interaction " } else { "" },
+        shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(" x ")
+    );
+    // Once: both margins, the background's decisions (capped) and leaves; per thread: one
+    // row's raw values, leaves and decisions.
+    let (m, trees, words) = (bg.rows(), forest.n_trees(), forest.n_nodes() / 64 + 1);
+    let k_raw = forest.n_outputs();
+    let fixed = bytes_of::<f64>(&[n + m, k_raw])
+        .saturating_add(bytes_of::<u64>(&[m, words]).min(256 << 20))
+        .saturating_add(bytes_of::<usize>(&[m, trees]));
+    let raw_row = if interactions {
+        p * p * k_raw
+    } else {
+        p * k_raw
+    };
+    let per_thread = bytes_of::<f64>(&[raw_row + trees + words]);
+    check_work(
+        &what,
+        bytes_of::<f64>(&shape),
+        fixed,
+        per_thread,
+        threads.min(n.max(1)),
+    )?;
+    let mut out = allocate(&shape, &what, "explain fewer rows at a time")?;
     let x = x.as_standard_layout();
     let pool = pool(threads)?;
     transformed::values(

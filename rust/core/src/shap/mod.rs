@@ -16,6 +16,7 @@ mod brute_force;
 
 use crate::error::{Error, Result};
 use crate::forest::Forest;
+use crate::memory::{bytes_of, ensure_fits, ensure_fits_within, human_bytes, try_vec};
 use crate::monitor::Monitor;
 use crate::parallel::{for_each_chunk, pool};
 use decisions::Splits;
@@ -142,34 +143,6 @@ pub fn expected_value(forest: &Forest) -> Result<Vec<f64>> {
     Ok(ev)
 }
 
-/// Bytes of memory available to this process (Linux `MemAvailable`), if known.
-pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// Refuses an output of `elements` float64 values that would need more than `limit` bytes
-/// (default: the memory available).
-pub fn check_output_size(
-    what: &str,
-    elements: u128,
-    alternative: &str,
-    limit: Option<u64>,
-) -> Result<()> {
-    let needed = elements.saturating_mul(8);
-    let limit = limit.or_else(available_memory).unwrap_or(u64::MAX) as u128;
-    if needed > limit {
-        return Err(Error::TooLarge {
-            what: what.to_string(),
-            needed_bytes: needed.min(u64::MAX as u128) as u64,
-            alternative: alternative.to_string(),
-        });
-    }
-    Ok(())
-}
-
 /// What one task writes.
 enum Sink<'a> {
     Values(&'a mut [f64]),
@@ -186,15 +159,17 @@ fn task_generic<const INTER: bool, const FMA: bool>(
     r0: usize,
     r1: usize,
     sink: Sink,
-) {
+) -> Result<()> {
     let p = forest.n_features();
     let k = forest.n_outputs();
     let rows = r1 - r0;
     let nb = rows.div_ceil(L);
     let vstride = p * k;
     let istride = if INTER { p * p * k } else { 0 };
-    let mut vacc: Vec<Lane> = vec![[0.0; L]; nb * vstride];
-    let mut iacc: Vec<Lane> = vec![[0.0; L]; nb * istride];
+    // The driver checked these per-task buffers (times the threads) against the budget; they
+    // are still reserved fallibly, so that a budget overtaken meanwhile is an error, not an abort.
+    let mut vacc: Vec<Lane> = zeroed_lanes(nb * vstride)?;
+    let mut iacc: Vec<Lane> = zeroed_lanes(nb * istride)?;
     let mut work = Work::new(prep.max_depth, prep.max_points, k);
     let mut scratch = Vec::new();
     let all_outputs: Vec<usize> = (0..k).collect();
@@ -282,7 +257,8 @@ fn task_generic<const INTER: bool, const FMA: bool>(
             }
         }
         Sink::Summary(total, reduce) => {
-            let mut one = vec![0.0; istride];
+            let mut one = try_vec(istride, "one row's interaction matrix", TOO_MANY_THREADS)?;
+            one.resize(istride, 0.0);
             for r in 0..rows {
                 let (b, l) = (r / L, r % L);
                 interaction_row(
@@ -300,6 +276,17 @@ fn task_generic<const INTER: bool, const FMA: bool>(
             }
         }
     }
+    Ok(())
+}
+
+/// What to do when per-thread buffers do not fit after all.
+const TOO_MANY_THREADS: &str = "use fewer threads (n_jobs)";
+
+/// `count` zeroed lanes, reserved fallibly.
+fn zeroed_lanes(count: usize) -> Result<Vec<Lane>> {
+    let mut v = try_vec(count, "the per-thread accumulators", TOO_MANY_THREADS)?;
+    v.resize(count, [0.0; L]);
+    Ok(v)
 }
 
 /// One row's (p, p, k) interaction matrix: off-diagonal from the pair sums, diagonal so that
@@ -330,7 +317,7 @@ unsafe fn task_avx512<const INTER: bool>(
     r0: usize,
     r1: usize,
     sink: Sink,
-) {
+) -> Result<()> {
     task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
 }
 
@@ -343,7 +330,7 @@ unsafe fn task_avx2<const INTER: bool>(
     r0: usize,
     r1: usize,
     sink: Sink,
-) {
+) -> Result<()> {
     task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
 }
 
@@ -355,7 +342,7 @@ fn task<const INTER: bool>(
     r0: usize,
     r1: usize,
     sink: Sink,
-) {
+) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f")
@@ -382,7 +369,50 @@ fn check_rows(forest: &Forest, x: &ArrayView2<f64>) -> Result<()> {
     Ok(())
 }
 
-/// SHAP values, shape `(n_rows, n_features, n_outputs)`.
+/// Threads that can be busy at once on `n` rows in tasks of `task_rows` rows.
+fn busy_threads(threads: usize, n: usize, task_rows: usize) -> usize {
+    threads.min(n.div_ceil(task_rows.max(1))).max(1)
+}
+
+/// Bytes one task of `rows` rows holds besides the output: its accumulators (`p x k` lanes per
+/// block of `L` rows, plus `p x p x k` for interactions) and, for summaries, one row's matrix
+/// and the task's partial sum.
+fn task_bytes(rows: usize, p: usize, k: usize, inter: bool, summary: bool) -> u64 {
+    let blocks = rows.div_ceil(L);
+    let values = bytes_of::<Lane>(&[blocks, p, k]);
+    let pairs = if inter {
+        bytes_of::<Lane>(&[blocks, p, p, k])
+    } else {
+        0
+    };
+    let summary = if summary {
+        3 * bytes_of::<f64>(&[p, p, k])
+    } else {
+        0
+    };
+    values.saturating_add(pairs).saturating_add(summary)
+}
+
+/// The total of `threads` tasks' buffers, and its description.
+fn threads_bytes(per_task: u64, threads: usize) -> u64 {
+    per_task.saturating_mul(threads as u64)
+}
+
+/// The way out when the per-thread buffers do not fit: fewer threads if one would do.
+fn thread_way_out(per_task: u64, threads: usize, other: &str) -> String {
+    let fits_one = crate::memory::budget().is_none_or(|b| per_task <= b.bytes);
+    if threads > 1 && fits_one {
+        format!(
+            "use fewer threads (n_jobs; each needs {})",
+            human_bytes(per_task)
+        )
+    } else {
+        other.to_string()
+    }
+}
+
+/// SHAP values, shape `(n_rows, n_features, n_outputs)`. `limit` (the caller's `max_bytes`)
+/// caps the output's size besides the memory budget.
 pub fn shap_values(
     forest: &Forest,
     x: ArrayView2<f64>,
@@ -392,30 +422,48 @@ pub fn shap_values(
 ) -> Result<Array3<f64>> {
     check_rows(forest, &x)?;
     let (n, p, k) = (x.nrows(), forest.n_features(), forest.n_outputs());
-    check_output_size(
-        "the SHAP values",
-        n as u128 * p as u128 * k as u128,
-        "explain fewer rows at a time",
+    // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
+    let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8) * L;
+    let busy = busy_threads(threads, n, task_rows);
+    let output = bytes_of::<f64>(&[n, p, k]);
+    let per_task = task_bytes(task_rows.min(n.max(1)), p, k, false, false);
+    ensure_fits_within(
+        &format!("the SHAP values ({n} x {p} x {k} float64)"),
+        output,
+        "explain fewer rows at a time (or dtype=numpy.float32 to store them in half the memory)",
         limit,
+    )?;
+    ensure_fits(
+        &format!("the SHAP values ({n} x {p} x {k} float64) with the buffers of {busy} threads"),
+        output.saturating_add(threads_bytes(per_task, busy)),
+        &thread_way_out(per_task, busy, "explain fewer rows at a time"),
     )?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, true)?;
     let x = x.as_standard_layout();
     let xv = x.view();
-    let mut out = Array3::<f64>::zeros((n, p, k));
-    // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
-    let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8) * L;
-    let data = out.as_slice_mut().expect("fresh array");
+    let mut out = zeroed_output(&[n, p, k], "the SHAP values")?;
     fill_rows(
         &pool,
         monitor,
-        data,
+        &mut out,
         n,
         task_rows,
         threads * 4,
         |r0, r1, sl| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl)),
     )?;
-    Ok(out)
+    Ok(Array3::from_shape_vec((n, p, k), out).expect("n * p * k values"))
+}
+
+/// The zeroed output of these dimensions, reserved fallibly (its size was checked).
+fn zeroed_output(dims: &[usize], what: &str) -> Result<Vec<f64>> {
+    let count = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    let mut v = try_vec(count, what, "explain fewer rows at a time")?;
+    v.resize(count, 0.0);
+    Ok(v)
 }
 
 /// Fills `data` (`n` rows of equal length, row-major) in parallel tasks of `task_rows` rows,
@@ -431,7 +479,7 @@ fn fill_rows<F>(
     work: F,
 ) -> Result<()>
 where
-    F: Fn(usize, usize, &mut [f64]) + Sync,
+    F: Fn(usize, usize, &mut [f64]) -> Result<()> + Sync,
 {
     let row_len = data.len().checked_div(n).unwrap_or(0);
     for_each_chunk(
@@ -443,26 +491,38 @@ where
             data[start * row_len..end * row_len]
                 .par_chunks_mut((task_rows * row_len).max(1))
                 .enumerate()
-                .for_each(|(ti, rows)| {
+                .try_for_each(|(ti, rows)| {
                     let r0 = start + ti * task_rows;
-                    work(r0, (r0 + task_rows).min(end), rows);
-                });
-            Ok(())
+                    work(r0, (r0 + task_rows).min(end), rows)
+                })
         },
     )
 }
 
-/// Refuses interaction work whose per-thread accumulators (a (p, p, k) matrix per row of a
-/// block of `L` rows, plus a partial sum) would not fit in memory.
-fn check_accumulators(p: usize, k: usize, threads: usize, limit: Option<u64>) -> Result<()> {
-    let per_thread = (p as u128 * p as u128 * k as u128) * (L as u128 + 2);
-    check_output_size(
+/// Refuses interaction work whose output plus per-thread buffers (`busy` tasks of `task_rows`
+/// rows at once) would not fit in the budget.
+#[allow(clippy::too_many_arguments)]
+fn check_interaction_memory(
+    what: &str,
+    output: u64,
+    n: usize,
+    p: usize,
+    k: usize,
+    task_rows: usize,
+    busy: usize,
+    summary: bool,
+    way_out: &str,
+) -> Result<()> {
+    let per_task = task_bytes(task_rows.min(n.max(1)), p, k, true, summary);
+    ensure_fits(
         &format!(
-            "the interaction accumulators of {threads} threads ({p} x {p} x {k} x {L} rows each)"
+            "{what} with the accumulators of {busy} thread{} ({} each: {p} x {p} x {k} values \
+             for each of {L} rows)",
+            if busy == 1 { "" } else { "s" },
+            human_bytes(per_task)
         ),
-        per_thread * threads as u128,
-        "use fewer threads (n_jobs)",
-        limit,
+        output.saturating_add(threads_bytes(per_task, busy)),
+        &thread_way_out(per_task, busy, way_out),
     )
 }
 
@@ -476,25 +536,23 @@ pub fn shap_interaction_values(
 ) -> Result<Array4<f64>> {
     check_rows(forest, &x)?;
     let (n, p, k) = (x.nrows(), forest.n_features(), forest.n_outputs());
-    check_output_size(
-        &format!("the SHAP interaction values ({n} x {p} x {p} x {k} float64)"),
-        n as u128 * p as u128 * p as u128 * k as u128,
-        "use reduce=\"mean_abs\" for the (p, p) mean |interaction| over rows, or explain fewer \
-         rows at a time",
-        limit,
-    )?;
-    check_accumulators(p, k, threads, limit)?;
+    let what = format!("the SHAP interaction values ({n} x {p} x {p} x {k} float64)");
+    let way_out = "use reduce=\"mean_abs\" for the (p, p) mean |interaction| over rows, or \
+                   explain fewer rows at a time";
+    let output = bytes_of::<f64>(&[n, p, p, k]);
+    ensure_fits_within(&what, output, way_out, limit)?;
+    // One block per task: the (p, p, k) accumulator of a block is the large part.
+    let busy = busy_threads(threads, n, L);
+    check_interaction_memory(&what, output, n, p, k, L, busy, false, way_out)?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, false)?;
     let x = x.as_standard_layout();
     let xv = x.view();
-    let mut out = Array4::<f64>::zeros((n, p, p, k));
-    // One block per task: the (p, p, k) accumulator of a block is the large part.
-    let data = out.as_slice_mut().expect("fresh array");
-    fill_rows(&pool, monitor, data, n, L, threads * 8, |r0, r1, sl| {
+    let mut out = zeroed_output(&[n, p, p, k], "the SHAP interaction values")?;
+    fill_rows(&pool, monitor, &mut out, n, L, threads * 8, |r0, r1, sl| {
         task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl))
     })?;
-    Ok(out)
+    Ok(Array4::from_shape_vec((n, p, p, k), out).expect("n * p * p * k values"))
 }
 
 /// Interaction values summarised over rows, shape `(n_features, n_features, n_outputs)`,
@@ -513,38 +571,49 @@ pub fn shap_interaction_summary(
             "X has no rows: a mean over rows needs at least one".into(),
         ));
     }
-    check_accumulators(p, k, threads, None)?;
+    // One block per task, as for the full tensor.
+    let task_rows = L;
+    let busy = busy_threads(threads, n, task_rows);
+    let len = p * p * k;
+    check_interaction_memory(
+        &format!("the interaction summary over rows ({p} x {p} x {k} float64)"),
+        bytes_of::<f64>(&[len]),
+        n,
+        p,
+        k,
+        task_rows,
+        busy,
+        true,
+        "the path-dependent kernel holds a (p, p) matrix for each of 64 rows at once: explain \
+         a subset of the features' interactions with a smaller model, or use shap_values",
+    )?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, false)?;
     let x = x.as_standard_layout();
     let xv = x.view();
-    let len = p * p * k;
-    let mut total = vec![0.0; len];
-    // One block per task, as for the full tensor.
-    let task_rows = L;
+    let mut total = zeroed_output(&[len], "the interaction summary")?;
     for_each_chunk(&pool, n, task_rows * threads * 8, monitor, |start, end| {
         let starts: Vec<usize> = (start..end).step_by(task_rows).collect();
+        // An empty vector stands for zero, so that the reduction allocates nothing of its own.
         let part = starts
             .into_par_iter()
-            .map(|r0| {
+            .map(|r0| -> Result<Vec<f64>> {
                 let r1 = (r0 + task_rows).min(end);
-                let mut s = vec![0.0; len];
-                task::<true>(forest, &prep, &xv, r0, r1, Sink::Summary(&mut s, reduce));
-                s
+                let mut s = zeroed_output(&[len], "a thread's partial interaction sum")?;
+                task::<true>(forest, &prep, &xv, r0, r1, Sink::Summary(&mut s, reduce))?;
+                Ok(s)
             })
-            .reduce(
-                || vec![0.0; len],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            );
+            .try_reduce(Vec::new, |mut a, b| {
+                if a.is_empty() {
+                    return Ok(b);
+                }
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                Ok(a)
+            })?;
         total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
         Ok(())
     })?;
     let inv = 1.0 / n as f64;
-    Ok(
-        Array3::from_shape_vec((p, p, k), total.into_iter().map(|v| v * inv).collect())
-            .expect("p * p * k values"),
-    )
+    total.iter_mut().for_each(|v| *v *= inv);
+    Ok(Array3::from_shape_vec((p, p, k), total).expect("p * p * k values"))
 }

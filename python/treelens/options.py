@@ -1,0 +1,104 @@
+"""Checks of the options every entry point takes, made before any work: a value of the wrong
+type or out of range is an :class:`InvalidInputError` naming the parameter and what it accepts
+(never a bare ``OverflowError`` from the binding, nor a thread per unit of ``n_jobs``)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _core
+from .exceptions import InvalidInputError
+
+#: Largest value the core takes for a count (a signed 64-bit integer).
+_INT64_MAX = 2**63 - 1
+#: Largest byte count the core takes (an unsigned 64-bit integer).
+_UINT64_MAX = 2**64 - 1
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def check_n_jobs(n_jobs, name: str = "n_jobs") -> int | None:
+    """``n_jobs`` as the core takes it: None (all cores) or an int, capped at
+    ``_core.max_threads`` (results are the same for any number of threads; more threads than
+    that only cost memory). Negative values count back from the cores as in scikit-learn."""
+    if n_jobs is None:
+        return None
+    if not _is_int(n_jobs):
+        raise InvalidInputError(
+            f"{name} must be None (all cores) or an integer (-1: all cores, -2: all but one), "
+            f"got {n_jobs!r}"
+        )
+    n = int(n_jobs)
+    cap = int(_core.max_threads)
+    return max(min(n, cap), -cap - 1)
+
+
+def check_int(name: str, value, *, minimum: int, maximum: int | None = _INT64_MAX) -> int:
+    """An integer option in ``[minimum, maximum]`` (no upper bound when ``maximum`` is None)."""
+    if not _is_int(value) or int(value) < minimum or (maximum is not None and int(value) > maximum):
+        upper = "" if maximum is None else f" and at most {maximum}"
+        raise InvalidInputError(
+            f"{name} must be an integer of at least {minimum}{upper}, got {value!r}"
+        )
+    return int(value)
+
+
+def check_optional_int(name: str, value, *, minimum: int, none_means: str) -> int | None:
+    """An integer of at least ``minimum`` (any size: counts above what exists mean all), or
+    None."""
+    if value is None:
+        return None
+    try:
+        return check_int(name, value, minimum=minimum, maximum=None)
+    except InvalidInputError:
+        raise InvalidInputError(
+            f"{name} must be None ({none_means}) or an integer of at least {minimum}, got {value!r}"
+        ) from None
+
+
+def check_max_bytes(max_bytes) -> int | None:
+    """``max_bytes``: None or a byte count, 0 to 2**64 - 1."""
+    if max_bytes is None:
+        return None
+    if not _is_int(max_bytes) or not 0 <= int(max_bytes) <= _UINT64_MAX:
+        raise InvalidInputError(
+            f"max_bytes must be None (the memory budget) or an integer from 0 to 2**64 - 1, "
+            f"got {max_bytes!r}"
+        )
+    return int(max_bytes)
+
+
+def check_seed(random_state, *, generators: bool):
+    """``random_state``: None, an int from 0 to 2**32 - 1 (numpy's seeds), a
+    ``numpy.random.RandomState``, or (when ``generators``) a ``numpy.random.Generator``."""
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return random_state
+    if generators and isinstance(random_state, (np.random.Generator, np.random.SeedSequence)):
+        return random_state
+    if _is_int(random_state) and 0 <= int(random_state) <= 2**32 - 1:
+        return int(random_state)
+    kinds = "a numpy RandomState or Generator" if generators else "a numpy RandomState"
+    raise InvalidInputError(
+        f"random_state must be None, an integer from 0 to 2**32 - 1 or {kinds}, "
+        f"got {random_state!r}"
+    )
+
+
+def check_dtype(dtype) -> np.dtype:
+    """The float type results are stored in: float64 (the default, also for None) or float32."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or not (dt == np.float64 or dt == np.float32):
+        raise InvalidInputError(
+            f"dtype must be numpy.float64 or numpy.float32 (computed in float64, stored in "
+            f"float32 to halve the memory), got {dtype!r}"
+        )
+    return dt

@@ -1,0 +1,138 @@
+"""Tables read by name meet the memory budget: a pandas or polars DataFrame or a pyarrow Table
+is sized against the budget before any of it is converted (as numpy arrays are), and float32
+results computed a block of rows at a time keep each value under its own column of the table.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from sklearn.ensemble import GradientBoostingRegressor
+
+import treelens as tl
+from treelens.exceptions import OutputTooLargeError
+
+NAMES = ["a", "b", "c", "d"]
+#: The table shows model column ``PERM[i]`` at its position ``i``.
+PERM = [2, 0, 3, 1]
+
+
+def _table(kind: str, X: np.ndarray):
+    df = pd.DataFrame({NAMES[j]: X[:, j] for j in PERM})
+    if kind == "polars":
+        return pl.from_pandas(df)
+    if kind == "pyarrow":
+        return pa.Table.from_pandas(df, preserve_index=False)
+    return df
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(3)
+    X = rng.random((200, 4))
+    y = X[:, 0] + X[:, 1] * X[:, 2] - X[:, 3]
+    est = GradientBoostingRegressor(n_estimators=8, max_depth=3, random_state=0)
+    return est.fit(pd.DataFrame(X, columns=NAMES), y), X
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow"])
+def test_float32_blocks_of_a_table_follow_its_column_order(fitted, kind, monkeypatch):
+    est, X = fitted
+    table = _table(kind, X)
+    # Small blocks: the table is read and explained in several slices of rows.
+    monkeypatch.setattr(tl.memory, "CONVERSION_BYTES", 2048)
+    for ex in (tl.TreeExplainer(est), tl.TreeExplainer(est, data=X[:20])):
+        ref = ex.shap_values(X)[:, PERM]
+        half = ex.shap_values(table, dtype=np.float32)
+        assert half.dtype == np.float32
+        np.testing.assert_array_equal(half, ref.astype(np.float32))
+        np.testing.assert_array_equal(ex.shap_values(table), ref)
+        inter = ex.shap_interaction_values(X[:40])[:, PERM][:, :, PERM]
+        inter32 = ex.shap_interaction_values(
+            table.slice(0, 40) if kind != "pandas" else table.iloc[:40], dtype=np.float32
+        )
+        np.testing.assert_array_equal(inter32, inter.astype(np.float32))
+
+
+def test_in_place_reordering_of_a_large_result_equals_take(fitted, monkeypatch):
+    """Results in another order are permuted a block of rows at a time, in place."""
+    est, X = fitted
+    monkeypatch.setattr(tl.memory, "CONVERSION_BYTES", 512)
+    ex = tl.TreeExplainer(est)
+    ref = ex.shap_interaction_values(X)
+    out = ex.shap_interaction_values(_table("pandas", X))
+    np.testing.assert_array_equal(out, np.take(np.take(ref, PERM, axis=1), PERM, axis=2))
+
+
+def test_empty_table_gives_an_empty_float32_result(fitted):
+    est, X = fitted
+    out = tl.TreeExplainer(est).shap_values(_table("polars", X[:0]), dtype=np.float32)
+    assert out.shape == (0, 4) and out.dtype == np.float32
+
+
+_CHILD = """
+import json, resource
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import treelens as tl
+from treelens.exceptions import OutputTooLargeError
+from sklearn.tree import DecisionTreeRegressor
+
+def status(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+
+cols = [f"f{j}" for j in range(10)]
+rng = np.random.default_rng(0)
+small = rng.random((100, 10))
+model = tl.load(DecisionTreeRegressor(max_depth=3).fit(pd.DataFrame(small, columns=cols),
+                                                      small[:, 0]))
+rows = 6_000_000  # 240 MB as float32, 480 MB as float64
+frame = pd.DataFrame({c: np.zeros(rows, dtype=np.float32) for c in cols[::-1]})
+table = {"pandas": frame, "polars": pl.from_pandas(frame),
+         "pyarrow": pa.Table.from_pandas(frame, preserve_index=False)}[KIND]
+del frame
+cap = status("VmSize:") + (300 << 20)
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+before = status("VmHWM:")
+message = None
+try:
+    model.prepare(table)
+except OutputTooLargeError as e:
+    message = str(e)
+print(json.dumps({"message": message, "growth": status("VmHWM:") - before}))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS and /proc/self/status are Linux's")
+@pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow"])
+def test_a_table_is_sized_before_it_is_converted(kind):
+    code = _CHILD.replace("KIND", repr(kind))
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=180
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["message"] is not None, "the table was converted, not refused"
+    assert "X converted to float64 (6000000 x 10)" in out["message"], out["message"]
+    assert "RLIMIT_AS" in out["message"], out["message"]
+    # Converting even one column (48 MB as float64) would show here.
+    assert out["growth"] < 32 << 20, out
+
+
+def test_max_bytes_refuses_a_table_before_reading_it(fitted):
+    est, X = fitted
+    with pytest.raises(OutputTooLargeError, match="max_bytes=1"):
+        tl.TreeExplainer(est).shap_values(_table("pyarrow", X), max_bytes=1)
