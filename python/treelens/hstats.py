@@ -6,6 +6,8 @@ import numpy as np
 
 from . import _core
 from .exceptions import InvalidInputError
+from .inputs import is_dataframe
+from .memory import rows_of
 from .options import check_n_jobs, check_optional_int, check_seed
 from .partial_dependence import feature_names, resolve_features, weights
 from .progress import progress_callback
@@ -122,6 +124,11 @@ class HStats:
         )
 
 
+def _takes_rows(X) -> bool:
+    """Whether rows of ``X`` can be taken before conversion (numpy arrays, memmaps, pandas)."""
+    return isinstance(X, np.ndarray) or is_dataframe(X)
+
+
 def hstats(
     model,
     X,
@@ -203,11 +210,20 @@ def hstats(
     # (Counts above the number of features mean all of them.)
     pairwise_m = len(cols) if pairwise_m is None else min(pairwise_m, len(cols))
     threeway_m = len(cols) if threeway_m is None else min(threeway_m, len(cols))
-    x = model.prepare(X)
-    n = x.shape[0]
-    w = weights(sample_weight, n)
-    if n_max is not None:
-        if n > n_max:
+    rows = rows_of(X)
+    if rows is not None and n_max is not None and rows > n_max and _takes_rows(X):
+        # Subsample first: only the kept rows are converted (the same draw as below).
+        w = weights(sample_weight, rows)
+        idx = np.sort(np.random.default_rng(random_state).choice(rows, size=n_max, replace=False))
+        X = X.iloc[idx] if is_dataframe(X) else X[idx]
+        w = np.ascontiguousarray(w[idx])
+        x = model.prepare(X)
+        n = x.shape[0]
+    else:
+        x = model.prepare(X)
+        n = x.shape[0]
+        w = weights(sample_weight, n)
+        if n_max is not None and n > n_max:
             rng = np.random.default_rng(random_state)
             idx = np.sort(rng.choice(n, size=int(n_max), replace=False))
             x = np.ascontiguousarray(x[idx])
