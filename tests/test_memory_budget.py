@@ -294,3 +294,32 @@ def test_chunked_conversion_keeps_the_model_reading(monkeypatch):
     X[437, 2] = np.nan
     with pytest.raises(InvalidInputError, match="row 437"):
         model.prepare(X)
+
+
+def test_hstats_subsample_is_taken_before_conversion(tmp_path):
+    path = tmp_path / "rows.f32"
+    out = run_child(
+        f"""
+        model = forest(10)
+        X = np.memmap({str(path)!r}, dtype=np.float32, mode="w+", shape=(4_000_000, 10))
+        X[:] = 0.5
+        del X
+        X = np.memmap({str(path)!r}, dtype=np.float32, mode="r", shape=(4_000_000, 10))
+        before = status("VmHWM:")
+        h = tl.hstats(model, X, n_max=2000, random_state=0, n_jobs=1)
+        report(growth=status("VmHWM:") - before)
+        """
+    )
+    # Converting every row would take 320 MB.
+    assert out["growth"] < 100 << 20
+
+
+def test_hstats_subsample_draws_the_same_rows_either_way():
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X = np.random.default_rng(3).random((300, 4))
+    model = GradientBoostingRegressor(n_estimators=10, max_depth=3).fit(X, X[:, 0] * X[:, 1])
+    taken = tl.hstats(model, X, n_max=50, random_state=7)  # rows taken before conversion
+    converted = tl.hstats(model, X.tolist(), n_max=50, random_state=7)  # after
+    np.testing.assert_array_equal(taken.h2_overall(), converted.h2_overall())
+    np.testing.assert_array_equal(taken.h2_pairwise(), converted.h2_pairwise())

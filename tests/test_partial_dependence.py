@@ -176,7 +176,8 @@ def test_bad_input():
         tl.partial_dependence(est, X, [0, 1], grid=[np.arange(3)])
     with pytest.raises(InvalidInputError, match="sample_weight"):
         tl.partial_dependence(est, X, [0], sample_weight=np.ones(3))
-    # ICE for 40 rows on 300^3 grid points would need 8.6 GB: refused up front.
-    big = [np.linspace(-1, 1, 300)] * 3
+    # ICE for 40 rows on 10^12 grid points would need 650 TB: refused up front (against the
+    # memory budget, on any machine).
+    big = [np.linspace(-1, 1, 10_000)] * 3
     with pytest.raises(OutputTooLargeError, match="grid"):
         tl.partial_dependence(est, X, [0, 1, 2], grid=big, kind="individual")

@@ -136,3 +136,25 @@ def test_max_bytes_refuses_a_table_before_reading_it(fitted):
     est, X = fitted
     with pytest.raises(OutputTooLargeError, match="max_bytes=1"):
         tl.TreeExplainer(est).shap_values(_table("pyarrow", X), max_bytes=1)
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow", "recordbatch"])
+def test_hstats_subsample_of_a_table_draws_the_rows_numpy_draws(fitted, kind):
+    """n_max rows are taken from the table before it is converted: the same rows as from the
+    model-ordered array (and from nested lists, subsampled after conversion)."""
+    est, X = fitted
+    table = _table("pyarrow" if kind == "recordbatch" else kind, X)
+    if kind == "recordbatch":
+        table = table.combine_chunks().to_batches()[0]
+    w = np.random.default_rng(4).random(len(X))
+    ref = tl.hstats(est, X, n_max=60, random_state=9, sample_weight=w, pairwise_m=None)
+    lists = tl.hstats(est, X.tolist(), n_max=60, random_state=9, sample_weight=w, pairwise_m=None)
+    out = tl.hstats(est, table, n_max=60, random_state=9, sample_weight=w, pairwise_m=None)
+    assert out.features == [NAMES[j] for j in PERM]
+    np.testing.assert_array_equal(lists.h2_overall(), ref.h2_overall())
+    np.testing.assert_allclose(out.h2_overall(), ref.h2_overall()[PERM], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        out.h2_pairwise(), ref.h2_pairwise()[PERM][:, PERM], rtol=1e-12, atol=1e-15
+    )
+    full = tl.hstats(est, table, pairwise_m=None)
+    assert not np.allclose(full.h2_overall(), out.h2_overall())

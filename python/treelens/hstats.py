@@ -6,6 +6,8 @@ import numpy as np
 
 from . import _core
 from .exceptions import InvalidInputError
+from .inputs import named_table
+from .memory import rows_of
 from .options import check_n_jobs, check_optional_int, check_seed
 from .partial_dependence import resolve_features, weights
 from .progress import progress_callback
@@ -122,6 +124,23 @@ class HStats:
         )
 
 
+def _takes_rows(X) -> bool:
+    """Whether rows of ``X`` can be taken before conversion (numpy arrays, memmaps, tables)."""
+    return isinstance(X, np.ndarray) or named_table(X) is not None
+
+
+def _rows_at(X, idx: np.ndarray):
+    """Rows ``idx`` of ``X`` (see :func:`_takes_rows`), without converting the others."""
+    table = named_table(X)
+    if table is None:
+        return X[idx]
+    if table.kind == "pandas":
+        return X.iloc[idx]
+    if table.kind == "polars":
+        return X[idx]
+    return X.take(idx)  # pyarrow Table or RecordBatch
+
+
 def hstats(
     model,
     X,
@@ -198,6 +217,16 @@ def hstats(
         raise InvalidInputError(
             f"H statistics need at least 2 features; the model has {model.n_features} column"
         )
+    n_input = rows_of(X)
+    presampled = n_input is not None and n_max is not None and n_input > n_max and _takes_rows(X)
+    if presampled:
+        # Subsample first: only the kept rows are converted (the same draw as below).
+        w = weights(sample_weight, n_input)
+        idx = np.sort(
+            np.random.default_rng(random_state).choice(n_input, size=n_max, replace=False)
+        )
+        X = _rows_at(X, idx)
+        w = np.ascontiguousarray(w[idx])
     rows = model.read(X)
     names = rows.labels()
     chosen = list(range(len(names))) if features is None else resolve_features(features, names)
@@ -208,9 +237,9 @@ def hstats(
     threeway_m = len(cols) if threeway_m is None else min(threeway_m, len(cols))
     x = rows.matrix
     n = x.shape[0]
-    w = weights(sample_weight, n)
-    if n_max is not None:
-        if n > n_max:
+    if not presampled:
+        w = weights(sample_weight, n)
+        if n_max is not None and n > n_max:
             rng = np.random.default_rng(random_state)
             idx = np.sort(rng.choice(n, size=int(n_max), replace=False))
             x = np.ascontiguousarray(x[idx])
