@@ -22,7 +22,7 @@ use rayon::prelude::*;
 /// per block, so large blocks amortise them (512 rows: 1.5x faster than 64 on W1).
 pub(crate) const MAX_BLOCK: usize = 512;
 /// Floats of aggregated background held at once (256 MiB).
-pub(crate) const GROUP_FLOATS: usize = 32 << 20;
+const GROUP_FLOATS: usize = 32 << 20;
 
 /// How trees are handled (tests force the fallbacks to check them against each other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,7 @@ pub fn raw(
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
     let mut floats = 0usize;
+    let mut largest = 0usize;
     for (t, m) in methods.iter().enumerate() {
         let size = match m {
             Method::Patterns(paths) => estimate_floats(paths, bg.rows(), interactions),
@@ -81,8 +82,14 @@ pub fn raw(
             floats = 0;
         }
         floats += size;
+        largest = largest.max(floats);
     }
     groups.push(start..methods.len());
+    crate::memory::ensure_fits(
+        "the background's aggregates for a group of trees",
+        crate::memory::bytes_of::<f64>(&[largest]),
+        "use a smaller background (data)",
+    )?;
 
     let total = groups.len() * n;
     monitor.checkpoint(0, total)?;

@@ -209,15 +209,15 @@ pub(crate) fn raw(
             .collect::<Vec<_>>()
             .join(" x ")
     );
-    // Per group of trees, the background's aggregates (capped); per thread, a block's leaf
-    // patterns and one tree's node patterns.
+    // Per thread, a block's leaf patterns and one tree's node patterns (the background's
+    // aggregates are checked once they are sized, see `linear::raw`).
     let largest = max_tree_nodes(forest);
     let busy = threads.min(n.max(1));
     let block = (n / (threads * 4).max(1)).clamp(16, linear::MAX_BLOCK);
     check_work(
         &what,
         bytes_of::<f64>(&shape),
-        bytes_of::<f64>(&[linear::GROUP_FLOATS]),
+        0,
         bytes_of::<u32>(&[block, largest]).saturating_add(bytes_of::<u64>(&[largest])),
         busy,
     )?;
