@@ -477,7 +477,10 @@ def shap_values(
 
     Equivalent to ``TreeExplainer(model, data, feature_perturbation, model_output)`` followed by
     ``shap_values(X)`` (or ``shap_interaction_values(X)`` with ``interactions=True``); see
-    :class:`TreeExplainer` for the parameters and the shapes returned.
+    :class:`TreeExplainer` for the parameters and the shapes returned, and
+    :meth:`TreeExplainer.shap_values` for ``max_bytes`` (a cap on the result's size besides the
+    memory budget) and ``dtype`` (``numpy.float32`` stores the float64 values in half the
+    memory).
     """
     n_jobs = check_n_jobs(n_jobs)
     max_bytes = check_max_bytes(max_bytes)
