@@ -272,6 +272,28 @@ class TreeExplainer:
             out[r0:r1] = self._compute(x, part, interactions, jobs, cb, None)
         return out
 
+    def _interventional_summary(self, x, y, reduce: str, jobs, progress) -> np.ndarray:
+        """The interventional interactions of the rows of ``x`` reduced over rows, a block of
+        rows at a time: the (n, p, p, k) tensor is never held whole."""
+        n, p, k = x.shape[0], self.model.n_features, self.model.n_outputs
+        step = block_rows(8 * p * p * k)
+        y = None if y is None else np.asarray(y)
+        total = None
+        for r0 in range(0, n, step):
+            part = y if y is None or np.ndim(y) == 0 else y[r0 : r0 + step]
+            block = np.asarray(
+                self._interventional.shap_interaction_values(
+                    x[r0 : r0 + step], y=part, n_jobs=jobs, progress=progress
+                ),
+                dtype=np.float64,
+            )
+            if reduce == "mean_abs":
+                block = np.abs(block)
+            if step >= n:  # one block: numpy's mean, as the full tensor gives
+                return block.mean(axis=0)
+            total = block.sum(axis=0) if total is None else total + block.sum(axis=0)
+        return total / n
+
     def _squeeze(self, out: np.ndarray) -> np.ndarray:
         """Drops the output axis for one-output models (shap's shapes)."""
         return out[..., 0] if out.shape[-1] == 1 else out
@@ -403,15 +425,7 @@ class TreeExplainer:
         x = self.model.prepare(X)
         cb = progress_callback(progress, "shap interaction values", x.shape[0])
         if self._interventional is not None:
-            out = np.asarray(
-                self._interventional.shap_interaction_values(x, y=y, n_jobs=jobs, progress=cb),
-                dtype=np.float64,
-            )
-            if reduce == "mean_abs":
-                out = np.abs(out).mean(axis=0)
-            elif reduce == "mean":
-                out = out.mean(axis=0)
-            return self._squeeze(out)
+            return self._squeeze(self._interventional_summary(x, y, reduce, jobs, cb))
         out = _core.path_shap_interaction_summary(self._forest, x, reduce, n_jobs=jobs, progress=cb)
         return self._squeeze(np.asarray(out, dtype=np.float64))
 
