@@ -323,3 +323,19 @@ def test_hstats_subsample_draws_the_same_rows_either_way():
     converted = tl.hstats(model, X.tolist(), n_max=50, random_state=7)  # after
     np.testing.assert_array_equal(taken.h2_overall(), converted.h2_overall())
     np.testing.assert_array_equal(taken.h2_pairwise(), converted.h2_pairwise())
+
+
+def test_interventional_mean_abs_fits_where_the_tensor_does_not():
+    out = run_child(
+        """
+        model = forest(40)
+        ex = tl.TreeExplainer(model, data=rng.random((20, 40)))
+        X = rng.random((50_000, 40))  # the tensor: 640 MB
+        limit_address_space(400 << 20)
+        message = refused(lambda: ex.shap_interaction_values(X))
+        summary = ex.shap_interaction_values(X, reduce="mean_abs")
+        report(message=message, shape=list(summary.shape))
+        """
+    )
+    assert_names_budget(out["message"], "640 MB")
+    assert out["shape"] == [40, 40]

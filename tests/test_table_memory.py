@@ -158,3 +158,16 @@ def test_hstats_subsample_of_a_table_draws_the_rows_numpy_draws(fitted, kind):
     )
     full = tl.hstats(est, table, pairwise_m=None)
     assert not np.allclose(full.h2_overall(), out.h2_overall())
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow"])
+def test_interventional_summary_of_a_table_in_blocks_follows_its_order(fitted, kind, monkeypatch):
+    est, X = fitted
+    ex = tl.TreeExplainer(est, data=X[:15])
+    ref = ex.shap_interaction_values(X[:90])
+    # Blocks of a few rows: the summary is summed block by block.
+    monkeypatch.setattr(tl.memory, "CONVERSION_BYTES", 8 * 16 * 7)
+    for reduce, fn in (("mean_abs", lambda v: np.abs(v).mean(axis=0)), ("mean", np.mean)):
+        out = ex.shap_interaction_values(_table(kind, X[:90]), reduce=reduce)
+        expected = (fn(ref) if reduce == "mean_abs" else ref.mean(axis=0))[PERM][:, PERM]
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-14)

@@ -282,6 +282,27 @@ class TreeExplainer:
             out[r0:r1] = rows.columns(axes, self._compute(x, part, interactions, jobs, cb, None))
         return out, rows
 
+    def _interventional_summary(self, x, y, reduce: str, jobs, progress) -> np.ndarray:
+        """The interventional interactions of the rows of ``x`` (a matrix from
+        :meth:`Model.read`, in the model's column order) reduced over rows, a block of rows at a
+        time: the (n, p, p, k) tensor is never held whole."""
+        n, p, k = x.shape[0], self.model.n_features, self.model.n_outputs
+        step = block_rows(8 * p * p * k)
+        y = None if y is None else np.asarray(y)
+        total = None
+        for r0 in range(0, n, step):
+            part = y if y is None or np.ndim(y) == 0 else y[r0 : r0 + step]
+            block = np.asarray(
+                self._interventional._run(x[r0 : r0 + step], part, True, jobs, progress),
+                dtype=np.float64,
+            )
+            if reduce == "mean_abs":
+                block = np.abs(block)
+            if step >= n:  # one block: numpy's mean, as the full tensor gives
+                return block.mean(axis=0)
+            total = block.sum(axis=0) if total is None else total + block.sum(axis=0)
+        return total / n
+
     def _squeeze(self, out: np.ndarray) -> np.ndarray:
         """Drops the output axis for one-output models (shap's shapes)."""
         return out[..., 0] if out.shape[-1] == 1 else out
@@ -424,11 +445,7 @@ class TreeExplainer:
         # The two feature axes come first once reduced over the rows.
         axes = (0, 1)
         if self._interventional is not None:
-            out = np.asarray(self._interventional._run(x, y, True, jobs, cb), dtype=np.float64)
-            if reduce == "mean_abs":
-                out = np.abs(out).mean(axis=0)
-            elif reduce == "mean":
-                out = out.mean(axis=0)
+            out = self._interventional_summary(x, y, reduce, jobs, cb)
             return rows.columns(axes, self._squeeze(out))
         out = _core.path_shap_interaction_summary(self._forest, x, reduce, n_jobs=jobs, progress=cb)
         return rows.columns(axes, self._squeeze(np.asarray(out, dtype=np.float64)))
@@ -500,7 +517,10 @@ def shap_values(
 
     Equivalent to ``TreeExplainer(model, data, feature_perturbation, model_output)`` followed by
     ``shap_values(X)`` (or ``shap_interaction_values(X)`` with ``interactions=True``); see
-    :class:`TreeExplainer` for the parameters and the shapes returned.
+    :class:`TreeExplainer` for the parameters and the shapes returned, and
+    :meth:`TreeExplainer.shap_values` for ``max_bytes`` (a cap on the result's size besides the
+    memory budget) and ``dtype`` (``numpy.float32`` stores the float64 values in half the
+    memory).
     """
     n_jobs = check_n_jobs(n_jobs)
     max_bytes = check_max_bytes(max_bytes)

@@ -156,12 +156,13 @@ def _check_sizes(n_rows: int, n_features: int, n_repeats: int, max_samples, grou
         m = int(max_samples * n_rows)
     n_units = len(groups) if hasattr(groups, "__len__") else n_features
     perms = n_repeats * m * 4  # uint32 row indices, one row per repeat
+    sample = input_bytes(m, n_features) if m < n_rows else 0  # the sampled rows' copy
     scores = n_units * n_repeats * 8 * 4  # importances, and the core's scores per metric
     ensure_fits(
         f"permutation importance with n_repeats={n_repeats} on {m} rows "
         f"({n_repeats} x {m} permutation indices, {n_units} x {n_repeats} scores) and X "
         "converted to float64",
-        perms + scores + input_bytes(n_rows, n_features),
+        perms + scores + input_bytes(n_rows, n_features) + sample,
         "use fewer n_repeats, or score on fewer rows (max_samples)",
     )
 
