@@ -386,14 +386,14 @@ fn task_bytes(rows: usize, p: usize, k: usize, inter: bool, summary: bool) -> u6
         0
     };
     let summary = if summary {
-        3 * bytes_of::<f64>(&[p, p, k])
+        bytes_of::<f64>(&[3, p, p, k])
     } else {
         0
     };
     values.saturating_add(pairs).saturating_add(summary)
 }
 
-/// The total of `threads` tasks' buffers, and its description.
+/// The total of `threads` tasks' buffers.
 fn threads_bytes(per_task: u64, threads: usize) -> u64 {
     per_task.saturating_mul(threads as u64)
 }
