@@ -92,7 +92,7 @@ def leaf_margin(booster, dmatrix, model, iteration_range=(0, 0)) -> np.ndarray:
     for col, i in enumerate(selected):
         tree = mdoc["trees"][i]
         value = np.asarray(tree["split_conditions"], dtype=np.float32).astype(np.float64)
-        w = 1.0 if weights is None else float(weights[i])
+        w = 1.0 if weights is None else float(np.float32(weights[i]))  # float32 in XGBoost
         out[:, mdoc["tree_info"][i]] += value[leaves[:, col]] * w
     out += np.asarray(model.forest.base_score)
     return out[:, 0] if k == 1 else out
