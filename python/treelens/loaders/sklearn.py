@@ -7,7 +7,7 @@ import numpy as np
 
 from ..exceptions import UnsupportedModelError
 from ..model import Model
-from .forest_builder import ForestBuilder
+from .forest_builder import ForestBuilder, malformed_is_format_error
 
 SUPPORTED = (
     "DecisionTreeRegressor",
@@ -261,7 +261,10 @@ def _is_nan(v) -> bool:
         return v is None
 
 
+@malformed_is_format_error("the scikit-learn model")
 def load_sklearn(est) -> Model:
+    """Loads a fitted estimator. Its tree arrays are checked like any model file's (children,
+    features, finite values): a pickled or modified estimator is user input."""
     name = type(est).__name__
     if name not in SUPPORTED:
         raise UnsupportedModelError(
