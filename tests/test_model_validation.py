@@ -203,7 +203,7 @@ def test_xgboost_leaf_values_must_be_finite(booster):
     tree = _trees(doc)[0]
     leaf = tree["left_children"].index(-1)
     tree["split_conditions"][leaf] = float("nan")
-    _refused(doc, rf"tree 0, node \d+: leaf value NaN is not finite")
+    _refused(doc, r"tree 0, node \d+: leaf value NaN is not finite")
     doc = _doc(booster)
     _trees(doc)[3]["sum_hessian"][0] = float("inf")
     _refused(doc, r"tree 3, node 0: cover inf is not finite")

@@ -37,6 +37,11 @@ def malformed_is_format_error(what: str):
                 OverflowError,
             ) as e:
                 raise ModelFormatError(f"{what} is malformed ({type(e).__name__}: {e})") from None
+            except RecursionError:
+                # Tree depth is handled iteratively everywhere; this is a field nested absurdly.
+                raise ModelFormatError(
+                    f"{what} is malformed (a field is nested too deeply)"
+                ) from None
 
         return checked
 
@@ -46,6 +51,20 @@ def malformed_is_format_error(what: str):
 #: Largest total size of the categorical bitsets of one model (32-bit words: 256 MiB). A set's
 #: size follows its largest category, so a corrupt category id must not allocate unchecked.
 MAX_BITSET_WORDS = 2**26
+
+
+def brief(value) -> str:
+    """A value for an error message: containers by type and size (a hostile one may be nested
+    too deeply to print), scalars in full."""
+    if isinstance(value, (list, tuple, dict, np.ndarray)):
+        return f"a {type(value).__name__} of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+#: How far a node's cover may differ from the sum of its children's (relative): libraries store
+#: covers rounded (XGBoost float32, dumps in decimal); a larger gap is a corrupt cover.
+COVER_TOLERANCE = 1e-3
 
 
 def bitset_words(categories, *, max_category: int = 2**31 - 1, budget: int | None = None):
@@ -152,6 +171,7 @@ class ForestBuilder:
         feature = np.where(leaf, -1, feature)
         left = np.where(leaf, -1, left)
         right = np.where(leaf, -1, right)
+        self._check_covers(cover, left, right, leaf)
         values = np.asarray(values, dtype=np.float64)
         if values.ndim == 2:
             if values.shape != (n, self.n_outputs):
@@ -198,6 +218,23 @@ class ForestBuilder:
         p["category_set"].append(category_set)
         self._tree_start.append(self._tree_start[-1] + n)
         self._tree_output.append(tree_output)
+
+    def _check_covers(self, cover, left, right, leaf) -> None:
+        """Every library's covers add up: a node's is the sum of its children's. A cover far off
+        would skew path-dependent SHAP values silently, so it is refused."""
+        n = cover.shape[0]
+        inner = np.flatnonzero(~leaf & (left < n) & (right < n) & (left >= 0) & (right >= 0))
+        if inner.size == 0 or not np.all(np.isfinite(cover)):
+            return  # the core names children out of range and non-finite covers
+        lc, rc, pc = cover[left[inner]], cover[right[inner]], cover[inner]
+        gap = np.abs(lc + rc - pc)
+        bad = np.flatnonzero(gap > COVER_TOLERANCE * (np.abs(lc) + np.abs(rc) + np.abs(pc)) + 1e-9)
+        if bad.size:
+            k = inner[bad[0]]
+            raise ModelFormatError(
+                f"tree {self.n_trees}, node {k}: its cover {cover[k]} is not the sum of its "
+                f"children's ({cover[left[k]]} + {cover[right[k]]})"
+            )
 
     @property
     def n_trees(self) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
 from . import deep_json
-from .forest_builder import ForestBuilder, malformed_is_format_error
+from .forest_builder import ForestBuilder, brief, malformed_is_format_error
 from .ubjson import loads as ubjson_loads
 
 #: Objectives whose base score XGBoost keeps as a probability (margin = logit).
@@ -73,13 +73,13 @@ def _parse_base_score(text) -> np.ndarray:
     try:
         return np.asarray([float(v) for v in s.split(",") if v.strip()], dtype=np.float64)
     except ValueError:
-        raise ModelFormatError(f"cannot read base_score {text!r}") from None
+        raise ModelFormatError(f"cannot read base_score {brief(text)}") from None
 
 
 def _check_objective(objective: str) -> None:
     if objective not in SUPPORTED_OBJECTIVES:
         raise UnsupportedModelError(
-            f"XGBoost objective {objective!r} is not supported; supported: "
+            f"XGBoost objective {brief(objective)} is not supported; supported: "
             f"{', '.join(SUPPORTED_OBJECTIVES)}"
         )
 
@@ -121,7 +121,7 @@ def _count(value, name: str, *, low: int, high: int) -> int:
     try:
         n = int(value)
     except (TypeError, ValueError):
-        raise ModelFormatError(f"XGBoost {name} is {value!r}, not an integer") from None
+        raise ModelFormatError(f"XGBoost {name} is {brief(value)}, not an integer") from None
     if not low <= n <= high:
         raise ModelFormatError(f"XGBoost {name} is {n}; a plausible model has {low}..{high}")
     return n
@@ -354,7 +354,7 @@ def from_json_document(
         weights = _float32s(booster.get("weight_drop", []), "weight_drop")
     else:
         raise UnsupportedModelError(
-            f"XGBoost booster {name!r} is not supported; supported: gbtree, dart"
+            f"XGBoost booster {brief(name)} is not supported; supported: gbtree, dart"
         )
     trees = model_doc.get("trees", [])
     if not isinstance(trees, list) or not all(isinstance(t, dict) for t in trees):
@@ -649,7 +649,9 @@ def from_dump(
 def _dump_id(node, field: str, tree: int) -> int:
     v = node.get(field)
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ModelFormatError(f"XGBoost dump tree {tree}: a node's {field} is {v!r}, not an id")
+        raise ModelFormatError(
+            f"XGBoost dump tree {tree}: a node's {field} is {brief(v)}, not an id"
+        )
     return v
 
 
@@ -681,8 +683,10 @@ def _flatten_dump_tree(tree: dict, names, index: int):
             raise ModelFormatError(
                 f"XGBoost dump tree {index}: split {nid} needs two distinct children"
             )
-        ids = [c.get("nodeid") if isinstance(c, dict) else None for c in children]
-        if sorted(ids, key=str) != sorted([yes, no], key=str) or miss not in (yes, no):
+        if not all(isinstance(c, dict) for c in children):
+            raise ModelFormatError(f"XGBoost dump tree {index}: a child of {nid} is not a node")
+        ids = [_dump_id(c, "nodeid", index) for c in children]
+        if sorted(ids) != sorted([yes, no]) or miss not in (yes, no):
             raise ModelFormatError(
                 f"XGBoost dump tree {index}: split {nid} has children {ids}, but yes={yes}, "
                 f"no={no}, missing={miss}"
@@ -739,5 +743,5 @@ def _feature_index(split, names) -> int:
     if m:
         return int(m.group(1))
     raise ModelFormatError(
-        f"the dump splits on feature {split!r}: pass feature_names= to map names to columns"
+        f"the dump splits on feature {brief(split)}: pass feature_names= to map names to columns"
     )

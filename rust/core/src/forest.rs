@@ -260,6 +260,17 @@ impl Forest {
         let mut right = vec![0u32; n_nodes];
         let mut missing = Vec::with_capacity(n_nodes);
         let mut category_set = vec![NO_SET; n_nodes];
+        for (t, w) in p.tree_start.windows(2).enumerate() {
+            if let Some(n) = (w[0]..w[1]).find(|&n| !p.cover[n].is_finite()) {
+                // Negative covers are accepted: scikit-learn trees fitted with negative sample
+                // weights have them.
+                return Err(Error::InvalidModel(format!(
+                    "tree {t}, node {}: cover {} is not finite",
+                    n - w[0],
+                    p.cover[n]
+                )));
+            }
+        }
         // Per node: its parent (local index), to refuse a node with two parents (a DAG).
         let mut parent = vec![NO_PARENT; n_nodes];
         for (t, output) in tree_output.iter().enumerate() {
@@ -272,15 +283,6 @@ impl Forest {
                     Error::InvalidModel(m) => Error::InvalidModel(format!("{}: {m}", at())),
                     e => e,
                 })?);
-                if !p.cover[n].is_finite() {
-                    // Negative covers are accepted: scikit-learn trees fitted with negative
-                    // sample weights have them.
-                    return Err(Error::InvalidModel(format!(
-                        "{}: cover {} is not finite",
-                        at(),
-                        p.cover[n]
-                    )));
-                }
                 match p.feature[n] {
                     -1 => {
                         is_leaf[n] = true;
@@ -331,6 +333,17 @@ impl Forest {
                     }
                     parent[c] = local as u32;
                     *dst = c as u32;
+                    // Path-dependent SHAP weighs a branch by cover(child) / cover(parent): a
+                    // ratio that overflows (a denormal parent cover) would make it NaN.
+                    if p.cover[n] > 0.0 && !(p.cover[c] / p.cover[n]).is_finite() {
+                        return Err(Error::InvalidModel(format!(
+                            "{}: child {child}'s cover {} against the node's cover {} is not \
+                             a usable fraction",
+                            at(),
+                            p.cover[c],
+                            p.cover[n]
+                        )));
+                    }
                 }
                 // Infinite thresholds are kept: scikit-learn's histogram gradient boosting
                 // splits "missing vs the rest" at +inf, and XGBoost's float32 midpoints of huge

@@ -427,6 +427,12 @@ fn refuses_out_of_domain_fields() {
     p.threshold[1] = f64::NAN;
     cases.push((p, "tree 0, node 1: NaN threshold"));
     let mut p = five_nodes();
+    p.cover[1] = 1e-320;
+    cases.push((
+        p,
+        "tree 0, node 1: child 3's cover 2 against the node's cover",
+    ));
+    let mut p = five_nodes();
     p.category_set[1] = -3;
     cases.push((p, "node 1: refers to categorical set -3 of 0"));
     let mut p = five_nodes();
