@@ -107,7 +107,7 @@ def _library_case(path: Path, fmt: str, n_features: int) -> dict:
     return {"status": "loaded"}
 
 
-def _in_child(work) -> dict:
+def _in_child(work, *args) -> dict:
     """Runs ``work`` in a forked child: the libraries abort on some corrupt files (LightGBM's
     "Fatal" errors), which counts as refusing the file, and must not end the run."""
     read, write = os.pipe()
@@ -115,7 +115,7 @@ def _in_child(work) -> dict:
     if pid == 0:
         os.close(read)
         try:
-            out = json.dumps(work()).encode()
+            out = json.dumps(work(*args)).encode()
         except BaseException as e:  # noqa: BLE001 - reported to the parent, whatever it is
             out = json.dumps({"status": "refused", "detail": repr(e)[:300]}).encode()
         os.write(write, out)
@@ -155,7 +155,7 @@ def main() -> None:
         if mode == "treelens":
             result = _treelens_case(path, fmt)
         else:
-            result = _in_child(lambda: _library_case(path, fmt, loaded[i]))
+            result = _in_child(_library_case, path, fmt, loaded[i])
         log.write(json.dumps({"case": i, **result}) + "\n")
         log.flush()
     log.close()
