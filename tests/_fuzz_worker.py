@@ -93,7 +93,13 @@ def _library_case(path: Path, fmt: str, n_features: int) -> dict:
             booster.load_model(bytearray(path.read_bytes()))
             if booster.num_features() != n_features:
                 return {"status": "refused", "detail": "different number of features"}
-            pred = booster.predict(xgb.DMatrix(X), output_margin=True)
+            data = xgb.DMatrix(
+                X,
+                feature_names=booster.feature_names,
+                feature_types=booster.feature_types,
+                enable_categorical=True,
+            )
+            pred = booster.predict(data, output_margin=True)
         elif fmt == "lgb":
             import lightgbm as lgb
 

@@ -234,6 +234,13 @@ def _ubjson(value) -> bytes:
             out += b"{"
             stack.append(b"}")
             for k, x in reversed(list(v.items())):
+                if k == "version" and isinstance(x, list) and all(type(e) is int for e in x):
+                    # XGBoost reads its version from an untyped array of integers.
+                    x = (
+                        b"[#L"
+                        + struct.pack(">q", len(x))
+                        + b"".join(b"L" + struct.pack(">q", e) for e in x if -(2**63) <= e < 2**63)
+                    )
                 stack.append(x)
                 raw = k.encode()
                 stack.append(b"L" + struct.pack(">q", len(raw)) + raw)

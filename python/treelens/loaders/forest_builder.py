@@ -224,8 +224,14 @@ class ForestBuilder:
         would skew path-dependent SHAP values silently, so it is refused."""
         n = cover.shape[0]
         inner = np.flatnonzero(~leaf & (left < n) & (right < n) & (left >= 0) & (right >= 0))
-        if inner.size == 0 or not np.all(np.isfinite(cover)):
-            return  # the core names children out of range and non-finite covers
+        children = np.concatenate([left[inner], right[inner]])
+        if (
+            inner.size == 0
+            or inner.size != np.count_nonzero(~leaf)
+            or np.unique(children).size != children.size
+            or not np.all(np.isfinite(cover))
+        ):
+            return  # not a tree, or non-finite covers: the core says which node is wrong
         lc, rc, pc = cover[left[inner]], cover[right[inner]], cover[inner]
         gap = np.abs(lc + rc - pc)
         bad = np.flatnonzero(gap > COVER_TOLERANCE * (np.abs(lc) + np.abs(rc) + np.abs(pc)) + 1e-9)

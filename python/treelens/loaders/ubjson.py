@@ -21,9 +21,8 @@ _NUMBERS = {
     b"d": ">f4",
     b"D": ">f8",
 }
-#: Fewest bytes one element of a typed container can take (after the shared type marker).
-_MIN_SIZE = {m: np.dtype(t).itemsize for m, t in _NUMBERS.items()}
-_MIN_SIZE.update({b"S": 2, b"H": 2, b"C": 1, b"[": 1, b"{": 1})
+#: Bytes one element of a typed container takes (after the shared type marker).
+_SIZE = {m: np.dtype(t).itemsize for m, t in _NUMBERS.items()}
 #: Types whose values take no byte at all: a typed container of them is all header, so a
 #: count in it is not backed by any data. XGBoost never writes one; refusing them keeps a
 #: 25-byte file from declaring 10**8 elements.
@@ -115,15 +114,17 @@ class _Reader:
             kind = bytes(self.take(1))
             if kind in _EMPTY_TYPES:
                 raise _corrupt(f"a container typed {kind!r} (values without bytes)", at)
-            if kind not in _MIN_SIZE:
-                raise _corrupt(f"unknown container type {kind!r}", at)
+            if kind not in _NUMBERS:
+                # XGBoost writes (and reads) typed containers of numbers only.
+                raise _corrupt(f"a container typed {kind!r} (only numbers are typed)", at)
             m = self.marker()
             if m != b"#":
                 raise _corrupt("a typed container needs a count", at)
         if m != b"#":
             return kind, None, m
         count = self.length()
-        each = _MIN_SIZE.get(kind, 1) + (2 if is_object else 0)
+        # Untyped elements take at least a marker byte; object keys at least two more.
+        each = _SIZE.get(kind, 1) + (2 if is_object else 0)
         if count * each > self.remaining():
             raise ModelFormatError(
                 f"the UBJSON model is corrupt or truncated: a container at byte {at} declares "

@@ -225,6 +225,12 @@ def _add_json_tree(
             raise ModelFormatError(f"XGBoost tree {index} has {arr.shape[0]} {name} for {n} nodes")
     if n == 0:
         raise ModelFormatError(f"XGBoost tree {index} has no nodes")
+    # Unused here, but XGBoost refuses a file where they do not match the tree: so do we.
+    for name, expected in (("parents", n), ("base_weights", n * width)):
+        if name in tree and _length(tree[name]) not in (0, expected):
+            raise ModelFormatError(
+                f"XGBoost tree {index} has {_length(tree[name])} {name} for {n} nodes"
+            )
     if np.any((default_left != 0) & (default_left != 1)):
         raise ModelFormatError(f"XGBoost tree {index}: default_left holds values other than 0/1")
     if np.any((split_type != 0) & (split_type != 1)):
