@@ -198,6 +198,18 @@ def test_xgboost_dag_and_negative_feature(booster):
     _refused(doc, "splits on the negative feature -5")
 
 
+def test_xgboost_covers_must_add_up(booster):
+    """A corrupt cover skews path-dependent SHAP silently: a node's cover is its children's sum
+    in every library (here within float32 rounding), so one far off is refused."""
+    doc = _doc(booster)
+    tree = _trees(doc)[0]
+    tree["sum_hessian"][tree["left_children"][0]] *= 1000.0
+    _refused(doc, r"tree 0, node 0: its cover .* is not the sum of its children's")
+    doc = _doc(booster)
+    _trees(doc)[1]["sum_hessian"][0] = 1e-320  # a child's share would overflow
+    _refused(doc, "tree 1, node 0")
+
+
 def test_xgboost_leaf_values_must_be_finite(booster):
     doc = _doc(booster)
     tree = _trees(doc)[0]
@@ -320,6 +332,15 @@ def test_ubjson_tiny_file_declaring_a_huge_container_is_refused_instantly():
         with pytest.raises(ModelFormatError, match="UBJSON"):
             tl.load(b"{" + data[1:] if data[:1] == b"{" else b"{i\x01a" + data)
         assert time.perf_counter() - start < 0.5
+
+
+def test_ubjson_typed_containers_hold_numbers_only():
+    """XGBoost types only numeric arrays; a typed container of strings or containers is corrupt
+    (and a typed container of nulls would be a count backed by no bytes)."""
+    for kind in (b"S", b"C", b"[", b"{", b"H", b"Z", b"T"):
+        data = b"{i\x01a[$" + kind + b"#i\x02" + b"i\x01x" * 2 + b"}"
+        with pytest.raises(ModelFormatError, match="a container typed"):
+            tl.load(data)
 
 
 def test_ubjson_any_nesting_depth_without_recursion():
