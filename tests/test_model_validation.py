@@ -273,11 +273,17 @@ def test_xgboost_categorical_fields(cat_booster):
 
 def test_xgboost_json_and_ubjson_give_identical_shap_values(booster, cat_booster, data):
     """JSON writes float32 values as decimals; read back rounded, both formats load the same
-    model bit for bit (covers used to differ: SHAP values 1.3e-8 apart)."""
+    model bit for bit (covers used to differ: SHAP values 1.3e-8 apart). A logistic model has
+    covers (hessians) that are not integers."""
     import pandas as pd
 
-    X = data[0]
-    for b, rows in ((booster, X), (cat_booster, None)):
+    X, y = data
+    logistic = xgb.train(
+        {"max_depth": 4, "nthread": 1, "objective": "binary:logistic"},
+        xgb.DMatrix(X, y > np.median(y)),
+        5,
+    )
+    for b, rows in ((booster, X), (logistic, X), (cat_booster, None)):
         from_json = tl.load(bytes(b.save_raw("json")))
         from_ubj = tl.load(bytes(b.save_raw("ubj")))
         if rows is None:
@@ -329,7 +335,7 @@ def test_ubjson_tiny_file_declaring_a_huge_container_is_refused_instantly():
     ):
         assert len(data) <= 25
         start = time.perf_counter()
-        with pytest.raises(ModelFormatError, match="UBJSON"):
+        with pytest.raises(ModelFormatError, match="a container typed|declares 100000000 elem"):
             tl.load(b"{" + data[1:] if data[:1] == b"{" else b"{i\x01a" + data)
         assert time.perf_counter() - start < 0.5
 
