@@ -474,6 +474,10 @@ def _parts_cases(rng, models):
             k: (v.copy() if isinstance(v, np.ndarray) else v)
             for k, v in rng.choice(sources).items()
         }
+        if rng.random() < 0.2:
+            _make_dag(rng, parts)
+            yield parts
+            continue
         for _ in range(rng.choice([1, 1, 2])):
             key = rng.choice(arrays + ["n_features", "n_outputs"])
             if key in ("n_features", "n_outputs"):
@@ -498,6 +502,24 @@ def _parts_cases(rng, models):
                     [v for v in HUGE_INTS + [0, 1, 2, 3] if info.min <= v <= info.max]
                 )
         yield parts
+
+
+def _make_dag(rng: random.Random, parts: dict) -> None:
+    """Points one child of an internal node at a node that already has a parent, later in the
+    same tree: every index stays in range and after its parent, yet it is no tree."""
+    starts = parts["tree_start"]
+    t = rng.randrange(len(starts) - 1)
+    a, b = int(starts[t]), int(starts[t + 1])
+    internal = [n for n in range(a, b) if parts["feature"][n] >= 0]
+    if not internal:
+        return
+    n = rng.choice(internal)
+    taken = {int(parts[side][m]) for m in internal for side in ("left", "right")}
+    later = [
+        c for c in sorted(taken) if c > n - a and c not in (parts["left"][n], parts["right"][n])
+    ]
+    if later:
+        parts[rng.choice(["left", "right"])][n] = rng.choice(later)
 
 
 # ----- running ------------------------------------------------------------------------------------

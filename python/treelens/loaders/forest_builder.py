@@ -94,6 +94,14 @@ def bitset_words(categories, *, max_category: int = 2**31 - 1, budget: int | Non
     return words
 
 
+@dataclass(frozen=True)
+class Bitset:
+    """A categorical set given as its 32-bit words (bit c % 32 of word c // 32 is category c),
+    as LightGBM and scikit-learn store them: used as they are, never expanded to a list."""
+
+    words: np.ndarray
+
+
 @dataclass
 class ForestBuilder:
     """Accumulates trees; :meth:`build` hands them to the core, which validates everything."""
@@ -143,7 +151,8 @@ class ForestBuilder:
         missing : array-like of shape (n_nodes,), optional
             Missing-value kinds (``MISSING_*``); NaN-is-missing by default.
         categories : dict, optional
-            ``{node: (categories, members_go_left)}`` for categorical splits.
+            ``{node: (categories, members_go_left)}`` for categorical splits; ``categories`` is
+            a list of category ids or a :class:`Bitset`.
         """
         feature = np.asarray(feature, dtype=np.int64).ravel()
         n = feature.shape[0]
@@ -191,11 +200,16 @@ class ForestBuilder:
                     f"tree {self.n_trees}: a categorical split names node {node} of {n}"
                 )
             category_set[node] = len(self._set_words)
-            words = bitset_words(
-                cats,
-                max_category=self.max_category,
-                budget=MAX_BITSET_WORDS - self._bitset_words,
-            )
+            budget = MAX_BITSET_WORDS - self._bitset_words
+            if isinstance(cats, Bitset):
+                words = np.asarray(cats.words, dtype=np.uint32).ravel()
+                if words.size > budget:
+                    raise ModelFormatError(
+                        f"the categorical splits need more than {MAX_BITSET_WORDS * 4 // 2**20} "
+                        "MiB of bitsets: the category sets are implausible"
+                    )
+            else:
+                words = bitset_words(cats, max_category=self.max_category, budget=budget)
             self._bitset_words += words.size
             self._set_words.append(words)
             self._set_members_left.append(bool(members_left))

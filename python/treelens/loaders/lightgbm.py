@@ -12,6 +12,7 @@ from .forest_builder import (
     MISSING_NAN,
     MISSING_NAN_AS_ZERO,
     MISSING_ZERO_OR_NAN,
+    Bitset,
     ForestBuilder,
     malformed_is_format_error,
 )
@@ -185,10 +186,8 @@ def _add_tree(builder: ForestBuilder, tree: dict, index: int, output: int) -> No
                     f"LightGBM tree {index}: categorical split {threshold[node]} unknown"
                 )
             k = int(threshold[node])
-            w = words[bounds[k] : bounds[k + 1]]
-            members = [c for c in range(32 * w.size) if (int(w[c // 32]) >> (c % 32)) & 1]
             # Members go left; NaN and non-members go right.
-            cats[int(node)] = (members, True)
+            cats[int(node)] = (Bitset(words[bounds[k] : bounds[k + 1]]), True)
         missing = np.where(categorical, MISSING_NAN, missing).astype(np.uint8)
         default_left = np.where(categorical, False, default_left)
     pad = np.full(n_leaves, -1, dtype=np.int64)

@@ -52,6 +52,10 @@ const LIGHTGBM_ZERO: f64 = 1e-35f32 as f64;
 /// No categorical set at this node.
 const NO_SET: u32 = u32::MAX;
 
+/// Largest leaf value or base score accepted: far beyond any model (XGBoost's are float32), far
+/// enough below f64::MAX that sums over trees and SHAP's weighted differences stay finite.
+const MAX_MAGNITUDE: f64 = 1e300;
+
 /// No parent (yet) while checking that each node has exactly one.
 const NO_PARENT: u32 = u32::MAX;
 
@@ -247,9 +251,10 @@ impl Forest {
             return Err(Error::InvalidModel("more than 2^32 nodes".into()));
         }
         for (o, b) in p.base_score.iter().enumerate() {
-            if !b.is_finite() {
+            if !b.is_finite() || b.abs() > MAX_MAGNITUDE {
                 return Err(Error::InvalidModel(format!(
-                    "base_score of output {o} is {b}; it must be finite"
+                    "base_score of output {o} is {b:e}; it must be finite, within \
+                     +-{MAX_MAGNITUDE:e}"
                 )));
             }
         }
@@ -290,6 +295,13 @@ impl Forest {
                         if let Some(v) = values.iter().find(|v| !v.is_finite()) {
                             return Err(Error::InvalidModel(format!(
                                 "{}: leaf value {v} is not finite",
+                                at()
+                            )));
+                        }
+                        if let Some(v) = values.iter().find(|v| v.abs() > MAX_MAGNITUDE) {
+                            return Err(Error::InvalidModel(format!(
+                                "{}: leaf value {v:e} is beyond +-{MAX_MAGNITUDE:e}, where sums \
+                                 over trees and SHAP weights would overflow",
                                 at()
                             )));
                         }

@@ -424,6 +424,12 @@ fn refuses_out_of_domain_fields() {
         let _ = shown;
     }
     let mut p = five_nodes();
+    p.values[2] = -1e308;
+    cases.push((p, "tree 0, node 2: leaf value -1e308 is beyond +-1e300"));
+    let mut p = five_nodes();
+    p.base_score[0] = 1e301;
+    cases.push((p, "base_score of output 0 is 1e301"));
+    let mut p = five_nodes();
     p.threshold[1] = f64::NAN;
     cases.push((p, "tree 0, node 1: NaN threshold"));
     let mut p = five_nodes();
