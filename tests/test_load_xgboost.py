@@ -92,7 +92,7 @@ def leaf_margin(booster, dmatrix, model, iteration_range=(0, 0)) -> np.ndarray:
     for col, i in enumerate(selected):
         tree = mdoc["trees"][i]
         value = np.asarray(tree["split_conditions"], dtype=np.float32).astype(np.float64)
-        w = 1.0 if weights is None else float(weights[i])
+        w = 1.0 if weights is None else float(np.float32(weights[i]))  # float32 in XGBoost
         out[:, mdoc["tree_info"][i]] += value[leaves[:, col]] * w
     out += np.asarray(model.forest.base_score)
     return out[:, 0] if k == 1 else out
@@ -657,17 +657,19 @@ def test_multi_quantile_regression(data, strategy):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="a JSON dump carries no dart tree weights (weight_drop)")
-def test_dart_dump_is_not_exact(data):
-    """Known limitation: get_dump() of a dart model lacks the trees' weights, so a dump-loaded
-    dart model is not the model. Load the saved model (JSON/UBJSON) or the Booster instead."""
+def test_dart_dump_with_tree_weights(data):
+    """get_dump() of a dart model lacks the trees' weights (weight_drop): passed as
+    ``tree_weights``, the dump loads as the model."""
     params = {"booster": "dart", "rate_drop": 0.4, "skip_drop": 0.0, "max_depth": 3, "eta": 0.5}
     booster = _train(params, _dmatrix(data["X"], data["y"]), 8)
     base = json.loads(booster.save_config())["learner"]["learner_model_param"]["base_score"]
+    weights = _doc(booster)["learner"]["gradient_booster"]["weight_drop"]
     model = tl.load(
         booster.get_dump(dump_format="json", with_stats=True),
         base_score=base,
         n_features=data["X"].shape[1],
+        tree_weights=weights,
+        booster="dart",
     )
     ref = booster.predict(_dmatrix(data["X"]), output_margin=True)
     assert_parity(model.predict(data["X"]), ref, rtol=F32_TOL, atol=F32_TOL)

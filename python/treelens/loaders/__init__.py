@@ -57,6 +57,8 @@ def load(
     n_outputs=None,
     n_features=None,
     feature_names=None,
+    tree_weights=None,
+    booster=None,
 ) -> Model:
     """Load a tree ensemble into treelens' native representation.
 
@@ -75,6 +77,14 @@ def load(
         output space, e.g. 0.5 for binary:logistic), the objective (default
         ``"reg:squarederror"``), the number of outputs (classes), the number of features, and
         the names used in the dump's splits.
+    tree_weights : array-like of shape (n_trees,), optional
+        For XGBoost JSON dumps only: each tree's weight. A dart model's dump carries no tree
+        weights (its ``weight_drop``), so without them it loads as a different model; pass the
+        booster's ``weight_drop`` here, or better load the Booster or its saved JSON/UBJSON
+        model, which carry them.
+    booster : {"gbtree", "dart"}, optional
+        For XGBoost JSON dumps only: the booster that wrote the dump; ``"dart"`` requires
+        ``tree_weights``.
 
     Returns
     -------
@@ -86,6 +96,8 @@ def load(
         n_outputs=n_outputs,
         n_features=n_features,
         feature_names=feature_names,
+        tree_weights=tree_weights,
+        booster=booster,
     )
     given = {k: v for k, v in dump_options.items() if v is not None}
     if isinstance(obj, Model):

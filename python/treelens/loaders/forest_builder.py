@@ -37,24 +37,69 @@ def malformed_is_format_error(what: str):
                 OverflowError,
             ) as e:
                 raise ModelFormatError(f"{what} is malformed ({type(e).__name__}: {e})") from None
+            except RecursionError:
+                # Tree depth is handled iteratively everywhere; this is a field nested absurdly.
+                raise ModelFormatError(
+                    f"{what} is malformed (a field is nested too deeply)"
+                ) from None
 
         return checked
 
     return wrap
 
 
-def bitset_words(categories) -> np.ndarray:
-    """Packs non-negative integer categories into 32-bit words (bit c % 32 of word c // 32)."""
+#: Largest total size of the categorical bitsets of one model (32-bit words: 256 MiB). A set's
+#: size follows its largest category, so a corrupt category id must not allocate unchecked.
+MAX_BITSET_WORDS = 2**26
+
+
+def brief(value) -> str:
+    """A value for an error message: containers by type and size (a hostile one may be nested
+    too deeply to print), scalars in full."""
+    if isinstance(value, (list, tuple, dict, np.ndarray)):
+        return f"a {type(value).__name__} of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+#: How far a node's cover may differ from the sum of its children's (relative): libraries store
+#: covers rounded (XGBoost float32, dumps in decimal); a larger gap is a corrupt cover.
+COVER_TOLERANCE = 1e-3
+
+
+def bitset_words(categories, *, max_category: int = 2**31 - 1, budget: int | None = None):
+    """Packs non-negative integer categories into 32-bit words (bit c % 32 of word c // 32).
+
+    Categories above ``max_category`` (the largest id the model's library can write) and sets
+    larger than ``budget`` words are refused before anything is allocated.
+    """
     cats = np.asarray(categories, dtype=np.int64).ravel()
     if cats.size == 0:
         return np.zeros(0, dtype=np.uint32)
     if cats.min() < 0:
         raise ModelFormatError(f"negative category {cats.min()} in a categorical split")
-    if cats.max() > 2**31 - 1:
-        raise ModelFormatError(f"category {cats.max()} in a categorical split exceeds int32")
-    words = np.zeros(int(cats.max()) // 32 + 1, dtype=np.uint32)
+    if cats.max() > max_category:
+        raise ModelFormatError(
+            f"category {cats.max()} in a categorical split exceeds the largest id the model's "
+            f"library writes ({max_category})"
+        )
+    n_words = int(cats.max()) // 32 + 1
+    if budget is not None and n_words > budget:
+        raise ModelFormatError(
+            f"the categorical splits need more than {MAX_BITSET_WORDS * 4 // 2**20} MiB of "
+            f"bitsets (a set up to category {cats.max()}): the category ids are implausible"
+        )
+    words = np.zeros(n_words, dtype=np.uint32)
     np.bitwise_or.at(words, cats // 32, (np.uint32(1) << (cats % 32).astype(np.uint32)))
     return words
+
+
+@dataclass(frozen=True)
+class Bitset:
+    """A categorical set given as its 32-bit words (bit c % 32 of word c // 32 is category c),
+    as LightGBM and scikit-learn store them: used as they are, never expanded to a list."""
+
+    words: np.ndarray
 
 
 @dataclass
@@ -67,11 +112,14 @@ class ForestBuilder:
     f32_inputs: bool
     average: bool = False
     category_truncate_first: bool = False
+    #: Largest category id the model's library writes (XGBoost: below 2**24).
+    max_category: int = 2**31 - 1
     _tree_start: list = field(default_factory=lambda: [0])
     _tree_output: list = field(default_factory=list)
     _parts: dict = field(default_factory=lambda: {k: [] for k in _NODE_FIELDS})
     _set_words: list = field(default_factory=list)
     _set_members_left: list = field(default_factory=list)
+    _bitset_words: int = 0
 
     def add_tree(
         self,
@@ -92,8 +140,9 @@ class ForestBuilder:
         Parameters
         ----------
         feature, threshold, left, right, default_left, cover : array-like of shape (n_nodes,)
-            Children are indices local to the tree, -1 (or any negative) for leaves; node 0 is
-            the root. ``feature`` is negative at leaves.
+            Children are indices local to the tree; a negative ``left`` marks a leaf (whatever
+            its ``feature``); node 0 is the root. An internal node with a negative feature is
+            a :class:`ModelFormatError`. ``default_left`` holds booleans (or 0/1).
         values : array-like of shape (n_nodes,) or (n_nodes, n_outputs)
             Node values, already scaled by learning rate and tree weight. A 2-D array makes a
             tree whose leaves feed every output.
@@ -102,16 +151,36 @@ class ForestBuilder:
         missing : array-like of shape (n_nodes,), optional
             Missing-value kinds (``MISSING_*``); NaN-is-missing by default.
         categories : dict, optional
-            ``{node: (categories, members_go_left)}`` for categorical splits.
+            ``{node: (categories, members_go_left)}`` for categorical splits; ``categories`` is
+            a list of category ids or a :class:`Bitset`.
         """
-        feature = np.asarray(feature, dtype=np.int64)
+        feature = np.asarray(feature, dtype=np.int64).ravel()
         n = feature.shape[0]
-        left = np.asarray(left, dtype=np.int64)
-        right = np.asarray(right, dtype=np.int64)
-        leaf = (feature < 0) | (left < 0)
+        left = np.asarray(left, dtype=np.int64).ravel()
+        right = np.asarray(right, dtype=np.int64).ravel()
+        threshold = np.asarray(threshold, dtype=np.float64).ravel()
+        default_left = np.asarray(default_left)
+        cover = np.asarray(cover, dtype=np.float64).ravel()
+        for name, arr in (("left", left), ("right", right), ("threshold", threshold),
+                          ("default_left", default_left), ("cover", cover)):  # fmt: skip
+            if arr.shape != (n,):
+                raise ModelFormatError(f"a tree has {arr.size} {name} entries for {n} nodes")
+        if default_left.dtype != bool and not np.isin(default_left, (0, 1)).all():
+            raise ModelFormatError("a tree's default_left flags are not all 0 or 1")
+        default_left = default_left.astype(bool)
+        # The loader's child index says what is a leaf; a split on a negative feature is corrupt,
+        # not a leaf.
+        leaf = left < 0
+        bad = np.flatnonzero(~leaf & (feature < 0))
+        if bad.size:
+            raise ModelFormatError(
+                f"tree {self.n_trees}: node {bad[0]} splits on the negative feature "
+                f"{feature[bad[0]]}"
+            )
         feature = np.where(leaf, -1, feature)
         left = np.where(leaf, -1, left)
         right = np.where(leaf, -1, right)
+        self._check_covers(cover, left, right, leaf)
         values = np.asarray(values, dtype=np.float64)
         if values.ndim == 2:
             if values.shape != (n, self.n_outputs):
@@ -122,28 +191,70 @@ class ForestBuilder:
             tree_output = -1
         else:
             if values.shape != (n,):
-                raise ModelFormatError(f"a tree has {values.shape[0]} values for {n} nodes")
+                raise ModelFormatError(f"a tree has {values.size} values for {n} nodes")
             tree_output = int(output)
         category_set = np.full(n, -1, dtype=np.int64)
         for node, (cats, members_left) in (categories or {}).items():
+            if not 0 <= int(node) < n:
+                raise ModelFormatError(
+                    f"tree {self.n_trees}: a categorical split names node {node} of {n}"
+                )
             category_set[node] = len(self._set_words)
-            self._set_words.append(bitset_words(cats))
+            budget = MAX_BITSET_WORDS - self._bitset_words
+            if isinstance(cats, Bitset):
+                words = np.asarray(cats.words, dtype=np.uint32).ravel()
+                if words.size > budget:
+                    raise ModelFormatError(
+                        f"the categorical splits need more than {MAX_BITSET_WORDS * 4 // 2**20} "
+                        "MiB of bitsets: the category sets are implausible"
+                    )
+            else:
+                words = bitset_words(cats, max_category=self.max_category, budget=budget)
+            self._bitset_words += words.size
+            self._set_words.append(words)
             self._set_members_left.append(bool(members_left))
-        missing = (
-            np.zeros(n, dtype=np.uint8) if missing is None else np.asarray(missing, dtype=np.uint8)
-        )
+        if missing is None:
+            missing = np.zeros(n, dtype=np.uint8)
+        else:
+            missing = np.asarray(missing, dtype=np.int64).ravel()
+            if missing.shape != (n,) or not np.isin(missing, (0, 1, 2)).all():
+                raise ModelFormatError(f"tree {self.n_trees}: unknown missing-value kinds")
+            missing = missing.astype(np.uint8)
         p = self._parts
         p["feature"].append(feature)
-        p["threshold"].append(np.asarray(threshold, dtype=np.float64))
+        p["threshold"].append(threshold)
         p["left"].append(left)
         p["right"].append(right)
-        p["default_left"].append(np.asarray(default_left, dtype=bool))
+        p["default_left"].append(default_left)
         p["missing"].append(missing)
-        p["cover"].append(np.asarray(cover, dtype=np.float64))
+        p["cover"].append(cover)
         p["values"].append(values.ravel())
         p["category_set"].append(category_set)
         self._tree_start.append(self._tree_start[-1] + n)
         self._tree_output.append(tree_output)
+
+    def _check_covers(self, cover, left, right, leaf) -> None:
+        """Every library's covers add up: a node's is the sum of its children's. A cover far off
+        would skew path-dependent SHAP values silently, so it is refused."""
+        n = cover.shape[0]
+        inner = np.flatnonzero(~leaf & (left < n) & (right < n) & (left >= 0) & (right >= 0))
+        children = np.concatenate([left[inner], right[inner]])
+        if (
+            inner.size == 0
+            or inner.size != np.count_nonzero(~leaf)
+            or np.unique(children).size != children.size
+            or not np.all(np.isfinite(cover))
+        ):
+            return  # not a tree, or non-finite covers: the core says which node is wrong
+        lc, rc, pc = cover[left[inner]], cover[right[inner]], cover[inner]
+        gap = np.abs(lc + rc - pc)
+        bad = np.flatnonzero(gap > COVER_TOLERANCE * (np.abs(lc) + np.abs(rc) + np.abs(pc)) + 1e-9)
+        if bad.size:
+            k = inner[bad[0]]
+            raise ModelFormatError(
+                f"tree {self.n_trees}, node {k}: its cover {cover[k]} is not the sum of its "
+                f"children's ({cover[left[k]]} + {cover[right[k]]})"
+            )
 
     @property
     def n_trees(self) -> int:

@@ -12,6 +12,7 @@ from .forest_builder import (
     MISSING_NAN,
     MISSING_NAN_AS_ZERO,
     MISSING_ZERO_OR_NAN,
+    Bitset,
     ForestBuilder,
     malformed_is_format_error,
 )
@@ -35,6 +36,9 @@ SUPPORTED_OBJECTIVES = (
     "rank_xendcg",
     "custom",
 )
+
+#: LightGBM's feature indices are 32-bit.
+_MAX_FEATURES = 2**31 - 1
 
 _LINKS = {
     "binary": "logistic",
@@ -82,7 +86,7 @@ def _split_blocks(text: str):
     return header, trees, pandas_categorical
 
 
-def _numbers(tree: dict, key: str, dtype, count: int, index: int) -> np.ndarray:
+def _numbers(tree: dict, key: str, dtype, count: int | None, index: int) -> np.ndarray:
     raw = tree.get(key)
     if raw is None:
         raise ModelFormatError(f"LightGBM tree {index} lacks {key}")
@@ -90,7 +94,11 @@ def _numbers(tree: dict, key: str, dtype, count: int, index: int) -> np.ndarray:
         arr = np.array(raw.split(), dtype=np.float64) if raw.strip() else np.zeros(0)
     except ValueError:
         raise ModelFormatError(f"LightGBM tree {index}: {key} holds a non-number") from None
-    if arr.shape[0] != count:
+    if np.dtype(dtype).kind == "i" and not np.all(
+        np.isfinite(arr) & (arr == np.floor(arr)) & (np.abs(arr) < 2**53)
+    ):
+        raise ModelFormatError(f"LightGBM tree {index}: {key} holds a non-integer")
+    if count is not None and arr.shape[0] != count:
         raise ModelFormatError(
             f"LightGBM tree {index}: {key} has {arr.shape[0]} values, expected {count}"
         )
@@ -131,6 +139,22 @@ def _add_tree(builder: ForestBuilder, tree: dict, index: int, output: int) -> No
     rc = _numbers(tree, "right_child", np.int64, m, index)
     leaf_count = _numbers(tree, "leaf_count", np.float64, n_leaves, index)
     internal_count = _numbers(tree, "internal_count", np.float64, m, index)
+    for name, child in (("left_child", lc), ("right_child", rc)):
+        # Internal nodes are 0 .. m-1; leaves are written as ~k, k in 0 .. n_leaves-1.
+        bad = np.flatnonzero((child >= m) | (child < -n_leaves))
+        if bad.size:
+            raise ModelFormatError(
+                f"LightGBM tree {index}: node {bad[0]} has {name} {child[bad[0]]}, outside the "
+                f"tree's {m} internal nodes and {n_leaves} leaves"
+            )
+    if np.any(leaf_count < 0) or np.any(internal_count < 0):
+        raise ModelFormatError(f"LightGBM tree {index}: a node has a negative data count")
+    bad = np.flatnonzero((decision < 0) | (decision > 15) | (((decision >> 2) & 3) == 3))
+    if bad.size:
+        raise ModelFormatError(
+            f"LightGBM tree {index}: node {bad[0]} has decision_type {decision[bad[0]]} (bits: "
+            "1 categorical, 2 default left, 4-8 missing type 0-2)"
+        )
     # Internal nodes keep their numbers; leaf k becomes node m + k (LightGBM writes it as ~k).
     left = np.where(lc >= 0, lc, m + ~lc)
     right = np.where(rc >= 0, rc, m + ~rc)
@@ -145,16 +169,25 @@ def _add_tree(builder: ForestBuilder, tree: dict, index: int, output: int) -> No
     cats = {}
     if categorical.any():
         bounds = _numbers(tree, "cat_boundaries", np.int64, n_cat + 1, index)
-        words_all = tree.get("cat_threshold", "").split()
-        words = np.array(words_all, dtype=np.uint64).astype(np.uint32)
+        if n_cat < 1:
+            raise ModelFormatError(f"LightGBM tree {index} has categorical splits but num_cat 0")
+        words = _numbers(tree, "cat_threshold", np.float64, None, index)
+        if np.any((words < 0) | (words >= 2**32) | (words != np.floor(words))):
+            raise ModelFormatError(f"LightGBM tree {index}: cat_threshold holds non-uint32 words")
+        words = words.astype(np.uint32)
+        if bounds[0] != 0 or np.any(np.diff(bounds) < 0) or bounds[-1] != words.size:
+            raise ModelFormatError(
+                f"LightGBM tree {index}: cat_boundaries {bounds.tolist()[:8]} do not partition "
+                f"its {words.size} cat_threshold words"
+            )
         for node in np.flatnonzero(categorical):
+            if not np.isfinite(threshold[node]) or not 0 <= threshold[node] < n_cat:
+                raise ModelFormatError(
+                    f"LightGBM tree {index}: categorical split {threshold[node]} unknown"
+                )
             k = int(threshold[node])
-            if not 0 <= k < n_cat:
-                raise ModelFormatError(f"LightGBM tree {index}: categorical split {k} unknown")
-            w = words[bounds[k] : bounds[k + 1]]
-            members = [c for c in range(32 * w.size) if (int(w[c // 32]) >> (c % 32)) & 1]
             # Members go left; NaN and non-members go right.
-            cats[int(node)] = (members, True)
+            cats[int(node)] = (Bitset(words[bounds[k] : bounds[k + 1]]), True)
         missing = np.where(categorical, MISSING_NAN, missing).astype(np.uint8)
         default_left = np.where(categorical, False, default_left)
     pad = np.full(n_leaves, -1, dtype=np.int64)
@@ -205,6 +238,13 @@ def from_model_string(text: str, *, estimator=None, classes=None) -> Model:
         )
     if per_iter < 1:
         raise ModelFormatError("num_tree_per_iteration must be positive")
+    # Declared sizes are checked against the trees present before they size anything.
+    if not 1 <= n_class <= max(len(trees), 1):
+        raise ModelFormatError(f"num_class is {n_class}, but the model has {len(trees)} trees")
+    if not 1 <= n_features <= _MAX_FEATURES:
+        raise ModelFormatError(
+            f"max_feature_idx is {n_features - 1}; LightGBM's feature indices are 0..2**31-2"
+        )
     if per_iter > max(len(trees), 1):
         raise ModelFormatError(
             f"num_tree_per_iteration is {per_iter}, but the model has {len(trees)} trees"

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..exceptions import UnsupportedModelError
 from ..model import Model
-from .forest_builder import ForestBuilder
+from .forest_builder import Bitset, ForestBuilder, malformed_is_format_error
 
 SUPPORTED = (
     "DecisionTreeRegressor",
@@ -222,10 +222,7 @@ def _load_hist_gradient_boosting(est, name: str) -> Model:
             bitsets = pred.raw_left_cat_bitsets
             for node in np.flatnonzero(nodes["is_categorical"].astype(bool) & ~leaf):
                 words = np.asarray(bitsets[nodes["bitset_idx"][node]], dtype=np.uint32)
-                members = [
-                    c for c in range(32 * words.size) if (int(words[c // 32]) >> (c % 32)) & 1
-                ]
-                cat_nodes[int(node)] = (members, True)
+                cat_nodes[int(node)] = (Bitset(words), True)
             builder.add_tree(
                 feature=feature,
                 threshold=nodes["num_threshold"],
@@ -261,7 +258,10 @@ def _is_nan(v) -> bool:
         return v is None
 
 
+@malformed_is_format_error("the scikit-learn model")
 def load_sklearn(est) -> Model:
+    """Loads a fitted estimator. Its tree arrays are checked like any model file's (children,
+    features, finite values): a pickled or modified estimator is user input."""
     name = type(est).__name__
     if name not in SUPPORTED:
         raise UnsupportedModelError(

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
-from .forest_builder import ForestBuilder, malformed_is_format_error
+from . import deep_json
+from .forest_builder import ForestBuilder, brief, malformed_is_format_error
 from .ubjson import loads as ubjson_loads
 
 #: Objectives whose base score XGBoost keeps as a probability (margin = logit).
@@ -72,47 +73,178 @@ def _parse_base_score(text) -> np.ndarray:
     try:
         return np.asarray([float(v) for v in s.split(",") if v.strip()], dtype=np.float64)
     except ValueError:
-        raise ModelFormatError(f"cannot read base_score {text!r}") from None
+        raise ModelFormatError(f"cannot read base_score {brief(text)}") from None
 
 
 def _check_objective(objective: str) -> None:
     if objective not in SUPPORTED_OBJECTIVES:
         raise UnsupportedModelError(
-            f"XGBoost objective {objective!r} is not supported; supported: "
+            f"XGBoost objective {brief(objective)} is not supported; supported: "
             f"{', '.join(SUPPORTED_OBJECTIVES)}"
         )
+
+
+#: XGBoost's category ids are integers below 2**24 (exact in float32).
+MAX_CATEGORY = 2**24 - 1
+#: XGBoost's feature indices are 32-bit (bst_feature_t); its deleted nodes carry this index.
+_MAX_FEATURES = 2**31 - 1
+_DELETED_NODE = 2**31 - 1
+#: More outputs than this is no plausible model (and would allocate per output).
+_MAX_OUTPUTS = 2**20
 
 
 def _as_array(v, dtype) -> np.ndarray:
     return np.asarray(v if v is not None else [], dtype=dtype)
 
 
-def _add_json_tree(builder: ForestBuilder, tree: dict, output: int, weight: float) -> None:
+def _ints(v, name: str) -> np.ndarray:
+    """A 1-D integer array from a document field, refusing floats, strings and nesting."""
+    arr = np.asarray(v if v is not None else [])
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iub"):
+        raise ModelFormatError(f"XGBoost field {name} is not a list of integers")
+    return arr.astype(np.int64)
+
+
+def _float32s(v, name: str) -> np.ndarray:
+    """A 1-D float array from a document field, rounded to float32: XGBoost keeps float32
+    values, which its JSON writes as decimals; rounding them back makes a JSON and a UBJSON
+    file of one model load bitwise identically."""
+    arr = np.asarray(v if v is not None else [])
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iuf"):
+        raise ModelFormatError(f"XGBoost field {name} is not a list of numbers")
+    with np.errstate(over="ignore"):
+        return arr.astype(np.float32).astype(np.float64)
+
+
+def _count(value, name: str, *, low: int, high: int) -> int:
+    """A size declared in the document, checked for plausibility before anything uses it."""
     try:
-        left = _as_array(tree["left_children"], np.int64)
-        right = _as_array(tree["right_children"], np.int64)
-        feature = _as_array(tree["split_indices"], np.int64)
-        cond = _as_array(tree["split_conditions"], np.float64)
-        default_left = _as_array(tree["default_left"], np.int64).astype(bool)
-        cover = _as_array(tree["sum_hessian"], np.float64)
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ModelFormatError(f"XGBoost {name} is {brief(value)}, not an integer") from None
+    if not low <= n <= high:
+        raise ModelFormatError(f"XGBoost {name} is {n}; a plausible model has {low}..{high}")
+    return n
+
+
+def _length(v) -> int:
+    return 0 if v is None else len(v)
+
+
+def _tree_width(tree: dict, index: int) -> int:
+    """A tree's size_leaf_vector, checked against the leaf values it actually holds."""
+    param = tree.get("tree_param", {})
+    if not isinstance(param, dict):
+        raise ModelFormatError(f"XGBoost tree {index}: tree_param is not an object")
+    n = len(tree["left_children"])
+    present = max(_length(tree.get("base_weights")), _length(tree.get("leaf_weights")))
+    width = _count(param.get("size_leaf_vector", 1) or 1, f"tree {index} size_leaf_vector",
+                   low=1, high=max(1, present))  # fmt: skip
+    if "num_nodes" in param and _count(param["num_nodes"], "num_nodes", low=1, high=n) != n:
+        raise ModelFormatError(f"XGBoost tree {index}: num_nodes {param['num_nodes']} for {n}")
+    return width
+
+
+def _tree_shape(left, right, split_index, index: int):
+    """Checks that the arrays form one tree and drops XGBoost's deleted nodes (nodes pruned
+    away, still stored, reached from nowhere). Returns the kept nodes, in an order where
+    children follow their parent, and each old node's new index."""
+    n = left.shape[0]
+    internal = left != -1
+    if np.any(internal & ((left < 0) | (left >= n) | (right < 0) | (right >= n))):
+        bad = int(
+            np.flatnonzero(internal & ((left < 0) | (left >= n) | (right < 0) | (right >= n)))[0]
+        )
+        raise ModelFormatError(
+            f"XGBoost tree {index}: node {bad} has children {left[bad]}, {right[bad]} outside "
+            f"the tree's {n} nodes"
+        )
+    indegree = np.bincount(np.concatenate([left[internal], right[internal]]), minlength=n)
+    if indegree[0]:
+        raise ModelFormatError(f"XGBoost tree {index}: the root is a child of another node")
+    if np.any(indegree > 1):
+        bad = int(np.flatnonzero(indegree > 1)[0])
+        raise ModelFormatError(
+            f"XGBoost tree {index}: node {bad} has {indegree[bad]} parents (a tree node has one)"
+        )
+    keep = np.ones(n, dtype=bool)
+    orphans = np.flatnonzero(indegree == 0)[1:]
+    if orphans.size:
+        deleted = ~internal[orphans] & (split_index[orphans] == _DELETED_NODE)
+        if not deleted.all():
+            raise ModelFormatError(
+                f"XGBoost tree {index}: node {orphans[~deleted][0]} is not reached from the root"
+            )
+        keep[orphans] = False
+    order = np.flatnonzero(keep)
+    parents = np.flatnonzero(internal)
+    if np.any(left[parents] <= parents) or np.any(right[parents] <= parents):
+        # XGBoost may reuse a deleted slot for a later node: lay the tree out in pre-order.
+        order = _preorder(left, right, internal, index)
+        if order.size != keep.sum():
+            raise ModelFormatError(
+                f"XGBoost tree {index}: some nodes are not reached from the root"
+            )
+    new_index = np.full(n, -1, dtype=np.int64)
+    new_index[order] = np.arange(order.size)
+    return order, new_index
+
+
+def _preorder(left, right, internal, index: int) -> np.ndarray:
+    order, seen, stack = [], set(), [0]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            raise ModelFormatError(f"XGBoost tree {index}: node {node} is reached twice")
+        seen.add(node)
+        order.append(node)
+        if internal[node]:
+            stack.append(int(right[node]))
+            stack.append(int(left[node]))
+    return np.asarray(order, dtype=np.int64)
+
+
+def _add_json_tree(
+    builder: ForestBuilder, tree: dict, output: int, weight: float, index: int, width: int
+) -> None:
+    try:
+        left = _ints(tree["left_children"], "left_children")
+        right = _ints(tree["right_children"], "right_children")
+        feature = _ints(tree["split_indices"], "split_indices")
+        cond = _float32s(tree["split_conditions"], "split_conditions")
+        default_left = _ints(tree["default_left"], "default_left")
+        cover = _float32s(tree["sum_hessian"], "sum_hessian")
         n = left.shape[0]
-        width = int(tree.get("tree_param", {}).get("size_leaf_vector", 1) or 1)
-        split_type = _as_array(tree.get("split_type", np.zeros(n)), np.int64)
+        split_type = _ints(tree.get("split_type", np.zeros(n, dtype=np.int64)), "split_type")
     except KeyError as e:
-        raise ModelFormatError(f"an XGBoost tree lacks the field {e}") from None
+        raise ModelFormatError(f"XGBoost tree {index} lacks the field {e}") from None
     for name, arr in (("right_children", right), ("split_indices", feature),
                       ("split_conditions", cond), ("default_left", default_left),
-                      ("sum_hessian", cover)):  # fmt: skip
+                      ("sum_hessian", cover), ("split_type", split_type)):  # fmt: skip
         if arr.shape[0] != n:
-            raise ModelFormatError(f"an XGBoost tree has {arr.shape[0]} {name} for {n} nodes")
-    leaf = left < 0
-    # XGBoost compares float32 values: round thresholds the way it stores them.
-    threshold = cond.astype(np.float32).astype(np.float64)
+            raise ModelFormatError(f"XGBoost tree {index} has {arr.shape[0]} {name} for {n} nodes")
+    if n == 0:
+        raise ModelFormatError(f"XGBoost tree {index} has no nodes")
+    # Unused here, but XGBoost refuses a file where they do not match the tree: so do we.
+    for name, expected in (("parents", n), ("base_weights", n * width)):
+        if name in tree and _length(tree[name]) not in (0, expected):
+            raise ModelFormatError(
+                f"XGBoost tree {index} has {_length(tree[name])} {name} for {n} nodes"
+            )
+    if np.any((default_left != 0) & (default_left != 1)):
+        raise ModelFormatError(f"XGBoost tree {index}: default_left holds values other than 0/1")
+    if np.any((split_type != 0) & (split_type != 1)):
+        raise ModelFormatError(
+            f"XGBoost tree {index}: split_type holds values other than 0 (numeric) and 1 "
+            "(categorical)"
+        )
+    order, new_index = _tree_shape(left, right, feature, index)
+    leaf = left == -1
     if width > 1:
         leaf_weights = tree.get("leaf_weights")
         if leaf_weights is not None and len(leaf_weights) > 0:
             # xgboost >= 3.1 keeps leaf vectors apart; a leaf's right child indexes them.
-            lw = _as_array(leaf_weights, np.float64)
+            lw = _float32s(leaf_weights, "leaf_weights")
             if lw.shape[0] % width:
                 raise ModelFormatError("a multi-output XGBoost tree has ragged leaf weights")
             lw = lw.reshape(-1, width)
@@ -121,36 +253,56 @@ def _add_json_tree(builder: ForestBuilder, tree: dict, output: int, weight: floa
                 raise ModelFormatError("a multi-output XGBoost leaf refers to a missing weight")
             values = np.where(leaf[:, None], lw[slot], 0.0) * weight
         else:
-            weights = _as_array(tree["base_weights"], np.float64)
+            weights = _float32s(tree["base_weights"], "base_weights")
             if weights.shape[0] != n * width:
                 raise ModelFormatError(
                     "a multi-output XGBoost tree has the wrong number of weights"
                 )
             values = weights.reshape(n, width) * weight
     else:
-        values = threshold * weight
+        values = np.where(leaf, cond, 0.0) * weight
     categories = {}
-    nodes = _as_array(tree.get("categories_nodes"), np.int64)
+    nodes = _ints(tree.get("categories_nodes"), "categories_nodes")
+    listed = np.zeros(n, dtype=bool)
     if nodes.size:
-        cats = _as_array(tree["categories"], np.int64)
-        seg = _as_array(tree["categories_segments"], np.int64)
-        size = _as_array(tree["categories_sizes"], np.int64)
-        if cats.size and (cats.min() < 0 or cats.max() >= 2**24):
-            # XGBoost's categories are integers below 2**24 (exact in float32).
-            raise ModelFormatError(f"categorical split lists category {cats.max()} >= 2**24")
+        cats = _ints(tree.get("categories"), "categories")
+        seg = _ints(tree.get("categories_segments"), "categories_segments")
+        size = _ints(tree.get("categories_sizes"), "categories_sizes")
+        if seg.shape != nodes.shape or size.shape != nodes.shape:
+            raise ModelFormatError(
+                f"XGBoost tree {index}: {nodes.size} categorical nodes, {seg.size} segments "
+                f"and {size.size} sizes"
+            )
+        if np.any((seg < 0) | (size < 0) | (seg + size > cats.size)):
+            raise ModelFormatError(
+                f"XGBoost tree {index}: a categorical split's segment lies outside its "
+                f"{cats.size} categories"
+            )
+        if np.any((nodes < 0) | (nodes >= n)):
+            raise ModelFormatError(
+                f"XGBoost tree {index}: categories_nodes names a node outside the tree"
+            )
+        listed[nodes] = True
+        if np.unique(nodes).size != nodes.size or np.any(leaf[nodes]):
+            raise ModelFormatError(
+                f"XGBoost tree {index}: categories_nodes repeats a node or names a leaf"
+            )
         for k, node in enumerate(nodes):
             # Categories listed in the split go right; everything else (and invalid values) left.
-            categories[int(node)] = (cats[seg[k] : seg[k] + size[k]], False)
-        if np.any(split_type[nodes] != 1):
-            raise ModelFormatError("categorical split lists refer to numeric nodes")
+            categories[int(new_index[node])] = (cats[seg[k] : seg[k] + size[k]], False)
+    if np.any(listed != ((split_type == 1) & ~leaf)):
+        raise ModelFormatError(
+            f"XGBoost tree {index}: categorical split lists do not match its categorical nodes"
+        )
+    remap = lambda child: np.where(leaf, -1, new_index[np.where(leaf, 0, child)])  # noqa: E731
     builder.add_tree(
-        feature=np.where(leaf, -1, feature),
-        threshold=np.where(leaf, 0.0, threshold),
-        left=left,
-        right=right,
-        default_left=default_left,
-        cover=cover,
-        values=values,
+        feature=np.where(leaf, -1, feature)[order],
+        threshold=np.where(leaf, 0.0, cond)[order],
+        left=remap(left)[order],
+        right=remap(right)[order],
+        default_left=default_left[order],
+        cover=cover[order],
+        values=values[order],
         output=output,
         categories=categories,
     )
@@ -205,30 +357,44 @@ def from_json_document(
         model_doc, weights = booster["model"], None
     elif name == "dart":
         model_doc = booster["gbtree"]["model"]
-        weights = np.asarray(booster.get("weight_drop", []), dtype=np.float64)
+        weights = _float32s(booster.get("weight_drop", []), "weight_drop")
     else:
         raise UnsupportedModelError(
-            f"XGBoost booster {name!r} is not supported; supported: gbtree, dart"
+            f"XGBoost booster {brief(name)} is not supported; supported: gbtree, dart"
         )
     trees = model_doc.get("trees", [])
+    if not isinstance(trees, list) or not all(isinstance(t, dict) for t in trees):
+        raise ModelFormatError("XGBoost trees is not a list of tree objects")
     n_trees = len(trees)
-    tree_info = np.asarray(model_doc.get("tree_info", []), dtype=np.int64)
+    tree_info = _ints(model_doc.get("tree_info", []), "tree_info")
     if tree_info.shape[0] != n_trees:
         raise ModelFormatError(f"tree_info has {tree_info.shape[0]} entries for {n_trees} trees")
     if weights is not None and weights.shape[0] != n_trees:
         raise ModelFormatError(f"dart weight_drop has {weights.shape[0]} entries for {n_trees}")
-    num_class = int(mparam.get("num_class", 0) or 0)
-    num_target = int(mparam.get("num_target", 1) or 1)
+    if weights is not None and not np.all(np.isfinite(weights)):
+        raise ModelFormatError("dart weight_drop holds a value that is not finite")
+    # Sizes the document declares are checked against what it holds before they size anything.
+    widths = [_tree_width(t, i) for i, t in enumerate(trees)]
+    num_class = _count(mparam.get("num_class", 0) or 0, "num_class", low=0, high=_MAX_OUTPUTS)
+    num_target = _count(mparam.get("num_target", 1) or 1, "num_target", low=1, high=_MAX_OUTPUTS)
     n_outputs = max(num_class, num_target, 1)
-    n_features = int(mparam["num_feature"])
+    n_features = _count(mparam["num_feature"], "num_feature", low=0, high=_MAX_FEATURES)
     # Every output is fed by some tree (one per class and iteration, or vector leaves).
-    widest = max(
-        [int(t.get("tree_param", {}).get("size_leaf_vector", 1) or 1) for t in trees] + [1]
-    )
+    widest = max(widths + [1])
     if n_outputs > max(n_trees, 1) * widest:
         raise ModelFormatError(f"the model declares {n_outputs} outputs for {n_trees} trees")
+    if any(w > 1 and w != n_outputs for w in widths):
+        raise ModelFormatError(
+            f"a tree has {max(widths)} values per leaf, but the model has {n_outputs} outputs"
+        )
+    if np.any((tree_info < 0) | (tree_info >= n_outputs)):
+        bad = int(np.flatnonzero((tree_info < 0) | (tree_info >= n_outputs))[0])
+        raise ModelFormatError(
+            f"tree_info says tree {bad} feeds output {tree_info[bad]}, but the model has "
+            f"{n_outputs} outputs"
+        )
     names = learner.get("feature_names") or []
-    if n_features < 0 or (names and len(names) != n_features):
+    if names and len(names) != n_features:
         raise ModelFormatError(
             f"num_feature is {n_features}, but the model names {len(names)} features"
         )
@@ -243,9 +409,16 @@ def from_json_document(
     indptr = model_doc.get("iteration_indptr")
     if indptr is None or len(indptr) == 0:
         gparam = model_doc.get("gbtree_model_param", {})
-        per_iter = int(gparam.get("num_parallel_tree", 1) or 1) * max(num_class, 1)
+        per_tree = _count(
+            gparam.get("num_parallel_tree", 1) or 1, "num_parallel_tree", low=1, high=2**31
+        )
+        per_iter = per_tree * max(num_class, 1)
         indptr = np.arange(0, n_trees + per_iter, per_iter).clip(max=n_trees)
-    indptr = np.asarray(indptr, dtype=np.int64)
+    indptr = _ints(indptr, "iteration_indptr")
+    if indptr.size and (indptr[0] != 0 or indptr[-1] != n_trees or np.any(np.diff(indptr) < 0)):
+        raise ModelFormatError(
+            f"iteration_indptr is not a partition of the model's {n_trees} trees"
+        )
     n_iter = indptr.shape[0] - 1
     begin, end = (0, 0) if iteration_range is None else map(int, iteration_range)
     if end == 0:
@@ -257,11 +430,15 @@ def from_json_document(
     selected = range(int(indptr[begin]), int(indptr[end])) if n_iter > 0 else range(0)
 
     builder = ForestBuilder(
-        n_features=n_features, n_outputs=n_outputs, less_equal=False, f32_inputs=True
+        n_features=n_features,
+        n_outputs=n_outputs,
+        less_equal=False,
+        f32_inputs=True,
+        max_category=MAX_CATEGORY,
     )
     for i in selected:
         w = 1.0 if weights is None else float(weights[i])
-        _add_json_tree(builder, trees[i], int(tree_info[i]), w)
+        _add_json_tree(builder, trees[i], int(tree_info[i]), w, i, widths[i])
     feature_names = learner.get("feature_names") or None
     feature_types = learner.get("feature_types") or None
     if classes is None and (objective == "binary:logistic" or objective.startswith("multi:")):
@@ -325,30 +502,40 @@ def _has_best(est) -> bool:
         return False
 
 
+def _is_ubjson(data: bytes) -> bool:
+    """UBJSON's second byte is a marker (a key's length type, ``$``, ``#``, or ``}``); JSON's
+    is whitespace, a quote or ``}``."""
+    return data[:1] == b"{" and data[1:2] not in (b"", b" ", b"\t", b"\n", b"\r", b'"', b"}")
+
+
 def from_bytes(data: bytes, **kwargs) -> Model:
     """A model saved by ``save_model``/``save_raw``: JSON text or UBJSON."""
-    head = data.lstrip()[:1]
-    if head == b"{":
+    if _is_ubjson(data):
+        doc = ubjson_loads(data)
+    elif data.lstrip()[:1] == b"{":
         try:
-            doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as json_error:
-            try:
-                doc = ubjson_loads(data)
-            except ModelFormatError as ubj_error:
-                raise ModelFormatError(
-                    "the XGBoost model is corrupt or truncated: it is neither valid JSON "
-                    f"({json_error}) nor valid UBJSON ({ubj_error})"
-                ) from None
-    elif head == b"[":
+            doc = deep_json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise ModelFormatError(f"the XGBoost JSON model is not UTF-8 text: {e}") from None
+        except ModelFormatError as e:
+            raise ModelFormatError(f"the XGBoost JSON model is corrupt or truncated: {e}") from None
+    elif data.lstrip()[:1] == b"[":
         try:
-            dump = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelFormatError(f"the XGBoost JSON dump is not valid JSON: {e}") from None
+            dump = deep_json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise ModelFormatError(f"the XGBoost JSON dump is not UTF-8 text: {e}") from None
+        except ModelFormatError as e:
+            raise ModelFormatError(f"the XGBoost JSON dump is corrupt or truncated: {e}") from None
         return from_dump(dump, **kwargs)
     else:
         raise ModelFormatError("not an XGBoost JSON or UBJSON model (it does not start with '{')")
-    if kwargs.get("base_score") is not None or kwargs.get("objective") is not None:
-        raise ModelFormatError("base_score/objective are only for dumps; saved models carry theirs")
+    dump_only = set(kwargs) - {"iteration_range"}
+    if dump_only:
+        raise ModelFormatError(
+            f"options {sorted(dump_only)} are only for dumps; saved models carry their own"
+        )
+    if not isinstance(doc, dict):
+        raise ModelFormatError("not an XGBoost model document (not an object)")
     return from_json_document(doc, iteration_range=kwargs.get("iteration_range"))
 
 
@@ -367,12 +554,18 @@ def from_dump(
     n_features: int | None = None,
     feature_names=None,
     iteration_range=None,
+    tree_weights=None,
+    booster: str | None = None,
 ) -> Model:
     """A model from ``Booster.get_dump(dump_format="json", with_stats=True)``.
 
     A dump carries no base score, objective or class count: ``base_score`` (as XGBoost reports
     it, in output space), ``objective`` (default reg:squarederror) and ``n_outputs`` (the number
     of classes for multiclass models) say what it lacks. Trees feed outputs round-robin.
+
+    A dart model's dump lacks the trees' weights (``weight_drop``): pass them as
+    ``tree_weights`` (one per tree), or the loaded model is not the model. ``booster="dart"``
+    without ``tree_weights`` is refused.
     """
     if iteration_range is not None:
         raise UnsupportedModelError("iteration_range is not available for dumps")
@@ -381,27 +574,57 @@ def from_dump(
             "an XGBoost dump has no base score: pass base_score= (booster's learner_model_param "
             "base_score, e.g. 0.5) and objective="
         )
+    if booster not in (None, "gbtree", "dart"):
+        raise UnsupportedModelError(
+            f"XGBoost booster {booster!r} is not supported; supported: gbtree, dart"
+        )
+    if booster == "dart" and tree_weights is None:
+        raise UnsupportedModelError(
+            "a dart model's dump carries no tree weights, so it does not predict as the model: "
+            "pass tree_weights= (the booster's weight_drop, from save_raw('json')), or load the "
+            "Booster or its saved JSON/UBJSON model instead"
+        )
     objective = objective or "reg:squarederror"
     _check_objective(objective)
-    k = int(n_outputs or 1)
-    try:
-        trees = [json.loads(t) if isinstance(t, (str, bytes)) else t for t in dump]
-    except json.JSONDecodeError as e:
-        raise ModelFormatError(
-            f"an XGBoost dump tree is not JSON ({e}): dump with get_dump(dump_format='json', "
-            "with_stats=True)"
-        ) from None
-    if not trees or not all(isinstance(t, dict) for t in trees):
-        raise ModelFormatError("an XGBoost JSON dump is a non-empty list of tree objects")
+    if not isinstance(dump, list) or not dump:
+        raise ModelFormatError("an XGBoost JSON dump is a non-empty list of trees")
+    k = _count(n_outputs or 1, "n_outputs", low=1, high=len(dump))
+    trees = []
+    for i, t in enumerate(dump):
+        if isinstance(t, bytes):
+            t = t.decode("utf-8")
+        if isinstance(t, str):
+            try:
+                t = deep_json.loads(t)
+            except ModelFormatError as e:
+                raise ModelFormatError(
+                    f"XGBoost dump tree {i} is not JSON ({e}): dump with "
+                    "get_dump(dump_format='json', with_stats=True)"
+                ) from None
+        if not isinstance(t, dict):
+            raise ModelFormatError(f"XGBoost dump tree {i} is not a tree object")
+        trees.append(t)
+    if tree_weights is not None:
+        tree_weights = np.asarray(tree_weights, dtype=np.float64)
+        if tree_weights.shape != (len(trees),) or not np.all(np.isfinite(tree_weights)):
+            raise ModelFormatError(
+                f"tree_weights must hold one finite weight per tree ({len(trees)}), got shape "
+                f"{tree_weights.shape}"
+            )
     names = list(feature_names) if feature_names is not None else None
-    parsed = [_flatten_dump_tree(t, names) for t in trees]
+    parsed = [_flatten_dump_tree(t, names, i) for i, t in enumerate(trees)]
     max_feature = max((int(p[0].max()) for p in parsed if p[0].size), default=-1)
     if n_features is None:
         n_features = len(names) if names is not None else max_feature + 1
+    n_features = _count(n_features, "n_features", low=0, high=_MAX_FEATURES)
     if max_feature >= n_features:
         raise ModelFormatError(f"the dump splits on feature {max_feature} of {n_features}")
     builder = ForestBuilder(
-        n_features=int(n_features), n_outputs=k, less_equal=False, f32_inputs=True
+        n_features=n_features,
+        n_outputs=k,
+        less_equal=False,
+        f32_inputs=True,
+        max_category=MAX_CATEGORY,
     )
     for i, (feature, threshold, left, right, default_left, cover, values, cats) in enumerate(
         parsed
@@ -413,7 +636,7 @@ def from_dump(
             right=right,
             default_left=default_left,
             cover=cover,
-            values=values,
+            values=values if tree_weights is None else values * tree_weights[i],
             output=i % k,
             categories=cats,
         )
@@ -430,22 +653,61 @@ def from_dump(
     )
 
 
-def _flatten_dump_tree(tree: dict, names):
-    nodes = {}
-    stack = [tree]
+def _dump_id(node, field: str, tree: int) -> int:
+    v = node.get(field)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ModelFormatError(
+            f"XGBoost dump tree {tree}: a node's {field} is {brief(v)}, not an id"
+        )
+    return v
+
+
+def _flatten_dump_tree(tree: dict, names, index: int):
+    """One dump tree as arrays, its nodes renumbered in pre-order (a pruned tree's ids have
+    gaps). Iterative, so trees of any depth load; each node must be reached exactly once, and
+    its ``children`` must be the nodes its ``yes``/``no`` name."""
+    nodes = []  # in pre-order: (node object, parent position, is_left)
+    seen = set()
+    stack = [(tree, -1, False)]
     while stack:
-        node = stack.pop()
-        try:
-            nid = int(node["nodeid"])
-        except (KeyError, TypeError, ValueError):
-            raise ModelFormatError("a dump node has no nodeid") from None
-        if nid in nodes:
-            raise ModelFormatError(f"node id {nid} appears twice in a dump tree")
-        nodes[nid] = node
-        stack.extend(node.get("children", []))
-    n = max(nodes) + 1
-    if len(nodes) != n:
-        raise ModelFormatError("the node ids of a dump tree are not contiguous")
+        node, parent, is_left = stack.pop()
+        if not isinstance(node, dict):
+            raise ModelFormatError(f"XGBoost dump tree {index}: a node is not an object")
+        nid = _dump_id(node, "nodeid", index)
+        if nid in seen:
+            raise ModelFormatError(f"XGBoost dump tree {index}: node id {nid} appears twice")
+        seen.add(nid)
+        position = len(nodes)
+        nodes.append((node, parent, is_left))
+        if "leaf" in node:
+            if node.get("children"):
+                raise ModelFormatError(f"XGBoost dump tree {index}: leaf {nid} has children")
+            continue
+        children = node.get("children")
+        yes, no = _dump_id(node, "yes", index), _dump_id(node, "no", index)
+        miss = _dump_id(node, "missing", index)
+        if not isinstance(children, list) or len(children) != 2 or yes == no:
+            raise ModelFormatError(
+                f"XGBoost dump tree {index}: split {nid} needs two distinct children"
+            )
+        if not all(isinstance(c, dict) for c in children):
+            raise ModelFormatError(f"XGBoost dump tree {index}: a child of {nid} is not a node")
+        ids = [_dump_id(c, "nodeid", index) for c in children]
+        if sorted(ids) != sorted([yes, no]) or miss not in (yes, no):
+            raise ModelFormatError(
+                f"XGBoost dump tree {index}: split {nid} has children {ids}, but yes={yes}, "
+                f"no={no}, missing={miss}"
+            )
+        by_id = dict(zip(ids, children))
+        # Pushed right first so that the left (yes) subtree comes next in pre-order.
+        stack.append((by_id[no], position, False))
+        stack.append((by_id[yes], position, True))
+    with np.errstate(over="ignore"):  # decimals beyond float32 become +-inf, as in XGBoost
+        return _dump_arrays(nodes, names, index)
+
+
+def _dump_arrays(nodes, names, index: int):
+    n = len(nodes)
     feature = np.full(n, -1, dtype=np.int64)
     threshold = np.zeros(n)
     left = np.full(n, -1, dtype=np.int64)
@@ -454,25 +716,27 @@ def _flatten_dump_tree(tree: dict, names):
     cover = np.zeros(n)
     values = np.zeros(n)
     cats = {}
-    for nid, node in nodes.items():
-        cover[nid] = float(node.get("cover", 0.0))
+    for position, (node, parent, is_left) in enumerate(nodes):
+        if parent >= 0:
+            (left if is_left else right)[parent] = position
+        cover[position] = np.float32(float(node.get("cover", 0.0)))
         if "leaf" in node:
-            values[nid] = np.float32(node["leaf"])
+            values[position] = np.float32(float(node["leaf"]))
             continue
         try:
             split = node["split"]
-            yes, no, miss = int(node["yes"]), int(node["no"]), int(node["missing"])
             cond = node["split_condition"]
-        except (KeyError, TypeError, ValueError) as e:
-            raise ModelFormatError(f"dump node {nid} lacks a split field: {e}") from None
-        feature[nid] = _feature_index(split, names)
+        except KeyError as e:
+            raise ModelFormatError(
+                f"XGBoost dump tree {index}: node {node['nodeid']} lacks the field {e}"
+            ) from None
+        feature[position] = _feature_index(split, names)
         # "yes" is taken when x < condition, or when the category is in the listed set.
-        left[nid], right[nid] = yes, no
-        default_left[nid] = miss == yes
+        default_left[position] = node["missing"] == node["yes"]
         if isinstance(cond, list):
-            cats[nid] = (np.asarray(cond, dtype=np.int64), True)
+            cats[position] = (_ints(cond, "split_condition"), True)
         else:
-            threshold[nid] = np.float32(cond)
+            threshold[position] = np.float32(float(cond))
     return feature, threshold, left, right, default_left, cover, values, cats
 
 
@@ -486,5 +750,5 @@ def _feature_index(split, names) -> int:
     if m:
         return int(m.group(1))
     raise ModelFormatError(
-        f"the dump splits on feature {split!r}: pass feature_names= to map names to columns"
+        f"the dump splits on feature {brief(split)}: pass feature_names= to map names to columns"
     )

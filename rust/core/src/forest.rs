@@ -52,6 +52,13 @@ const LIGHTGBM_ZERO: f64 = 1e-35f32 as f64;
 /// No categorical set at this node.
 const NO_SET: u32 = u32::MAX;
 
+/// Largest leaf value or base score accepted: far beyond any model (XGBoost's are float32), far
+/// enough below f64::MAX that sums over trees and SHAP's weighted differences stay finite.
+const MAX_MAGNITUDE: f64 = 1e300;
+
+/// No parent (yet) while checking that each node has exactly one.
+const NO_PARENT: u32 = u32::MAX;
+
 /// What a loader hands over. Child indices are local to their tree; -1 marks a leaf.
 #[derive(Debug, Clone, Default)]
 pub struct ForestParts {
@@ -204,6 +211,11 @@ impl Forest {
             if b <= a {
                 return Err(Error::InvalidModel(format!("tree {t} has no nodes")));
             }
+            if b > n_nodes {
+                return Err(Error::InvalidModel(format!(
+                    "tree {t} ends at node {b}, past the last tree's end {n_nodes}"
+                )));
+            }
             let (output, width) = match p.tree_output[t] {
                 -1 => (None, p.n_outputs),
                 o if o >= 0 && (o as usize) < p.n_outputs => (Some(o as usize), 1),
@@ -219,12 +231,33 @@ impl Forest {
                 None => trees_per_output.iter_mut().for_each(|c| *c += 1),
             }
             tree_output.push(output);
-            for (k, slot) in value_at[a..b].iter_mut().enumerate() {
-                *slot = next_value + k * width;
-            }
-            next_value += (b - a) * width;
+            // Overflow-checked: the sum is compared with the values actually present below.
+            next_value = (b - a)
+                .checked_mul(width)
+                .and_then(|w| w.checked_add(next_value))
+                .ok_or_else(|| Error::InvalidModel(format!("tree {t} holds too many values")))?;
         }
         check_len("values", p.values.len(), next_value)?;
+        let mut next_value = 0usize;
+        for (t, output) in tree_output.iter().enumerate() {
+            let width = if output.is_some() { 1 } else { p.n_outputs };
+            for slot in &mut value_at[p.tree_start[t]..p.tree_start[t + 1]] {
+                *slot = next_value;
+                next_value += width;
+            }
+        }
+
+        if n_nodes > u32::MAX as usize - 1 {
+            return Err(Error::InvalidModel("more than 2^32 nodes".into()));
+        }
+        for (o, b) in p.base_score.iter().enumerate() {
+            if !b.is_finite() || b.abs() > MAX_MAGNITUDE {
+                return Err(Error::InvalidModel(format!(
+                    "base_score of output {o} is {b:e}; it must be finite, within \
+                     +-{MAX_MAGNITUDE:e}"
+                )));
+            }
+        }
 
         let mut feature = vec![0u32; n_nodes];
         let mut is_leaf = vec![false; n_nodes];
@@ -232,51 +265,121 @@ impl Forest {
         let mut right = vec![0u32; n_nodes];
         let mut missing = Vec::with_capacity(n_nodes);
         let mut category_set = vec![NO_SET; n_nodes];
-        for t in 0..n_trees {
-            let (a, b) = (p.tree_start[t], p.tree_start[t + 1]);
-            for n in a..b {
-                missing.push(Missing::from_code(p.missing[n])?);
-                if p.feature[n] < 0 {
-                    is_leaf[n] = true;
-                    continue;
-                }
-                if p.feature[n] as usize >= p.n_features {
-                    return Err(Error::InvalidModel(format!(
-                        "tree {t} splits on feature {}, but the model has {} features",
-                        p.feature[n], p.n_features
-                    )));
-                }
-                feature[n] = p.feature[n] as u32;
-                let size = (b - a) as i64;
-                let local = (n - a) as i64;
-                for (child, dst) in [(p.left[n], &mut left[n]), (p.right[n], &mut right[n])] {
-                    // Children come after their parent: this rules out cycles.
-                    if child <= local || child >= size {
-                        return Err(Error::InvalidModel(format!(
-                            "tree {t}: node {local} has child {child} outside the tree ({size} nodes) \
-                             or not after its parent"
-                        )));
-                    }
-                    *dst = (a as i64 + child) as u32;
-                }
-                if p.threshold[n].is_nan() && p.category_set[n] < 0 {
-                    return Err(Error::InvalidModel(format!(
-                        "tree {t}: node {local} has a NaN threshold"
-                    )));
-                }
-                if p.category_set[n] >= 0 {
-                    if p.category_set[n] as usize >= n_sets {
-                        return Err(Error::InvalidModel(format!(
-                            "tree {t}: node {local} refers to categorical set {} of {n_sets}",
-                            p.category_set[n]
-                        )));
-                    }
-                    category_set[n] = p.category_set[n] as u32;
-                }
+        for (t, w) in p.tree_start.windows(2).enumerate() {
+            if let Some(n) = (w[0]..w[1]).find(|&n| !p.cover[n].is_finite()) {
+                // Negative covers are accepted: scikit-learn trees fitted with negative sample
+                // weights have them.
+                return Err(Error::InvalidModel(format!(
+                    "tree {t}, node {}: cover {} is not finite",
+                    n - w[0],
+                    p.cover[n]
+                )));
             }
         }
-        if n_nodes > u32::MAX as usize - 1 {
-            return Err(Error::InvalidModel("more than 2^32 nodes".into()));
+        // Per node: its parent (local index), to refuse a node with two parents (a DAG).
+        let mut parent = vec![NO_PARENT; n_nodes];
+        for (t, output) in tree_output.iter().enumerate() {
+            let (a, b) = (p.tree_start[t], p.tree_start[t + 1]);
+            let width = if output.is_some() { 1 } else { p.n_outputs };
+            for n in a..b {
+                let local = n - a;
+                let at = || format!("tree {t}, node {local}");
+                missing.push(Missing::from_code(p.missing[n]).map_err(|e| match e {
+                    Error::InvalidModel(m) => Error::InvalidModel(format!("{}: {m}", at())),
+                    e => e,
+                })?);
+                match p.feature[n] {
+                    -1 => {
+                        is_leaf[n] = true;
+                        let values = &p.values[value_at[n]..value_at[n] + width];
+                        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                            return Err(Error::InvalidModel(format!(
+                                "{}: leaf value {v} is not finite",
+                                at()
+                            )));
+                        }
+                        if let Some(v) = values.iter().find(|v| v.abs() > MAX_MAGNITUDE) {
+                            return Err(Error::InvalidModel(format!(
+                                "{}: leaf value {v:e} is beyond +-{MAX_MAGNITUDE:e}, where sums \
+                                 over trees and SHAP weights would overflow",
+                                at()
+                            )));
+                        }
+                        continue;
+                    }
+                    f if f < 0 => {
+                        return Err(Error::InvalidModel(format!(
+                            "{}: split feature {f} is negative (only -1, marking a leaf, is \
+                             accepted)",
+                            at()
+                        )))
+                    }
+                    f if f as u64 >= p.n_features as u64 => {
+                        return Err(Error::InvalidModel(format!(
+                            "{}: splits on feature {f}, but the model has {} features",
+                            at(),
+                            p.n_features
+                        )))
+                    }
+                    f => feature[n] = f as u32,
+                }
+                let size = (b - a) as i64;
+                for (child, dst) in [(p.left[n], &mut left[n]), (p.right[n], &mut right[n])] {
+                    // Children come after their parent: this rules out cycles.
+                    if child <= local as i64 || child >= size {
+                        return Err(Error::InvalidModel(format!(
+                            "{}: child {child} outside the tree ({size} nodes) \
+                             or not after its parent",
+                            at()
+                        )));
+                    }
+                    let c = a + child as usize;
+                    // One parent per node: with children after parents, every node is then
+                    // reached exactly once from the root.
+                    if parent[c] != NO_PARENT {
+                        return Err(Error::InvalidModel(format!(
+                            "tree {t}: node {child} has two parents (nodes {} and {local}); \
+                             a tree node has exactly one",
+                            parent[c]
+                        )));
+                    }
+                    parent[c] = local as u32;
+                    *dst = c as u32;
+                    // Path-dependent SHAP weighs a branch by cover(child) / cover(parent): a
+                    // ratio that overflows (a denormal parent cover) would make it NaN.
+                    if p.cover[n] > 0.0 && !(p.cover[c] / p.cover[n]).is_finite() {
+                        return Err(Error::InvalidModel(format!(
+                            "{}: child {child}'s cover {} against the node's cover {} is not \
+                             a usable fraction",
+                            at(),
+                            p.cover[c],
+                            p.cover[n]
+                        )));
+                    }
+                }
+                // Infinite thresholds are kept: scikit-learn's histogram gradient boosting
+                // splits "missing vs the rest" at +inf, and XGBoost's float32 midpoints of huge
+                // values round to +-inf. Both compare exactly.
+                if p.threshold[n].is_nan() && p.category_set[n] < 0 {
+                    return Err(Error::InvalidModel(format!("{}: NaN threshold", at())));
+                }
+                match p.category_set[n] {
+                    -1 => {}
+                    s if s < 0 || s as u64 >= n_sets as u64 => {
+                        return Err(Error::InvalidModel(format!(
+                            "{}: refers to categorical set {s} of {n_sets}",
+                            at()
+                        )))
+                    }
+                    s => category_set[n] = s as u32,
+                }
+            }
+            if let Some(orphan) = (a + 1..b).find(|&n| parent[n] == NO_PARENT) {
+                return Err(Error::InvalidModel(format!(
+                    "tree {t}: node {} is not reached from the root (no parent)",
+                    orphan - a
+                )));
+            }
         }
 
         let aggregation = if p.average {

@@ -277,7 +277,7 @@ fn rejects_malformed_parts() {
     cases.push((p, "feeds output -2"));
     let mut p = good();
     p.values.pop();
-    cases.push((p, "values has 2 entries, expected 3"));
+    cases.push((p, "values has 2 entries"));
     let mut p = good();
     p.cover.push(1.0);
     cases.push((p, "cover has 4 entries"));
@@ -321,6 +321,171 @@ fn rejects_malformed_parts() {
             "case {i}: {msg:?} lacks {expected:?}"
         );
     }
+}
+
+/// Root 0 splits into 1 and 2; node 1 splits into 3 and 4 (leaves 2, 3, 4).
+fn five_nodes() -> ForestParts {
+    ForestParts {
+        n_features: 2,
+        n_outputs: 1,
+        base_score: vec![0.0],
+        average: false,
+        less_equal: true,
+        f32_inputs: false,
+        tree_start: vec![0, 5],
+        tree_output: vec![0],
+        feature: vec![0, 1, -1, -1, -1],
+        threshold: vec![0.5, 0.5, 0.0, 0.0, 0.0],
+        left: vec![1, 3, -1, -1, -1],
+        right: vec![2, 4, -1, -1, -1],
+        default_left: vec![false; 5],
+        missing: vec![0; 5],
+        cover: vec![4.0, 3.0, 1.0, 2.0, 1.0],
+        values: vec![0.0, 0.0, 1.0, 2.0, 3.0],
+        category_set: vec![-1; 5],
+        category_offsets: vec![0],
+        category_words: vec![],
+        category_members_left: vec![],
+        category_truncate_first: false,
+    }
+}
+
+#[test]
+fn refuses_trees_that_are_not_trees() {
+    assert!(Forest::new(five_nodes()).is_ok());
+    let mut cases: Vec<(ForestParts, &str)> = Vec::new();
+    // Node 1 points at node 2, the root's right child: a DAG (node 3 is then orphaned).
+    let mut p = five_nodes();
+    p.left[1] = 2;
+    cases.push((p, "tree 0: node 2 has two parents (nodes 0 and 1)"));
+    // Both children of the root are the same node.
+    let mut p = five_nodes();
+    p.right[0] = 1;
+    cases.push((p, "node 1 has two parents (nodes 0 and 0)"));
+    // Node 1 becomes a leaf: nodes 3 and 4 are left without a parent.
+    let mut p = five_nodes();
+    p.feature[1] = -1;
+    cases.push((p, "tree 0: node 3 is not reached from the root"));
+    // A second tree's node pointing back into its own tree's earlier node: a cycle.
+    let mut p = five_nodes();
+    p.left[1] = 1;
+    cases.push((
+        p,
+        "tree 0, node 1: child 1 outside the tree (5 nodes) or not after",
+    ));
+    for (i, (p, expected)) in cases.into_iter().enumerate() {
+        let msg = invalid_model(p);
+        assert!(
+            msg.contains(expected),
+            "case {i}: {msg:?} lacks {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn refuses_out_of_domain_fields() {
+    let mut cases: Vec<(ForestParts, &str)> = Vec::new();
+    let mut p = five_nodes();
+    p.feature[1] = -2;
+    cases.push((p, "tree 0, node 1: split feature -2 is negative"));
+    let mut p = five_nodes();
+    p.feature[0] = i64::MIN;
+    cases.push((p, "is negative"));
+    let mut p = five_nodes();
+    p.feature[1] = 2;
+    cases.push((
+        p,
+        "tree 0, node 1: splits on feature 2, but the model has 2 features",
+    ));
+    let mut p = five_nodes();
+    p.feature[1] = i64::MAX;
+    cases.push((p, "but the model has 2 features"));
+    for (v, shown) in [
+        (f64::NAN, "NaN"),
+        (f64::INFINITY, "inf"),
+        (f64::NEG_INFINITY, "-inf"),
+    ] {
+        let mut p = five_nodes();
+        p.values[3] = v;
+        cases.push((
+            p,
+            if v.is_nan() {
+                "tree 0, node 3: leaf value NaN is not finite"
+            } else {
+                "node 3: leaf value"
+            },
+        ));
+        let mut p = five_nodes();
+        p.cover[2] = v;
+        cases.push((p, "tree 0, node 2: cover"));
+        let mut p = five_nodes();
+        p.base_score[0] = v;
+        cases.push((p, "base_score of output 0 is"));
+        let _ = shown;
+    }
+    let mut p = five_nodes();
+    p.values[2] = -1e308;
+    cases.push((p, "tree 0, node 2: leaf value -1e308 is beyond +-1e300"));
+    let mut p = five_nodes();
+    p.base_score[0] = 1e301;
+    cases.push((p, "base_score of output 0 is 1e301"));
+    let mut p = five_nodes();
+    p.threshold[1] = f64::NAN;
+    cases.push((p, "tree 0, node 1: NaN threshold"));
+    let mut p = five_nodes();
+    p.cover[1] = 1e-320;
+    cases.push((
+        p,
+        "tree 0, node 1: child 3's cover 2 against the node's cover",
+    ));
+    let mut p = five_nodes();
+    p.category_set[1] = -3;
+    cases.push((p, "node 1: refers to categorical set -3 of 0"));
+    let mut p = five_nodes();
+    p.missing[4] = 3;
+    cases.push((p, "tree 0, node 4: unknown missing-value kind 3"));
+    let mut p = five_nodes();
+    p.tree_start = vec![0, 6, 5];
+    p.tree_output = vec![0, 0];
+    cases.push((p, "tree 0 ends at node 6, past the last tree's end 5"));
+    for (i, (p, expected)) in cases.into_iter().enumerate() {
+        let msg = invalid_model(p);
+        assert!(
+            msg.contains(expected),
+            "case {i}: {msg:?} lacks {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn vector_leaves_need_every_value_finite() {
+    let mut p = five_nodes();
+    p.n_outputs = 3;
+    p.base_score = vec![0.0; 3];
+    p.tree_output = vec![-1];
+    p.values = (0..15).map(f64::from).collect();
+    assert!(Forest::new(p.clone()).is_ok());
+    // Internal nodes' values are never used: they may be anything.
+    p.values[1] = f64::NAN;
+    assert!(Forest::new(p.clone()).is_ok());
+    // The last of leaf 4's three values.
+    p.values[14] = f64::INFINITY;
+    let msg = invalid_model(p);
+    assert!(msg.contains("tree 0, node 4: leaf value inf"), "{msg}");
+}
+
+#[test]
+fn accepts_infinite_thresholds_and_negative_covers() {
+    // scikit-learn's histogram boosting splits at +inf; float32 midpoints may round to -inf;
+    // negative sample weights give negative covers.
+    let mut p = five_nodes();
+    p.threshold[0] = f64::INFINITY;
+    p.threshold[1] = f64::NEG_INFINITY;
+    p.cover[3] = -1.5;
+    let f = Forest::new(p).unwrap();
+    assert_eq!(f.leaf(0, &[1e300, 0.0]), 4);
+    assert_eq!(f.leaf(0, &[f64::INFINITY, f64::NEG_INFINITY]), 3);
+    assert_eq!(f.cover(3), -1.5);
 }
 
 #[test]
