@@ -2,12 +2,19 @@
 
 use crate::error::Result;
 
-/// Called by the thread that drives a computation (never by a worker) between chunks.
+/// Called by the thread that drives a computation (never by a worker).
 ///
 /// Returning an error stops the computation; the binding uses it to honour Ctrl-C and to draw a
 /// progress bar.
 pub trait Monitor {
+    /// Between chunks: `done` of `total` units of work are finished.
     fn checkpoint(&self, done: usize, total: usize) -> Result<()>;
+
+    /// While a chunk runs, every few tens of milliseconds (see [`crate::parallel::watched`]):
+    /// only asks whether to stop, without reporting progress.
+    fn poll(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A monitor that never interrupts and shows nothing.
