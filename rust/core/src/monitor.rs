@@ -25,3 +25,17 @@ impl Monitor for Silent {
         Ok(())
     }
 }
+
+/// Forwards only the stop requests of another monitor, not its progress: for a step inside a
+/// computation that reports its progress on its own.
+pub struct PollOnly<'a>(pub &'a dyn Monitor);
+
+impl Monitor for PollOnly<'_> {
+    fn checkpoint(&self, _done: usize, _total: usize) -> Result<()> {
+        self.0.poll()
+    }
+
+    fn poll(&self) -> Result<()> {
+        self.0.poll()
+    }
+}

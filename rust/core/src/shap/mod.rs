@@ -17,7 +17,7 @@ mod brute_force;
 use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, pool};
+use crate::parallel::{for_each_chunk, for_each_chunk_cancellable, items_per_chunk, pool};
 use decisions::Splits;
 use kernel::{tree_block, tree_tables, BlockCuts, Lane, TreeJob, Work, L};
 use ndarray::{Array3, Array4, ArrayView2};
@@ -48,6 +48,24 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// Elementary steps one row costs over all trees (to size chunks by work): every tree's
+    /// positions times its quadrature points, times the distinct path features for
+    /// interactions (each closed edge pairs with them).
+    fn row_cost(&self, inter: bool) -> f64 {
+        let plan = &self.plan;
+        (0..plan.n_trees())
+            .map(|t| {
+                let positions = (plan.tree_start[t + 1] - plan.tree_start[t]) as f64;
+                let pairs = if inter {
+                    (2 * plan.points[t]) as f64
+                } else {
+                    1.0
+                };
+                positions * plan.points[t] as f64 * pairs
+            })
+            .sum()
+    }
+
     fn new(forest: &Forest, weighted: bool) -> Result<Prepared> {
         let plan = Plan::new(forest)?;
         let max_points = plan.points.iter().copied().max().unwrap_or(1);
@@ -73,6 +91,8 @@ pub fn data_covers(
     forest: &Forest,
     data: ArrayView2<f64>,
     weights: Option<&[f64]>,
+    threads: usize,
+    monitor: &dyn Monitor,
 ) -> Result<Vec<f64>> {
     forest.check_columns(data.ncols())?;
     if let Some(w) = weights {
@@ -89,22 +109,56 @@ pub fn data_covers(
             ));
         }
     }
-    let mut covers = vec![0.0; forest.n_nodes()];
-    let mut row = vec![0.0; data.ncols()];
-    for (r, values) in data.rows().into_iter().enumerate() {
-        let w = weights.map_or(1.0, |w| w[r]);
-        row.iter_mut().zip(values.iter()).for_each(|(d, v)| *d = *v);
-        for t in 0..forest.n_trees() {
-            let mut n = forest.root(t);
-            loop {
-                covers[n] += w;
-                if forest.is_leaf(n) {
-                    break;
-                }
-                n = forest.next(n, &row);
+    let n = data.nrows();
+    let nodes = forest.n_nodes();
+    let pool = pool(threads)?;
+    let data = data.as_standard_layout();
+    // Fixed blocks of rows (sized by the model's path lengths, never by the thread count), each
+    // counted on its own and added in block order: the same sums for any number of threads.
+    let path_cost = crate::predict::row_cost(forest);
+    let block = items_per_chunk(path_cost, 1, 64).min(1 << 16);
+    let n_blocks = n.div_ceil(block);
+    let mut covers = vec![0.0; nodes];
+    for_each_chunk_cancellable(
+        &pool,
+        n_blocks,
+        threads.max(1),
+        monitor,
+        |start, end, cancel| {
+            let parts: Vec<Option<Vec<f64>>> = (start..end)
+                .into_par_iter()
+                .map(|b| {
+                    let mut part = vec![0.0; nodes];
+                    let mut row = vec![0.0; data.ncols()];
+                    for r in b * block..((b + 1) * block).min(n) {
+                        if r % 256 == 0 && cancel.is_set() {
+                            return None;
+                        }
+                        let w = weights.map_or(1.0, |w| w[r]);
+                        row.iter_mut()
+                            .zip(data.row(r).iter())
+                            .for_each(|(d, v)| *d = *v);
+                        for t in 0..forest.n_trees() {
+                            let mut nd = forest.root(t);
+                            loop {
+                                part[nd] += w;
+                                if forest.is_leaf(nd) {
+                                    break;
+                                }
+                                nd = forest.next(nd, &row);
+                            }
+                        }
+                    }
+                    Some(part)
+                })
+                .collect();
+            for part in parts {
+                let part = part.ok_or(Error::Interrupted)?;
+                covers.iter_mut().zip(&part).for_each(|(c, v)| *c += v);
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(covers)
 }
 
@@ -195,7 +249,7 @@ fn task_generic<const INTER: bool, const FMA: bool>(
     let istride = if INTER { p * p * k } else { 0 };
     let mut vacc: Vec<Lane> = vec![[0.0; L]; nb * vstride];
     let mut iacc: Vec<Lane> = vec![[0.0; L]; nb * istride];
-    let mut work = Work::new(prep.max_depth, prep.max_points, k);
+    let mut work = Work::with_slots(prep.max_depth, prep.max_points, k, p, INTER);
     let mut scratch = Vec::new();
     let all_outputs: Vec<usize> = (0..k).collect();
     let row = |r: usize| -> &[f64] {
@@ -412,7 +466,7 @@ pub fn shap_values(
         data,
         n,
         task_rows,
-        threads * 4,
+        items_per_chunk(prep.row_cost(false) * task_rows as f64, threads, threads),
         |r0, r1, sl| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl)),
     )?;
     Ok(out)
@@ -455,7 +509,8 @@ where
 /// Refuses interaction work whose per-thread accumulators (a (p, p, k) matrix per row of a
 /// block of `L` rows, plus a partial sum) would not fit in memory.
 fn check_accumulators(p: usize, k: usize, threads: usize, limit: Option<u64>) -> Result<()> {
-    let per_thread = (p as u128 * p as u128 * k as u128) * (L as u128 + 2);
+    // A block's lanes, one row's matrix, and up to two blocks' sums (summaries).
+    let per_thread = (p as u128 * p as u128 * k as u128) * (L as u128 + 3);
     check_output_size(
         &format!(
             "the interaction accumulators of {threads} threads ({p} x {p} x {k} x {L} rows each)"
@@ -491,7 +546,8 @@ pub fn shap_interaction_values(
     let mut out = Array4::<f64>::zeros((n, p, p, k));
     // One block per task: the (p, p, k) accumulator of a block is the large part.
     let data = out.as_slice_mut().expect("fresh array");
-    fill_rows(&pool, monitor, data, n, L, threads * 8, |r0, r1, sl| {
+    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads, threads);
+    fill_rows(&pool, monitor, data, n, L, tasks, |r0, r1, sl| {
         task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl))
     })?;
     Ok(out)
@@ -522,9 +578,13 @@ pub fn shap_interaction_summary(
     let mut total = vec![0.0; len];
     // One block per task, as for the full tensor.
     let task_rows = L;
-    for_each_chunk(&pool, n, task_rows * threads * 8, monitor, |start, end| {
+    // Two blocks per thread at most between checkpoints: each holds a (p, p, k) sum.
+    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads, threads).min(2 * threads);
+    for_each_chunk(&pool, n, task_rows * tasks, monitor, |start, end| {
         let starts: Vec<usize> = (start..end).step_by(task_rows).collect();
-        let part = starts
+        // One sum per block of L rows (blocks start at multiples of L whatever the thread
+        // count), added in row order: the same result for any number of threads.
+        let parts: Vec<Vec<f64>> = starts
             .into_par_iter()
             .map(|r0| {
                 let r1 = (r0 + task_rows).min(end);
@@ -532,14 +592,10 @@ pub fn shap_interaction_summary(
                 task::<true>(forest, &prep, &xv, r0, r1, Sink::Summary(&mut s, reduce));
                 s
             })
-            .reduce(
-                || vec![0.0; len],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            );
-        total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+            .collect();
+        for part in parts {
+            total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+        }
         Ok(())
     })?;
     let inv = 1.0 / n as f64;
