@@ -168,7 +168,7 @@ impl Work {
         Work {
             p: vec![ZERO; d * m],
             g: vec![ZERO; d * width * m],
-            dc: vec![ZERO; d * m],
+            dc: vec![ZERO; dm],
             h: vec![ZERO; m],
             left: vec![ZERO; d],
             along: vec![ZERO; d],
