@@ -458,7 +458,9 @@ pub fn shap_values(
     let xv = x.view();
     let mut out = Array3::<f64>::zeros((n, p, k));
     // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
-    let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8) * L;
+    // Blocks per task: as many as a fraction of a second of work allows (deep trees: one).
+    let work_blocks = items_per_chunk(prep.row_cost(false) * L as f64, 1, 1);
+    let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8).min(work_blocks) * L;
     let data = out.as_slice_mut().expect("fresh array");
     fill_rows(
         &pool,
