@@ -33,9 +33,11 @@ def _same(run) -> None:
 
 @pytest.fixture(scope="module")
 def boosted():
-    """XGBoost regression, 300 trees of depth 6."""
+    """XGBoost regression, 200 trees of depth 6."""
     x, y = make_regression(n_samples=700, n_features=8, noise=1.0, random_state=0)
-    model = xgb.XGBRegressor(n_estimators=300, max_depth=6, learning_rate=0.1, random_state=0)
+    model = xgb.XGBRegressor(
+        n_estimators=200, max_depth=6, learning_rate=0.1, random_state=0, n_jobs=1
+    )
     return model.fit(x, y), x, y
 
 
@@ -45,7 +47,7 @@ def multiclass():
     x, y = make_classification(
         n_samples=600, n_features=6, n_informative=4, n_classes=3, random_state=1
     )
-    model = xgb.XGBClassifier(n_estimators=100, max_depth=5, random_state=0)
+    model = xgb.XGBClassifier(n_estimators=100, max_depth=5, random_state=0, n_jobs=1)
     return model.fit(x, y), x, y
 
 
@@ -106,7 +108,7 @@ def test_interventional(case):
 
 def test_interventional_probability(boosted):
     _, x, y = boosted
-    model = xgb.XGBClassifier(n_estimators=120, max_depth=5, random_state=0)
+    model = xgb.XGBClassifier(n_estimators=120, max_depth=5, random_state=0, n_jobs=1)
     model.fit(x, y > np.median(y))
     ex = tl.TreeExplainer(model, data=x[:80], model_output="probability")
     _same(lambda jobs: ex.shap_values(x[:100], n_jobs=jobs))
@@ -115,9 +117,11 @@ def test_interventional_probability(boosted):
 def test_permutation_importance(case):
     model, x, y = case
     _same(
-        lambda jobs: tl.permutation_importance(
-            model, x, y, n_repeats=4, random_state=0, n_jobs=jobs
-        ).importances
+        lambda jobs: (
+            tl.permutation_importance(
+                model, x, y, n_repeats=4, random_state=0, n_jobs=jobs
+            ).importances
+        )
     )
 
 

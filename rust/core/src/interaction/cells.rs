@@ -233,17 +233,6 @@ impl Cells {
         }
     }
 
-    /// The cells that go left at node `node` (which splits on this feature).
-    pub fn left_mask(&self, forest: &Forest, node: usize) -> Bits {
-        let mut bits = Bits::empty(self.n);
-        for (c, &v) in self.rep.iter().enumerate() {
-            if forest.goes_left(node, v) {
-                bits.set(c);
-            }
-        }
-        bits
-    }
-
     /// How `node` (a split on this feature) sends the cells: `O(log cells)` for numeric splits.
     pub fn split(&self, forest: &Forest, node: usize) -> CellSplit {
         let direct = forest.is_categorical(node);
@@ -338,13 +327,6 @@ impl Cells {
             .map(|&(a, b)| self.mass_prefix[b as usize] - self.mass_prefix[a as usize])
             .sum()
     }
-}
-
-/// Complement of `bits` among the first `n` cells.
-pub fn complement(bits: &Bits, n: usize) -> Bits {
-    let mut out = Bits(bits.0.iter().map(|w| !w).collect());
-    out.and_with(&Bits::full(n));
-    out
 }
 
 #[cfg(test)]

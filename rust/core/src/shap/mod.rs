@@ -454,13 +454,18 @@ pub fn shap_values(
     )?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, true)?;
+    check_scratch(&prep, k, threads, false, limit)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = Array3::<f64>::zeros((n, p, k));
     // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
     // Blocks per task: as many as a fraction of a second of work allows (deep trees: one).
     let work_blocks = items_per_chunk(prep.row_cost(false) * L as f64, 1, 1);
-    let task_rows = (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8).min(work_blocks) * L;
+    let task_rows = (n.div_ceil(threads * 4))
+        .div_ceil(L)
+        .clamp(1, 8)
+        .min(work_blocks)
+        * L;
     let data = out.as_slice_mut().expect("fresh array");
     fill_rows(
         &pool,
@@ -508,6 +513,33 @@ where
     )
 }
 
+/// Refuses work whose per-thread walk scratch (per depth and quadrature point: prefix products,
+/// subtree sums per output, and for interactions coefficient changes and per-feature sums, each
+/// `L` lanes) would not fit in memory: linear in depth, but deep trees with many distinct path
+/// features can need a lot.
+fn check_scratch(
+    prep: &Prepared,
+    k: usize,
+    threads: usize,
+    inter: bool,
+    limit: Option<u64>,
+) -> Result<()> {
+    let d = prep.max_depth as u128 + 1;
+    let m = prep.max_points.max(1) as u128;
+    let arrays = 1 + k as u128 + if inter { 3 } else { 0 };
+    let per_thread = d * m * arrays * L as u128;
+    check_output_size(
+        &format!(
+            "the TreeSHAP scratch of {threads} threads for trees {} deep with {m} quadrature \
+             points",
+            prep.max_depth
+        ),
+        per_thread * threads as u128,
+        "use fewer threads (n_jobs)",
+        limit,
+    )
+}
+
 /// Refuses interaction work whose per-thread accumulators (a (p, p, k) matrix per row of a
 /// block of `L` rows, plus a partial sum) would not fit in memory.
 fn check_accumulators(p: usize, k: usize, threads: usize, limit: Option<u64>) -> Result<()> {
@@ -543,6 +575,7 @@ pub fn shap_interaction_values(
     check_accumulators(p, k, threads, limit)?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, false)?;
+    check_scratch(&prep, k, threads, true, limit)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = Array4::<f64>::zeros((n, p, p, k));
@@ -574,6 +607,7 @@ pub fn shap_interaction_summary(
     check_accumulators(p, k, threads, None)?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, false)?;
+    check_scratch(&prep, k, threads, true, None)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let len = p * p * k;
