@@ -100,6 +100,10 @@ where
     F: FnOnce(&Cancel) -> Result<T> + Send,
 {
     let cancel = Cancel::new();
+    if rayon::current_thread_index().is_some() {
+        // Already on a worker (a nested call): run in place; the outer call watches.
+        return work(&cancel);
+    }
     let done = AtomicBool::new(false);
     let mut result: Option<Result<T>> = None;
     let mut stop: Result<()> = Ok(());
