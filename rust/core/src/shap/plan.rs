@@ -106,7 +106,7 @@ impl Plan {
                 let du = d as usize;
                 while path.len() > du {
                     let (f, _, _, previous) = path.pop().expect("longer than du");
-                    if path.len() >= 1 {
+                    if !path.is_empty() {
                         // Edges below the root registered their feature.
                         last_edge[f as usize] = previous;
                     }
