@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::forest::Forest;
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, pool};
+use crate::parallel::{for_each_chunk, items_per_chunk, pool};
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
@@ -28,7 +28,8 @@ pub fn predict(
     )?;
     let mut out = Array2::from_shape_vec((n, k), values).expect("n * k values");
     let pool = pool(threads)?;
-    let chunk = (BLOCK * threads * 16).max(BLOCK);
+    // Chunks sized by work (rows times path lengths), so that deep trees still check often.
+    let chunk = items_per_chunk(row_cost(forest) * BLOCK as f64, threads, threads) * BLOCK;
     let x = x.as_standard_layout();
     for_each_chunk(&pool, n, chunk, monitor, |start, end| {
         out.slice_mut(ndarray::s![start..end, ..])
@@ -42,6 +43,19 @@ pub fn predict(
         Ok(())
     })?;
     Ok(out)
+}
+
+/// Nodes one row visits at most over all trees: the sum of the trees' depths plus one each.
+pub fn row_cost(forest: &Forest) -> f64 {
+    let mut deepest = vec![0usize; forest.n_trees()];
+    for (t, d) in deepest.iter_mut().enumerate() {
+        *d = forest
+            .tree_nodes(t)
+            .map(|n| forest.depth(n))
+            .max()
+            .unwrap_or(0);
+    }
+    deepest.iter().map(|&d| d as f64 + 1.0).sum()
 }
 
 fn predict_block(

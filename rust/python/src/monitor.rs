@@ -35,6 +35,16 @@ impl PythonMonitor {
     }
 }
 
+impl PythonMonitor {
+    /// Keeps the Python exception to re-raise and tells the core to stop.
+    fn stop(&self, e: PyErr) -> Error {
+        if let Ok(mut r) = self.raised.lock() {
+            *r = Some(e);
+        }
+        Error::Interrupted
+    }
+}
+
 impl Monitor for PythonMonitor {
     fn checkpoint(&self, done: usize, total: usize) -> treelens_core::Result<()> {
         Python::attach(|py| {
@@ -44,13 +54,12 @@ impl Monitor for PythonMonitor {
                     result = cb.call1(py, (done, total)).map(|_| ());
                 }
             }
-            result.map_err(|e| {
-                if let Ok(mut r) = self.raised.lock() {
-                    *r = Some(e);
-                }
-                Error::Interrupted
-            })
+            result.map_err(|e| self.stop(e))
         })
+    }
+
+    fn poll(&self) -> treelens_core::Result<()> {
+        Python::attach(|py| py.check_signals().map_err(|e| self.stop(e)))
     }
 }
 

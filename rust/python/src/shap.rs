@@ -26,8 +26,8 @@ pub fn path_data_covers<'py>(
     let data = data.as_array();
     let w = weights.as_ref().map(|w| w.as_array().to_vec());
     let forest = &*forest.inner;
-    let covers = run_core(py, None, None, |_, _| {
-        shap::data_covers(forest, data, w.as_deref())
+    let covers = run_core(py, None, None, |threads, monitor| {
+        shap::data_covers(forest, data, w.as_deref(), threads, monitor)
     })?;
     Ok(covers.into_pyarray(py))
 }

@@ -13,7 +13,7 @@
 use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, pool};
+use crate::parallel::{for_each_chunk, items_per_chunk, pool};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
@@ -181,7 +181,11 @@ pub fn exact_margins_with(
     for_each_chunk(
         &pool,
         n,
-        (BLOCK * threads * 16).max(BLOCK),
+        items_per_chunk(
+            crate::predict::row_cost(forest) * BLOCK as f64,
+            threads,
+            threads,
+        ) * BLOCK,
         monitor,
         |start, end| {
             sums[start * k..end * k]

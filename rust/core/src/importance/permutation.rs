@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::memory::{bytes_of, ensure_fits, filled_vec};
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, pool};
+use crate::parallel::{for_each_chunk, items_per_chunk, pool};
 use ndarray::{Array2, Array3, ArrayView2};
 use rayon::prelude::*;
 
@@ -213,7 +213,9 @@ pub fn permutation_scores(
         )?;
         let mut sums = vec![0 as Fixed; m * k];
         let block = (BLOCK_BYTES / (stride * FIXED_BYTES).max(1)).clamp(MIN_BLOCK, BLOCK);
-        let rows_per_step = (block * threads * 8).max(block);
+        // Chunks sized by work: a row's repeats cost about its path lengths per repeat.
+        let row_cost = crate::predict::row_cost(forest) * (1 + n_repeats * chunk.n_units()) as f64;
+        let rows_per_step = items_per_chunk(row_cost * block as f64, threads, threads) * block;
         let xv = x.view();
         let perms = perm.perms;
         for_each_chunk(&pool, m, rows_per_step, monitor, |start, end| {

@@ -82,7 +82,26 @@ pub struct Cells {
     pub rep: Vec<f64>,
     /// Prefix sums of the rows' weights over cells: mass of cells `a..b` = `prefix[b] - prefix[a]`.
     pub mass_prefix: Vec<f64>,
+    /// Cells of ordinary values (not NaN, not within [`TINY`] of zero), ascending: a numeric
+    /// split sends a prefix of them left.
+    plain: Vec<u32>,
+    /// The other cells (zero-like values and NaN), decided one by one.
+    exceptions: Vec<u32>,
+    exceptional: Bits,
 }
+
+/// How one split node sends the cells of its feature: a numeric split sends the plain cells
+/// below `cut` left (see [`Cells::split`]); categorical splits and exceptional cells ask the
+/// node.
+#[derive(Debug, Clone, Copy)]
+pub struct CellSplit {
+    node: usize,
+    cut: u32,
+    direct: bool,
+}
+
+/// A word of a condition overwritten by [`Cells::restrict`]: (feature, word index, old word).
+pub type WordUndo = (u32, u32, u64);
 
 /// Nodes of the forest splitting on each feature.
 pub fn nodes_by_feature(forest: &Forest) -> Vec<Vec<usize>> {
@@ -192,23 +211,114 @@ impl Cells {
             acc += m;
             mass_prefix.push(acc);
         }
+        let n = rep.len();
+        let mut exceptional = Bits::empty(n);
+        let (mut plain, mut exceptions) = (Vec::new(), Vec::new());
+        for (c, v) in rep.iter().enumerate() {
+            if v.is_nan() || v.abs() <= TINY {
+                exceptional.set(c);
+                exceptions.push(c as u32);
+            } else {
+                plain.push(c as u32);
+            }
+        }
         Cells {
-            n: rep.len(),
+            n,
             of_row,
             rep,
             mass_prefix,
+            plain,
+            exceptions,
+            exceptional,
         }
     }
 
-    /// The cells that go left at node `node` (which splits on this feature).
-    pub fn left_mask(&self, forest: &Forest, node: usize) -> Bits {
-        let mut bits = Bits::empty(self.n);
-        for (c, &v) in self.rep.iter().enumerate() {
-            if forest.goes_left(node, v) {
-                bits.set(c);
+    /// How `node` (a split on this feature) sends the cells: `O(log cells)` for numeric splits.
+    pub fn split(&self, forest: &Forest, node: usize) -> CellSplit {
+        let direct = forest.is_categorical(node);
+        let cut = if direct {
+            0
+        } else {
+            let first_right = self
+                .plain
+                .partition_point(|&c| forest.goes_left(node, self.rep[c as usize]));
+            self.plain.get(first_right).map_or(self.n as u32, |&c| c)
+        };
+        CellSplit { node, cut, direct }
+    }
+
+    /// Whether cell `c` goes left at the split.
+    #[inline]
+    pub fn goes_left(&self, forest: &Forest, s: &CellSplit, c: usize) -> bool {
+        if s.direct || self.exceptional.get(c) {
+            forest.goes_left(s.node, self.rep[c])
+        } else {
+            (c as u32) < s.cut
+        }
+    }
+
+    /// Keeps in `bits` only the cells that go to the `left` (or right) side of the split,
+    /// logging every word it changes as `(feature, word, old)` so that the caller can undo it.
+    /// Numeric splits cost the words of the cleared range, not one test per cell.
+    pub fn restrict(
+        &self,
+        forest: &Forest,
+        s: &CellSplit,
+        left: bool,
+        feature: u32,
+        bits: &mut Bits,
+        log: &mut Vec<WordUndo>,
+    ) {
+        let mut set_word = |bits: &mut Bits, w: usize, new: u64| {
+            let old = bits.0[w];
+            if old != new {
+                log.push((feature, w as u32, old));
+                bits.0[w] = new;
+            }
+        };
+        if s.direct {
+            for w in 0..bits.0.len() {
+                let mut word = bits.0[w];
+                let mut rest = word;
+                while rest != 0 {
+                    let c = w * 64 + rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    if forest.goes_left(s.node, self.rep[c]) != left {
+                        word &= !(1u64 << (c % 64));
+                    }
+                }
+                set_word(bits, w, word);
+            }
+            return;
+        }
+        // Plain cells on the other side: a range of cells, cleared word by word.
+        let (a, b) = if left {
+            (s.cut as usize, self.n)
+        } else {
+            (0, s.cut as usize)
+        };
+        if a < b {
+            for w in a / 64..b.div_ceil(64) {
+                let lo = (w * 64).max(a) - w * 64;
+                let hi = ((w + 1) * 64).min(b) - w * 64;
+                let range = if hi - lo == 64 {
+                    u64::MAX
+                } else {
+                    ((1u64 << (hi - lo)) - 1) << lo
+                };
+                let clear = range & !self.exceptional.0[w];
+                let word = bits.0[w];
+                set_word(bits, w, word & !clear);
             }
         }
-        bits
+        for &c in &self.exceptions {
+            let c = c as usize;
+            if bits.get(c) && forest.goes_left(s.node, self.rep[c]) != left {
+                let w = c / 64;
+                let word = bits.0[w];
+                set_word(bits, w, word & !(1u64 << (c % 64)));
+            }
+        }
     }
 
     /// Weight of the rows in the runs.
@@ -217,13 +327,6 @@ impl Cells {
             .map(|&(a, b)| self.mass_prefix[b as usize] - self.mass_prefix[a as usize])
             .sum()
     }
-}
-
-/// Complement of `bits` among the first `n` cells.
-pub fn complement(bits: &Bits, n: usize) -> Bits {
-    let mut out = Bits(bits.0.iter().map(|w| !w).collect());
-    out.and_with(&Bits::full(n));
-    out
 }
 
 #[cfg(test)]

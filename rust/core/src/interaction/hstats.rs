@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::memory::{bytes_of, ensure_fits};
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, pool};
+use crate::parallel::{for_each_chunk, for_each_chunk_cancellable, pool};
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
@@ -93,6 +93,10 @@ impl Monitor for Phase<'_> {
         let step = self.from + ((self.to - self.from) as f64 * frac) as usize;
         self.inner.checkpoint(step, 1000)
     }
+
+    fn poll(&self) -> Result<()> {
+        self.inner.poll()
+    }
 }
 
 /// Upper bound of the bytes the leaf records and pair lists of the interaction stage take:
@@ -133,11 +137,15 @@ fn strongest(scores: &[f64], among: &[usize], m: usize) -> Vec<usize> {
     v
 }
 
-/// Splits `0..total` into `parts` contiguous ranges.
-fn split(total: usize, parts: usize) -> Vec<(usize, usize)> {
-    let parts = parts.max(1);
-    (0..parts)
-        .map(|g| (total * g / parts, total * (g + 1) / parts))
+/// Most blocks of trees the walks are split into.
+const TREE_BLOCKS: usize = 64;
+
+/// Contiguous blocks of trees whose bounds depend on the number of trees only (never on the
+/// number of threads), so that sums over blocks in block order are reproducible.
+fn tree_blocks(n_trees: usize) -> Vec<std::ops::Range<usize>> {
+    let size = n_trees.div_ceil(TREE_BLOCKS).max(1);
+    (0..n_trees.div_ceil(size))
+        .map(|b| b * size..((b + 1) * size).min(n_trees))
         .collect()
 }
 
@@ -245,23 +253,25 @@ pub fn hstats(
             .map(|&j| vec![0.0; (cells[j].as_ref().map_or(0, |c| c.n) + 1) * k])
             .collect(),
     };
-    let mut accs: Vec<Overall> = (0..groups).map(|_| new_acc()).collect();
     let n_trees = forest.n_trees();
-    let chunk = (groups * 4).max(1);
+    // Fixed blocks of trees (their number depends on the forest only), each summed on its own
+    // and added in block order: the same result for any number of threads.
+    let blocks = tree_blocks(n_trees);
+    let mut total = new_acc();
     let phase = Phase {
         inner: monitor,
         from: 0,
         to: 400,
     };
-    for_each_chunk(&pool, n_trees, chunk, &phase, |start, end| {
-        let ranges = split(end - start, groups);
-        accs.par_iter_mut()
-            .zip(ranges.par_iter())
-            .for_each(|(acc, &(a0, a1))| {
+    for_each_chunk_cancellable(&pool, blocks.len(), groups, &phase, |start, end, cancel| {
+        let parts: Vec<Option<Overall>> = blocks[start..end]
+            .par_iter()
+            .map(|trees| {
+                let mut acc = new_acc();
                 let mut pos = vec![0u16; p];
                 let mut scratch = Scratch::new(forest);
-                for t in start + a0..start + a1 {
-                    walk.tree(t, &mut scratch, &mut |leaf| {
+                for t in trees.clone() {
+                    let finished = walk.tree(t, &mut scratch, cancel, &mut |leaf| {
                         for (ix, &a) in leaf.feats.iter().enumerate() {
                             pos[a] = ix as u16;
                         }
@@ -306,22 +316,27 @@ pub fn hstats(
                             }
                         }
                     });
+                    if !finished {
+                        return None;
+                    }
                 }
-            });
+                Some(acc)
+            })
+            .collect();
+        for acc in parts {
+            let acc = acc.ok_or(Error::Interrupted)?;
+            total.f.iter_mut().zip(&acc.f).for_each(|(a, b)| *a += b);
+            total
+                .delta
+                .iter_mut()
+                .zip(&acc.delta)
+                .for_each(|(a, b)| *a += b);
+            for (d, e) in total.diff.iter_mut().zip(&acc.diff) {
+                d.iter_mut().zip(e).for_each(|(a, b)| *a += b);
+            }
+        }
         Ok(())
     })?;
-    let mut total = accs.pop().expect("at least one group");
-    for acc in accs {
-        total.f.iter_mut().zip(&acc.f).for_each(|(a, b)| *a += b);
-        total
-            .delta
-            .iter_mut()
-            .zip(&acc.delta)
-            .for_each(|(a, b)| *a += b);
-        for (d, e) in total.diff.iter_mut().zip(&acc.diff) {
-            d.iter_mut().zip(e).for_each(|(a, b)| *a += b);
-        }
-    }
     // PD_j at each row (up to a constant).
     let mut pd_rows = vec![0.0; q * n * k];
     for (a, &j) in feats.iter().enumerate() {
@@ -416,22 +431,22 @@ pub fn hstats(
         role: &role,
         n_rows: n,
     };
-    let mut records: Vec<Vec<LeafRecord>> = (0..groups).map(|_| Vec::new()).collect();
+    // Records per block of trees, kept in tree order whatever the number of threads.
+    let mut records: Vec<Vec<LeafRecord>> = Vec::with_capacity(blocks.len());
     let phase = Phase {
         inner: monitor,
         from: 400,
         to: 600,
     };
-    for_each_chunk(&pool, n_trees, chunk, &phase, |start, end| {
-        let ranges = split(end - start, groups);
-        records
-            .par_iter_mut()
-            .zip(ranges.par_iter())
-            .for_each(|(out, &(a0, a1))| {
+    for_each_chunk_cancellable(&pool, blocks.len(), groups, &phase, |start, end, cancel| {
+        let parts: Vec<Option<Vec<LeafRecord>>> = blocks[start..end]
+            .par_iter()
+            .map(|trees| {
+                let mut out = Vec::new();
                 let mut pos = vec![0u16; p];
                 let mut scratch = Scratch::new(forest);
-                for t in start + a0..start + a1 {
-                    walk.tree(t, &mut scratch, &mut |leaf| {
+                for t in trees.clone() {
+                    let finished = walk.tree(t, &mut scratch, cancel, &mut |leaf| {
                         if leaf.feats.len() < 2 {
                             return;
                         }
@@ -445,8 +460,16 @@ pub fn hstats(
                             masses: FailMasses::tally(leaf, w, &pos),
                         });
                     });
+                    if !finished {
+                        return None;
+                    }
                 }
-            });
+                Some(out)
+            })
+            .collect();
+        for part in parts {
+            records.push(part.ok_or(Error::Interrupted)?);
+        }
         Ok(())
     })?;
     let leaves: Vec<LeafRecord> = records.into_iter().flatten().collect();

@@ -9,8 +9,9 @@
 //! an untracked feature, or more features than their role allows (role 1: only sets of one
 //! feature, role 2: pairs, role 3: triples). Rows that fail nothing are the rows in the leaf.
 
-use super::cells::{complement, Bits, Cells};
+use super::cells::{Bits, Cells, WordUndo};
 use crate::forest::Forest;
+use crate::parallel::Cancel;
 
 /// A row on its way down: index, number of failed features, the most it may fail, and which.
 #[derive(Debug, Clone, Copy)]
@@ -46,14 +47,36 @@ pub struct Walk<'a> {
     pub n_rows: usize,
 }
 
-/// Reusable buffers of a walk (one per thread): the conditions along the current path and, per
-/// depth, the rows alive and their decisions.
+/// A node waiting on the walk's stack: its depth, the rows that reach it, and the split it is
+/// entered from (`(parent, left)`).
+struct Pending {
+    node: usize,
+    depth: usize,
+    rows: Vec<RowState>,
+    edge: Option<(usize, bool)>,
+}
+
+/// A condition applied on the current path: the depth of the node it leads to, its feature,
+/// whether it was the feature's first on the path, and where its word log starts.
+struct Applied {
+    depth: usize,
+    feature: usize,
+    first: bool,
+    words_from: usize,
+}
+
+/// Reusable buffers of a walk (one per thread): the conditions along the current path (with
+/// an undo log of the words they changed, so that memory stays linear in depth), the explicit
+/// stack and spare row vectors.
 pub struct Scratch {
     cond: Vec<Option<Bits>>,
     feats: Vec<usize>,
     value: Vec<f64>,
-    rows: Vec<Vec<RowState>>,
-    left: Vec<Vec<bool>>,
+    left: Vec<bool>,
+    stack: Vec<Pending>,
+    applied: Vec<Applied>,
+    words: Vec<WordUndo>,
+    spare: Vec<Vec<RowState>>,
 }
 
 impl Scratch {
@@ -62,83 +85,158 @@ impl Scratch {
             cond: vec![None; forest.n_features()],
             feats: Vec::new(),
             value: vec![0.0; forest.n_outputs()],
-            rows: Vec::new(),
             left: Vec::new(),
+            stack: Vec::new(),
+            applied: Vec::new(),
+            words: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
-    fn take_rows(&mut self, depth: usize) -> Vec<RowState> {
-        if self.rows.len() <= depth {
-            self.rows.resize_with(depth + 1, Vec::new);
-        }
-        let mut v = std::mem::take(&mut self.rows[depth]);
+    fn rows(&mut self) -> Vec<RowState> {
+        let mut v = self.spare.pop().unwrap_or_default();
         v.clear();
         v
     }
 
-    fn take_left(&mut self, depth: usize) -> Vec<bool> {
-        if self.left.len() <= depth {
-            self.left.resize_with(depth + 1, Vec::new);
+    fn recycle(&mut self, v: Vec<RowState>) {
+        self.spare.push(v);
+    }
+
+    /// Undoes the conditions of nodes at `depth` or deeper.
+    fn unwind(&mut self, depth: usize) {
+        while let Some(last) = self.applied.last() {
+            if last.depth < depth {
+                break;
+            }
+            let a = self.applied.pop().expect("checked");
+            while self.words.len() > a.words_from {
+                let (f, w, old) = self.words.pop().expect("checked");
+                if let Some(bits) = self.cond[f as usize].as_mut() {
+                    bits.0[w as usize] = old;
+                }
+            }
+            if a.first {
+                self.cond[a.feature] = None;
+                self.feats.pop();
+            }
         }
-        let mut v = std::mem::take(&mut self.left[depth]);
-        v.clear();
-        v
     }
 }
 
+/// Nodes visited between two looks at the cancel flag (each costs a pass over its rows).
+const CANCEL_EVERY: usize = 64;
+
 impl Walk<'_> {
-    /// Walks tree `t` and calls `sink` at each leaf.
-    pub fn tree<F: FnMut(&LeafView)>(&self, t: usize, scratch: &mut Scratch, sink: &mut F) {
-        let mut rows = scratch.take_rows(0);
+    /// Walks tree `t` and calls `sink` at each leaf that rows reach, with an explicit stack
+    /// (trees of any depth). Leaf children are visited before their internal siblings, so the
+    /// rows kept at once are those of the pending internal nodes. Returns `false` when stopped
+    /// by `cancel`.
+    pub fn tree<F: FnMut(&LeafView)>(
+        &self,
+        t: usize,
+        scratch: &mut Scratch,
+        cancel: &Cancel,
+        sink: &mut F,
+    ) -> bool {
+        let forest = self.forest;
+        scratch.unwind(0);
+        scratch.stack.clear();
+        let mut rows = scratch.rows();
         rows.extend((0..self.n_rows as u32).map(|i| RowState {
             i,
             nf: 0,
             cap: 3,
             fails: [0; 3],
         }));
-        self.visit(t, self.forest.root(t), 0, &rows, scratch, sink);
-        scratch.rows[0] = rows;
+        scratch.stack.push(Pending {
+            node: forest.root(t),
+            depth: 0,
+            rows,
+            edge: None,
+        });
+        let mut visited = 0usize;
+        while let Some(pending) = scratch.stack.pop() {
+            visited += 1;
+            if visited.is_multiple_of(CANCEL_EVERY) && cancel.is_set() {
+                scratch.recycle(pending.rows);
+                while let Some(p) = scratch.stack.pop() {
+                    scratch.recycle(p.rows);
+                }
+                scratch.unwind(0);
+                return false;
+            }
+            scratch.unwind(pending.depth);
+            if let Some((parent, left)) = pending.edge {
+                self.enter(parent, left, pending.depth, scratch);
+            }
+            if forest.is_leaf(pending.node) {
+                self.leaf(t, pending.node, &pending.rows, scratch, sink);
+                scratch.recycle(pending.rows);
+                continue;
+            }
+            self.split(&pending, scratch);
+            scratch.recycle(pending.rows);
+        }
+        scratch.unwind(0);
+        true
     }
 
-    fn visit<F: FnMut(&LeafView)>(
-        &self,
-        t: usize,
-        node: usize,
-        depth: usize,
-        rows: &[RowState],
-        path: &mut Scratch,
-        sink: &mut F,
-    ) {
-        let forest = self.forest;
-        if forest.is_leaf(node) {
-            self.leaf(t, node, rows, path, sink);
+    /// The tracked condition of the edge `parent -> left or right child`, for a node at `depth`.
+    fn enter(&self, parent: usize, left: bool, depth: usize, path: &mut Scratch) {
+        let a = self.forest.feature(parent);
+        if self.role[a] == 0 {
             return;
         }
+        let Some(cells) = self.cells[a].as_ref() else {
+            return;
+        };
+        let first = path.cond[a].is_none();
+        if first {
+            path.cond[a] = Some(Bits::full(cells.n));
+            path.feats.push(a);
+        }
+        path.applied.push(Applied {
+            depth,
+            feature: a,
+            first,
+            words_from: path.words.len(),
+        });
+        let split = cells.split(self.forest, parent);
+        let bits = path.cond[a].as_mut().expect("set above");
+        cells.restrict(self.forest, &split, left, a as u32, bits, &mut path.words);
+    }
+
+    /// Sends the rows of an internal node to its children and pushes them on the stack.
+    fn split(&self, at: &Pending, path: &mut Scratch) {
+        let forest = self.forest;
+        let node = at.node;
         let a = forest.feature(node);
         let role = self.role[a];
         let column = &self.columns[a];
-        let mask = if role > 0 {
-            self.cells[a]
-                .as_ref()
-                .map(|c| (c, c.left_mask(forest, node)))
+        let tracked = if role > 0 {
+            self.cells[a].as_ref().map(|c| (c, c.split(forest, node)))
         } else {
             None
         };
-        // Decision of each row at this node.
-        let mut left = path.take_left(depth);
-        match &mask {
-            Some((cells, bits)) => left.extend(
-                rows.iter()
-                    .map(|r| bits.get(cells.of_row[r.i as usize] as usize)),
+        let mut left = std::mem::take(&mut path.left);
+        left.clear();
+        match &tracked {
+            Some((cells, split)) => left.extend(
+                at.rows
+                    .iter()
+                    .map(|r| cells.goes_left(forest, split, cells.of_row[r.i as usize] as usize)),
             ),
             None => left.extend(
-                rows.iter()
+                at.rows
+                    .iter()
                     .map(|r| forest.goes_left(node, column[r.i as usize])),
             ),
         }
-        for side_left in [true, false] {
-            let mut child = path.take_rows(depth + 1);
-            for (r, &l) in rows.iter().zip(&left) {
+        let mut children: [Option<Pending>; 2] = [None, None];
+        for (slot, side_left) in [(0, true), (1, false)] {
+            let mut child = path.rows();
+            for (r, &l) in at.rows.iter().zip(&left) {
                 if l == side_left {
                     child.push(*r);
                 } else if role > 0 {
@@ -157,41 +255,37 @@ impl Walk<'_> {
                     }
                 }
             }
-            let next = if side_left {
-                forest.left(node)
-            } else {
-                forest.right(node)
-            };
             if child.is_empty() {
                 // Leaves that no row reaches carry zero weight in every share: skip them.
-                path.rows[depth + 1] = child;
+                path.recycle(child);
                 continue;
             }
-            if let Some((cells, bits)) = &mask {
-                let side = if side_left {
-                    bits.clone()
+            children[slot] = Some(Pending {
+                node: if side_left {
+                    forest.left(node)
                 } else {
-                    complement(bits, cells.n)
-                };
-                let saved = path.cond[a].take();
-                let first = saved.is_none();
-                let mut c = saved.clone().unwrap_or_else(|| Bits::full(cells.n));
-                c.and_with(&side);
-                path.cond[a] = Some(c);
-                if first {
-                    path.feats.push(a);
-                }
-                self.visit(t, next, depth + 1, &child, path, sink);
-                if first {
-                    path.feats.pop();
-                }
-                path.cond[a] = saved;
-            } else {
-                self.visit(t, next, depth + 1, &child, path, sink);
-            }
-            path.rows[depth + 1] = child;
+                    forest.right(node)
+                },
+                depth: at.depth + 1,
+                rows: child,
+                edge: Some((node, side_left)),
+            });
         }
-        path.left[depth] = left;
+        path.left = left;
+        // Internal children below leaves on the stack (leaves are popped first), right below
+        // left within each kind.
+        let [l, r] = children;
+        let is_leaf = |c: &Option<Pending>| c.as_ref().is_some_and(|c| forest.is_leaf(c.node));
+        let (leaf_l, leaf_r) = (is_leaf(&l), is_leaf(&r));
+        let mut order = [(r, leaf_r), (l, leaf_l)];
+        if leaf_r && !leaf_l {
+            order.swap(0, 1);
+        }
+        for (c, _) in order {
+            if let Some(c) = c {
+                path.stack.push(c);
+            }
+        }
     }
 
     fn leaf<F: FnMut(&LeafView)>(

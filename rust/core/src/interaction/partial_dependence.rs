@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::memory::{bytes_of, ensure_fits, filled_vec};
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, pool};
+use crate::parallel::{for_each_chunk_cancellable, pool, Cancel};
 use ndarray::{Array2, Array3, ArrayView2};
 use rayon::prelude::*;
 
@@ -25,49 +25,97 @@ struct PdWalk<'a> {
     s_len: usize,
 }
 
+/// Reusable buffers of one walk: the rows and grid points (partitioned in place, each node's
+/// share a contiguous range), a buffer for stable partitions, and the explicit stack.
+#[derive(Default)]
+struct PdScratch {
+    rows: Vec<u32>,
+    points: Vec<u32>,
+    spill: Vec<u32>,
+    /// Pending nodes: (node, rows range, points range).
+    stack: Vec<(usize, usize, usize, usize, usize)>,
+}
+
+/// Moves the items of `items` for which `left` holds to the front, keeping both sides in
+/// order; returns the number moved to the front.
+fn partition(items: &mut [u32], spill: &mut Vec<u32>, mut left: impl FnMut(u32) -> bool) -> usize {
+    spill.clear();
+    let mut front = 0;
+    for i in 0..items.len() {
+        let v = items[i];
+        if left(v) {
+            items[front] = v;
+            front += 1;
+        } else {
+            spill.push(v);
+        }
+    }
+    items[front..].copy_from_slice(spill);
+    front
+}
+
+/// Nodes visited between two looks at the cancel flag.
+const CANCEL_EVERY: usize = 1024;
+
 impl PdWalk<'_> {
-    /// Calls `leaf(node, rows, points)` with the rows and grid points reaching each leaf.
+    /// Calls `leaf(node, rows, points)` with the rows and grid points reaching each leaf of the
+    /// tree rooted at `root`, depth-first, left before right, with an explicit stack (trees of
+    /// any depth). Returns `false` when stopped by `cancel`.
     fn visit<F: FnMut(usize, &[u32], &[u32])>(
         &self,
-        node: usize,
+        root: usize,
         rows: &[u32],
         points: &[u32],
+        scratch: &mut PdScratch,
+        cancel: &Cancel,
         leaf: &mut F,
-    ) {
+    ) -> bool {
         let forest = self.forest;
-        if rows.is_empty() || points.is_empty() {
-            return;
-        }
-        if forest.is_leaf(node) {
-            leaf(node, rows, points);
-            return;
-        }
-        let a = forest.feature(node);
-        let s = self.in_s[a];
-        if s != usize::MAX {
-            let (mut l, mut r) = (Vec::new(), Vec::new());
-            for &g in points {
-                if forest.goes_left(node, self.grid[g as usize * self.s_len + s]) {
-                    l.push(g);
-                } else {
-                    r.push(g);
-                }
+        let PdScratch {
+            rows: rs,
+            points: ps,
+            spill,
+            stack,
+        } = scratch;
+        rs.clear();
+        rs.extend_from_slice(rows);
+        ps.clear();
+        ps.extend_from_slice(points);
+        stack.clear();
+        stack.push((root, 0, rs.len(), 0, ps.len()));
+        let mut visited = 0usize;
+        while let Some((node, r0, r1, p0, p1)) = stack.pop() {
+            if r0 == r1 || p0 == p1 {
+                continue;
             }
-            self.visit(forest.left(node), rows, &l, leaf);
-            self.visit(forest.right(node), rows, &r, leaf);
-        } else {
-            let column = &self.columns[a];
-            let (mut l, mut r) = (Vec::new(), Vec::new());
-            for &i in rows {
-                if forest.goes_left(node, column[i as usize]) {
-                    l.push(i);
-                } else {
-                    r.push(i);
-                }
+            visited += 1;
+            if visited.is_multiple_of(CANCEL_EVERY) && cancel.is_set() {
+                return false;
             }
-            self.visit(forest.left(node), &l, points, leaf);
-            self.visit(forest.right(node), &r, points, leaf);
+            if forest.is_leaf(node) {
+                leaf(node, &rs[r0..r1], &ps[p0..p1]);
+                continue;
+            }
+            let a = forest.feature(node);
+            let s = self.in_s[a];
+            // At a split on S the grid points choose and the rows follow both sides; elsewhere
+            // the rows choose. Ranges shared by both children are only reordered within.
+            if s != usize::MAX {
+                let at = partition(&mut ps[p0..p1], spill, |g| {
+                    forest.goes_left(node, self.grid[g as usize * self.s_len + s])
+                });
+                stack.push((forest.right(node), r0, r1, p0 + at, p1));
+                stack.push((forest.left(node), r0, r1, p0, p0 + at));
+            } else {
+                let column = &self.columns[a];
+                let at = partition(&mut rs[r0..r1], spill, |i| {
+                    forest.goes_left(node, column[i as usize])
+                });
+                stack.push((forest.right(node), r0 + at, r1, p0, p1));
+                stack.push((forest.left(node), r0, r0 + at, p0, p1));
+            }
         }
+        true
     }
 }
 
@@ -141,9 +189,9 @@ pub fn partial_dependence(
         in_s[f] = s;
     }
     let threads = threads.max(1);
-    // One (g, k) accumulator per thread and the average; the individual curves; the columns'
-    // copy and the row and point lists.
-    let acc_bytes = bytes_of::<f64>(&[threads + 1, g, k]);
+    // One sum per tree of a chunk (4 trees per thread), and the total; the individual curves;
+    // the columns' copy and the row and point lists.
+    let acc_bytes = bytes_of::<f64>(&[4 * threads + 1, g, k]);
     let ice_bytes = if individual {
         bytes_of::<f64>(&[n, g, k])
     } else {
@@ -181,41 +229,55 @@ pub fn partial_dependence(
     let all_points: Vec<u32> = (0..g as u32).collect();
     let n_trees = forest.n_trees();
 
-    // Averages: parallel over trees, one accumulator per thread.
-    let mut accs: Vec<Vec<f64>> = vec![vec![0.0; g * k]; threads];
+    // Averages: parallel over trees, one sum per tree, added in tree order (the same result
+    // for any number of threads).
+    let mut total = vec![0.0; g * k];
     let all_rows: Vec<u32> = (0..n as u32).collect();
-    for_each_chunk(&pool, n_trees, threads * 4, monitor, |start, end| {
-        let len = end - start;
-        accs.par_iter_mut().enumerate().for_each(|(part, acc)| {
-            let (a0, a1) = (len * part / threads, len * (part + 1) / threads);
-            for t in start + a0..start + a1 {
-                walk.visit(
-                    forest.root(t),
-                    &all_rows,
-                    &all_points,
-                    &mut |node, rows, points| {
-                        let share: f64 = rows.iter().map(|&i| w[i as usize]).sum::<f64>() / w_total;
-                        for &pt in points {
-                            add_leaf(
-                                forest,
-                                t,
-                                node,
-                                share,
-                                &mut acc[pt as usize * k..(pt as usize + 1) * k],
-                            );
-                        }
-                    },
-                );
+    let trees_per_chunk = (threads * 4).max(1);
+    for_each_chunk_cancellable(
+        &pool,
+        n_trees,
+        trees_per_chunk,
+        monitor,
+        |start, end, cancel| {
+            let sums: Vec<Option<Vec<f64>>> = (start..end)
+                .into_par_iter()
+                .map_init(PdScratch::default, |scratch, t| {
+                    let mut acc = vec![0.0; g * k];
+                    let finished = walk.visit(
+                        forest.root(t),
+                        &all_rows,
+                        &all_points,
+                        scratch,
+                        cancel,
+                        &mut |node, rows, points| {
+                            let share: f64 =
+                                rows.iter().map(|&i| w[i as usize]).sum::<f64>() / w_total;
+                            for &pt in points {
+                                add_leaf(
+                                    forest,
+                                    t,
+                                    node,
+                                    share,
+                                    &mut acc[pt as usize * k..(pt as usize + 1) * k],
+                                );
+                            }
+                        },
+                    );
+                    finished.then_some(acc)
+                })
+                .collect();
+            for acc in sums {
+                let acc = acc.ok_or(Error::Interrupted)?;
+                total.iter_mut().zip(&acc).for_each(|(s, v)| *s += v);
             }
-        });
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     let mut average = Array2::<f64>::zeros((g, k));
-    for acc in &accs {
-        for pt in 0..g {
-            for o in 0..k {
-                average[[pt, o]] += acc[pt * k + o];
-            }
+    for pt in 0..g {
+        for o in 0..k {
+            average[[pt, o]] = total[pt * k + o];
         }
     }
     let base = forest.base_score();
@@ -233,20 +295,22 @@ pub fn partial_dependence(
         {
             let flat = ice.as_slice_mut().expect("standard layout");
             let per_chunk = block * threads * 4;
-            for_each_chunk(&pool, n, per_chunk, monitor, |start, end| {
+            for_each_chunk_cancellable(&pool, n, per_chunk, monitor, |start, end, cancel| {
                 let slice = &mut flat[start * g * k..end * g * k];
-                slice
+                let stopped = slice
                     .par_chunks_mut(block * g * k)
                     .enumerate()
-                    .for_each(|(b, out)| {
+                    .map_init(PdScratch::default, |scratch, (b, out)| {
                         let r0 = start + b * block;
                         let rows: Vec<u32> =
                             (r0 as u32..(r0 + out.len() / (g * k)) as u32).collect();
                         for t in 0..n_trees {
-                            walk.visit(
+                            let finished = walk.visit(
                                 forest.root(t),
                                 &rows,
                                 &all_points,
+                                scratch,
+                                cancel,
                                 &mut |node, rows, points| {
                                     for &i in rows {
                                         for &pt in points {
@@ -256,11 +320,19 @@ pub fn partial_dependence(
                                     }
                                 },
                             );
+                            if !finished {
+                                return true;
+                            }
                         }
                         for (ix, v) in out.iter_mut().enumerate() {
                             *v += base[ix % k];
                         }
-                    });
+                        false
+                    })
+                    .reduce(|| false, |a, b| a || b);
+                if stopped {
+                    return Err(Error::Interrupted);
+                }
                 Ok(())
             })?;
         }

@@ -22,6 +22,7 @@ use super::paths::{full_mask, TreePaths};
 use super::sink::Sink;
 use super::weights::Weights;
 use crate::forest::Forest;
+use crate::parallel::Cancel;
 use ndarray::ArrayView2;
 use std::collections::HashMap;
 
@@ -167,7 +168,8 @@ pub fn aggregate_tree(
     interactions: bool,
     explained_rows: usize,
     force_lists: bool,
-) -> TreeAggregate {
+    cancel: &Cancel,
+) -> Option<TreeAggregate> {
     let kinds = kinds(interactions);
     let mut dense: Vec<Option<Vec<f64>>> = Vec::with_capacity(paths.leaves.len());
     let mut sparse: Vec<Option<HashMap<u64, f64>>> = Vec::with_capacity(paths.leaves.len());
@@ -186,6 +188,9 @@ pub fn aggregate_tree(
     }
     let mut buf = vec![0u64; paths.n_nodes()];
     for (r, row) in background.rows().into_iter().enumerate() {
+        if r % 256 == 0 && cancel.is_set() {
+            return None;
+        }
         let w = weights_norm[r];
         if w == 0.0 {
             continue;
@@ -255,11 +260,11 @@ pub fn aggregate_tree(
             locals.push(l.local);
         }
     }
-    TreeAggregate {
+    Some(TreeAggregate {
         leaves,
         locals,
         flat,
-    }
+    })
 }
 
 fn make_table(h: &[f64], d: usize, interactions: bool, weights: &Weights) -> LeafData {

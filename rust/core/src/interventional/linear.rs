@@ -12,9 +12,10 @@ use super::paths::TreePaths;
 use super::sink::{finish_interactions, Sink};
 use super::weights::Weights;
 use super::Background;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::monitor::Monitor;
+use crate::parallel::{items_per_chunk, watched, Cancel};
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
@@ -56,16 +57,16 @@ pub fn raw(
     let p = forest.n_features();
     let k = forest.n_outputs();
     let per_row = if interactions { p * p * k } else { p * k };
-    let weights = Weights::new(forest.max_depth().max(2) + 2);
-    let methods: Vec<Method> = pool.install(|| {
-        (0..forest.n_trees())
+    let weights = Weights::for_forest(forest)?;
+    let methods: Vec<Method> = watched(pool, monitor, |_| {
+        Ok((0..forest.n_trees())
             .into_par_iter()
             .map(|t| match TreePaths::new(forest, t) {
                 Some(paths) if strategy != Strategy::Pairs => Method::Patterns(paths),
                 _ => Method::Pairs(t),
             })
-            .collect()
-    });
+            .collect())
+    })?;
     // Groups of consecutive trees whose aggregates fit the memory budget.
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
@@ -94,16 +95,31 @@ pub fn raw(
     let total = groups.len() * n;
     monitor.checkpoint(0, total)?;
     let threads = pool.current_num_threads();
-    // Enough blocks for every thread, as large as possible.
-    let block_len = (n / (threads * 4)).clamp(16, MAX_BLOCK);
-    // Two blocks per thread between checkpoints: Ctrl-C stops within about a second on W1.
-    let chunk_rows = (block_len * threads * 2).max(block_len);
+    // What one explained row costs: a pass over each pattern tree's nodes and leaves, a walk
+    // per background row for the pair trees.
+    let row_cost: f64 = methods
+        .iter()
+        .map(|m| match m {
+            Method::Patterns(paths) => (paths.n_nodes() + paths.leaves.len()) as f64,
+            Method::Pairs(t) => (forest.tree_nodes(*t).len() * bg.rows()) as f64,
+        })
+        .sum();
+    // Enough blocks for every thread, as large as possible, and no more work per chunk than
+    // a fraction of a second (two blocks per thread at most).
+    let work_rows = items_per_chunk(row_cost, threads, threads);
+    let block_len = (n / (threads * 4))
+        .clamp(16, MAX_BLOCK)
+        .min(work_rows.div_ceil(threads))
+        .max(1);
+    let chunk_rows = (block_len * threads * 2)
+        .min(work_rows.max(block_len))
+        .max(block_len);
     for (g, range) in groups.iter().enumerate() {
-        let aggregates: Vec<Option<TreeAggregate>> = pool.install(|| {
-            methods[range.clone()]
+        let aggregates: Vec<Option<TreeAggregate>> = watched(pool, monitor, |cancel| {
+            let built: Vec<Option<Option<TreeAggregate>>> = methods[range.clone()]
                 .par_iter()
                 .map(|m| match m {
-                    Method::Patterns(paths) => Some(aggregate_tree(
+                    Method::Patterns(paths) => aggregate_tree(
                         forest,
                         paths,
                         &bg.data.view(),
@@ -112,16 +128,23 @@ pub fn raw(
                         interactions,
                         n,
                         strategy == Strategy::Lists,
-                    )),
-                    Method::Pairs(_) => None,
+                        cancel,
+                    )
+                    .map(Some),
+                    Method::Pairs(_) => Some(None),
                 })
+                .collect();
+            built
+                .into_iter()
+                .map(|a| a.ok_or(Error::Interrupted))
                 .collect()
-        });
+        })?;
         let group_methods = &methods[range.clone()];
         let mut done = 0;
         while done < n {
             let end = (done + chunk_rows).min(n);
-            pool.install(|| {
+            let out = &mut *out;
+            watched(pool, monitor, |cancel| {
                 out[done * per_row..end * per_row]
                     .par_chunks_mut(block_len * per_row)
                     .enumerate()
@@ -138,9 +161,11 @@ pub fn raw(
                             bg,
                             &weights,
                             interactions,
+                            cancel,
                         );
                     });
-            });
+                cancel.check()
+            })?;
             done = end;
             monitor.checkpoint(g * n + done, total)?;
         }
@@ -166,6 +191,7 @@ fn explain_block(
     bg: &Background,
     weights: &Weights,
     interactions: bool,
+    cancel: &Cancel,
 ) {
     let p = forest.n_features();
     let k = forest.n_outputs();
@@ -201,6 +227,9 @@ fn explain_block(
             }
             (Method::Pairs(t), _) => {
                 for i in 0..rows {
+                    if cancel.is_set() {
+                        return;
+                    }
                     let row = x.row(r0 + i);
                     let row = row.as_slice().expect("standard layout");
                     let mut sink = Sink {

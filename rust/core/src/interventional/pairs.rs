@@ -18,6 +18,17 @@ pub struct PairWalker {
     side: Vec<u8>,
     a: Vec<u32>,
     b: Vec<u32>,
+    stack: Vec<Frame>,
+}
+
+/// A step of the walk left for later.
+enum Frame {
+    /// Walk down from this node.
+    Visit(usize),
+    /// x's side of a split on this feature is done: walk z's side from the node.
+    ThenZ(u32, usize),
+    /// Both sides of a split on this feature are done.
+    Free(u32),
 }
 
 impl PairWalker {
@@ -26,6 +37,7 @@ impl PairWalker {
             side: vec![0; p],
             a: Vec::new(),
             b: Vec::new(),
+            stack: Vec::new(),
         }
     }
 
@@ -51,44 +63,77 @@ impl PairWalker {
             output: forest.tree_output(t),
             weights,
         };
-        self.visit(&ctx, forest.root(t), sink);
+        let (x, z) = (ctx.x, ctx.z);
+        self.walk(
+            &ctx,
+            forest.root(t),
+            |n| forest.goes_left(n, x[forest.feature(n)]),
+            |n| forest.goes_left(n, z[forest.feature(n)]),
+            sink,
+        );
     }
 
-    fn visit(&mut self, c: &Ctx, n: usize, sink: &mut Sink) {
+    /// Walks the hybrids of x and z from `root` with an explicit stack (trees of any depth):
+    /// `x_left(n)` / `z_left(n)` say whether x / z go left at node `n`. The stack holds two
+    /// frames per split where x and z part, at most two per distinct path feature.
+    fn walk(
+        &mut self,
+        c: &Ctx,
+        root: usize,
+        x_left: impl Fn(usize) -> bool,
+        z_left: impl Fn(usize) -> bool,
+        sink: &mut Sink,
+    ) {
         let forest = c.forest;
-        if forest.is_leaf(n) {
-            self.leaf(c, n, sink);
-            return;
-        }
-        let f = forest.feature(n);
-        match self.side[f] {
-            1 => self.visit(c, forest.next(n, c.x), sink),
-            2 => self.visit(c, forest.next(n, c.z), sink),
-            _ => {
-                let lx = forest.goes_left(n, c.x[f]);
-                let lz = forest.goes_left(n, c.z[f]);
-                let child = |left: bool| {
-                    if left {
-                        forest.left(n)
-                    } else {
-                        forest.right(n)
+        let child = |n: usize, left: bool| {
+            if left {
+                forest.left(n)
+            } else {
+                forest.right(n)
+            }
+        };
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.clear();
+        stack.push(Frame::Visit(root));
+        while let Some(frame) = stack.pop() {
+            match frame {
+                Frame::Visit(mut n) => loop {
+                    if forest.is_leaf(n) {
+                        self.leaf(c, n, sink);
+                        break;
                     }
-                };
-                if lx == lz {
-                    self.visit(c, child(lx), sink);
-                } else {
-                    self.side[f] = 1;
-                    self.a.push(f as u32);
-                    self.visit(c, child(lx), sink);
+                    let f = forest.feature(n);
+                    match self.side[f] {
+                        1 => n = child(n, x_left(n)),
+                        2 => n = child(n, z_left(n)),
+                        _ => {
+                            let (lx, lz) = (x_left(n), z_left(n));
+                            if lx == lz {
+                                n = child(n, lx);
+                            } else {
+                                // x's side first, then z's, then the feature is free again.
+                                self.side[f] = 1;
+                                self.a.push(f as u32);
+                                stack.push(Frame::ThenZ(f as u32, child(n, lz)));
+                                n = child(n, lx);
+                            }
+                        }
+                    }
+                },
+                Frame::ThenZ(f, z_child) => {
                     self.a.pop();
-                    self.side[f] = 2;
-                    self.b.push(f as u32);
-                    self.visit(c, child(lz), sink);
+                    self.side[f as usize] = 2;
+                    self.b.push(f);
+                    stack.push(Frame::Free(f));
+                    stack.push(Frame::Visit(z_child));
+                }
+                Frame::Free(f) => {
                     self.b.pop();
-                    self.side[f] = 0;
+                    self.side[f as usize] = 0;
                 }
             }
         }
+        self.stack = stack;
     }
 
     fn leaf(&self, c: &Ctx, n: usize, sink: &mut Sink) {
@@ -169,44 +214,7 @@ impl PairWalker {
             output: forest.tree_output(t),
             weights,
         };
-        self.visit_decided(&ctx, forest.root(t), x, z, sink);
-    }
-
-    fn visit_decided(&mut self, c: &Ctx, n: usize, xb: &[u64], zb: &[u64], sink: &mut Sink) {
-        let forest = c.forest;
-        if forest.is_leaf(n) {
-            self.leaf(c, n, sink);
-            return;
-        }
-        let f = forest.feature(n);
-        let child = |left: bool| {
-            if left {
-                forest.left(n)
-            } else {
-                forest.right(n)
-            }
-        };
-        match self.side[f] {
-            1 => self.visit_decided(c, child(bit(xb, n)), xb, zb, sink),
-            2 => self.visit_decided(c, child(bit(zb, n)), xb, zb, sink),
-            _ => {
-                let lx = bit(xb, n);
-                let lz = bit(zb, n);
-                if lx == lz {
-                    self.visit_decided(c, child(lx), xb, zb, sink);
-                } else {
-                    self.side[f] = 1;
-                    self.a.push(f as u32);
-                    self.visit_decided(c, child(lx), xb, zb, sink);
-                    self.a.pop();
-                    self.side[f] = 2;
-                    self.b.push(f as u32);
-                    self.visit_decided(c, child(lz), xb, zb, sink);
-                    self.b.pop();
-                    self.side[f] = 0;
-                }
-            }
-        }
+        self.walk(&ctx, forest.root(t), |n| bit(x, n), |n| bit(z, n), sink);
     }
 }
 

@@ -142,3 +142,39 @@ impl TreePaths {
         self.bit.len()
     }
 }
+
+/// Largest number of distinct split features on one root-to-leaf path of the forest: what the
+/// Shapley weights of a single-leaf game need (`a + b` never exceeds it). One depth-first pass
+/// with an explicit stack and a count per feature: linear in the number of nodes.
+pub fn max_path_features(forest: &Forest) -> usize {
+    let mut count = vec![0u32; forest.n_features()];
+    let mut distinct = 0usize;
+    let mut most = 0usize;
+    // (node, entering): leaving a node takes its feature off the path again.
+    let mut stack: Vec<(usize, bool)> = Vec::new();
+    for t in 0..forest.n_trees() {
+        stack.push((forest.root(t), true));
+        while let Some((n, entering)) = stack.pop() {
+            if forest.is_leaf(n) {
+                most = most.max(distinct);
+                continue;
+            }
+            let f = forest.feature(n);
+            if entering {
+                count[f] += 1;
+                if count[f] == 1 {
+                    distinct += 1;
+                }
+                stack.push((n, false));
+                stack.push((forest.right(n), true));
+                stack.push((forest.left(n), true));
+            } else {
+                count[f] -= 1;
+                if count[f] == 0 {
+                    distinct -= 1;
+                }
+            }
+        }
+    }
+    most
+}

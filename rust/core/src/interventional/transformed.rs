@@ -12,7 +12,8 @@ use super::weights::Weights;
 use super::Background;
 use crate::error::{Error, Result};
 use crate::forest::Forest;
-use crate::monitor::{Monitor, Silent};
+use crate::monitor::{Monitor, PollOnly};
+use crate::parallel::{items_per_chunk, watched};
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
@@ -139,31 +140,32 @@ pub fn values(
     let k = forest.n_outputs();
     let k_out = transform.n_outputs(forest);
     let threads = pool.current_num_threads();
-    let fx = crate::predict::predict(forest, x.view(), threads, &Silent)?;
-    let fz = crate::predict::predict(forest, bg.data.view(), threads, &Silent)?;
+    let fx = crate::predict::predict(forest, x.view(), threads, &PollOnly(monitor))?;
+    let fz = crate::predict::predict(forest, bg.data.view(), threads, &PollOnly(monitor))?;
     // Every background row's branch decisions, once: a pair walk then reads bits.
     // (Up to 256 MiB of bits; beyond that the walks evaluate the splits themselves.)
     let words = decision_words(forest);
     let use_bits = bg.rows().saturating_mul(words) <= DECISION_WORDS_BUDGET;
     let mut zbits = vec![0u64; if use_bits { bg.rows() * words } else { 0 }];
-    pool.install(|| {
-        zbits
+    let zbits_ref = &mut zbits;
+    let leaves_z: Vec<usize> = watched(pool, monitor, |_| {
+        zbits_ref
             .par_chunks_mut(words)
             .zip(bg.data.axis_iter(ndarray::Axis(0)))
-            .for_each(|(bits, z)| decisions(forest, z.as_slice().expect("standard layout"), bits))
-    });
-    // Trees where x and z reach the same leaf contribute nothing: the hybrids follow that path.
-    let leaves_z: Vec<usize> = (0..bg.rows())
-        .flat_map(|zi| {
-            let z = bg.data.row(zi);
-            let z = z.to_vec();
-            (0..forest.n_trees())
-                .map(move |t| forest.leaf(t, &z))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+            .for_each(|(bits, z)| decisions(forest, z.as_slice().expect("standard layout"), bits));
+        // Trees where x and z reach the same leaf contribute nothing: the hybrids follow that
+        // path.
+        Ok((0..bg.rows())
+            .into_par_iter()
+            .flat_map_iter(|zi| {
+                let z = bg.data.row(zi);
+                let z = z.to_vec();
+                (0..forest.n_trees()).map(move |t| forest.leaf(t, &z))
+            })
+            .collect())
+    })?;
     let n_trees = forest.n_trees();
-    let weights = Weights::new(forest.max_depth().max(2) + 2);
+    let weights = Weights::for_forest(forest)?;
     let per_row = if interactions {
         p * p * k_out
     } else {
@@ -171,12 +173,15 @@ pub fn values(
     };
     let raw_row = if interactions { p * p * k } else { p * k };
     let stride = if interactions { p * p } else { p };
-    let chunk = (threads * 4).max(1);
+    // Chunks sized by work: a row costs a walk of every tree per background row.
+    let row_cost = crate::predict::row_cost(forest) * bg.rows() as f64;
+    let chunk = items_per_chunk(row_cost, threads, threads);
     let mut done = 0;
     monitor.checkpoint(0, n)?;
     while done < n {
         let end = (done + chunk).min(n);
-        pool.install(|| {
+        let out = &mut *out;
+        watched(pool, monitor, |cancel| {
             out[done * per_row..end * per_row]
                 .par_chunks_mut(per_row)
                 .enumerate()
@@ -194,6 +199,9 @@ pub fn values(
                     for (zi, &w) in bg.weights.iter().enumerate() {
                         if w == 0.0 {
                             continue;
+                        }
+                        if zi % 64 == 0 && cancel.is_set() {
+                            return;
                         }
                         let zr = bg.data.row(zi);
                         let zr = zr.as_slice().expect("standard layout");
@@ -241,7 +249,8 @@ pub fn values(
                         finish_interactions(dst, p, k_out);
                     }
                 });
-        });
+            cancel.check()
+        })?;
         done = end;
         monitor.checkpoint(done, n)?;
     }

@@ -10,6 +10,9 @@
 //!
 //! All of them are `w(s, t) = s! t! / (s+t+1)!` at shifted arguments.
 
+use crate::error::Result;
+use crate::forest::Forest;
+
 /// `w[s][t] = s! t! / (s + t + 1)!` for `s, t <= max`.
 #[derive(Debug, Clone)]
 pub struct Weights {
@@ -18,6 +21,20 @@ pub struct Weights {
 }
 
 impl Weights {
+    /// The table for every single-leaf game of `forest`: sized by the most distinct features on
+    /// one path (never by depth, which may be far larger), refused when it would not fit.
+    pub fn for_forest(forest: &Forest) -> Result<Self> {
+        let max = super::paths::max_path_features(forest).max(2) + 2;
+        let size = max.saturating_add(1);
+        crate::memory::ensure_fits(
+            &format!("the Shapley weight table for paths of up to {max} distinct features"),
+            crate::memory::bytes_of::<f64>(&[size, size]),
+            "use a model whose paths test fewer distinct features, or \
+             feature_perturbation=\"tree_path_dependent\"",
+        )?;
+        Ok(Weights::new(max))
+    }
+
     pub fn new(max: usize) -> Self {
         let size = max + 1;
         let mut w = vec![0.0; size * size];

@@ -570,7 +570,8 @@ fn data_covers_count_the_rows_reaching_each_node() {
         let mut x = random_rows(&mut rng, nrows, spec.p);
         pin_to_thresholds(&forest, &mut rng, &mut x);
         let w: Vec<f64> = (0..nrows).map(|_| rng.unif() * 3.0).collect();
-        let covers = super::data_covers(&forest, x.view(), Some(&w)).unwrap();
+        let covers =
+            super::data_covers(&forest, x.view(), Some(&w), 2, &crate::monitor::Silent).unwrap();
         let total: f64 = w.iter().sum();
         for t in 0..forest.n_trees() {
             assert!(close(covers[forest.root(t)], total, total, 1e-12));
@@ -587,8 +588,16 @@ fn data_covers_count_the_rows_reaching_each_node() {
                 }
             }
         }
-        let unweighted = super::data_covers(&forest, x.view(), None).unwrap();
+        let unweighted =
+            super::data_covers(&forest, x.view(), None, 2, &crate::monitor::Silent).unwrap();
         assert_eq!(unweighted[forest.root(0)], nrows as f64);
-        assert!(super::data_covers(&forest, x.view(), Some(&w[..nrows - 1])).is_err());
+        assert!(super::data_covers(
+            &forest,
+            x.view(),
+            Some(&w[..nrows - 1]),
+            1,
+            &crate::monitor::Silent
+        )
+        .is_err());
     }
 }

@@ -134,21 +134,88 @@ pub struct Work {
     /// G at this depth has not been written yet (the first child stores instead of adding).
     fresh: Vec<bool>,
     pos: Vec<usize>,
+    /// Interactions: the coefficient changes of the path's edges summed per distinct feature
+    /// (one slot per feature, in order of first appearance), so that closing an edge costs the
+    /// path's distinct features, not its depth.
+    slot_of: Vec<u32>,
+    slot_feature: Vec<u32>,
+    slot_sum: Vec<Lane>,
+    /// Per depth: the slot's sum before this edge was added, and whether the edge opened it.
+    saved: Vec<Lane>,
+    opened: Vec<bool>,
 }
 
 impl Work {
     pub fn new(max_depth: usize, max_points: usize, width: usize) -> Work {
+        Work::with_slots(max_depth, max_points, width, 0, false)
+    }
+
+    /// Scratch for interactions over `n_features` features (per-feature sums of the path).
+    pub fn with_slots(
+        max_depth: usize,
+        max_points: usize,
+        width: usize,
+        n_features: usize,
+        inter: bool,
+    ) -> Work {
         let d = max_depth + 1;
         let m = max_points.max(1);
+        let (dm, slots) = if inter {
+            (d * m, n_features.min(d) * m)
+        } else {
+            (0, 0)
+        };
         Work {
             p: vec![ZERO; d * m],
             g: vec![ZERO; d * width * m],
-            dc: vec![ZERO; d * m],
+            dc: vec![ZERO; dm],
             h: vec![ZERO; m],
             left: vec![ZERO; d],
             along: vec![ZERO; d],
             fresh: vec![false; d],
             pos: vec![0; d],
+            slot_of: vec![NONE; if inter { n_features } else { 0 }],
+            slot_feature: Vec::new(),
+            slot_sum: vec![ZERO; slots],
+            saved: vec![ZERO; dm],
+            opened: vec![false; if inter { d } else { 0 }],
+        }
+    }
+
+    /// Interactions: adds the coefficient change of the edge at depth `d` (feature `f`) to its
+    /// feature's slot.
+    #[inline(always)]
+    fn add_to_slot(&mut self, d: usize, f: usize, m: usize) {
+        let dc = &self.dc[d * m..(d + 1) * m];
+        let s = self.slot_of[f];
+        if s == NONE {
+            let s = self.slot_feature.len();
+            self.slot_of[f] = s as u32;
+            self.slot_feature.push(f as u32);
+            self.slot_sum[s * m..(s + 1) * m].copy_from_slice(dc);
+            self.opened[d] = true;
+        } else {
+            let s = s as usize;
+            let sum = &mut self.slot_sum[s * m..(s + 1) * m];
+            self.saved[d * m..(d + 1) * m].copy_from_slice(sum);
+            for (acc, v) in sum.iter_mut().zip(dc) {
+                for l in 0..L {
+                    acc[l] += v[l];
+                }
+            }
+            self.opened[d] = false;
+        }
+    }
+
+    /// Takes the edge at depth `d` (feature `f`) off its slot again.
+    #[inline(always)]
+    fn remove_from_slot(&mut self, d: usize, f: usize, m: usize) {
+        if self.opened[d] {
+            self.slot_feature.pop();
+            self.slot_of[f] = NONE;
+        } else {
+            let s = self.slot_of[f] as usize;
+            self.slot_sum[s * m..(s + 1) * m].copy_from_slice(&self.saved[d * m..(d + 1) * m]);
         }
     }
 }
@@ -271,12 +338,14 @@ fn close<const INTER: bool, const MC: usize, const FMA: bool>(
                 v[l] += s[l];
             }
             let p_feat = job.n_features;
-            for u in 1..e {
-                let fu = plan.feature[work.pos[u]] as usize;
+            // The ancestor edges grouped by feature: their coefficient changes are summed per
+            // feature (see `Work::add_to_slot`); the edge's own feature is skipped.
+            for (s, &fu) in work.slot_feature.iter().enumerate() {
+                let fu = fu as usize;
                 if fu == f {
                     continue;
                 }
-                let dcu = &work.dc[u * m..(u + 1) * m];
+                let dcu = &work.slot_sum[s * m..(s + 1) * m];
                 let mut x = ZERO;
                 for k in 0..m {
                     for l in 0..L {
@@ -329,6 +398,9 @@ fn close<const INTER: bool, const MC: usize, const FMA: bool>(
         }
     }
     work.fresh[e - 1] = false;
+    if INTER {
+        work.remove_from_slot(e, f, m);
+    }
 }
 
 /// SHAP values only: a leaf at depth `d >= 1` is opened and closed at once (its G is its value
@@ -473,6 +545,7 @@ pub fn tree_block<const INTER: bool, const MC: usize, const FMA: bool>(
                         dc[k][l] = ps[l] * madd::<FMA>(a[l], cd[k], c0[k]);
                     }
                 }
+                work.add_to_slot(d, plan.feature[i] as usize, m);
             }
         }
         let nd = plan.node[i] as usize;

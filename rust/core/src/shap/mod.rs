@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::memory::{bytes_of, ensure_fits, ensure_fits_within, human_bytes, try_vec};
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, pool};
+use crate::parallel::{for_each_chunk, for_each_chunk_cancellable, items_per_chunk, pool};
 use decisions::Splits;
 use kernel::{tree_block, tree_tables, BlockCuts, Lane, TreeJob, Work, L};
 use ndarray::{Array3, Array4, ArrayView2};
@@ -49,6 +49,24 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// Elementary steps one row costs over all trees (to size chunks by work): every tree's
+    /// positions times its quadrature points, times the distinct path features for
+    /// interactions (each closed edge pairs with them).
+    fn row_cost(&self, inter: bool) -> f64 {
+        let plan = &self.plan;
+        (0..plan.n_trees())
+            .map(|t| {
+                let positions = (plan.tree_start[t + 1] - plan.tree_start[t]) as f64;
+                let pairs = if inter {
+                    (2 * plan.points[t]) as f64
+                } else {
+                    1.0
+                };
+                positions * plan.points[t] as f64 * pairs
+            })
+            .sum()
+    }
+
     fn new(forest: &Forest, weighted: bool) -> Result<Prepared> {
         let plan = Plan::new(forest)?;
         let max_points = plan.points.iter().copied().max().unwrap_or(1);
@@ -74,6 +92,8 @@ pub fn data_covers(
     forest: &Forest,
     data: ArrayView2<f64>,
     weights: Option<&[f64]>,
+    threads: usize,
+    monitor: &dyn Monitor,
 ) -> Result<Vec<f64>> {
     forest.check_columns(data.ncols())?;
     if let Some(w) = weights {
@@ -90,22 +110,56 @@ pub fn data_covers(
             ));
         }
     }
-    let mut covers = vec![0.0; forest.n_nodes()];
-    let mut row = vec![0.0; data.ncols()];
-    for (r, values) in data.rows().into_iter().enumerate() {
-        let w = weights.map_or(1.0, |w| w[r]);
-        row.iter_mut().zip(values.iter()).for_each(|(d, v)| *d = *v);
-        for t in 0..forest.n_trees() {
-            let mut n = forest.root(t);
-            loop {
-                covers[n] += w;
-                if forest.is_leaf(n) {
-                    break;
-                }
-                n = forest.next(n, &row);
+    let n = data.nrows();
+    let nodes = forest.n_nodes();
+    let pool = pool(threads)?;
+    let data = data.as_standard_layout();
+    // Fixed blocks of rows (sized by the model's path lengths, never by the thread count), each
+    // counted on its own and added in block order: the same sums for any number of threads.
+    let path_cost = crate::predict::row_cost(forest);
+    let block = items_per_chunk(path_cost, 1, 64).min(1 << 16);
+    let n_blocks = n.div_ceil(block);
+    let mut covers = vec![0.0; nodes];
+    for_each_chunk_cancellable(
+        &pool,
+        n_blocks,
+        threads.max(1),
+        monitor,
+        |start, end, cancel| {
+            let parts: Vec<Option<Vec<f64>>> = (start..end)
+                .into_par_iter()
+                .map(|b| {
+                    let mut part = vec![0.0; nodes];
+                    let mut row = vec![0.0; data.ncols()];
+                    for r in b * block..((b + 1) * block).min(n) {
+                        if r % 256 == 0 && cancel.is_set() {
+                            return None;
+                        }
+                        let w = weights.map_or(1.0, |w| w[r]);
+                        row.iter_mut()
+                            .zip(data.row(r).iter())
+                            .for_each(|(d, v)| *d = *v);
+                        for t in 0..forest.n_trees() {
+                            let mut nd = forest.root(t);
+                            loop {
+                                part[nd] += w;
+                                if forest.is_leaf(nd) {
+                                    break;
+                                }
+                                nd = forest.next(nd, &row);
+                            }
+                        }
+                    }
+                    Some(part)
+                })
+                .collect();
+            for part in parts {
+                let part = part.ok_or(Error::Interrupted)?;
+                covers.iter_mut().zip(&part).for_each(|(c, v)| *c += v);
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(covers)
 }
 
@@ -170,7 +224,7 @@ fn task_generic<const INTER: bool, const FMA: bool>(
     // are still reserved fallibly, so that a budget overtaken meanwhile is an error, not an abort.
     let mut vacc: Vec<Lane> = zeroed_lanes(nb * vstride)?;
     let mut iacc: Vec<Lane> = zeroed_lanes(nb * istride)?;
-    let mut work = Work::new(prep.max_depth, prep.max_points, k);
+    let mut work = Work::with_slots(prep.max_depth, prep.max_points, k, p, INTER);
     let mut scratch = Vec::new();
     let all_outputs: Vec<usize> = (0..k).collect();
     let row = |r: usize| -> &[f64] {
@@ -440,16 +494,20 @@ pub fn shap_values(
     )?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, true)?;
+    check_scratch(&prep, k, threads, false, limit)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = zeroed_output(&[n, p, k], "the SHAP values")?;
+    // Blocks per task: as many as a fraction of a second of work allows (deep trees: one).
+    let work_blocks = items_per_chunk(prep.row_cost(false) * L as f64, 1, 1);
+    let task_rows = task_rows.min(work_blocks * L);
     fill_rows(
         &pool,
         monitor,
         &mut out,
         n,
         task_rows,
-        threads * 4,
+        items_per_chunk(prep.row_cost(false) * task_rows as f64, threads, threads),
         |r0, r1, sl| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl)),
     )?;
     Ok(Array3::from_shape_vec((n, p, k), out).expect("n * p * k values"))
@@ -496,6 +554,35 @@ where
                     work(r0, (r0 + task_rows).min(end), rows)
                 })
         },
+    )
+}
+
+/// Refuses work whose per-thread walk scratch (per depth and quadrature point: prefix products,
+/// subtree sums per output, and for interactions coefficient changes and per-feature sums, each
+/// `L` lanes) would not fit in memory: linear in depth, but deep trees with many distinct path
+/// features can need a lot.
+fn check_scratch(
+    prep: &Prepared,
+    k: usize,
+    threads: usize,
+    inter: bool,
+    limit: Option<u64>,
+) -> Result<()> {
+    let d = prep.max_depth + 1;
+    let m = prep.max_points.max(1);
+    let arrays = 1 + k + if inter { 3 } else { 0 };
+    let per_thread = bytes_of::<Lane>(&[d, m, arrays]);
+    ensure_fits_within(
+        &format!(
+            "the TreeSHAP scratch of {threads} thread{} ({} each) for trees {} deep with {m} \
+             quadrature points",
+            if threads == 1 { "" } else { "s" },
+            human_bytes(per_thread),
+            prep.max_depth
+        ),
+        threads_bytes(per_thread, threads),
+        "use fewer threads (n_jobs)",
+        limit,
     )
 }
 
@@ -546,10 +633,12 @@ pub fn shap_interaction_values(
     check_interaction_memory(&what, output, n, p, k, L, busy, false, way_out)?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, false)?;
+    check_scratch(&prep, k, threads, true, limit)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = zeroed_output(&[n, p, p, k], "the SHAP interaction values")?;
-    fill_rows(&pool, monitor, &mut out, n, L, threads * 8, |r0, r1, sl| {
+    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads, threads);
+    fill_rows(&pool, monitor, &mut out, n, L, tasks, |r0, r1, sl| {
         task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl))
     })?;
     Ok(Array4::from_shape_vec((n, p, p, k), out).expect("n * p * p * k values"))
@@ -589,13 +678,17 @@ pub fn shap_interaction_summary(
     )?;
     let pool = pool(threads)?;
     let prep = Prepared::new(forest, false)?;
+    check_scratch(&prep, k, threads, true, None)?;
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut total = zeroed_output(&[len], "the interaction summary")?;
-    for_each_chunk(&pool, n, task_rows * threads * 8, monitor, |start, end| {
+    // Two blocks per thread at most between checkpoints: each holds a (p, p, k) sum.
+    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads, threads).min(2 * threads);
+    for_each_chunk(&pool, n, task_rows * tasks, monitor, |start, end| {
         let starts: Vec<usize> = (start..end).step_by(task_rows).collect();
-        // An empty vector stands for zero, so that the reduction allocates nothing of its own.
-        let part = starts
+        // One sum per block of L rows (blocks start at multiples of L whatever the thread
+        // count), added in row order: the same result for any number of threads.
+        let parts: Vec<Vec<f64>> = starts
             .into_par_iter()
             .map(|r0| -> Result<Vec<f64>> {
                 let r1 = (r0 + task_rows).min(end);
@@ -603,14 +696,10 @@ pub fn shap_interaction_summary(
                 task::<true>(forest, &prep, &xv, r0, r1, Sink::Summary(&mut s, reduce))?;
                 Ok(s)
             })
-            .try_reduce(Vec::new, |mut a, b| {
-                if a.is_empty() {
-                    return Ok(b);
-                }
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                Ok(a)
-            })?;
-        total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+            .collect::<Result<_>>()?;
+        for part in parts {
+            total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+        }
         Ok(())
     })?;
     let inv = 1.0 / n as f64;

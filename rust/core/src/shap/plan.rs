@@ -73,8 +73,12 @@ impl Plan {
             max_depth: Vec::with_capacity(forest.n_trees()),
         };
         plan.tree_start.push(0);
-        // Per depth along the current path: (feature, q, unique features so far).
-        let mut path: Vec<(u32, f64, usize)> = Vec::new();
+        // Per depth along the current path: (feature, q, unique features so far, the depth of
+        // the feature's previous edge on the path, restored when the edge leaves the path).
+        let mut path: Vec<(u32, f64, usize, u32)> = Vec::new();
+        // Per feature: depth of its deepest edge on the current path (NONE when off the path),
+        // so that finding an edge's ancestor on the same feature costs O(1), not O(depth).
+        let mut last_edge = vec![NONE; forest.n_features()];
         let mut stack: Vec<(usize, u32, bool)> = Vec::new();
         // Position of the current path's node at each depth (the parent of the next node).
         let mut last_at: Vec<usize> = Vec::new();
@@ -90,27 +94,42 @@ impl Plan {
             }
             let mut max_unique = 0usize;
             let mut max_depth = 0usize;
-            path.clear();
+            while let Some((f, _, _, previous)) = path.pop() {
+                if !path.is_empty() {
+                    last_edge[f as usize] = previous;
+                }
+            }
             stack.clear();
             last_at.clear();
             stack.push((forest.root(t), 0, true));
             while let Some((nd, d, left)) = stack.pop() {
                 let du = d as usize;
-                path.truncate(du);
+                while path.len() > du {
+                    let (f, _, _, previous) = path.pop().expect("longer than du");
+                    if !path.is_empty() {
+                        // Edges below the root registered their feature.
+                        last_edge[f as usize] = previous;
+                    }
+                }
                 let (feature, same, ratio, q, q_same, unique) = if d == 0 {
                     (0, NONE, 1.0, 1.0, 1.0, 0)
                 } else {
                     let parent = plan.node[last_at[du - 1]] as usize;
                     let f = forest.feature(parent) as u32;
                     let r = cover_ratio(forest, parent, nd);
-                    let found = (1..du).rev().find(|&e| path[e].0 == f);
+                    let found = Some(last_edge[f as usize] as usize).filter(|&e| e as u32 != NONE);
                     let unique_above = path[du - 1].2;
                     match found {
                         Some(e) => (f, e as u32, r, path[e].1 * r, path[e].1, unique_above),
                         None => (f, NONE, r, r, 1.0, unique_above + 1),
                     }
                 };
-                path.push((feature, q, unique));
+                if d == 0 {
+                    path.push((feature, q, unique, NONE));
+                } else {
+                    path.push((feature, q, unique, last_edge[feature as usize]));
+                    last_edge[feature as usize] = d;
+                }
                 if same != NONE {
                     plan.referenced[last_at[same as usize]] = true;
                 }
