@@ -245,11 +245,6 @@ mod tests {
         assert_eq!(items_per_chunk(1e30, 4, 8), 8);
         assert!(items_per_chunk(10.0, 1, 1) > 1_000_000);
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn thread_counts_are_capped() {
