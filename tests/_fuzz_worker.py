@@ -34,6 +34,30 @@ def rows(n_features: int) -> np.ndarray:
     return X
 
 
+def _not_a_forest(parts: dict) -> str | None:
+    """An oracle independent of the core's checks: what a loaded forest must be. Each tree's
+    nodes are reached exactly once from its root, and split features are in range."""
+    start = parts["tree_start"]
+    for t in range(len(start) - 1):
+        a, b = int(start[t]), int(start[t + 1])
+        seen, stack = set(), [0]
+        while stack:
+            node = stack.pop()
+            if node in seen or not 0 <= node < b - a:
+                return f"tree {t} reaches node {node} twice or outside the tree"
+            seen.add(node)
+            f = int(parts["feature"][a + node])
+            if f >= 0:
+                if f >= parts["n_features"]:
+                    return f"tree {t} splits on feature {f} of {parts['n_features']}"
+                stack += [int(parts["left"][a + node]), int(parts["right"][a + node])]
+            elif f != -1:
+                return f"tree {t} node {node} has feature {f}"
+        if len(seen) != b - a:
+            return f"tree {t} has {b - a - len(seen)} nodes not reached from its root"
+    return None
+
+
 def _treelens_case(path: Path, fmt: str) -> dict:
     import treelens as tl
     from treelens import _core
@@ -57,6 +81,9 @@ def _treelens_case(path: Path, fmt: str) -> dict:
         return {"status": "refused", "detail": f"{type(e).__name__}: {e}"[:300]}
     except Exception:
         return {"status": "error", "detail": traceback.format_exc()[-3000:]}
+    broken = _not_a_forest(model.forest.__reduce__()[1][0])
+    if broken:
+        return {"status": "error", "detail": f"loaded, but {broken}"}
     if model.n_features > 100_000:
         # Too wide to predict on here; loading it was the point (nothing sized from it).
         return {"status": "loaded_wide", "detail": f"{model.n_features} features"}

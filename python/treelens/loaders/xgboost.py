@@ -102,6 +102,8 @@ def _ints(v, name: str) -> np.ndarray:
     arr = np.asarray(v if v is not None else [])
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iub"):
         raise ModelFormatError(f"XGBoost field {name} is not a list of integers")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ModelFormatError(f"XGBoost field {name} holds an integer beyond int64")
     return arr.astype(np.int64)
 
 
