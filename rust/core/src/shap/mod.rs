@@ -53,17 +53,22 @@ impl Prepared {
     /// interactions (each closed edge pairs with them).
     fn row_cost(&self, inter: bool) -> f64 {
         let plan = &self.plan;
-        (0..plan.n_trees())
-            .map(|t| {
-                let positions = (plan.tree_start[t + 1] - plan.tree_start[t]) as f64;
-                let pairs = if inter {
-                    (2 * plan.points[t]) as f64
-                } else {
-                    1.0
-                };
-                positions * plan.points[t] as f64 * pairs
-            })
-            .sum()
+        // Deep trees walk scratch far larger than the caches: each step then costs a miss.
+        let arrays = if inter { 5 } else { 2 };
+        let scratch = (self.max_depth + 1) * self.max_points.max(1) * L * 8 * arrays;
+        let misses = 1.0 + scratch as f64 / (1u64 << 20) as f64;
+        misses
+            * (0..plan.n_trees())
+                .map(|t| {
+                    let positions = (plan.tree_start[t + 1] - plan.tree_start[t]) as f64;
+                    let pairs = if inter {
+                        (2 * plan.points[t]) as f64
+                    } else {
+                        1.0
+                    };
+                    positions * plan.points[t] as f64 * pairs
+                })
+                .sum::<f64>()
     }
 
     fn new(forest: &Forest, weighted: bool) -> Result<Prepared> {
@@ -460,7 +465,7 @@ pub fn shap_values(
     let mut out = Array3::<f64>::zeros((n, p, k));
     // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
     // Blocks per task: as many as a fraction of a second of work allows (deep trees: one).
-    let work_blocks = items_per_chunk(prep.row_cost(false) * L as f64, 1, 1);
+    let work_blocks = items_per_chunk(prep.row_cost(false) * L as f64, 4, 1);
     let task_rows = (n.div_ceil(threads * 4))
         .div_ceil(L)
         .clamp(1, 8)
@@ -473,7 +478,11 @@ pub fn shap_values(
         data,
         n,
         task_rows,
-        items_per_chunk(prep.row_cost(false) * task_rows as f64, threads, threads),
+        items_per_chunk(
+            prep.row_cost(false) * task_rows as f64,
+            threads * 4,
+            threads,
+        ),
         |r0, r1, sl| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl)),
     )?;
     Ok(out)
@@ -581,7 +590,7 @@ pub fn shap_interaction_values(
     let mut out = Array4::<f64>::zeros((n, p, p, k));
     // One block per task: the (p, p, k) accumulator of a block is the large part.
     let data = out.as_slice_mut().expect("fresh array");
-    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads, threads);
+    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads * 4, threads);
     fill_rows(&pool, monitor, data, n, L, tasks, |r0, r1, sl| {
         task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl))
     })?;
