@@ -13,9 +13,9 @@ use std::time::Duration;
 /// How often the calling thread asks the monitor whether to stop while a chunk runs.
 pub const POLL: Duration = Duration::from_millis(25);
 
-/// Elementary steps (a node visited by one row, say) that one thread does per chunk: a few
-/// tens of milliseconds of work.
-pub const STEPS_PER_THREAD_CHUNK: f64 = (1u64 << 24) as f64;
+/// Elementary steps (a node visited by one row, say) that one thread does per chunk: about a
+/// tenth of a second of work (steps that miss the cache count more, see their cost models).
+pub const STEPS_PER_THREAD_CHUNK: f64 = (1u64 << 26) as f64;
 
 /// Most threads per core: results are the same for any thread count, and more threads than
 /// this only cost memory (a stack and buffers each).

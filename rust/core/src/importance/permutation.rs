@@ -215,6 +215,8 @@ pub fn permutation_scores(
         let block = (BLOCK_BYTES / (stride * FIXED_BYTES).max(1)).clamp(MIN_BLOCK, BLOCK);
         // Chunks sized by work: a row's repeats cost about its path lengths per repeat.
         let row_cost = crate::predict::row_cost(forest) * (1 + n_repeats * chunk.n_units()) as f64;
+        // Blocks of fewer rows when rows are costly (deep trees), so that a chunk stays short.
+        let block = block.min(items_per_chunk(row_cost, 1, 1));
         let rows_per_step = items_per_chunk(row_cost * block as f64, threads, threads) * block;
         let xv = x.view();
         let perms = perm.perms;

@@ -124,8 +124,8 @@ impl Scratch {
     }
 }
 
-/// Nodes visited between two looks at the cancel flag (each costs a pass over its rows).
-const CANCEL_EVERY: usize = 64;
+/// Rows passed between two looks at the cancel flag.
+const CANCEL_STEPS: usize = 1 << 16;
 
 impl Walk<'_> {
     /// Walks tree `t` and calls `sink` at each leaf that rows reach, with an explicit stack
@@ -155,16 +155,20 @@ impl Walk<'_> {
             rows,
             edge: None,
         });
-        let mut visited = 0usize;
+        let mut steps = 0usize;
         while let Some(pending) = scratch.stack.pop() {
-            visited += 1;
-            if visited.is_multiple_of(CANCEL_EVERY) && cancel.is_set() {
+            // Each node costs a pass over its rows.
+            steps += pending.rows.len() + 1;
+            if steps >= CANCEL_STEPS && cancel.is_set() {
                 scratch.recycle(pending.rows);
                 while let Some(p) = scratch.stack.pop() {
                     scratch.recycle(p.rows);
                 }
                 scratch.unwind(0);
                 return false;
+            }
+            if steps >= CANCEL_STEPS {
+                steps = 0;
             }
             scratch.unwind(pending.depth);
             if let Some((parent, left)) = pending.edge {

@@ -54,8 +54,8 @@ fn partition(items: &mut [u32], spill: &mut Vec<u32>, mut left: impl FnMut(u32) 
     front
 }
 
-/// Nodes visited between two looks at the cancel flag.
-const CANCEL_EVERY: usize = 1024;
+/// Rows and points passed between two looks at the cancel flag.
+const CANCEL_STEPS: usize = 1 << 16;
 
 impl PdWalk<'_> {
     /// Calls `leaf(node, rows, points)` with the rows and grid points reaching each leaf of the
@@ -83,14 +83,18 @@ impl PdWalk<'_> {
         ps.extend_from_slice(points);
         stack.clear();
         stack.push((root, 0, rs.len(), 0, ps.len()));
-        let mut visited = 0usize;
+        let mut steps = 0usize;
         while let Some((node, r0, r1, p0, p1)) = stack.pop() {
             if r0 == r1 || p0 == p1 {
                 continue;
             }
-            visited += 1;
-            if visited.is_multiple_of(CANCEL_EVERY) && cancel.is_set() {
-                return false;
+            // Each node costs a pass over its rows or points.
+            steps += (r1 - r0) + (p1 - p0);
+            if steps >= CANCEL_STEPS {
+                steps = 0;
+                if cancel.is_set() {
+                    return false;
+                }
             }
             if forest.is_leaf(node) {
                 leaf(node, &rs[r0..r1], &ps[p0..p1]);

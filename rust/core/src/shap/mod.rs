@@ -54,17 +54,22 @@ impl Prepared {
     /// interactions (each closed edge pairs with them).
     fn row_cost(&self, inter: bool) -> f64 {
         let plan = &self.plan;
-        (0..plan.n_trees())
-            .map(|t| {
-                let positions = (plan.tree_start[t + 1] - plan.tree_start[t]) as f64;
-                let pairs = if inter {
-                    (2 * plan.points[t]) as f64
-                } else {
-                    1.0
-                };
-                positions * plan.points[t] as f64 * pairs
-            })
-            .sum()
+        // Deep trees walk scratch far larger than the caches: each step then costs a miss.
+        let arrays = if inter { 5 } else { 2 };
+        let scratch = (self.max_depth + 1) * self.max_points.max(1) * L * 8 * arrays;
+        let misses = 1.0 + scratch as f64 / (1u64 << 20) as f64;
+        misses
+            * (0..plan.n_trees())
+                .map(|t| {
+                    let positions = (plan.tree_start[t + 1] - plan.tree_start[t]) as f64;
+                    let pairs = if inter {
+                        (2 * plan.points[t]) as f64
+                    } else {
+                        1.0
+                    };
+                    positions * plan.points[t] as f64 * pairs
+                })
+                .sum::<f64>()
     }
 
     fn new(forest: &Forest, weighted: bool) -> Result<Prepared> {
@@ -499,7 +504,7 @@ pub fn shap_values(
     let xv = x.view();
     let mut out = zeroed_output(&[n, p, k], "the SHAP values")?;
     // Blocks per task: as many as a fraction of a second of work allows (deep trees: one).
-    let work_blocks = items_per_chunk(prep.row_cost(false) * L as f64, 1, 1);
+    let work_blocks = items_per_chunk(prep.row_cost(false) * L as f64, 4, 1);
     let task_rows = task_rows.min(work_blocks * L);
     fill_rows(
         &pool,
@@ -507,7 +512,11 @@ pub fn shap_values(
         &mut out,
         n,
         task_rows,
-        items_per_chunk(prep.row_cost(false) * task_rows as f64, threads, threads),
+        items_per_chunk(
+            prep.row_cost(false) * task_rows as f64,
+            threads * 4,
+            threads,
+        ),
         |r0, r1, sl| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl)),
     )?;
     Ok(Array3::from_shape_vec((n, p, k), out).expect("n * p * k values"))
@@ -637,7 +646,7 @@ pub fn shap_interaction_values(
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = zeroed_output(&[n, p, p, k], "the SHAP interaction values")?;
-    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads, threads);
+    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads * 4, threads);
     fill_rows(&pool, monitor, &mut out, n, L, tasks, |r0, r1, sl| {
         task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl))
     })?;
