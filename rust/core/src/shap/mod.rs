@@ -17,7 +17,9 @@ mod brute_force;
 use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, for_each_chunk_cancellable, items_per_chunk, pool};
+use crate::parallel::{
+    for_each_chunk, for_each_chunk_cancellable, items_per_chunk, pool, STEPS_PER_THREAD_CHUNK,
+};
 use decisions::Splits;
 use kernel::{tree_block, tree_tables, BlockCuts, Lane, TreeJob, Work, L};
 use ndarray::{Array3, Array4, ArrayView2};
@@ -464,27 +466,24 @@ pub fn shap_values(
     let xv = x.view();
     let mut out = Array3::<f64>::zeros((n, p, k));
     // Large tasks reuse each tree's tables over many blocks; small inputs still use all threads.
-    // Blocks per task: as many as a fraction of a second of work allows (deep trees: one).
-    let work_blocks = items_per_chunk(prep.row_cost(false) * L as f64, 4, 1);
-    let task_rows = (n.div_ceil(threads * 4))
-        .div_ceil(L)
-        .clamp(1, 8)
-        .min(work_blocks)
-        * L;
+    // Large tasks reuse each tree's tables over many blocks; small inputs still use all
+    // threads. Blocks costlier than a chunk's budget (deep trees) get one block per task.
+    let block_cost = prep.row_cost(false) * L as f64;
+    let costly = block_cost > STEPS_PER_THREAD_CHUNK;
+    let task_rows = if costly {
+        L
+    } else {
+        (n.div_ceil(threads * 4)).div_ceil(L).clamp(1, 8) * L
+    };
+    let tasks = if costly {
+        items_per_chunk(block_cost, threads, threads)
+    } else {
+        threads * 4
+    };
     let data = out.as_slice_mut().expect("fresh array");
-    fill_rows(
-        &pool,
-        monitor,
-        data,
-        n,
-        task_rows,
-        items_per_chunk(
-            prep.row_cost(false) * task_rows as f64,
-            threads * 4,
-            threads,
-        ),
-        |r0, r1, sl| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl)),
-    )?;
+    fill_rows(&pool, monitor, data, n, task_rows, tasks, |r0, r1, sl| {
+        task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl))
+    })?;
     Ok(out)
 }
 
@@ -590,7 +589,12 @@ pub fn shap_interaction_values(
     let mut out = Array4::<f64>::zeros((n, p, p, k));
     // One block per task: the (p, p, k) accumulator of a block is the large part.
     let data = out.as_slice_mut().expect("fresh array");
-    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads * 4, threads);
+    let block_cost = prep.row_cost(true) * L as f64;
+    let tasks = if block_cost > STEPS_PER_THREAD_CHUNK {
+        items_per_chunk(block_cost, threads, threads)
+    } else {
+        threads * 8
+    };
     fill_rows(&pool, monitor, data, n, L, tasks, |r0, r1, sl| {
         task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl))
     })?;
