@@ -352,35 +352,50 @@ fn close<const INTER: bool, const MC: usize, const FMA: bool>(
                 v[l] += s[l];
             }
             let p_feat = job.n_features;
-            let add_pair = |inter: &mut [Lane], fu: usize, dcu: &[Lane]| {
-                let mut x = ZERO;
-                for k in 0..m {
-                    for l in 0..L {
-                        x[l] = madd::<FMA>(dcu[k][l], h[k][l], x[l]);
-                    }
-                }
-                let a = &mut inter[(fu * p_feat + f) * k_out + out];
-                for l in 0..L {
-                    a[l] += 0.5 * x[l];
-                }
-                let b = &mut inter[(f * p_feat + fu) * k_out + out];
-                for l in 0..L {
-                    b[l] += 0.5 * x[l];
-                }
-            };
             if work.grouped {
                 // The ancestor edges grouped by feature: their coefficient changes are summed
                 // per feature (see `Work::add_to_slot`); the edge's own feature is skipped.
                 for (s, &fu) in work.slot_feature.iter().enumerate() {
-                    if fu as usize != f {
-                        add_pair(inter, fu as usize, &work.slot_sum[s * m..(s + 1) * m]);
+                    let fu = fu as usize;
+                    if fu == f {
+                        continue;
+                    }
+                    let dcu = &work.slot_sum[s * m..(s + 1) * m];
+                    let mut x = ZERO;
+                    for k in 0..m {
+                        for l in 0..L {
+                            x[l] = madd::<FMA>(dcu[k][l], h[k][l], x[l]);
+                        }
+                    }
+                    let a = &mut inter[(fu * p_feat + f) * k_out + out];
+                    for l in 0..L {
+                        a[l] += 0.5 * x[l];
+                    }
+                    let b = &mut inter[(f * p_feat + fu) * k_out + out];
+                    for l in 0..L {
+                        b[l] += 0.5 * x[l];
                     }
                 }
             } else {
                 for u in 1..e {
                     let fu = plan.feature[work.pos[u]] as usize;
-                    if fu != f {
-                        add_pair(inter, fu, &work.dc[u * m..(u + 1) * m]);
+                    if fu == f {
+                        continue;
+                    }
+                    let dcu = &work.dc[u * m..(u + 1) * m];
+                    let mut x = ZERO;
+                    for k in 0..m {
+                        for l in 0..L {
+                            x[l] = madd::<FMA>(dcu[k][l], h[k][l], x[l]);
+                        }
+                    }
+                    let a = &mut inter[(fu * p_feat + f) * k_out + out];
+                    for l in 0..L {
+                        a[l] += 0.5 * x[l];
+                    }
+                    let b = &mut inter[(f * p_feat + fu) * k_out + out];
+                    for l in 0..L {
+                        b[l] += 0.5 * x[l];
                     }
                 }
             }
