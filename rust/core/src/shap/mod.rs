@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::memory::{bytes_of, ensure_fits, ensure_fits_within, human_bytes, try_vec};
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, for_each_chunk_cancellable, items_per_chunk, pool};
+use crate::parallel::{
+    for_each_chunk, for_each_chunk_cancellable, items_per_chunk, pool, STEPS_PER_THREAD_CHUNK,
+};
 use decisions::Splits;
 use kernel::{tree_block, tree_tables, BlockCuts, Lane, TreeJob, Work, L};
 use ndarray::{Array3, Array4, ArrayView2};
@@ -503,20 +505,23 @@ pub fn shap_values(
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = zeroed_output(&[n, p, k], "the SHAP values")?;
-    // Blocks per task: as many as a fraction of a second of work allows (deep trees: one).
-    let work_blocks = items_per_chunk(prep.row_cost(false) * L as f64, 4, 1);
-    let task_rows = task_rows.min(work_blocks * L);
+    // Large tasks reuse each tree's tables over many blocks; small inputs still use all
+    // threads. Blocks costlier than a chunk's budget (deep trees) get one block per task.
+    let block_cost = prep.row_cost(false) * L as f64;
+    let costly = block_cost > STEPS_PER_THREAD_CHUNK;
+    let task_rows = if costly { L } else { task_rows };
+    let tasks = if costly {
+        items_per_chunk(block_cost, threads, threads)
+    } else {
+        threads * 4
+    };
     fill_rows(
         &pool,
         monitor,
         &mut out,
         n,
         task_rows,
-        items_per_chunk(
-            prep.row_cost(false) * task_rows as f64,
-            threads * 4,
-            threads,
-        ),
+        tasks,
         |r0, r1, sl| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl)),
     )?;
     Ok(Array3::from_shape_vec((n, p, k), out).expect("n * p * k values"))
@@ -646,7 +651,13 @@ pub fn shap_interaction_values(
     let x = x.as_standard_layout();
     let xv = x.view();
     let mut out = zeroed_output(&[n, p, p, k], "the SHAP interaction values")?;
-    let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads * 4, threads);
+    // One block per task: the (p, p, k) accumulator of a block is the large part.
+    let block_cost = prep.row_cost(true) * L as f64;
+    let tasks = if block_cost > STEPS_PER_THREAD_CHUNK {
+        items_per_chunk(block_cost, threads, threads)
+    } else {
+        threads * 8
+    };
     fill_rows(&pool, monitor, &mut out, n, L, tasks, |r0, r1, sl| {
         task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl))
     })?;
