@@ -195,20 +195,7 @@ pub(crate) fn raw(
     forest.check_columns(x.ncols())?;
     let bg = Background::new(forest, background, weights)?;
     let (n, p, k) = (x.nrows(), forest.n_features(), forest.n_outputs());
-    let shape: Vec<usize> = if interactions {
-        vec![n, p, p, k]
-    } else {
-        vec![n, p, k]
-    };
-    let what = format!(
-        "the interventional SHAP {}values ({} float64)",
-        if interactions { "interaction " } else { "" },
-        shape
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(" x ")
-    );
+    let (shape, what) = output_shape(n, p, k, interactions, "");
     // Per thread, a block's leaf patterns and one tree's node patterns (the background's
     // aggregates are checked once they are sized, see `linear::raw`).
     let largest = max_tree_nodes(forest);
@@ -256,20 +243,7 @@ pub fn transformed_values(
     let bg = Background::new(forest, background, weights)?;
     transformed::check(transform, forest, x.nrows())?;
     let (n, p, k) = (x.nrows(), forest.n_features(), transform.n_outputs(forest));
-    let shape: Vec<usize> = if interactions {
-        vec![n, p, p, k]
-    } else {
-        vec![n, p, k]
-    };
-    let what = format!(
-        "the interventional SHAP {}values of the transformed output ({} float64)",
-        if interactions { "interaction " } else { "" },
-        shape
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(" x ")
-    );
+    let (shape, what) = output_shape(n, p, k, interactions, " of the transformed output");
     // Once: both margins, the background's decisions (capped) and leaves; per thread: one
     // row's raw values, leaves and decisions.
     let (m, trees, words) = (bg.rows(), forest.n_trees(), forest.n_nodes() / 64 + 1);
@@ -304,4 +278,26 @@ pub fn transformed_values(
         monitor,
     )?;
     Ok(shaped(out, &shape))
+}
+
+/// The output's shape, `(n, p, k)` or `(n, p, p, k)`, and how a size error names it.
+fn output_shape(
+    n: usize,
+    p: usize,
+    k: usize,
+    interactions: bool,
+    of: &str,
+) -> (Vec<usize>, String) {
+    let shape = if interactions {
+        vec![n, p, p, k]
+    } else {
+        vec![n, p, k]
+    };
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let what = format!(
+        "the interventional SHAP {}values{of} ({} float64)",
+        if interactions { "interaction " } else { "" },
+        dims.join(" x ")
+    );
+    (shape, what)
 }
