@@ -9,8 +9,6 @@ runs: a crash of the child (SIGABRT on a failed allocation) fails the test.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import textwrap
 
@@ -21,37 +19,12 @@ import treelens as tl
 from treelens import _core
 from treelens.exceptions import InvalidInputError, OutputTooLargeError
 
+from _limited_child import run_child as limited_child
+
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux", reason="RLIMIT_AS and /proc/self/status are Linux's"
 )
 
-_PRELUDE = """
-import json, resource
-import numpy as np
-import treelens as tl
-from treelens.exceptions import OutputTooLargeError
-
-def status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1]) * 1024
-
-def limit_address_space(extra):
-    cap = status("VmSize:") + int(extra)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    return cap
-
-def refused(fn):
-    try:
-        fn()
-    except OutputTooLargeError as e:
-        return str(e)
-    return None
-
-def report(**kw):
-    print(json.dumps(kw))
-"""
 
 _MODEL = """
 from sklearn.ensemble import RandomForestRegressor
@@ -64,13 +37,8 @@ def forest(n_features, n_rows=200, depth=4, trees=3):
 
 
 def run_child(body: str, timeout: float = 180) -> dict:
-    """Runs ``body`` after the prelude in a fresh interpreter; its last line of output is JSON."""
-    code = _PRELUDE + _MODEL + textwrap.dedent(body)
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
-    )
-    assert r.returncode == 0, f"child exited with {r.returncode}: {r.stderr[-3000:]}"
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    """Runs ``body`` with the model helpers in a memory-limited child (see _limited_child)."""
+    return limited_child(_MODEL + textwrap.dedent(body), timeout=timeout)
 
 
 def assert_names_budget(message: str | None, *needles: str) -> None:

@@ -5,10 +5,7 @@ results computed a block of rows at a time keep each value under its own column 
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pandas as pd
@@ -19,6 +16,8 @@ from sklearn.ensemble import GradientBoostingRegressor
 
 import treelens as tl
 from treelens.exceptions import OutputTooLargeError
+
+from _limited_child import run_child
 
 NAMES = ["a", "b", "c", "d"]
 #: The table shows model column ``PERM[i]`` at its position ``i``.
@@ -79,20 +78,10 @@ def test_empty_table_gives_an_empty_float32_result(fitted):
 
 
 _CHILD = """
-import json, resource
-import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-import treelens as tl
-from treelens.exceptions import OutputTooLargeError
 from sklearn.tree import DecisionTreeRegressor
-
-def status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1]) * 1024
 
 cols = [f"f{j}" for j in range(10)]
 rng = np.random.default_rng(0)
@@ -104,27 +93,16 @@ frame = pd.DataFrame({c: np.zeros(rows, dtype=np.float32) for c in cols[::-1]})
 table = {"pandas": frame, "polars": pl.from_pandas(frame),
          "pyarrow": pa.Table.from_pandas(frame, preserve_index=False)}[KIND]
 del frame
-cap = status("VmSize:") + (300 << 20)
-resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+limit_address_space(300 << 20)
 before = status("VmHWM:")
-message = None
-try:
-    model.prepare(table)
-except OutputTooLargeError as e:
-    message = str(e)
-print(json.dumps({"message": message, "growth": status("VmHWM:") - before}))
+report(message=refused(lambda: model.prepare(table)), growth=status("VmHWM:") - before)
 """
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS and /proc/self/status are Linux's")
 @pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow"])
 def test_a_table_is_sized_before_it_is_converted(kind):
-    code = _CHILD.replace("KIND", repr(kind))
-    r = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=180
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out = run_child(_CHILD.replace("KIND", repr(kind)))
     assert out["message"] is not None, "the table was converted, not refused"
     assert "X converted to float64 (6000000 x 10)" in out["message"], out["message"]
     assert "RLIMIT_AS" in out["message"], out["message"]
