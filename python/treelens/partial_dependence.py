@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _core
 from .exceptions import FeatureNameError, InvalidInputError
-from .memory import ensure_fits
+from .memory import block_rows, ensure_fits
 from .options import check_int, check_n_jobs
 from .progress import progress_callback
 
@@ -76,17 +76,132 @@ def weights(sample_weight, n: int) -> np.ndarray:
     return np.ascontiguousarray(w)
 
 
-def _default_grid(column: np.ndarray, grid_resolution: int, percentiles) -> np.ndarray:
-    values = column[~np.isnan(column)]
-    if values.size == 0:
-        return np.array([np.nan])
-    uniques = np.unique(values)
-    if uniques.size < grid_resolution:
+def mquantiles(values: np.ndarray, probs) -> np.ndarray:
+    """The quantiles ``scipy.stats.mstats.mquantiles`` gives with its defaults (plotting
+    positions ``alphap = betap = 0.4``), which scikit-learn's partial dependence grid uses:
+    for ``n`` sorted values and probability ``p``, ``aleph = n p + 0.4 + 0.2 p``,
+    ``k = floor(clip(aleph, 1, n - 1))`` and the value is interpolated between the ``k``-th
+    and ``(k + 1)``-th smallest values by ``clip(aleph - k, 0, 1)``."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    p = np.atleast_1d(np.asarray(probs, dtype=np.float64))
+    n = x.size
+    if n == 1:
+        return np.resize(x, p.shape)
+    aleph = n * p + (0.4 + p * (1.0 - 0.4 - 0.4))
+    k = np.floor(aleph.clip(1, n - 1)).astype(np.intp)
+    gamma = (aleph - k).clip(0, 1)
+    return (1.0 - gamma) * x[k - 1] + gamma * x[k]
+
+
+def _check_percentiles(percentiles) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in percentiles)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"percentiles must be a pair of numbers in [0, 1], got {percentiles!r}"
+        ) from None
+    if not (0.0 <= lo <= 1.0 and 0.0 <= hi <= 1.0):
+        raise InvalidInputError(f"percentiles must be in [0, 1], got {percentiles!r}")
+    if lo >= hi:
+        raise InvalidInputError(
+            f"percentiles[0] must be strictly less than percentiles[1], got {percentiles!r}"
+        )
+    return lo, hi
+
+
+def default_grid(
+    column: np.ndarray, grid_resolution: int, percentiles, categorical: bool, name: str
+) -> np.ndarray:
+    """scikit-learn's grid of one feature: its unique values (missing included, as one value)
+    when it is categorical or has fewer than ``grid_resolution`` of them, else
+    ``grid_resolution`` equally spaced values between the ``percentiles`` of the column
+    (``mquantiles``; over the present values, where scikit-learn's would be NaN)."""
+    uniques = np.unique(column)
+    if categorical or uniques.size < grid_resolution:
         return uniques
-    lo, hi = np.quantile(values, percentiles)
-    if lo == hi:
-        return uniques
-    return np.linspace(lo, hi, num=grid_resolution)
+    present = column[~np.isnan(column)]
+    lo, hi = mquantiles(present, percentiles)
+    if np.allclose(lo, hi):
+        raise InvalidInputError(
+            f"the percentiles {tuple(percentiles)} of feature {name!r} are too close to each "
+            "other to build a grid; choose percentiles further apart, or pass grid="
+        )
+    return np.linspace(lo, hi, num=grid_resolution, endpoint=True)
+
+
+def categorical_columns(categorical_features, names: list[str], chosen: list[int], model_cats):
+    """Whether each chosen column is categorical: as ``categorical_features`` says (a boolean
+    mask over X's columns, or column indices or names, as in scikit-learn), else whether the
+    model itself treats the column as categorical (its grid is then its categories)."""
+    if categorical_features is None:
+        return [j in model_cats for j in chosen]
+    flags = np.asarray(categorical_features)
+    if flags.dtype.kind == "b":
+        if flags.ndim != 1 or flags.size != len(names):
+            raise InvalidInputError(
+                "a boolean categorical_features must have one entry per column of X "
+                f"({len(names)}), got {flags.size}"
+            )
+        return [bool(flags[j]) for j in chosen]
+    if flags.dtype.kind in "iuOU":
+        marked = set(resolve_features(list(flags.ravel()), names)) if flags.size else set()
+        return [j in marked for j in chosen]
+    raise InvalidInputError(
+        "categorical_features must be booleans (one per column), column indices or feature "
+        f"names, got an array of {flags.dtype}"
+    )
+
+
+_RESPONSES = ("auto", "predict_proba", "decision_function", "raw")
+_METHODS = ("auto", "brute")
+
+
+def model_categorical_features(model) -> set[int]:
+    """Model columns the model treats as categorical: mapped to category codes, typed ``"c"``,
+    or split on by category sets in some tree."""
+    cats = set(model.categories) | set(model.frame_categories)
+    if model.feature_types is not None:
+        cats |= {j for j, t in enumerate(model.feature_types) if t == "c"}
+    state = model.forest.__reduce__()[1][0]
+    split_on_sets = np.asarray(state["category_set"]) >= 0
+    cats |= {int(j) for j in np.unique(np.asarray(state["feature"])[split_on_sets])}
+    return cats
+
+
+def response(model, response_method: str):
+    """``(transform, outputs)``: what scikit-learn's ``response_method`` averages, as a map
+    from raw margins ``(..., k)`` to the response (None: the margin itself) and the outputs
+    kept (None: all). Classifiers average ``predict_proba`` (the positive class only for
+    binary ones) or ``decision_function``; regressors average ``predict`` (the margin through
+    the model's link: the mean for Poisson, gamma and Tweedie). ``"raw"``, treelens' own,
+    averages the margin of every output."""
+    if response_method not in _RESPONSES:
+        raise InvalidInputError(
+            f"response_method must be one of {_RESPONSES}, got {response_method!r}"
+        )
+    if response_method == "raw":
+        return None, None
+    binary_probabilities = model.margin_is_probability and model.n_outputs == 2
+    if not model.is_classifier:
+        if response_method != "auto":
+            raise InvalidInputError(
+                f"response_method={response_method!r} applies to classifiers; a regressor's "
+                'partial dependence averages its predictions: use "auto" (or "raw" for the '
+                "margin before the link)"
+            )
+        return (None if model.link == "identity" else model.transform_margin), None
+    if response_method == "decision_function":
+        if model.margin_is_probability:
+            raise InvalidInputError(
+                "this classifier has no decision_function (its trees vote class "
+                'probabilities): use response_method="predict_proba" or "auto"'
+            )
+        return None, None
+    # predict_proba, which every classifier treelens loads has.
+    keep = [1] if binary_probabilities else None
+    if model.margin_is_probability or model.link == "identity":
+        return None, keep
+    return model.transform_margin, keep
 
 
 def partial_dependence(
@@ -96,18 +211,24 @@ def partial_dependence(
     grid=None,
     *,
     sample_weight=None,
-    kind: str = "average",
-    grid_resolution: int = 100,
+    categorical_features=None,
+    feature_names=None,
+    response_method: str = "auto",
     percentiles=(0.05, 0.95),
+    grid_resolution: int = 100,
+    method: str = "auto",
+    kind: str = "average",
     n_jobs: int | None = None,
     progress: bool | None = None,
 ) -> Bunch:
-    """Exact data-based partial dependence of the raw margin on a set of features.
+    """Exact data-based partial dependence (and ICE curves), with scikit-learn's conventions.
 
-    ``PD_S(v) = sum_i w_i f(v, x_i,notS) / sum_i w_i`` over the rows of ``X``: the (weighted) mean
-    prediction with the columns of ``S`` set to ``v``, computed from the trees' structure (each
-    tree walked once with all rows and grid points), equal to the brute-force mean of model
-    predictions on replicated data.
+    ``PD_S(v) = sum_i w_i r(v, x_i,notS) / sum_i w_i`` over the rows of ``X``: the (weighted)
+    mean response ``r`` with the columns of ``S`` set to ``v``, as
+    ``sklearn.inspection.partial_dependence(method="brute")`` computes it, but from the trees'
+    structure (each tree walked once with all rows and grid points) and equal to the
+    brute-force mean on replicated data. The arguments, the default grid and the result's
+    layout are scikit-learn's, so ``PartialDependenceDisplay`` can draw the result.
 
     Parameters
     ----------
@@ -119,19 +240,40 @@ def partial_dependence(
         The feature set ``S``: names, or indices of X's columns (X's order, as in
         scikit-learn).
     grid : sequence of 1-D arrays, optional
-        Values per feature; the grid is their cartesian product. A 1-D array is accepted for
-        one feature. By default, as in scikit-learn: a feature's unique values when there are
-        fewer than ``grid_resolution``, else ``grid_resolution`` equally spaced values between
-        the ``percentiles`` of the column (``numpy.quantile``, linear interpolation). Values
-        are in the model's encoding (category codes for categorical columns).
+        treelens' addition: values per feature; the grid is their cartesian product. A 1-D
+        array is accepted for one feature. Values are in the model's encoding (category codes
+        for categorical columns). By default, as in scikit-learn: a feature's unique values
+        (NaN included as one value) when it is categorical or has fewer than
+        ``grid_resolution`` of them, else ``grid_resolution`` equally spaced values between
+        the ``percentiles`` of the column, computed as ``scipy.stats.mstats.mquantiles`` does
+        (over the present values when the column has NaNs: scikit-learn's grid is then NaN).
     sample_weight : array-like of shape (n_samples,), optional
         Row weights of the mean.
-    kind : {"average", "individual", "both"}
-        Partial dependence, individual conditional expectation (ICE) curves, or both.
-    grid_resolution : int
-        Points per feature of the default grid.
+    categorical_features : array-like, optional
+        As in scikit-learn: a boolean mask over X's columns, or the indices or names of the
+        categorical columns, whose grid is their unique values. By default the columns the
+        model itself treats as categorical (scikit-learn's default: none).
+    feature_names : array-like of str, optional
+        Names of X's columns when X is an array (as in scikit-learn), so that ``features``
+        and ``categorical_features`` can name them.
+    response_method : {"auto", "predict_proba", "decision_function", "raw"}
+        What is averaged, as in scikit-learn: for classifiers ``predict_proba`` (``"auto"``;
+        the positive class only for binary classifiers) or ``decision_function`` (the raw
+        margin: log-odds); for regressors ``predict`` (``"auto"``: the margin through the
+        model's link, e.g. the mean of a Poisson regressor). ``"raw"`` (treelens' addition)
+        averages the raw margin of every output (``model.predict``), for any model.
     percentiles : (float, float)
         Range of the default grid for features with many values.
+    grid_resolution : int
+        Points per feature of the default grid (at least 2).
+    method : {"auto", "brute"}
+        treelens always computes scikit-learn's ``"brute"`` quantity (the data-based
+        expectation), exactly and fast. scikit-learn's ``"recursion"`` (its default for
+        gradient boosting and regression forests) is a different quantity, averaged over the
+        training data's node weights and, for GradientBoosting, off by the initial
+        prediction; it is refused rather than answered with other numbers.
+    kind : {"average", "individual", "both"}
+        Partial dependence, individual conditional expectation (ICE) curves, or both.
     n_jobs : int, optional
         Threads; None means all cores.
     progress : bool, optional
@@ -140,30 +282,45 @@ def partial_dependence(
     Returns
     -------
     Bunch
-        ``grid_values``: list of the grid's 1-D arrays, one per feature; ``average``: ndarray of
-        shape ``(n_outputs, *grid_shape)`` (when kind is "average" or "both"); ``individual``:
-        ndarray of shape ``(n_outputs, n_samples, *grid_shape)`` (kind "individual" or "both");
-        ``features``: the features' names. The layout follows
-        ``sklearn.inspection.partial_dependence``. Values are the raw margin (``model.predict``),
-        not the response scikit-learn averages (``predict_proba`` or ``predict``): log-odds for
-        boosted classifiers, the log of the mean for Poisson, gamma and Tweedie regressors,
-        class probabilities for scikit-learn forest classifiers. One output for regressors and
-        binary boosted classifiers, one per class for multiclass models and for scikit-learn
-        forest classifiers (two for binary ones, where scikit-learn returns the positive
-        class only). The partial dependence of the response is the mean of
-        ``model.transform_margin`` over the individual curves (``kind="individual"``).
+        As scikit-learn's: ``grid_values``, the list of the grid's 1-D arrays, one per
+        feature; ``average``, ndarray of shape ``(n_outputs, *grid_shape)`` (kind "average"
+        or "both"); ``individual``, ndarray of shape ``(n_outputs, n_samples, *grid_shape)``
+        (kind "individual" or "both"). ``n_outputs`` is 1 for regressors and binary
+        classifiers, the number of classes for multiclass ones (every output with
+        ``response_method="raw"``). treelens adds ``features``: the features' names.
     """
     from .loaders import load
 
     if kind not in ("average", "individual", "both"):
         raise InvalidInputError(f"kind must be 'average', 'individual' or 'both', got {kind!r}")
+    if method not in _METHODS:
+        if method == "recursion":
+            raise InvalidInputError(
+                "method=\"recursion\" is scikit-learn's approximation by the training data's "
+                "node weights (and for GradientBoosting it leaves out the initial "
+                "prediction); treelens computes the exact data-based partial dependence "
+                '(scikit-learn\'s "brute") as fast: use method="auto" or "brute"'
+            )
+        raise InvalidInputError(f"method must be one of {_METHODS}, got {method!r}")
     n_jobs = check_n_jobs(n_jobs)
     if grid is None:
-        # (More points than a column has distinct values: its values, as in scikit-learn.)
-        grid_resolution = check_int("grid_resolution", grid_resolution, minimum=1, maximum=None)
+        grid_resolution = check_int("grid_resolution", grid_resolution, minimum=2, maximum=None)
+        percentiles = _check_percentiles(percentiles)
     model = load(model)
+    transform, keep = response(model, response_method)
     rows = model.read(X)
     names = rows.labels()
+    if feature_names is not None:
+        given = [str(v) for v in np.asarray(feature_names, dtype=object).ravel()]
+        if rows.names is not None and rows.names != given and hasattr(X, "columns"):
+            raise InvalidInputError(
+                "feature_names is for arrays; X is a table with its own column names"
+            )
+        if len(given) != len(names):
+            raise InvalidInputError(
+                f"feature_names must name each of X's {len(names)} columns, got {len(given)}"
+            )
+        names = given
     chosen = resolve_features(features, names)
     cols = rows.model_columns(chosen)
     x = rows.matrix
@@ -171,7 +328,13 @@ def partial_dependence(
         raise InvalidInputError("X has no rows")
     w = weights(sample_weight, x.shape[0])
     if grid is None:
-        grid_values = [_default_grid(x[:, j], grid_resolution, percentiles) for j in cols]
+        in_model = model_categorical_features(model)
+        model_cats = {i for i in range(len(names)) if rows.model_columns([i])[0] in in_model}
+        is_cat = categorical_columns(categorical_features, names, chosen, model_cats)
+        grid_values = [
+            default_grid(x[:, j], grid_resolution, percentiles, c, names[i])
+            for i, j, c in zip(chosen, cols, is_cat)
+        ]
     else:
         if len(cols) == 1 and np.ndim(grid) == 1:
             grid = [grid]
@@ -188,34 +351,78 @@ def partial_dependence(
             grid_values.append(arr)
     shape = tuple(len(g) for g in grid_values)
     n_points = math.prod(shape)
+    n = x.shape[0]
+    k = model.n_outputs
+    k_out = k if keep is None else len(keep)
     individual = kind in ("individual", "both")
+    # A nonlinear response is averaged from the curves, a block of rows at a time.
+    block = n if transform is None else min(n, block_rows(2 * 8 * n_points * k))
     # The grid's points (twice: the mesh and its stack), the averages, the individual curves
-    # and their reshaped copy.
-    needed = 2 * n_points * len(cols) * 8 + n_points * model.n_outputs * 8 * (
-        1 + (2 * x.shape[0] if individual else 0)
+    # and their reshaped copy, and a block's curves when the response is nonlinear.
+    needed = (
+        2 * n_points * len(cols) * 8
+        + n_points * k * 8 * (1 + (2 * n if individual else 0))
+        + (0 if transform is None else 2 * 8 * n_points * k * block)
     )
     ensure_fits(
         f"partial dependence on a grid of {n_points} points "
-        f"({' x '.join(map(str, shape))}) for {x.shape[0]} rows",
+        f"({' x '.join(map(str, shape))}) for {n} rows",
         needed,
         'use a coarser grid (grid_resolution), fewer rows, or kind="average"',
     )
     mesh = np.meshgrid(*grid_values, indexing="ij")
-    points = np.stack([m.ravel() for m in mesh], axis=1).astype(np.float64)
-    average, ice = _core.partial_dependence(
-        model.forest,
-        x,
-        w,
-        cols,
-        np.ascontiguousarray(points),
-        individual=individual,
-        n_jobs=n_jobs,
-        progress=progress_callback(progress, "partial dependence", x.shape[0] * len(points)),
-    )
-    k = model.n_outputs
-    out = Bunch(grid_values=grid_values, features=[names[i] for i in chosen])
+    points = np.ascontiguousarray(np.stack([m.ravel() for m in mesh], axis=1), dtype=np.float64)
+    bar = progress_callback(progress, "partial dependence", n * n_points)
+    if transform is None:
+        average, ice = _core.partial_dependence(
+            model.forest, x, w, cols, points, individual=individual, n_jobs=n_jobs, progress=bar
+        )
+    else:
+        average, ice = _responses(
+            model.forest, x, w, cols, points, transform, individual, block, n_jobs, bar
+        )
+    out = Bunch(grid_values=grid_values)
     if kind in ("average", "both"):
-        out["average"] = np.moveaxis(average, -1, 0).reshape((k, *shape))
+        average = np.moveaxis(average, -1, 0)
+        out["average"] = (average if keep is None else average[keep]).reshape((k_out, *shape))
     if individual:
-        out["individual"] = np.moveaxis(ice, -1, 0).reshape((k, x.shape[0], *shape))
+        ice = np.moveaxis(ice, -1, 0)
+        out["individual"] = (ice if keep is None else ice[keep]).reshape((k_out, n, *shape))
+    out["features"] = [names[i] for i in chosen]
     return out
+
+
+def _responses(forest, x, w, cols, points, transform, individual, block, n_jobs, bar):
+    """``(average, curves)`` of a nonlinear response: the margin's curves of a block of rows
+    at a time, through ``transform``, summed with the rows' weights (curves kept when
+    ``individual``): ``(points, k)`` and ``(n, points, k)``."""
+    n = x.shape[0]
+    total = None
+    curves = np.empty((n, points.shape[0], forest.n_outputs)) if individual else None
+    for r0 in range(0, n, block):
+        r1 = min(n, r0 + block)
+
+        def cb(done, total_steps, r0=r0, r1=r1):
+            if bar is not None:
+                bar(
+                    r0 * points.shape[0]
+                    + done * (r1 - r0) * points.shape[0] // max(total_steps, 1),
+                    n * points.shape[0],
+                )
+
+        _, margins = _core.partial_dependence(
+            forest,
+            x[r0:r1],
+            w[r0:r1],
+            cols,
+            points,
+            individual=True,
+            n_jobs=n_jobs,
+            progress=cb if bar is not None else None,
+        )
+        part = transform(np.asarray(margins))
+        if individual:
+            curves[r0:r1] = part
+        weighted = np.tensordot(w[r0:r1], part, axes=(0, 0))
+        total = weighted if total is None else total + weighted
+    return total / w.sum(), curves
