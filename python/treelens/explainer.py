@@ -488,9 +488,11 @@ class TreeExplainer:
         out = Explanation(
             values=values,
             base_values=base,
-            data=input_data(X),
+            # A Pipeline's explanation holds the transformed rows it explains.
+            data=input_data(X if rows.source is None else rows.source),
             feature_names=rows.names,
             output_names=output_names,
+            feature_groups=getattr(self.model, "feature_groups", None),
         )
         return out[0] if one else out
 

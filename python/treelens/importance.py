@@ -407,12 +407,14 @@ def _permuted_copy(Xs, unit, src):
     return out
 
 
-def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_rows):
+def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_rows, *, est=None):
     """Baseline and permuted scores through scikit-learn's scorer on the live estimator.
 
     The estimator sees a table in the model's column order (scikit-learn and XGBoost refuse
-    the same names in another order), so the units are mapped to the model's columns."""
-    est = model.estimator
+    the same names in another order), so the units are mapped to the model's columns. ``est``
+    (a Pipeline, scored on the raw rows as they are) replaces the model's estimator."""
+    if est is None:
+        est = model.estimator
     if est is None:
         raise InvalidInputError(
             f"scorer {scorer!r} is not computed natively (native: {', '.join(NATIVE_SCORERS)}) "
@@ -435,7 +437,7 @@ def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_r
         X = X.to_pandas()  # polars and pyarrow: scikit-learn's scorer and the copies below
     elif not is_table(X):
         X = np.asarray(X)
-    if input_rows.order is not None:
+    if input_rows is not None and input_rows.order is not None:
         X = X[[X.columns[i] for i in np.argsort(input_rows.order)]]
         units = [input_rows.model_columns(unit) for unit in units]
     y = np.asarray(y) if not hasattr(y, "iloc") else y
@@ -450,6 +452,37 @@ def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_r
             for name in baseline
         }
     return float(baseline), np.array(results, dtype=np.float64)
+
+
+def _weights(sample_weight, n_rows: int):
+    """``sample_weight`` as float64 (or None); raises on a wrong length or non-finite values."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if weight.shape[0] != n_rows:
+        raise InvalidInputError(f"sample_weight has {weight.shape[0]} entries for {n_rows} rows")
+    if not np.isfinite(weight).all():
+        raise InvalidInputError("sample_weight holds NaN or infinite values")
+    return weight
+
+
+def _check_scorers(entries, model) -> None:
+    """Refuses unknown scorer names, and classifier scorers for a regressor."""
+    for entry in entries.values():
+        if isinstance(entry, str) and entry not in NATIVE_SCORERS:
+            try:
+                from sklearn.metrics import get_scorer_names
+
+                known = set(get_scorer_names())
+            except Exception:  # pragma: no cover
+                known = set(NATIVE_SCORERS)
+            if entry not in known:
+                raise InvalidInputError(
+                    f"unknown scorer {entry!r}; native scorers: {', '.join(NATIVE_SCORERS)}; "
+                    "or any scikit-learn scorer name, or a callable"
+                )
+        if isinstance(entry, str) and entry in _CLASSIFIER_SCORERS and not model.is_classifier:
+            raise InvalidInputError(f"scorer {entry!r} needs a classifier with classes")
 
 
 def permutation_importance(
@@ -523,6 +556,23 @@ def permutation_importance(
         check_seed(random_state, generators=False)
     _check_max_samples(max_samples)
     model = load(estimator_or_model)
+    if model.preprocessing is not None:
+        # A Pipeline: the raw columns are permuted, as scikit-learn does.
+        from .pipeline_importance import raw_permutation_importance
+
+        return raw_permutation_importance(
+            model,
+            X,
+            y,
+            scoring=scoring,
+            n_repeats=n_repeats,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            sample_weight=sample_weight,
+            max_samples=max_samples,
+            groups=groups,
+            progress=progress,
+        )
     n = rows_of(X)
     if n is not None:
         _check_sizes(n, model.n_features, n_repeats, max_samples, groups)
@@ -532,34 +582,12 @@ def permutation_importance(
     if n_rows == 0:
         raise InvalidInputError("X has no rows")
     y_values, y_classes = _encode_y(model, y, n_rows)
-    weight = None
-    if sample_weight is not None:
-        weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-        if weight.shape[0] != n_rows:
-            raise InvalidInputError(
-                f"sample_weight has {weight.shape[0]} entries for {n_rows} rows"
-            )
-        if not np.isfinite(weight).all():
-            raise InvalidInputError("sample_weight holds NaN or infinite values")
+    weight = _weights(sample_weight, n_rows)
     # Units are X's columns (as scikit-learn's rows are); the core reads the model's order.
     units = _units(groups, model.n_features, input_rows.names)
     model_units = [input_rows.model_columns(unit) for unit in units]
     entries, single, _ = _scorer_names(scoring, model)
-    for entry in entries.values():
-        if isinstance(entry, str) and entry not in NATIVE_SCORERS:
-            try:
-                from sklearn.metrics import get_scorer_names
-
-                known = set(get_scorer_names())
-            except Exception:  # pragma: no cover
-                known = set(NATIVE_SCORERS)
-            if entry not in known:
-                raise InvalidInputError(
-                    f"unknown scorer {entry!r}; native scorers: {', '.join(NATIVE_SCORERS)}; "
-                    "or any scikit-learn scorer name, or a callable"
-                )
-        if isinstance(entry, str) and entry in _CLASSIFIER_SCORERS and not model.is_classifier:
-            raise InvalidInputError(f"scorer {entry!r} needs a classifier with classes")
+    _check_scorers(entries, model)
     rows, perms = _draw(n_rows, int(n_repeats), random_state, max_samples)
 
     native = [key for key, e in entries.items() if isinstance(e, str) and e in NATIVE_SCORERS]

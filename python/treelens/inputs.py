@@ -34,11 +34,14 @@ class Prepared:
         order is the model's (numpy arrays, tables in the model's order).
     names : list of str or None
         Feature names in the input's column order: a table's own, else the model's.
+    source : array-like or None
+        The rows that were read, when they are not the caller's (a Pipeline's transformed rows).
     """
 
     matrix: np.ndarray
     order: np.ndarray | None
     names: list[str] | None
+    source: object = None
 
     def model_columns(self, indices) -> list[int]:
         """The model columns of the input's columns ``indices``."""
@@ -81,6 +84,8 @@ def is_table(X) -> bool:
 
 def input_data(X) -> np.ndarray:
     """The input's own values as a 2-D array, in its column order (an Explanation's data)."""
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy sparse: its values, 0 where absent
+        return X.toarray()
     table = named_table(X)
     return np.asarray(X) if table is None else table.data()
 

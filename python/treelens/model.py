@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from . import _core
-from .inputs import Prepared, as_matrix, read_input
+from .inputs import Prepared, read_input
 from .memory import ensure_fits, input_bytes, rows_of
 from .options import check_n_jobs
 from .progress import progress_callback
@@ -69,6 +69,12 @@ class Model:
     #: Whether the model accepts missing values (NaN); scikit-learn's GradientBoosting refuses
     #: them, so treelens does too rather than invent a branch for them.
     accepts_missing: bool = True
+    #: A scikit-learn Pipeline's fitted steps before the model (``loaders.pipeline``), applied
+    #: to the raw rows before they are read: the model explains the transformed rows.
+    preprocessing: Any = None
+    #: ``{raw column: [transformed feature names]}`` for a Pipeline whose transformers say which
+    #: raw column each transformed feature comes from (one-hot columns to their source).
+    feature_groups: dict[str, list[str]] | None = None
 
     @property
     def n_features(self) -> int:
@@ -93,12 +99,16 @@ class Model:
 
     def prepare(self, X) -> np.ndarray:
         """``X`` as a float64 C-ordered matrix in the model's column order and encoding."""
-        return as_matrix(self, X)
+        return self.read(X).matrix
 
     def read(self, X) -> Prepared:
         """``X`` read by name (tables) or position (arrays): the matrix in the model's order
-        and the permutation that puts results back in the input's column order."""
-        return read_input(self, X)
+        and the permutation that puts results back in the input's column order. A Pipeline's
+        preprocessing is applied first: the rows read are the transformed ones."""
+        if self.preprocessing is None:
+            return read_input(self, X)
+        transformed = self.preprocessing.transform(X)
+        return replace(read_input(self, transformed), source=transformed)
 
     def predict(self, X, *, n_jobs: int | None = None, progress: bool | None = None) -> np.ndarray:
         """Raw margin prediction.

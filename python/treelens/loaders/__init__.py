@@ -8,6 +8,7 @@ from pathlib import Path
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
 from . import lightgbm as _lightgbm
+from . import pipeline as _pipeline
 from . import sklearn as _sklearn
 from . import xgboost as _xgboost
 
@@ -17,6 +18,7 @@ _ACCEPTED = (
     "a fitted scikit-learn tree model ("
     + ", ".join(_sklearn.SUPPORTED)
     + "), an xgboost Booster or XGBModel, a lightgbm Booster or LGBMModel, a treelens Model, "
+    "a scikit-learn Pipeline ending in one of these, "
     "or the path to an XGBoost JSON/UBJSON model, an XGBoost JSON dump or a LightGBM model file"
 )
 
@@ -66,8 +68,10 @@ def load(
     ----------
     obj : estimator, booster, path, bytes or list
         A fitted scikit-learn tree model, an xgboost ``Booster`` or ``XGBModel``, a lightgbm
-        ``Booster`` or ``LGBMModel``, a path to a saved model (XGBoost JSON or UBJSON, an XGBoost
-        JSON dump, a LightGBM model file), the raw bytes of an XGBoost model, the list that
+        ``Booster`` or ``LGBMModel``, a scikit-learn ``Pipeline`` ending in one of these (its
+        preprocessing is applied to the rows; the model explains the transformed columns), a
+        path to a saved model (XGBoost JSON or UBJSON, an XGBoost JSON dump, a LightGBM model
+        file), the raw bytes of an XGBoost model, the list that
         ``Booster.get_dump(dump_format="json", with_stats=True)`` returns, or a loaded Model.
     iteration_range : (int, int), optional
         XGBoost: the boosting rounds to use, as in ``Booster.predict``. An ``XGBModel`` fitted
@@ -115,6 +119,8 @@ def load(
         raise UnsupportedModelError(
             f"options {sorted(given)} apply to XGBoost dumps only, not to {type(obj).__name__}"
         )
+    if _pipeline.is_pipeline(obj):
+        return _pipeline.load_pipeline(obj, lambda est: load(est, iteration_range=iteration_range))
     root = _module_root(obj)
     if root == "sklearn":
         if iteration_range is not None:
