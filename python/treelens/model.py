@@ -108,7 +108,8 @@ class Model:
         if self.preprocessing is None:
             return read_input(self, X)
         transformed = self.preprocessing.transform(X)
-        return replace(read_input(self, transformed), source=transformed)
+        rows = read_input(self, self.preprocessing.readable(self, transformed))
+        return replace(rows, source=transformed)
 
     def predict(self, X, *, n_jobs: int | None = None, progress: bool | None = None) -> np.ndarray:
         """Raw margin prediction.
