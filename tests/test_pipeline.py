@@ -18,17 +18,18 @@ import pandas as pd
 import pytest
 import shap
 import xgboost as xgb
-from sklearn.compose import ColumnTransformer
+from sklearn.compose import ColumnTransformer, make_column_transformer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import (
     GradientBoostingRegressor,
     HistGradientBoostingClassifier,
     RandomForestRegressor,
 )
+from sklearn.impute import SimpleImputer
 from sklearn.inspection import permutation_importance as sk_permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
 
 import treelens as tl
 from treelens.exceptions import InvalidInputError, UnsupportedModelError
@@ -207,6 +208,55 @@ def test_groups_refused_where_a_transformer_mixes_columns():
     np.testing.assert_allclose(model.predict(X), pipe.predict(X), **F64)
     with pytest.raises(ValueError, match="no feature groups"):
         tl.TreeExplainer(pipe)(X).sum_groups()
+
+
+def test_nested_pipelines_groups_and_importance():
+    """Pipelines inside a ColumnTransformer (imputer with missing indicator, then encoder or
+    scaler), a passthrough remainder; the raw frame's columns in another order."""
+    X, y, _ = _raw_frame()
+    X.loc[::7, "income"] = np.nan
+    X.loc[::5, "color"] = np.nan
+    prep = make_column_transformer(
+        (
+            make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder()),
+            ["color", "city"],
+        ),
+        (make_pipeline(SimpleImputer(add_indicator=True), StandardScaler()), ["income"]),
+        remainder="passthrough",
+    )
+    pipe = make_pipeline(prep, RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0))
+    pipe.fit(X, y)
+    model = tl.load(pipe)
+    assert model.feature_groups["income"] == [
+        "pipeline-2__income",
+        "pipeline-2__missingindicator_income",
+    ]
+    assert list(model.feature_groups) == ["age", "color", "income", "city", "unused"]
+    assert sum(map(len, model.feature_groups.values())) == model.n_features
+    reordered = X[["city", "unused", "income", "age", "color"]]
+    ours = tl.permutation_importance(pipe, reordered, y, n_repeats=2, random_state=0)
+    theirs = sk_permutation_importance(pipe, reordered, y, n_repeats=2, random_state=0)
+    np.testing.assert_allclose(ours.importances, theirs.importances, **F64)
+    # With PolynomialFeatures after it, features mix raw columns: no groups, same importances.
+    poly = make_pipeline(prep, PolynomialFeatures(2), RandomForestRegressor(5, random_state=0))
+    poly.fit(X, y)
+    assert tl.load(poly).feature_groups is None
+    ours = tl.permutation_importance(poly, X, y, n_repeats=2, random_state=0)
+    theirs = sk_permutation_importance(poly, X, y, n_repeats=2, random_state=0)
+    np.testing.assert_allclose(ours.importances, theirs.importances, **F64)
+
+
+def test_interventional_with_raw_background():
+    pipe, X, _ = _fitted("rf", False)
+    background, rows = X.iloc[:25], X.iloc[25:45]
+    ours = tl.TreeExplainer(pipe, data=background).shap_values(rows)
+    bg, xt = pipe[:-1].transform(background), pipe[:-1].transform(rows)
+    same = tl.TreeExplainer(pipe[-1], data=bg).shap_values(xt)
+    np.testing.assert_array_equal(ours, same)
+    # shap keeps its interventional weights in float32 (see test_interventional_shap.py).
+    peer = shap.TreeExplainer(pipe[-1], data=bg, feature_perturbation="interventional")
+    scale = np.abs(ours).max()
+    np.testing.assert_allclose(ours, peer.shap_values(xt), rtol=0, atol=1e-6 * scale)
 
 
 def _sk_importance(pipe, X, y, **kw):

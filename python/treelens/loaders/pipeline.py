@@ -264,12 +264,17 @@ def _groups(provenance, raw_names, n_raw, names) -> tuple[dict | None, str | Non
     raw = list(raw_names) if raw_names is not None else [f"x{j}" for j in range(n_raw)]
     groups: dict[str, list[str]] = {}
     for j, sources in enumerate(provenance):
-        if len(sources) != 1:
-            what = "no raw column" if not sources else f"{len(sources)} raw columns"
+        if not sources:
             return None, (
-                f"the transformed feature {names[j]!r} is computed from {what} "
-                f"({', '.join(raw[i] for i in sorted(sources))}): a transformer mixes columns "
-                "(e.g. PCA, PolynomialFeatures), so its values cannot be summed per raw column"
+                f"the transformed feature {names[j]!r} is a constant made from no raw column "
+                "(e.g. PolynomialFeatures' bias), so it belongs to no raw column's group"
+            )
+        if len(sources) > 1:
+            return None, (
+                f"the transformed feature {names[j]!r} is computed from {len(sources)} raw "
+                f"columns ({', '.join(raw[i] for i in sorted(sources))}): a transformer mixes "
+                "columns (e.g. PCA, PolynomialFeatures), so its values cannot be summed per raw "
+                "column"
             )
         (source,) = sources
         groups.setdefault(raw[source], []).append(names[j])
