@@ -29,7 +29,12 @@ from sklearn.impute import SimpleImputer
 from sklearn.inspection import permutation_importance as sk_permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
+from sklearn.preprocessing import (
+    MinMaxScaler,
+    OneHotEncoder,
+    PolynomialFeatures,
+    StandardScaler,
+)
 
 import treelens as tl
 from treelens.exceptions import InvalidInputError, UnsupportedModelError
@@ -164,6 +169,10 @@ def test_scaler_gradient_boosting_array():
     np.testing.assert_allclose(values, peer, **F64)
     # A loaded model (not only the pipeline) reads raw rows too.
     np.testing.assert_allclose(tl.TreeExplainer(model).shap_values(X), values, **F64)
+    # A Pipeline ending in a Pipeline.
+    inner = make_pipeline(MinMaxScaler(), GradientBoostingRegressor(n_estimators=5))
+    nested = make_pipeline(StandardScaler(), inner).fit(X, y)
+    np.testing.assert_allclose(tl.load(nested).predict(X), nested.predict(X), **F64)
 
 
 @pytest.mark.parametrize("sparse", [False, True])

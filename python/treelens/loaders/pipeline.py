@@ -135,7 +135,7 @@ def _is_sampler(step) -> bool:
     return hasattr(step, "fit_resample") and not hasattr(step, "transform")
 
 
-def _width(est, n_in: int) -> int | None:
+def _width(est) -> int | None:
     """The number of columns ``est`` outputs, from its names out (None when unknown)."""
     try:
         return len(est.get_feature_names_out())
@@ -244,7 +244,7 @@ def _chain(steps, n_in: int, width: int):
     sources = _identity(n_in)
     for k, step in enumerate(steps):
         last = k == len(steps) - 1
-        out_width = width if last else _width(step, len(sources))
+        out_width = width if last else _width(step)
         if _is_passthrough(step) or _is_sampler(step):
             out_width = len(sources)
         inner = _provenance(step, len(sources), out_width)
@@ -282,8 +282,21 @@ def _groups(provenance, raw_names, n_raw, names) -> tuple[dict | None, str | Non
     return dict(sorted(groups.items(), key=lambda item: order[item[0]])), None
 
 
+def _flattened(pipe):
+    """``pipe`` with a final step that is itself a Pipeline spliced in (the same fitted steps,
+    the same predictions), until the final step is a model."""
+    from sklearn.pipeline import Pipeline
+
+    steps = _steps_of(pipe)
+    while is_pipeline(steps[-1][1]):
+        steps = steps[:-1] + _steps_of(steps[-1][1])
+        pipe = Pipeline(steps)
+    return pipe
+
+
 def load_pipeline(pipe, load):
     """Loads a fitted Pipeline ending in a model ``load`` accepts (see the module's doc)."""
+    pipe = _flattened(pipe)
     steps = _steps_of(pipe)
     final_name, final = steps[-1]
     if _is_passthrough(final):
