@@ -64,17 +64,17 @@ class Model:
     missing_value: float | None = None
     #: The live estimator the model came from, when there was one.
     estimator: Any = None
-    #: Whether the margin is already the output (class probabilities of sklearn forests).
-    margin_is_probability: bool = False
-    #: Whether the model accepts missing values (NaN); scikit-learn's GradientBoosting refuses
-    #: them, so treelens does too rather than invent a branch for them.
-    accepts_missing: bool = True
     #: A scikit-learn Pipeline's fitted steps before the model (``loaders.pipeline``), applied
     #: to the raw rows before they are read: the model explains the transformed rows.
     preprocessing: Any = None
     #: ``{raw column: [transformed feature names]}`` for a Pipeline whose transformers say which
     #: raw column each transformed feature comes from (one-hot columns to their source).
     feature_groups: dict[str, list[str]] | None = None
+    #: Whether the margin is already the output (class probabilities of sklearn forests).
+    margin_is_probability: bool = False
+    #: Whether the model accepts missing values (NaN); scikit-learn's GradientBoosting refuses
+    #: them, so treelens does too rather than invent a branch for them.
+    accepts_missing: bool = True
 
     @property
     def n_features(self) -> int:

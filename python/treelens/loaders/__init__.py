@@ -18,7 +18,6 @@ _ACCEPTED = (
     "a fitted scikit-learn tree model ("
     + ", ".join(_sklearn.SUPPORTED)
     + "), an xgboost Booster or XGBModel, a lightgbm Booster or LGBMModel, a treelens Model, "
-    "a scikit-learn Pipeline ending in one of these, "
     "or the path to an XGBoost JSON/UBJSON model, an XGBoost JSON dump or a LightGBM model file"
 )
 
@@ -68,10 +67,8 @@ def load(
     ----------
     obj : estimator, booster, path, bytes or list
         A fitted scikit-learn tree model, an xgboost ``Booster`` or ``XGBModel``, a lightgbm
-        ``Booster`` or ``LGBMModel``, a scikit-learn ``Pipeline`` ending in one of these (its
-        preprocessing is applied to the rows; the model explains the transformed columns), a
-        path to a saved model (XGBoost JSON or UBJSON, an XGBoost JSON dump, a LightGBM model
-        file), the raw bytes of an XGBoost model, the list that
+        ``Booster`` or ``LGBMModel``, a path to a saved model (XGBoost JSON or UBJSON, an XGBoost
+        JSON dump, a LightGBM model file), the raw bytes of an XGBoost model, the list that
         ``Booster.get_dump(dump_format="json", with_stats=True)`` returns, or a loaded Model.
     iteration_range : (int, int), optional
         XGBoost: the boosting rounds to use, as in ``Booster.predict``. An ``XGBModel`` fitted
@@ -106,6 +103,10 @@ def load(
     given = {k: v for k, v in dump_options.items() if v is not None}
     if isinstance(obj, Model):
         return obj
+    if _pipeline.is_pipeline(obj):  # its final step is loaded as any model
+        return _pipeline.load_pipeline(
+            obj, lambda est: load(est, iteration_range=iteration_range, **given)
+        )
     if isinstance(obj, (str, os.PathLike)):
         path = Path(obj)
         if iteration_range is not None:
@@ -119,8 +120,6 @@ def load(
         raise UnsupportedModelError(
             f"options {sorted(given)} apply to XGBoost dumps only, not to {type(obj).__name__}"
         )
-    if _pipeline.is_pipeline(obj):
-        return _pipeline.load_pipeline(obj, lambda est: load(est, iteration_range=iteration_range))
     root = _module_root(obj)
     if root == "sklearn":
         if iteration_range is not None:
