@@ -23,6 +23,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import (
     GradientBoostingRegressor,
     HistGradientBoostingClassifier,
+    RandomForestClassifier,
     RandomForestRegressor,
 )
 from sklearn.impute import SimpleImputer
@@ -344,3 +345,20 @@ def test_errors():
     pipe, X, _ = _fitted("rf", False)
     with pytest.raises(InvalidInputError, match="preprocessing"):
         tl.load(pipe).predict(X.drop(columns=["color"]))
+
+
+def test_imbalanced_learn_pipeline():
+    """imbalanced-learn's Pipeline (a subclass) skips its samplers when predicting: so do we."""
+    from imblearn.pipeline import make_pipeline as imb_make_pipeline
+    from imblearn.under_sampling import RandomUnderSampler
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N, 3))
+    y = X[:, 0] + rng.normal(size=N) > 1
+    forest = RandomForestClassifier(n_estimators=6, max_depth=4, random_state=0)
+    pipe = imb_make_pipeline(RandomUnderSampler(random_state=0), StandardScaler(), forest)
+    pipe.fit(X, y)
+    np.testing.assert_allclose(tl.load(pipe).predict(X), pipe.predict_proba(X), **F64)
+    ours = tl.permutation_importance(pipe, X, y, n_repeats=2, random_state=0)
+    theirs = sk_permutation_importance(pipe, X, y, n_repeats=2, random_state=0)
+    np.testing.assert_allclose(ours.importances, theirs.importances, **F64)

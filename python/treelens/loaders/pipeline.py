@@ -34,9 +34,6 @@ _ONE_TO_ONE = (
     "TargetEncoder",
 )
 
-#: Provenance of a step: for each output column, the set of its input columns; None: unknown.
-Provenance = list  # list[frozenset[int]] | None
-
 
 def is_pipeline(obj) -> bool:
     """Whether ``obj`` is a scikit-learn Pipeline (or a subclass, e.g. imbalanced-learn's)."""
@@ -285,12 +282,10 @@ def _groups(provenance, raw_names, n_raw, names) -> tuple[dict | None, str | Non
 def _flattened(pipe):
     """``pipe`` with a final step that is itself a Pipeline spliced in (the same fitted steps,
     the same predictions), until the final step is a model."""
-    from sklearn.pipeline import Pipeline
-
     steps = _steps_of(pipe)
     while is_pipeline(steps[-1][1]):
         steps = steps[:-1] + _steps_of(steps[-1][1])
-        pipe = Pipeline(steps)
+        pipe = type(pipe)(steps)
     return pipe
 
 
