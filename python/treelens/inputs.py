@@ -356,13 +356,17 @@ def column_sources(model, names: list[str]) -> list[int]:
             return [at[n] for n in stored]
     if len(names) == p:
         return _by_position(model, names, expected)
-    wanted = set(expected)
-    missing = [n for n in expected if n not in position]
-    extra = [n for n in names if n not in wanted]
+    # Compared as the library compares them: LightGBM's after its renaming.
+    key = lightgbm_feature_name if model.library == "lightgbm" else str
+    have = {key(n) for n in names}
+    wanted = {key(n) for n in expected}
+    missing = [n for n in expected if key(n) not in have]
+    extra = [n for n in names if key(n) not in wanted]
     raise FeatureNameError(
         f"X has {len(names)} columns, but the model was trained on {p} features: "
         f"missing {missing[:10]}, unexpected {extra[:10]}"
         + (" (and more)" if len(missing) > 10 or len(extra) > 10 else "")
+        + (" (names compared after LightGBM's renaming of spaces to '_')" if key is not str else "")
     )
 
 
