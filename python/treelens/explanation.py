@@ -109,7 +109,8 @@ class Explanation:
         values = np.stack([self.values[:, c].sum(axis=1) for c in columns.values()], axis=1)
         data = None
         if self.data is not None:
-            raw = np.asarray(self.data, dtype=np.float64)
+            raw = self.data.toarray() if hasattr(self.data, "toarray") else self.data
+            raw = np.asarray(raw, dtype=np.float64)
             data = np.stack(
                 [
                     raw[:, c[0]] if len(c) == 1 else np.full(raw.shape[0], np.nan)

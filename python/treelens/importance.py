@@ -440,6 +440,16 @@ def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_r
     if input_rows is not None and input_rows.order is not None:
         X = X[[X.columns[i] for i in np.argsort(input_rows.order)]]
         units = [input_rows.model_columns(unit) for unit in units]
+    own = None if model.feature_names is None else [str(n) for n in model.feature_names]
+    if (
+        input_rows is not None
+        and is_table(X)
+        and own is not None
+        and [str(c) for c in X.columns] != own
+    ):
+        # Names the estimator refuses (read by position, or after LightGBM's renaming): the
+        # estimator sees the model's own names, on the columns treelens read for them.
+        X = X.set_axis(own, axis=1)
     y = np.asarray(y) if not hasattr(y, "iloc") else y
     baseline = score(X, y, sample_weight)
     Xs = _take_rows(X, rows)

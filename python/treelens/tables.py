@@ -62,6 +62,11 @@ class Table:
         """Column ``i`` (by position in the table)."""
         return _READERS[self.kind](self.obj, i)
 
+    def rows(self, r0: int, r1: int) -> Table:
+        """Rows ``r0:r1`` of the table, without copying its columns (a slice)."""
+        obj = self.obj.iloc[r0:r1] if self.kind == "pandas" else self.obj.slice(r0, r1 - r0)
+        return Table(obj, self.kind, self.names, r1 - r0)
+
     def is_categorical(self, i: int) -> bool:
         """Whether column ``i`` is categorical, without reading it."""
         if self.kind == "pandas":
@@ -120,6 +125,10 @@ def _pandas_column(df, i: int) -> Column:
             codes=col.cat.codes.to_numpy().astype(np.int64),
             categories=np.asarray(col.cat.categories),
         )
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
+        # numpy columns hold no NA but NaN: read through a view of the frame's buffer
+        # (pandas' to_numpy(na_value=nan) copies them, and fails on int64 in pandas 2.3).
+        return Column(dtype=str(col.dtype), values=col.to_numpy())
     return Column(dtype=str(col.dtype), values=col.to_numpy(dtype=None, na_value=np.nan))
 
 

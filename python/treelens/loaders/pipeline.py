@@ -82,17 +82,6 @@ class Preprocessing:
                 f"{type(e).__name__}: {e}"
             ) from None
 
-    def readable(self, model, transformed):
-        """``transformed`` as read_input reads it: a scipy sparse matrix densified with the
-        model's library's meaning of an absent entry (missing for XGBoost, 0 otherwise)."""
-        if not (hasattr(transformed, "toarray") and hasattr(transformed, "nnz")):
-            return transformed
-        coo = transformed.tocoo()
-        fill = np.nan if model.library == "xgboost" else 0.0
-        out = np.full(coo.shape, fill, dtype=np.float64)
-        out[coo.row, coo.col] = coo.data  # stored entries (explicit zeros too) are values
-        return out
-
     def __repr__(self) -> str:
         return f"Preprocessing({_describe(self.steps)})"
 
