@@ -519,7 +519,9 @@ def permutation_importance(
     Parameters
     ----------
     estimator_or_model : estimator, booster, path or :class:`treelens.Model`
-        Anything :func:`treelens.load` accepts.
+        Anything :func:`treelens.load` accepts. For a scikit-learn Pipeline the columns of the
+        raw X are permuted, as scikit-learn does, and scored through the preprocessing with the
+        native trees: one importance per raw column.
     X : array-like or table of shape (n_samples, n_features)
         Data to permute: a numpy array (read by position), or a pandas or polars DataFrame or
         pyarrow Table (columns matched to the model by name, in any order).
