@@ -69,8 +69,8 @@ class Explanation:
         """The explanation with the SHAP values of each group of features summed into one.
 
         Sums are exact and keep additivity: the values of a row still add up, with the base
-        value, to the model's output. The groups come in their order, then the features in
-        no group, as they are.
+        value, to the model's output. Features in no group stay as they are, in place; each
+        group takes the place of its first member.
 
         Parameters
         ----------
@@ -104,8 +104,9 @@ class Explanation:
                 if position[m] in owner:
                     raise ValueError(f"feature {m!r} is in two groups")
                 owner[position[m]] = group
-        columns = {group: [position[m] for m in members] for group, members in groups.items()}
-        columns.update({n: [j] for j, n in enumerate(names) if j not in owner})
+        columns: dict[str, list[int]] = {}
+        for j, n in enumerate(names):
+            columns.setdefault(owner.get(j, n), []).append(j)
         values = np.stack([self.values[:, c].sum(axis=1) for c in columns.values()], axis=1)
         data = None
         if self.data is not None:
