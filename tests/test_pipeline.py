@@ -150,13 +150,12 @@ def test_column_transformer_predict_shap_names(kind, sparse):
     np.testing.assert_allclose(total, margin, **F64)
     explanation = ex(X)
     assert explanation.feature_names == names
-    # The explained (transformed) rows; sparse ones stay sparse, as in shap's Explanation.
-    data = explanation.data
-    assert data.shape == values.shape
+    # The explained (transformed) rows, dense; one row explained alone.
     Xt = pipe[:-1].transform(X)
-    np.testing.assert_array_equal(
-        data.toarray() if sparse else data, Xt.toarray() if sparse else Xt
-    )
+    np.testing.assert_array_equal(explanation.data, Xt.toarray() if sparse else Xt)
+    one = ex(X.iloc[3])
+    np.testing.assert_array_equal(one.values, values[3])
+    np.testing.assert_array_equal(one.data, explanation.data[3])
 
 
 def test_scaler_gradient_boosting_array():

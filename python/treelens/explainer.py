@@ -42,6 +42,14 @@ def _row_block(X, r0: int, r1: int):
     return row_block(X, r0, r1)
 
 
+def _transformed_data(transformed) -> np.ndarray:
+    """A Pipeline's transformed rows as an Explanation's data: dense, like its values (the
+    user never held them, and shap's plots color by them)."""
+    if hasattr(transformed, "toarray") and hasattr(transformed, "nnz"):
+        transformed = transformed.toarray()
+    return input_data(transformed)
+
+
 def _check_shap_options(tree_limit, approximate) -> None:
     if approximate:
         raise InvalidInputError(
@@ -482,8 +490,7 @@ class TreeExplainer:
         out = Explanation(
             values=values,
             base_values=base,
-            # A Pipeline's explanation holds the transformed rows it explains.
-            data=input_data(X if rows.source is None else rows.source),
+            data=input_data(X) if rows.source is None else _transformed_data(rows.source),
             feature_names=rows.names,
             output_names=output_names,
             feature_groups=getattr(self.model, "feature_groups", None),
