@@ -12,6 +12,8 @@ float32-sized for XGBoost, which predicts (and shap explains it) in float32.
 
 from __future__ import annotations
 
+import pickle
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -366,3 +368,15 @@ def test_imbalanced_learn_pipeline():
     ours = tl.permutation_importance(pipe, X, y, n_repeats=2, random_state=0)
     theirs = sk_permutation_importance(pipe, X, y, n_repeats=2, random_state=0)
     np.testing.assert_allclose(ours.importances, theirs.importances, **F64)
+
+
+def test_loaded_pipeline_pickles_and_takes_iteration_range():
+    pipe, X, _ = _fitted("xgb", True)
+    model = tl.load(pipe, iteration_range=(0, 5))
+    Xt = pipe[:-1].transform(X)
+    np.testing.assert_allclose(
+        model.predict(X), pipe[-1].predict(Xt, iteration_range=(0, 5)), **F32
+    )
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    assert again.feature_groups == model.feature_groups
