@@ -28,14 +28,17 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_regression
 from sklearn.impute import SimpleImputer
 from sklearn.inspection import permutation_importance as sk_permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import (
+    KBinsDiscretizer,
     MinMaxScaler,
     OneHotEncoder,
     PolynomialFeatures,
+    SplineTransformer,
     StandardScaler,
 )
 
@@ -380,3 +383,34 @@ def test_loaded_pipeline_pickles_and_takes_iteration_range():
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict(X), model.predict(X))
     assert again.feature_groups == model.feature_groups
+
+
+def test_binning_splines_selectors_keep_groups():
+    """KBinsDiscretizer, SplineTransformer, OneHotEncoder with dropped and infrequent categories,
+    then feature selectors: each kept column is still traced to its raw column."""
+    X, y, _ = _raw_frame()
+    encoder = OneHotEncoder(drop="first", min_frequency=45, handle_unknown="infrequent_if_exist")
+    prep = ColumnTransformer(
+        [
+            ("bins", KBinsDiscretizer(n_bins=3, encode="onehot"), ["income"]),
+            ("spl", SplineTransformer(n_knots=3), ["age", "unused"]),
+            ("oh", encoder, ["color", "city"]),
+        ]
+    )
+    selectors = [VarianceThreshold(), SelectKBest(f_regression, k=7)]
+    pipe = make_pipeline(prep, *selectors, GradientBoostingRegressor(n_estimators=10))
+    pipe.fit(X, y)
+    model = tl.load(pipe)
+    names = [str(n) for n in pipe[:-1].get_feature_names_out()]
+    groups = model.feature_groups
+    assert sorted(n for members in groups.values() for n in members) == sorted(names)
+    for raw, members in groups.items():  # names say which raw column each one comes from
+        prefix = {"income": "bins__income_", "age": "spl__age_", "unused": "spl__unused_"}
+        assert all(m.startswith(prefix.get(raw, f"oh__{raw}_")) for m in members)
+    explanation = tl.TreeExplainer(pipe)(X).sum_groups()
+    np.testing.assert_allclose(
+        explanation.values.sum(axis=1) + explanation.base_values, model.predict(X), **F64
+    )
+    ours = tl.permutation_importance(pipe, X, y, n_repeats=2, random_state=0)
+    theirs = sk_permutation_importance(pipe, X, y, n_repeats=2, random_state=0)
+    np.testing.assert_allclose(ours.importances, theirs.importances, **F64)

@@ -7,8 +7,9 @@ feature names (``get_feature_names_out()``).
 
 Which raw column each transformed column comes from (its *provenance*) is derived from the
 fitted transformers whose structure says it (scalers and encoders column by column,
-OneHotEncoder's categories, ColumnTransformer's column lists, PolynomialFeatures' powers). An
-unknown transformer is taken to mix all its inputs. The provenance gives the model's
+OneHotEncoder's categories, imputers and their indicators, feature selectors, binning and
+splines per column, ColumnTransformer's column lists, PolynomialFeatures' powers). An unknown
+transformer is taken to mix all its inputs. The provenance gives the model's
 ``feature_groups`` (when every transformed column has exactly one raw source) and lets
 permutation importance permute raw columns without transforming every permuted copy.
 """
@@ -168,6 +169,25 @@ def _function(est, n_in: int, width: int):
     return None
 
 
+def _selected(est, n_in: int, width: int):
+    """Feature selectors (VarianceThreshold, SelectKBest, ...) and MissingIndicator keep some
+    input columns, each as it is (or as its indicator)."""
+    if hasattr(est, "get_support"):
+        kept = est.get_support(indices=True)
+    else:
+        kept = getattr(est, "features_", None)
+    if kept is None or len(kept) != width:
+        return None
+    return [frozenset((int(j),)) for j in kept]
+
+
+def _per_feature_blocks(n_in: int, width: int):
+    """``width / n_in`` consecutive output columns per input column, in input order."""
+    if n_in == 0 or width % n_in:
+        return None
+    return [frozenset((j // (width // n_in),)) for j in range(width)]
+
+
 def _polynomial(est, n_in: int, width: int):
     powers = np.asarray(getattr(est, "powers_", np.empty((0, 0))))
     if powers.shape != (width, n_in):
@@ -221,6 +241,15 @@ def _provenance(est, n_in: int, width: int | None):
         return _function(est, n_in, width)
     if name == "PolynomialFeatures":
         return _polynomial(est, n_in, width)
+    if name == "MissingIndicator" or hasattr(est, "get_support"):
+        return _selected(est, n_in, width)
+    if name == "KBinsDiscretizer":
+        if getattr(est, "encode", "") == "ordinal":
+            return _identity(n_in) if width == n_in else None
+        encoder = getattr(est, "_encoder", None)
+        return None if encoder is None else _one_hot(encoder, n_in, width)
+    if name == "SplineTransformer":  # each input's splines, one input after the other
+        return _per_feature_blocks(n_in, width)
     return _all_of(n_in, width)  # unknown (PCA, ...): every output may use every input
 
 
