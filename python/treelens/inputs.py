@@ -86,13 +86,14 @@ def is_table(X) -> bool:
 def input_data(X):
     """The input's own values as a 2-D array, in its column order (an Explanation's data).
 
-    A sparse input stays as it is, and a DMatrix gives its data as a scipy CSR matrix (what
-    shap puts in its Explanation): no dense copy of a sparse input is made."""
+    A sparse input stays sparse, as shap keeps it, as a CSR matrix (rows can be taken from
+    it; a DMatrix's data, which shap puts in its Explanation, is one): no dense copy of a
+    sparse input is made."""
     table = named_table(X)
     if table is not None:
         return table.data()
     if is_sparse(X):
-        return X.get_data() if hasattr(X, "get_data") else X
+        return X.get_data() if hasattr(X, "get_data") else X.tocsr()
     return np.asarray(X)
 
 
