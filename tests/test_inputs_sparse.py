@@ -154,11 +154,17 @@ def test_dmatrix_is_read_with_its_names_and_missing_values(data, booster):
         tl.load(booster).predict(xgb.QuantileDMatrix(dense_nan))
 
 
-def test_explanation_keeps_the_sparse_input_as_shap_does(data, booster):
+@pytest.mark.parametrize("fmt", [sp.csr_matrix, sp.coo_array])
+def test_explanation_keeps_the_sparse_input_as_shap_does(data, booster, fmt):
     X, _ = data
-    S = sp.csc_matrix(X)
+    S = fmt(X)
     e = tl.TreeExplainer(booster)(S)
-    assert e.data is S
+    assert sp.issparse(e.data) and e.data.format == "csr"
+    if fmt is sp.csr_matrix:
+        assert e.data is S  # not even copied
+    np.testing.assert_array_equal(e.data.toarray(), X)
+    np.testing.assert_array_equal(e[:5].data.toarray(), X[:5])
+    np.testing.assert_array_equal(e[3].data, X[3])
 
 
 def test_sparse_float32_blocks_and_predict_blocks(data, booster, monkeypatch):
@@ -256,3 +262,39 @@ def test_sparse_input_names_and_errors(data, booster):
     est = RandomForestRegressor(n_estimators=2, max_depth=3, random_state=0).fit(df, X[:, 0])
     # A sparse matrix has no names: read by position, labelled with the model's names.
     assert tl.TreeExplainer(est)(sp.csr_matrix(X)).feature_names == list("abcde")
+
+
+def test_every_entry_point_reads_sparse_inputs(data, booster):
+    """hstats, partial dependence, permutation importance (native and through the estimator's
+    scorer), interventional background data and interaction values: a sparse input or DMatrix
+    gives what its dense form (absent entries NaN for XGBoost) gives."""
+    X, y = data
+    dense = np.where(X == 0, np.nan, X)
+    S, C = sp.csr_matrix(X), sp.coo_matrix(X)
+    for sparse in (C, xgb.DMatrix(S)):
+        np.testing.assert_array_equal(
+            tl.hstats(booster, sparse, n_max=60, random_state=0).h2_overall(),
+            tl.hstats(booster, dense, n_max=60, random_state=0).h2_overall(),
+        )
+        np.testing.assert_array_equal(
+            tl.partial_dependence(booster, sparse, [0])["average"],
+            tl.partial_dependence(booster, dense, [0])["average"],
+        )
+        np.testing.assert_array_equal(
+            tl.TreeExplainer(booster).shap_interaction_values(sparse, reduce="mean_abs"),
+            tl.TreeExplainer(booster).shap_interaction_values(dense, reduce="mean_abs"),
+        )
+    np.testing.assert_array_equal(
+        tl.TreeExplainer(booster, data=sp.coo_matrix(X[:20])).shap_values(S[:30]),
+        tl.TreeExplainer(booster, data=dense[:20]).shap_values(dense[:30]),
+    )
+    est = xgb.XGBRegressor(n_estimators=4, max_depth=3, n_jobs=1).fit(dense, y)
+    for scoring in ("r2", "explained_variance"):  # native, and the estimator's own scorer
+        ref = tl.permutation_importance(
+            est, dense, y, scoring=scoring, n_repeats=2, max_samples=0.5, random_state=0
+        )
+        for sparse in (C, xgb.DMatrix(S)):
+            out = tl.permutation_importance(
+                est, sparse, y, scoring=scoring, n_repeats=2, max_samples=0.5, random_state=0
+            )
+            np.testing.assert_allclose(out.importances, ref.importances, rtol=1e-12, atol=1e-12)

@@ -54,7 +54,7 @@ class Explanation:
         part = Explanation(
             values=self.values[index],
             base_values=np.asarray(self.base_values)[index],
-            data=None if self.data is None else np.asarray(self.data)[index],
+            data=None if self.data is None else _data_rows(self.data, index),
             feature_names=self.feature_names,
             output_names=self.output_names,
             feature_groups=self.feature_groups,
@@ -62,7 +62,7 @@ class Explanation:
         if single:
             part.values = part.values[0]
             part.base_values = part.base_values[0]
-            part.data = None if part.data is None else part.data[0]
+            part.data = None if part.data is None else _data_rows(part.data, 0)
         return part
 
     def sum_groups(self, groups=None) -> Explanation:
@@ -143,3 +143,13 @@ class Explanation:
 
     def __repr__(self) -> str:
         return f"treelens.Explanation(values shape {self.values.shape})"
+
+
+def _data_rows(data, index):
+    """Rows of an explanation's data; a sparse matrix (a sparse input's, kept as shap keeps
+    it) gives a sparse matrix of rows, and one dense row for an int."""
+    if hasattr(data, "tocsr") and hasattr(data, "nnz"):
+        if isinstance(index, (int, np.integer)):
+            return data.tocsr()[[index]].toarray()[0]
+        return data.tocsr()[index]
+    return np.asarray(data)[index]

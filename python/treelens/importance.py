@@ -40,11 +40,12 @@ import numpy as np
 
 from . import _core
 from .exceptions import InvalidInputError
-from .inputs import is_table, named_table
+from .inputs import Prepared, is_table, named_table
 from .loaders import load
 from .memory import ensure_fits, input_bytes, rows_of
 from .options import check_int, check_n_jobs, check_seed
 from .progress import progress_callback
+from .sparse_inputs import is_sparse
 
 __all__ = ["NATIVE_SCORERS", "permutation_importance"]
 
@@ -386,6 +387,8 @@ def _take_rows(X, rows):
         return X
     if is_table(X):
         return X.iloc[rows]
+    if hasattr(X, "nnz"):  # scipy sparse (CSR)
+        return X[rows]
     return np.asarray(X)[rows]
 
 
@@ -402,6 +405,13 @@ def _permuted_copy(Xs, unit, src):
             col.index = Xs.index
             out[Xs.columns[c]] = col
         return out
+    if hasattr(Xs, "tocsc") and hasattr(Xs, "nnz"):  # scipy sparse: stays sparse
+        import scipy.sparse as sp
+
+        kept, moved = Xs.tocsc(), Xs[src].tocsc()
+        chosen = set(unit)
+        columns = [(moved if c in chosen else kept)[:, [c]] for c in range(Xs.shape[1])]
+        return sp.hstack(columns, format="csr")
     out = np.array(Xs, copy=True)
     out[:, unit] = out[src][:, unit]
     return out
@@ -435,6 +445,14 @@ def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_r
 
     if named_table(X) is not None and not _is_pandas(X):
         X = X.to_pandas()  # polars and pyarrow: scikit-learn's scorer and the copies below
+    elif is_sparse(X) and not hasattr(X, "get_data"):
+        X = X.tocsr()  # the estimator reads it as it reads any sparse matrix; rows taken
+    elif is_sparse(X):
+        # A DMatrix (which scikit-learn estimators do not take): the rows as treelens read
+        # them, absent entries missing, in the model's order.
+        X = input_rows.matrix
+        units = [input_rows.model_columns(unit) for unit in units]
+        input_rows = Prepared(input_rows.matrix, None, input_rows.names)
     elif not is_table(X):
         X = np.asarray(X)
     if input_rows is not None and input_rows.order is not None:

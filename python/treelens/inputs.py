@@ -89,13 +89,14 @@ def is_table(X) -> bool:
 def input_data(X):
     """The input's own values as a 2-D array, in its column order (an Explanation's data).
 
-    A sparse input stays as it is, and a DMatrix gives its data as a scipy CSR matrix (what
-    shap puts in its Explanation): no dense copy of a sparse input is made."""
+    A sparse input stays sparse, as shap keeps it, as a CSR matrix (rows can be taken from
+    it; a DMatrix's data, which shap puts in its Explanation, is one): no dense copy of a
+    sparse input is made."""
     table = named_table(X)
     if table is not None:
         return table.data()
     if is_sparse(X):
-        return X.get_data() if hasattr(X, "get_data") else X
+        return X.get_data() if hasattr(X, "get_data") else X.tocsr()
     return np.asarray(X)
 
 
@@ -382,15 +383,29 @@ def _table_matrix(model, table: Table) -> tuple[np.ndarray, np.ndarray | None]:
     names = table.names
     p = model.n_features
     source = column_sources(model, names)
+    # Plain numeric columns are read through views of their buffers; the others (categorical,
+    # nullable, text) are converted from a slice of the table, a block of rows at a time.
+    views = {}
+    for j, i in enumerate(source):
+        if j not in model.categories and j not in model.frame_categories:
+            view = table.numeric_view(i)
+            if view is not None:
+                views[j] = view
+    converted = [(j, i) for j, i in enumerate(source) if j not in views]
+    _lightgbm_category_lists(model, table, source)  # its checks, whatever is converted
     out = np.empty((table.n_rows, p), dtype=np.float64)
     step = table_block_rows(p)
     for r0 in range(0, table.n_rows, step) if table.n_rows > 0 else (0,):
         r1 = min(table.n_rows, r0 + step)
-        part = table.rows(r0, r1) if (r0, r1) != (0, table.n_rows) else table
-        lightgbm = _lightgbm_category_lists(model, part, source)
         block = out[r0:r1]
-        for j, i in enumerate(source):
-            block[:, j] = _encode_column(model, j, repr(names[i]), part.column(i), lightgbm)
+        for j, view in views.items():
+            block[:, j] = view.rows(r0, r1)
+        if converted:
+            part = table.rows(r0, r1) if (r0, r1) != (0, table.n_rows) else table
+            lightgbm = _lightgbm_category_lists(model, part, source)
+            for j, i in converted:
+                column = part.column(i)
+                block[:, j] = _encode_column(model, j, repr(names[i]), column, lightgbm)
         _finish_block(model, block, r0)
     order = np.argsort(np.asarray(source, dtype=np.intp))
     identity = np.array_equal(order, np.arange(p))

@@ -168,6 +168,7 @@ class Model:
                 out[r0:r1] = self.forest.predict(
                     x, n_jobs=n_jobs, progress=None if bar is None else cb
                 )
+                del x  # before the next block is converted: one block at a time
         return out[:, 0] if self.n_outputs == 1 else out
 
     def transform_margin(self, margin: np.ndarray) -> np.ndarray:
