@@ -18,6 +18,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 import shap
 import xgboost as xgb
 from sklearn.compose import ColumnTransformer, make_column_transformer
@@ -351,9 +352,13 @@ def test_errors():
     tree = GradientBoostingRegressor(n_estimators=3).fit(X[["age", "income"]].to_numpy(), y)
     with pytest.raises(UnsupportedModelError, match="'tree'.*has no transform"):
         tl.load(Pipeline([("scale", scaler), ("tree", tree), ("gb", gb)]))
-    pipe, X, _ = _fitted("rf", False)
+    pipe, X, y = _fitted("rf", False)
     with pytest.raises(InvalidInputError, match="preprocessing"):
         tl.load(pipe).predict(X.drop(columns=["color"]))
+    numeric = make_pipeline(StandardScaler(with_mean=False), GradientBoostingRegressor())
+    numeric.fit(X[["age", "income"]], y)
+    with pytest.raises(InvalidInputError, match="dense X"):
+        tl.permutation_importance(numeric, scipy.sparse.csr_matrix(X[["age", "income"]]), y)
 
 
 def test_imbalanced_learn_pipeline():

@@ -35,6 +35,7 @@ from .importance import (
 from .inputs import named_table
 from .memory import rows_of
 from .progress import progress_callback
+from .sparse_inputs import is_sparse
 
 __all__ = ["raw_permutation_importance"]
 
@@ -43,6 +44,11 @@ def _raw_rows(X):
     """``X`` as scikit-learn's permutation_importance holds it: a pandas DataFrame as it is
     (polars and pyarrow tables converted to one), anything else as a numpy array."""
     table = named_table(X)
+    if table is None and is_sparse(X):
+        raise InvalidInputError(
+            "permutation importance of a Pipeline permutes the columns of a dense X (an array "
+            "or a DataFrame); scikit-learn's refuses a sparse X too: pass X.toarray()"
+        )
     if table is None:
         arr = np.asarray(X)
         if arr.ndim != 2:
