@@ -372,15 +372,17 @@ def test_non_numeric_dataframe_columns(named_model):
 
 def test_dataframe_name_mismatch(named_model):
     model, df = named_model
-    with pytest.raises(FeatureNameError, match=r"missing \['c'\], unexpected \['z'\]"):
-        model.predict(df.rename(columns={"c": "z"}))
+    with pytest.raises(FeatureNameError, match=r"missing \['c'\], unexpected \['z', 'y'\]"):
+        model.predict(df.rename(columns={"c": "z"}).assign(y=1.0))
 
 
-def test_sparse_input(named_model):
+def test_sparse_input_of_another_kind(named_model):
     sparse = pytest.importorskip("scipy.sparse")
     model, df = named_model
-    with pytest.raises(InvalidInputError, match="sparse"):
-        model.predict(sparse.csr_matrix(df.to_numpy()))
+    with pytest.raises(InvalidInputError, match="dtype complex128"):
+        model.predict(sparse.csr_matrix(df.to_numpy().astype(complex)))
+    with pytest.raises(InvalidInputError, match="has 2 columns, but the model"):
+        model.predict(sparse.csr_matrix(df.to_numpy()[:, :2]))
 
 
 # --- the core refuses malformed forests ---------------------------------------------------------

@@ -256,7 +256,8 @@ def test_names_that_do_not_match_are_refused(models, kind):
     wrong = TABLES[kind](X, NAMES[:4])  # "zip" missing
     with pytest.raises(FeatureNameError, match=r"missing \['zip'\]"):
         model.predict(wrong)
-    table = _pandas(X, NAMES).rename(columns={"zip": "postcode"})
+    # Another count of columns (as many would be read by position, with a warning).
+    table = _pandas(X, NAMES).rename(columns={"zip": "postcode"}).assign(extra=1.0)
     if kind != "pandas":
         table = pl.from_pandas(table) if kind == "polars" else pa.Table.from_pandas(table)
         if kind == "recordbatch":
@@ -267,7 +268,9 @@ def test_names_that_do_not_match_are_refused(models, kind):
         lambda: tl.permutation_importance(est, table, y),
         lambda: tl.hstats(est, table),
     ):
-        with pytest.raises(FeatureNameError, match=r"missing \['zip'\], unexpected \['postcode'\]"):
+        with pytest.raises(
+            FeatureNameError, match=r"missing \['zip'\], unexpected \['postcode', 'extra'\]"
+        ):
             call()
 
 

@@ -97,9 +97,10 @@ def test_dataframes_names(data, models, lib):
     np.testing.assert_allclose(
         model.predict(df[["score", "age", "height", "income"]]), ref, **_tol(lib)
     )
-    # Wrong names: FeatureNameError naming what is missing and what is unexpected.
-    with pytest.raises(FeatureNameError, match=r"missing \['income'\].*unexpected \['salary'\]"):
-        model.predict(df.rename(columns={"income": "salary"}))
+    # Other names, as many columns: read by position (as shap does), with a warning.
+    with pytest.warns(UserWarning, match=r"by position.*'salary' as 'income'"):
+        renamed = model.predict(df.rename(columns={"income": "salary"}))
+    np.testing.assert_allclose(renamed, ref, **_tol(lib))
     with pytest.raises(FeatureNameError, match=r"unexpected \['extra'\]"):
         model.predict(df.assign(extra=1.0))
     with pytest.raises(FeatureNameError, match=r"missing \['score'\]"):

@@ -8,7 +8,7 @@ import numpy as np
 from . import _core
 from .exceptions import InvalidInputError
 from .explanation import Explanation
-from .inputs import Prepared, input_data, is_table, named_table
+from .inputs import Prepared, input_data, is_table, row_block
 from .loaders import load
 from .memory import block_rows, ensure_fits, input_bytes, rows_of
 from .options import check_dtype, check_max_bytes, check_n_jobs
@@ -38,14 +38,16 @@ def _one_row(X):
 
 
 def _row_block(X, r0: int, r1: int):
-    """Rows ``r0:r1`` of an input, without converting the rest (pandas DataFrames by position,
-    polars DataFrames and Arrow tables by slice, arrays and memmaps by view)."""
-    table = named_table(X)
-    if table is None:
-        return X[r0:r1]
-    if table.kind == "pandas":
-        return X.iloc[r0:r1]
-    return X.slice(r0, r1 - r0)
+    """Rows ``r0:r1`` of an input, without converting the rest (see inputs.row_block)."""
+    return row_block(X, r0, r1)
+
+
+def _transformed_data(transformed) -> np.ndarray:
+    """A Pipeline's transformed rows as an Explanation's data: dense, like its values (the
+    user never held them, and shap's plots color by them)."""
+    if hasattr(transformed, "toarray") and hasattr(transformed, "nnz"):
+        transformed = transformed.toarray()
+    return input_data(transformed)
 
 
 def _check_shap_options(tree_limit, approximate) -> None:
@@ -488,9 +490,10 @@ class TreeExplainer:
         out = Explanation(
             values=values,
             base_values=base,
-            data=input_data(X),
+            data=input_data(X) if rows.source is None else _transformed_data(rows.source),
             feature_names=rows.names,
             output_names=output_names,
+            feature_groups=getattr(self.model, "feature_groups", None),
         )
         return out[0] if one else out
 

@@ -40,11 +40,12 @@ import numpy as np
 
 from . import _core
 from .exceptions import InvalidInputError
-from .inputs import is_table, named_table
+from .inputs import Prepared, is_table, named_table
 from .loaders import load
 from .memory import ensure_fits, input_bytes, rows_of
 from .options import check_int, check_n_jobs, check_seed
 from .progress import progress_callback
+from .sparse_inputs import is_sparse
 
 __all__ = ["NATIVE_SCORERS", "permutation_importance"]
 
@@ -386,6 +387,8 @@ def _take_rows(X, rows):
         return X
     if is_table(X):
         return X.iloc[rows]
+    if hasattr(X, "nnz"):  # scipy sparse (CSR)
+        return X[rows]
     return np.asarray(X)[rows]
 
 
@@ -402,17 +405,26 @@ def _permuted_copy(Xs, unit, src):
             col.index = Xs.index
             out[Xs.columns[c]] = col
         return out
+    if hasattr(Xs, "tocsc") and hasattr(Xs, "nnz"):  # scipy sparse: stays sparse
+        import scipy.sparse as sp
+
+        kept, moved = Xs.tocsc(), Xs[src].tocsc()
+        chosen = set(unit)
+        columns = [(moved if c in chosen else kept)[:, [c]] for c in range(Xs.shape[1])]
+        return sp.hstack(columns, format="csr")
     out = np.array(Xs, copy=True)
     out[:, unit] = out[src][:, unit]
     return out
 
 
-def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_rows):
+def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_rows, *, est=None):
     """Baseline and permuted scores through scikit-learn's scorer on the live estimator.
 
     The estimator sees a table in the model's column order (scikit-learn and XGBoost refuse
-    the same names in another order), so the units are mapped to the model's columns."""
-    est = model.estimator
+    the same names in another order), so the units are mapped to the model's columns. ``est``
+    (a Pipeline, scored on the raw rows as they are) replaces the model's estimator."""
+    if est is None:
+        est = model.estimator
     if est is None:
         raise InvalidInputError(
             f"scorer {scorer!r} is not computed natively (native: {', '.join(NATIVE_SCORERS)}) "
@@ -433,11 +445,29 @@ def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_r
 
     if named_table(X) is not None and not _is_pandas(X):
         X = X.to_pandas()  # polars and pyarrow: scikit-learn's scorer and the copies below
+    elif is_sparse(X) and not hasattr(X, "get_data"):
+        X = X.tocsr()  # the estimator reads it as it reads any sparse matrix; rows taken
+    elif is_sparse(X):
+        # A DMatrix (which scikit-learn estimators do not take): the rows as treelens read
+        # them, absent entries missing, in the model's order.
+        X = input_rows.matrix
+        units = [input_rows.model_columns(unit) for unit in units]
+        input_rows = Prepared(input_rows.matrix, None, input_rows.names)
     elif not is_table(X):
         X = np.asarray(X)
-    if input_rows.order is not None:
+    if input_rows is not None and input_rows.order is not None:
         X = X[[X.columns[i] for i in np.argsort(input_rows.order)]]
         units = [input_rows.model_columns(unit) for unit in units]
+    own = None if model.feature_names is None else [str(n) for n in model.feature_names]
+    if (
+        input_rows is not None
+        and is_table(X)
+        and own is not None
+        and [str(c) for c in X.columns] != own
+    ):
+        # Names the estimator refuses (read by position, or after LightGBM's renaming): the
+        # estimator sees the model's own names, on the columns treelens read for them.
+        X = X.set_axis(own, axis=1)
     y = np.asarray(y) if not hasattr(y, "iloc") else y
     baseline = score(X, y, sample_weight)
     Xs = _take_rows(X, rows)
@@ -450,6 +480,37 @@ def _slow_scores(model, scorer, X, y, sample_weight, rows, perms, units, input_r
             for name in baseline
         }
     return float(baseline), np.array(results, dtype=np.float64)
+
+
+def _weights(sample_weight, n_rows: int):
+    """``sample_weight`` as float64 (or None); raises on a wrong length or non-finite values."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if weight.shape[0] != n_rows:
+        raise InvalidInputError(f"sample_weight has {weight.shape[0]} entries for {n_rows} rows")
+    if not np.isfinite(weight).all():
+        raise InvalidInputError("sample_weight holds NaN or infinite values")
+    return weight
+
+
+def _check_scorers(entries, model) -> None:
+    """Refuses unknown scorer names, and classifier scorers for a regressor."""
+    for entry in entries.values():
+        if isinstance(entry, str) and entry not in NATIVE_SCORERS:
+            try:
+                from sklearn.metrics import get_scorer_names
+
+                known = set(get_scorer_names())
+            except Exception:  # pragma: no cover
+                known = set(NATIVE_SCORERS)
+            if entry not in known:
+                raise InvalidInputError(
+                    f"unknown scorer {entry!r}; native scorers: {', '.join(NATIVE_SCORERS)}; "
+                    "or any scikit-learn scorer name, or a callable"
+                )
+        if isinstance(entry, str) and entry in _CLASSIFIER_SCORERS and not model.is_classifier:
+            raise InvalidInputError(f"scorer {entry!r} needs a classifier with classes")
 
 
 def permutation_importance(
@@ -476,7 +537,9 @@ def permutation_importance(
     Parameters
     ----------
     estimator_or_model : estimator, booster, path or :class:`treelens.Model`
-        Anything :func:`treelens.load` accepts.
+        Anything :func:`treelens.load` accepts. For a scikit-learn Pipeline the columns of the
+        raw X are permuted, as scikit-learn does, and scored through the preprocessing with the
+        native trees: one importance per raw column.
     X : array-like or table of shape (n_samples, n_features)
         Data to permute: a numpy array (read by position), or a pandas or polars DataFrame or
         pyarrow Table (columns matched to the model by name, in any order).
@@ -523,6 +586,23 @@ def permutation_importance(
         check_seed(random_state, generators=False)
     _check_max_samples(max_samples)
     model = load(estimator_or_model)
+    if model.preprocessing is not None:
+        # A Pipeline: the raw columns are permuted, as scikit-learn does.
+        from .pipeline_importance import raw_permutation_importance
+
+        return raw_permutation_importance(
+            model,
+            X,
+            y,
+            scoring=scoring,
+            n_repeats=n_repeats,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            sample_weight=sample_weight,
+            max_samples=max_samples,
+            groups=groups,
+            progress=progress,
+        )
     n = rows_of(X)
     if n is not None:
         _check_sizes(n, model.n_features, n_repeats, max_samples, groups)
@@ -532,34 +612,12 @@ def permutation_importance(
     if n_rows == 0:
         raise InvalidInputError("X has no rows")
     y_values, y_classes = _encode_y(model, y, n_rows)
-    weight = None
-    if sample_weight is not None:
-        weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-        if weight.shape[0] != n_rows:
-            raise InvalidInputError(
-                f"sample_weight has {weight.shape[0]} entries for {n_rows} rows"
-            )
-        if not np.isfinite(weight).all():
-            raise InvalidInputError("sample_weight holds NaN or infinite values")
+    weight = _weights(sample_weight, n_rows)
     # Units are X's columns (as scikit-learn's rows are); the core reads the model's order.
     units = _units(groups, model.n_features, input_rows.names)
     model_units = [input_rows.model_columns(unit) for unit in units]
     entries, single, _ = _scorer_names(scoring, model)
-    for entry in entries.values():
-        if isinstance(entry, str) and entry not in NATIVE_SCORERS:
-            try:
-                from sklearn.metrics import get_scorer_names
-
-                known = set(get_scorer_names())
-            except Exception:  # pragma: no cover
-                known = set(NATIVE_SCORERS)
-            if entry not in known:
-                raise InvalidInputError(
-                    f"unknown scorer {entry!r}; native scorers: {', '.join(NATIVE_SCORERS)}; "
-                    "or any scikit-learn scorer name, or a callable"
-                )
-        if isinstance(entry, str) and entry in _CLASSIFIER_SCORERS and not model.is_classifier:
-            raise InvalidInputError(f"scorer {entry!r} needs a classifier with classes")
+    _check_scorers(entries, model)
     rows, perms = _draw(n_rows, int(n_repeats), random_state, max_samples)
 
     native = [key for key, e in entries.items() if isinstance(e, str) and e in NATIVE_SCORERS]

@@ -8,6 +8,9 @@ scikit-learn does). A numpy array is read by position: its order is the model's.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
@@ -15,6 +18,7 @@ import numpy as np
 
 from .exceptions import FeatureNameError, InvalidInputError
 from .memory import block_rows, conversion_rows, ensure_fits, input_bytes, rows_of
+from .sparse_inputs import SparseRows, densify_rows, is_sparse, sparse_rows
 from .tables import Column, Table, named_table
 
 #: LightGBM's kZeroThreshold: the float constant 1e-35f widened to double.
@@ -34,11 +38,14 @@ class Prepared:
         order is the model's (numpy arrays, tables in the model's order).
     names : list of str or None
         Feature names in the input's column order: a table's own, else the model's.
+    source : array-like or None
+        The rows that were read, when they are not the caller's (a Pipeline's transformed rows).
     """
 
     matrix: np.ndarray
     order: np.ndarray | None
     names: list[str] | None
+    source: object = None
 
     def model_columns(self, indices) -> list[int]:
         """The model columns of the input's columns ``indices``."""
@@ -79,10 +86,32 @@ def is_table(X) -> bool:
     return named_table(X) is not None
 
 
-def input_data(X) -> np.ndarray:
-    """The input's own values as a 2-D array, in its column order (an Explanation's data)."""
+def input_data(X):
+    """The input's own values as a 2-D array, in its column order (an Explanation's data).
+
+    A sparse input stays sparse, as shap keeps it, as a CSR matrix (rows can be taken from
+    it; a DMatrix's data, which shap puts in its Explanation, is one): no dense copy of a
+    sparse input is made."""
     table = named_table(X)
-    return np.asarray(X) if table is None else table.data()
+    if table is not None:
+        return table.data()
+    if is_sparse(X):
+        return X.get_data() if hasattr(X, "get_data") else X.tocsr()
+    return np.asarray(X)
+
+
+def row_block(X, r0: int, r1: int):
+    """Rows ``r0:r1`` of an input, without converting the rest: pandas DataFrames by position,
+    polars DataFrames and Arrow tables by slice, arrays, memmaps and CSR matrices by view,
+    other sparse formats through CSR, a DMatrix by ``DMatrix.slice``."""
+    table = named_table(X)
+    if table is not None:
+        return table.rows(r0, r1).obj
+    if is_sparse(X):
+        if hasattr(X, "slice"):  # xgboost.DMatrix
+            return X.slice(np.arange(r0, r1, dtype=np.int64))
+        return (X if X.format == "csr" else X.tocsr())[r0:r1]
+    return X[r0:r1]
 
 
 def _encode(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
@@ -253,42 +282,185 @@ def _lightgbm_category_lists(model, table: Table, source: list[int]):
     return iter(trained)
 
 
-def _table_matrix(model, table: Table) -> tuple[np.ndarray, np.ndarray | None]:
-    """The model-ordered matrix of a table, and the model column of each table column."""
-    names = table.names
+#: Characters LightGBM refuses in feature names ("special JSON characters"): a model holding
+#: ``_`` where the user's names hold them was trained on names sanitised this way.
+_LIGHTGBM_REFUSED = str.maketrans({c: "_" for c in '",:[]{}'})
+
+
+def lightgbm_feature_name(name: str) -> str:
+    """The name LightGBM stores for a column called ``name``.
+
+    LightGBM replaces each space by ``_`` (``Dataset::set_feature_names``) and refuses names
+    holding any of ``",:[]{}``; those are replaced by ``_`` here too, as users rename such
+    columns to train, so that their original frame still matches the model by name."""
+    return str(name).replace(" ", "_").translate(_LIGHTGBM_REFUSED)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside treelens."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _shown(names, limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (", ..." if len(names) > limit else "")
+
+
+def _by_position(model, names: list[str], expected: list[str]) -> list[int]:
+    """Columns whose names differ from the model's but whose count is equal are read by
+    position, as shap reads them, with a warning naming the differences (never reordered by
+    the names that happen to match: that would be a guess)."""
+    pairs = [(n, e) for n, e in zip(names, expected) if n != e]
+    read_as = ", ".join(f"{n!r} as {e!r}" for n, e in pairs[:5])
+    warnings.warn(
+        f"X's column names differ from the model's feature names in {len(pairs)} of "
+        f"{len(expected)} places, so X is read by position (as shap.TreeExplainer reads it): "
+        f"X's column {read_as}{', ...' if len(pairs) > 5 else ''}. Name X's columns as the "
+        f"model's features ({_shown(expected)}) to have them matched by name.",
+        UserWarning,
+        stacklevel=_user_stacklevel(),
+    )
+    return list(range(model.n_features))
+
+
+def column_sources(model, names: list[str]) -> list[int]:
+    """For each of the model's columns, the input column (by position) it is read from.
+
+    The model's names all present (in any order, each once): matched by name. For LightGBM,
+    names matched after LightGBM's own renaming (:func:`lightgbm_feature_name`). Otherwise, as
+    many columns as features: read by position with a ``UserWarning``. A different count:
+    :class:`FeatureNameError` naming what is missing and unexpected. A model without names
+    reads the columns by position.
+    """
     p = model.n_features
     if len(set(names)) != len(names):
         repeated = sorted(n for n, count in Counter(names).items() if count > 1)
         raise FeatureNameError(f"X has duplicate column names: {repeated[:10]}")
-    expected = model.feature_names
-    if expected is not None:
-        expected = [str(n) for n in expected]
-        if names != expected:
-            present = set(names)
-            wanted = set(expected)
-            missing = [n for n in expected if n not in present]
-            extra = [n for n in names if n not in wanted]
-            if missing or extra:
-                raise FeatureNameError(
-                    "X's columns do not match the model's feature names: "
-                    f"missing {missing[:10]}, unexpected {extra[:10]}"
-                    + (" (and more)" if len(missing) > 10 or len(extra) > 10 else "")
-                )
-        position = {n: i for i, n in enumerate(names)}
-        source = [position[n] for n in expected]
-    else:
+    if model.feature_names is None:
         if len(names) != p:
             raise InvalidInputError(
                 f"X has {len(names)} columns, but the model was trained on {p} features"
             )
-        source = list(range(p))
-    lightgbm = _lightgbm_category_lists(model, table, source)
+        return list(range(p))
+    expected = [str(n) for n in model.feature_names]
+    if names == expected:
+        return list(range(p))
+    position = {n: i for i, n in enumerate(names)}
+    if len(names) == p and all(n in position for n in expected):
+        return [position[n] for n in expected]
+    if model.library == "lightgbm":
+        renamed = [lightgbm_feature_name(n) for n in names]
+        stored = [lightgbm_feature_name(n) for n in expected]
+        at = {n: i for i, n in enumerate(renamed)}
+        if len(names) == p and len(at) == p and all(n in at for n in stored):
+            return [at[n] for n in stored]
+    if len(names) == p:
+        return _by_position(model, names, expected)
+    # Compared as the library compares them: LightGBM's after its renaming.
+    key = lightgbm_feature_name if model.library == "lightgbm" else str
+    have = {key(n) for n in names}
+    wanted = {key(n) for n in expected}
+    missing = [n for n in expected if key(n) not in have]
+    extra = [n for n in names if key(n) not in wanted]
+    raise FeatureNameError(
+        f"X has {len(names)} columns, but the model was trained on {p} features: "
+        f"missing {missing[:10]}, unexpected {extra[:10]}"
+        + (" (and more)" if len(missing) > 10 or len(extra) > 10 else "")
+        + (" (names compared after LightGBM's renaming of spaces to '_')" if key is not str else "")
+    )
+
+
+def _table_matrix(model, table: Table) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model-ordered matrix of a table, and the model column of each table column.
+
+    Read a block of rows at a time (a slice of the table: no column is converted whole), each
+    block's columns written side by side while the block is in cache; a float64 column without
+    nulls is read through a view of its buffer, not copied."""
+    names = table.names
+    p = model.n_features
+    source = column_sources(model, names)
+    # Plain numeric columns are read through views of their buffers; the others (categorical,
+    # nullable, text) are converted from a slice of the table, a block of rows at a time.
+    views = {}
+    for j, i in enumerate(source):
+        if j not in model.categories and j not in model.frame_categories:
+            view = table.numeric_view(i)
+            if view is not None:
+                views[j] = view
+    converted = [(j, i) for j, i in enumerate(source) if j not in views]
+    _lightgbm_category_lists(model, table, source)  # its checks, whatever is converted
     out = np.empty((table.n_rows, p), dtype=np.float64)
-    for j, i in enumerate(source):  # one column at a time: memory for one column at most
-        out[:, j] = _encode_column(model, j, repr(names[i]), table.column(i), lightgbm)
+    step = table_block_rows(p)
+    for r0 in range(0, table.n_rows, step) if table.n_rows > 0 else (0,):
+        r1 = min(table.n_rows, r0 + step)
+        block = out[r0:r1]
+        for j, view in views.items():
+            block[:, j] = view.rows(r0, r1)
+        if converted:
+            part = table.rows(r0, r1) if (r0, r1) != (0, table.n_rows) else table
+            lightgbm = _lightgbm_category_lists(model, part, source)
+            for j, i in converted:
+                column = part.column(i)
+                block[:, j] = _encode_column(model, j, repr(names[i]), column, lightgbm)
+        _finish_block(model, block, r0)
     order = np.argsort(np.asarray(source, dtype=np.intp))
     identity = np.array_equal(order, np.arange(p))
     return out, None if identity else order
+
+
+#: Bytes of the model's matrix filled at a time from a table or a sparse input: small enough
+#: for the block to stay in cache while its columns are written side by side.
+TABLE_BLOCK_BYTES = 1 << 20
+
+
+def table_block_rows(n_features: int) -> int:
+    """Rows per block when reading a table or a sparse input (at least 1)."""
+    return max(1, TABLE_BLOCK_BYTES // (8 * max(1, int(n_features))))
+
+
+def _sparse_matrix(model, rows: SparseRows) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model-ordered matrix of a sparse input, densified a block of rows at a time, absent
+    entries as the model's library reads them (a DMatrix's as missing)."""
+    n, width = rows.shape
+    p = model.n_features
+    if rows.names is not None:
+        source = column_sources(model, rows.names)
+    elif width != p:
+        raise InvalidInputError(
+            f"X ({rows.what}) has {width} columns, but the model was trained on {p} features"
+        )
+    else:
+        source = list(range(p))
+    absent_is_missing = rows.absent_is_missing
+    if absent_is_missing is None:
+        absent_is_missing = model.sparse_absent_is_missing
+    fill = np.nan if absent_is_missing else 0.0
+    for j, cats in model.categories.items():
+        if _text_categories(cats):
+            _refuse_numbers_for_text(f"{j}", cats)
+    identity = source == list(range(p))
+    out = np.empty((n, p), dtype=np.float64)
+    step = table_block_rows(p)
+    scratch = None if identity else np.empty((min(step, n), width), dtype=np.float64)
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        block = out[r0:r1]
+        if identity:
+            densify_rows(rows, r0, r1, fill, block)
+        else:
+            densify_rows(rows, r0, r1, fill, scratch[: r1 - r0])
+            block[...] = scratch[: r1 - r0, source]
+        for j, cats in model.categories.items():
+            block[:, j] = _encode(block[:, j], cats)
+        # A DMatrix dropped its own missing values when it was built; the model's ``missing``
+        # is not applied again (Booster.predict(DMatrix) does not either).
+        _finish_block(model, block, r0, model_missing=rows.absent_is_missing is None)
+    order = np.argsort(np.asarray(source, dtype=np.intp))
+    return out, None if np.array_equal(order, np.arange(p)) else order
 
 
 def _array_matrix(model, X, *, checked: bool) -> np.ndarray:
@@ -297,10 +469,6 @@ def _array_matrix(model, X, *, checked: bool) -> np.ndarray:
     ``checked``: whether its float64 size was checked already (from its shape); an input
     without a shape (nested lists) is checked once numpy has read it, before it is converted.
     """
-    if hasattr(X, "toarray") and hasattr(X, "nnz"):
-        raise InvalidInputError(
-            "sparse matrices are not supported; pass a dense numpy array or DataFrame"
-        )
     try:
         arr = np.asarray(X)
     except ValueError as e:  # ragged nested lists
@@ -365,32 +533,37 @@ def _converted(arr: np.ndarray, model) -> np.ndarray:
 
 
 def _finish(model, out: np.ndarray) -> np.ndarray:
-    """The model's own reading of the values, in place, a block of rows at a time (the
-    temporaries stay small): XGBoost's ``missing`` value, refused NaN, LightGBM's zero
-    threshold."""
+    """The model's own reading of the values (see :func:`_finish_block`), in place, a block of
+    rows at a time (the temporaries stay small)."""
     step = conversion_rows(out.shape[1] if out.ndim == 2 else 1)
     for r0 in range(0, out.shape[0], step):
-        block = out[r0 : r0 + step]
-        if model.missing_value is not None and not np.isnan(model.missing_value):
-            # XGBoost reads values as float32 and compares them with float32(missing).
-            with np.errstate(over="ignore"):
-                block[block.astype(np.float32) == np.float32(model.missing_value)] = np.nan
-        if not model.accepts_missing and np.isnan(block).any():
-            row, col = np.argwhere(np.isnan(block))[0]
-            name = model.feature_names[col] if model.feature_names else f"{col}"
-            estimator = model.estimator
-            raise InvalidInputError(
-                f"X has missing values (NaN, e.g. row {r0 + row}, column {name}), which "
-                f"{type(estimator).__name__ if estimator is not None else 'this model'} "
-                "does not accept (scikit-learn refuses them too): impute them first, or use a "
-                "model that handles them (e.g. HistGradientBoosting)"
-            )
-        if model.library == "lightgbm":
-            # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and
-            # reads the others as 0.0 before any tree sees them.
-            with np.errstate(invalid="ignore"):
-                block[np.abs(block) <= LIGHTGBM_ZERO] = 0.0
+        _finish_block(model, out[r0 : r0 + step], r0)
     return np.ascontiguousarray(out, dtype=np.float64)
+
+
+def _finish_block(model, block: np.ndarray, r0: int, *, model_missing: bool = True) -> None:
+    """The model's own reading of a block of rows (whose first is row ``r0``), in place:
+    XGBoost's ``missing`` value (unless ``model_missing`` is False), refused NaN, LightGBM's
+    zero threshold."""
+    if model_missing and model.missing_value is not None and not np.isnan(model.missing_value):
+        # XGBoost reads values as float32 and compares them with float32(missing).
+        with np.errstate(over="ignore"):
+            block[block.astype(np.float32) == np.float32(model.missing_value)] = np.nan
+    if not model.accepts_missing and np.isnan(block).any():
+        row, col = np.argwhere(np.isnan(block))[0]
+        name = model.feature_names[col] if model.feature_names else f"{col}"
+        estimator = model.estimator
+        raise InvalidInputError(
+            f"X has missing values (NaN, e.g. row {r0 + row}, column {name}), which "
+            f"{type(estimator).__name__ if estimator is not None else 'this model'} "
+            "does not accept (scikit-learn refuses them too): impute them first, or use a "
+            "model that handles them (e.g. HistGradientBoosting)"
+        )
+    if model.library == "lightgbm":
+        # LightGBM's predictor keeps only values with |x| > kZeroThreshold (1e-35f) and
+        # reads the others as 0.0 before any tree sees them.
+        with np.errstate(invalid="ignore"):
+            block[np.abs(block) <= LIGHTGBM_ZERO] = 0.0
 
 
 def _ensure_converted_fits(model, n_rows: int) -> None:
@@ -408,27 +581,35 @@ def read_input(model, X) -> Prepared:
     """``X`` read for ``model``: the matrix in the model's order, and the input's order.
 
     A named table (pandas or polars DataFrame, pyarrow Table or RecordBatch) is matched to the
-    model's feature names by name: missing, unexpected or duplicate names raise
-    :class:`FeatureNameError`; a model without names reads it by position. Anything else is
-    read as an array, by position. This is the one place where the input's column order is
-    mapped to the model's: results go back with :meth:`Prepared.columns`.
+    model's feature names by :func:`column_sources`: by name in any order, after LightGBM's own
+    renaming for LightGBM models, else by position with a warning when the counts agree
+    (:class:`FeatureNameError` when they do not). A scipy sparse matrix is read by position, an
+    ``xgboost.DMatrix`` by its feature names as a table is; both a block of rows at a time,
+    absent entries as the model's library reads them (see :mod:`treelens.sparse_inputs`).
+    Anything else is read as an array, by position. This is the one place where the input's
+    column order is mapped to the model's: results go back with :meth:`Prepared.columns`.
 
     The float64 matrix is sized against the memory budget first, from the input's row count,
-    before anything is converted (:class:`OutputTooLargeError` when it would not fit); arrays
-    are then converted a block of rows at a time.
+    before anything is converted (:class:`OutputTooLargeError` when it would not fit); every
+    input is then converted a block of rows at a time.
     """
     table = named_table(X)
     n_rows = table.n_rows if table is not None else rows_of(X)
     if n_rows is not None:
         _ensure_converted_fits(model, n_rows)
+    sparse = None if table is not None else sparse_rows(X)
+    if sparse is not None:
+        out, order = _sparse_matrix(model, sparse)
+        names = sparse.names
+        if names is None and model.feature_names is not None:
+            names = [str(n) for n in model.feature_names]
+        return Prepared(out, order, names)
     if table is None:
-        out = _array_matrix(model, X, checked=n_rows is not None)
-        order = None
+        out = _finish(model, _array_matrix(model, X, checked=n_rows is not None))
         names = None if model.feature_names is None else [str(n) for n in model.feature_names]
-    else:
-        out, order = _table_matrix(model, table)
-        names = list(table.names)
-    return Prepared(_finish(model, out), order, names)
+        return Prepared(out, None, names)
+    out, order = _table_matrix(model, table)
+    return Prepared(out, order, list(table.names))
 
 
 def as_matrix(model, X) -> np.ndarray:

@@ -33,6 +33,8 @@ def rows_of(X) -> int | None:
     table = named_table(X)
     if table is not None:
         return table.n_rows
+    if hasattr(X, "num_row") and hasattr(X, "get_data"):  # an xgboost.DMatrix
+        return int(X.num_row())
     shape = getattr(X, "shape", None)
     if shape is None or len(shape) != 2:
         return None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from . import _core
-from .inputs import Prepared, as_matrix, read_input
-from .memory import ensure_fits, input_bytes, rows_of
+from .inputs import Prepared, read_input, row_block
+from .memory import block_rows, ensure_fits, input_bytes, rows_of
 from .options import check_n_jobs
 from .progress import progress_callback
 
@@ -64,11 +65,22 @@ class Model:
     missing_value: float | None = None
     #: The live estimator the model came from, when there was one.
     estimator: Any = None
+    #: A scikit-learn Pipeline's fitted steps before the model (``loaders.pipeline``), applied
+    #: to the raw rows before they are read: the model explains the transformed rows.
+    preprocessing: Any = None
+    #: ``{raw column: [transformed feature names]}`` for a Pipeline whose transformers say which
+    #: raw column each transformed feature comes from (one-hot columns to their source).
+    feature_groups: dict[str, list[str]] | None = None
     #: Whether the margin is already the output (class probabilities of sklearn forests).
     margin_is_probability: bool = False
     #: Whether the model accepts missing values (NaN); scikit-learn's GradientBoosting refuses
     #: them, so treelens does too rather than invent a branch for them.
     accepts_missing: bool = True
+    #: What an entry absent from a scipy sparse input is: missing (True: XGBoost, whose
+    #: ``DMatrix(csr)`` drops absent entries) or 0.0 (False: scikit-learn and LightGBM, whose
+    #: predict on a sparse matrix equals their predict on ``X.toarray()``). Loaders set it as
+    #: their library's own predict reads a sparse matrix.
+    sparse_absent_is_missing: bool = False
 
     @property
     def n_features(self) -> int:
@@ -93,12 +105,16 @@ class Model:
 
     def prepare(self, X) -> np.ndarray:
         """``X`` as a float64 C-ordered matrix in the model's column order and encoding."""
-        return as_matrix(self, X)
+        return self.read(X).matrix
 
     def read(self, X) -> Prepared:
         """``X`` read by name (tables) or position (arrays): the matrix in the model's order
-        and the permutation that puts results back in the input's column order."""
-        return read_input(self, X)
+        and the permutation that puts results back in the input's column order. A Pipeline's
+        preprocessing is applied first: the rows read are the transformed ones."""
+        if self.preprocessing is None:
+            return read_input(self, X)
+        transformed = self.preprocessing.transform(X)
+        return replace(read_input(self, transformed), source=transformed)
 
     def predict(self, X, *, n_jobs: int | None = None, progress: bool | None = None) -> np.ndarray:
         """Raw margin prediction.
@@ -120,17 +136,39 @@ class Model:
         """
         n_jobs = check_n_jobs(n_jobs)
         n = rows_of(X)
-        if n is not None:
+        if n is None:  # nested lists: read whole (numpy has to read them first anyway)
+            x = self.prepare(X)
+            n = x.shape[0]
+            blocks = None
+        else:
+            # X is converted a block of rows at a time: only the predictions are held whole,
+            # so a large (or sparse) X costs one block of its float64 copy.
+            step = block_rows(input_bytes(1, self.n_features))
             ensure_fits(
-                f"predictions of {n} rows ({n} x {self.n_outputs} float64) and X converted to "
-                "float64",
-                n * self.n_outputs * 8 + input_bytes(n, self.n_features),
+                f"predictions of {n} rows ({n} x {self.n_outputs} float64) and "
+                f"{min(n, step)} rows of X converted to float64",
+                n * self.n_outputs * 8 + input_bytes(min(n, step), self.n_features),
                 "predict fewer rows at a time",
             )
-        x = self.prepare(X)
-        out = self.forest.predict(
-            x, n_jobs=n_jobs, progress=progress_callback(progress, "predict", x.shape[0])
-        )
+            blocks = [(r0, min(n, r0 + step)) for r0 in range(0, n, step)] or [(0, 0)]
+        bar = progress_callback(progress, "predict", n)
+        if blocks is None:
+            out = self.forest.predict(x, n_jobs=n_jobs, progress=bar)
+        else:
+            out = np.empty((n, self.n_outputs), dtype=np.float64)
+            for b, (r0, r1) in enumerate(blocks):
+                with warnings.catch_warnings():
+                    if b > 0:  # said once, for the first block
+                        warnings.simplefilter("ignore", UserWarning)
+                    x = self.prepare(X if len(blocks) == 1 else row_block(X, r0, r1))
+
+                def cb(done, total, r0=r0, r1=r1):
+                    bar(r0 + (r1 - r0) * done // max(total, 1), n)
+
+                out[r0:r1] = self.forest.predict(
+                    x, n_jobs=n_jobs, progress=None if bar is None else cb
+                )
+                del x  # before the next block is converted: one block at a time
         return out[:, 0] if self.n_outputs == 1 else out
 
     def transform_margin(self, margin: np.ndarray) -> np.ndarray:

@@ -49,6 +49,31 @@ class Column:
         return out
 
 
+class ColumnView:
+    """A numeric column read through numpy views of its buffers (one per chunk), never copied
+    whole: :meth:`rows` gives a range of rows (a view, or a copy of that range alone where it
+    spans chunks)."""
+
+    def __init__(self, chunks: list[np.ndarray]):
+        self.chunks = chunks
+        self.starts = np.cumsum([0] + [len(c) for c in chunks])
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        if len(self.chunks) == 1:
+            return self.chunks[0][r0:r1]
+        k = int(np.searchsorted(self.starts, r0, side="right")) - 1
+        pieces = []
+        while r0 < r1 and k < len(self.chunks):
+            start = int(self.starts[k])
+            piece = self.chunks[k][r0 - start : r1 - start]
+            pieces.append(piece)
+            r0 += len(piece)
+            k += 1
+        if len(pieces) == 1:
+            return pieces[0]
+        return np.concatenate(pieces) if pieces else self.chunks[0][:0]
+
+
 class Table:
     """A named table: its column names (as str), row count and columns read one at a time."""
 
@@ -61,6 +86,44 @@ class Table:
     def column(self, i: int) -> Column:
         """Column ``i`` (by position in the table)."""
         return _READERS[self.kind](self.obj, i)
+
+    def rows(self, r0: int, r1: int) -> Table:
+        """Rows ``r0:r1`` of the table, without copying its columns (a slice)."""
+        obj = self.obj.iloc[r0:r1] if self.kind == "pandas" else self.obj.slice(r0, r1 - r0)
+        return Table(obj, self.kind, self.names, r1 - r0)
+
+    def numeric_view(self, i: int) -> ColumnView | None:
+        """Column ``i`` as views of its buffers when it holds numbers (or booleans, in pandas)
+        without nulls in numpy's layout; None when reading it needs a conversion."""
+        if self.kind == "pandas":
+            dtype = self.obj.dtypes.iloc[i]
+            if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+                return ColumnView([self.obj.iloc[:, i].to_numpy()])
+            return None
+        if self.kind == "polars":
+            s = self.obj.to_series(i)
+            if not s.dtype.is_numeric() or s.null_count() > 0:
+                return None
+            try:
+                chunks = [c.to_numpy(allow_copy=False) for c in s.get_chunks()]
+            except RuntimeError:  # not numpy's layout (decimals, ...): converted instead
+                return None
+        else:
+            import pyarrow as pa
+
+            col = self.obj.column(i)
+            t = col.type
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t)) or col.null_count > 0:
+                return None
+            try:
+                parts = col.chunks if hasattr(col, "chunks") else [col]
+                chunks = [c.to_numpy(zero_copy_only=True) for c in parts]
+            except pa.ArrowInvalid:
+                return None
+        chunks = [c for c in chunks if len(c) > 0] or chunks[:1]
+        if not chunks or any(c.dtype.kind not in "fiub" for c in chunks):
+            return None
+        return ColumnView(chunks)
 
     def is_categorical(self, i: int) -> bool:
         """Whether column ``i`` is categorical, without reading it."""
@@ -120,6 +183,10 @@ def _pandas_column(df, i: int) -> Column:
             codes=col.cat.codes.to_numpy().astype(np.int64),
             categories=np.asarray(col.cat.categories),
         )
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
+        # numpy columns hold no NA but NaN: read through a view of the frame's buffer
+        # (pandas' to_numpy(na_value=nan) copies them, and fails on int64 in pandas 2.3).
+        return Column(dtype=str(col.dtype), values=col.to_numpy())
     return Column(dtype=str(col.dtype), values=col.to_numpy(dtype=None, na_value=np.nan))
 
 

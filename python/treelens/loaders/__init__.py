@@ -8,6 +8,7 @@ from pathlib import Path
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
 from . import lightgbm as _lightgbm
+from . import pipeline as _pipeline
 from . import sklearn as _sklearn
 from . import xgboost as _xgboost
 
@@ -102,6 +103,10 @@ def load(
     given = {k: v for k, v in dump_options.items() if v is not None}
     if isinstance(obj, Model):
         return obj
+    if _pipeline.is_pipeline(obj):  # its final step is loaded as any model
+        return _pipeline.load_pipeline(
+            obj, lambda est: load(est, iteration_range=iteration_range, **given)
+        )
     if isinstance(obj, (str, os.PathLike)):
         path = Path(obj)
         if iteration_range is not None:

@@ -453,6 +453,7 @@ def from_json_document(
         link=_link(objective),
         classes=classes,
         library="xgboost",
+        sparse_absent_is_missing=True,
         frame_categories=_cat_lists(model_doc, feature_types),
         feature_types=list(feature_types) if feature_types else None,
         missing_value=missing,
@@ -652,6 +653,7 @@ def from_dump(
         objective=objective,
         link=_link(objective),
         library="xgboost",
+        sparse_absent_is_missing=True,
     )
 
 
