@@ -315,9 +315,9 @@ def _by_position(model, names: list[str], expected: list[str]) -> list[int]:
     read_as = ", ".join(f"{n!r} as {e!r}" for n, e in pairs[:5])
     warnings.warn(
         f"X's column names differ from the model's feature names in {len(pairs)} of "
-        f"{len(expected)} places, so X is read by position (as shap.TreeExplainer reads it): "
-        f"X's column {read_as}{', ...' if len(pairs) > 5 else ''}. Name X's columns as the "
-        f"model's features ({_shown(expected)}) to have them matched by name.",
+        f"{len(expected)} places, so X is read by position (as shap.TreeExplainer reads it), "
+        f"its columns read as: {read_as}{', ...' if len(pairs) > 5 else ''}. Name X's columns "
+        f"as the model's features ({_shown(expected)}) to have them matched by name.",
         UserWarning,
         stacklevel=_user_stacklevel(),
     )
