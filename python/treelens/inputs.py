@@ -97,6 +97,14 @@ def input_data(X):
     return np.asarray(X)
 
 
+def sliceable(X):
+    """``X`` ready for :func:`row_block` to slice many times: a scipy sparse matrix of another
+    format as CSR (converted once, not once per block); anything else as it is."""
+    if is_sparse(X) and not hasattr(X, "slice") and X.format != "csr":
+        return sparse_rows(X).csr  # sized against the budget before it is converted
+    return X
+
+
 def row_block(X, r0: int, r1: int):
     """Rows ``r0:r1`` of an input, without converting the rest: pandas DataFrames by position,
     polars DataFrames and Arrow tables by slice, arrays, memmaps and CSR matrices by view,
