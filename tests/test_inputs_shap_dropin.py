@@ -169,3 +169,21 @@ def test_another_count_of_columns_is_refused_naming_the_differences(data, lightg
     clash = pd.DataFrame(X, columns=["age years", "age_years", "a", "b", "c"])
     with pytest.warns(UserWarning, match="by position"):
         model.predict(clash)
+
+
+def test_predict_by_blocks_warns_once_and_equals_the_whole(data, named_booster, monkeypatch):
+    X, _ = data
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d", "e"])
+    model = tl.load(named_booster)
+    whole = model.predict(X)
+    monkeypatch.setattr(tl.memory, "CONVERSION_BYTES", 8 * 5 * 13)  # blocks of 13 rows
+    with pytest.warns(UserWarning, match="by position") as record:
+        blocks = model.predict(df)
+    assert sum("by position" in str(w.message) for w in record) == 1
+    np.testing.assert_array_equal(blocks, whole)
+    # The model's names in another order, by blocks: matched by name in every block.
+    names = ["f0", "f1", "f2", "f3", "f4"]
+    shuffled = pl.DataFrame({names[j]: X[:, j] for j in PERM})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(model.predict(shuffled), whole)

@@ -8,7 +8,7 @@ import numpy as np
 from . import _core
 from .exceptions import InvalidInputError
 from .explanation import Explanation
-from .inputs import Prepared, input_data, is_table, row_block
+from .inputs import Prepared, input_data, is_table, row_block, sliceable
 from .loaders import load
 from .memory import block_rows, ensure_fits, input_bytes, rows_of
 from .options import check_dtype, check_max_bytes, check_n_jobs
@@ -262,6 +262,7 @@ class TreeExplainer:
             n = X.shape[0]
         per_row = (p * p * k if interactions else p * k) + p
         step = block_rows(8 * per_row)
+        X = sliceable(X)  # a COO or CSC matrix as CSR once, not once a block
         out = np.empty((n, p, p, k) if interactions else (n, p, k), dtype=np.float32)
         bar = progress_callback(progress, label, n)
         y = None if y is None else np.asarray(y)

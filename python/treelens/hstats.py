@@ -11,6 +11,7 @@ from .memory import rows_of
 from .options import check_n_jobs, check_optional_int, check_seed
 from .partial_dependence import resolve_features, weights
 from .progress import progress_callback
+from .sparse_inputs import is_sparse
 
 #: Numerators below this count as 0 (as in R's hstats).
 EPS = 1e-10
@@ -125,13 +126,16 @@ class HStats:
 
 
 def _takes_rows(X) -> bool:
-    """Whether rows of ``X`` can be taken before conversion (numpy arrays, memmaps, tables)."""
-    return isinstance(X, np.ndarray) or named_table(X) is not None
+    """Whether rows of ``X`` can be taken before conversion (numpy arrays, memmaps, tables,
+    sparse matrices and DMatrix)."""
+    return isinstance(X, np.ndarray) or named_table(X) is not None or is_sparse(X)
 
 
 def _rows_at(X, idx: np.ndarray):
     """Rows ``idx`` of ``X`` (see :func:`_takes_rows`), without converting the others."""
     table = named_table(X)
+    if is_sparse(X):
+        return X.slice(idx) if hasattr(X, "slice") else X.tocsr()[idx]  # DMatrix, or scipy
     if table is None:
         return X[idx]
     if table.kind == "pandas":

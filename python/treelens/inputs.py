@@ -100,6 +100,14 @@ def input_data(X):
     return np.asarray(X)
 
 
+def sliceable(X):
+    """``X`` ready for :func:`row_block` to slice many times: a scipy sparse matrix of another
+    format as CSR (converted once, not once per block); anything else as it is."""
+    if is_sparse(X) and not hasattr(X, "slice") and X.format != "csr":
+        return sparse_rows(X).csr  # sized against the budget before it is converted
+    return X
+
+
 def row_block(X, r0: int, r1: int):
     """Rows ``r0:r1`` of an input, without converting the rest: pandas DataFrames by position,
     polars DataFrames and Arrow tables by slice, arrays, memmaps and CSR matrices by view,
@@ -318,9 +326,9 @@ def _by_position(model, names: list[str], expected: list[str]) -> list[int]:
     read_as = ", ".join(f"{n!r} as {e!r}" for n, e in pairs[:5])
     warnings.warn(
         f"X's column names differ from the model's feature names in {len(pairs)} of "
-        f"{len(expected)} places, so X is read by position (as shap.TreeExplainer reads it): "
-        f"X's column {read_as}{', ...' if len(pairs) > 5 else ''}. Name X's columns as the "
-        f"model's features ({_shown(expected)}) to have them matched by name.",
+        f"{len(expected)} places, so X is read by position (as shap.TreeExplainer reads it), "
+        f"its columns read as: {read_as}{', ...' if len(pairs) > 5 else ''}. Name X's columns "
+        f"as the model's features ({_shown(expected)}) to have them matched by name.",
         UserWarning,
         stacklevel=_user_stacklevel(),
     )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from .inputs import Prepared, read_input, row_block
+from .inputs import Prepared, read_input, row_block, sliceable
 from .memory import block_rows, ensure_fits, input_bytes, rows_of
 from .options import check_n_jobs
 from .progress import progress_callback
@@ -151,6 +151,8 @@ class Model:
                 "predict fewer rows at a time",
             )
             blocks = [(r0, min(n, r0 + step)) for r0 in range(0, n, step)] or [(0, 0)]
+            if len(blocks) > 1:
+                X = sliceable(X)
         bar = progress_callback(progress, "predict", n)
         if blocks is None:
             out = self.forest.predict(x, n_jobs=n_jobs, progress=bar)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .exceptions import InvalidInputError
+from .memory import ensure_fits
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,14 @@ def _canonical_csr(X):
         raise InvalidInputError(
             f"X is a sparse matrix of dtype {dtype}; treelens accepts float, integer and "
             "boolean sparse matrices"
+        )
+    if X.format != "csr" or not X.has_canonical_format:
+        # A copy the size of the stored entries (values and indices), never of the dense form.
+        nnz, rows = int(X.nnz), int(X.shape[0])
+        ensure_fits(
+            f"X ({X.format}, {nnz} stored entries) converted to CSR",
+            nnz * (dtype.itemsize + 8) + (rows + 1) * 8,
+            "pass a CSR matrix, or fewer rows at a time",
         )
     csr = X if X.format == "csr" else X.tocsr()
     if not csr.has_canonical_format:

@@ -106,7 +106,7 @@ class Table:
                 return None
             try:
                 chunks = [c.to_numpy(allow_copy=False) for c in s.get_chunks()]
-            except RuntimeError:  # not numpy's layout (decimals, ...): converted instead
+            except Exception:  # not numpy's layout (decimals, ...): converted instead
                 return None
         else:
             import pyarrow as pa
@@ -118,7 +118,7 @@ class Table:
             try:
                 parts = col.chunks if hasattr(col, "chunks") else [col]
                 chunks = [c.to_numpy(zero_copy_only=True) for c in parts]
-            except pa.ArrowInvalid:
+            except Exception:  # not numpy's layout: converted instead
                 return None
         chunks = [c for c in chunks if len(c) > 0] or chunks[:1]
         if not chunks or any(c.dtype.kind not in "fiub" for c in chunks):
