@@ -120,7 +120,9 @@ def _pandas_column(df, i: int) -> Column:
             codes=col.cat.codes.to_numpy().astype(np.int64),
             categories=np.asarray(col.cat.categories),
         )
-    return Column(dtype=str(col.dtype), values=col.to_numpy(dtype=None, na_value=np.nan))
+    # pandas 2.x fails to_numpy(na_value=nan) on an integer column, even without missing values.
+    values = col.to_numpy(dtype=None, na_value=np.nan) if col.hasnans else col.to_numpy()
+    return Column(dtype=str(col.dtype), values=values)
 
 
 def _polars_column(df, i: int) -> Column:

@@ -168,18 +168,23 @@ def _read_features(info: dict) -> _Features:
     )
 
 
-def _combination_refusal(elements) -> UnsupportedModelError:
-    described = ", ".join(
-        f"{e.get('combination_element')} of feature "
-        f"{e.get('cat_feature_index', e.get('float_feature_index'))}"
-        for e in elements
-    )
+def _combination_refusal(elements, features: _Features) -> UnsupportedModelError:
+    parts = []
+    for e in elements:
+        kind = e.get("combination_element")
+        if kind == "float_feature":
+            column = features.floats.get(e.get("float_feature_index"), ("?",))[0]
+            parts.append(f"a split of numeric column {column}")
+        else:
+            column = features.cats.get(e.get("cat_feature_index"), "?")
+            parts.append(f"categorical column {column}")
     return UnsupportedModelError(
-        "the CatBoost model splits on a CTR over a combination of features "
-        f"({described}): such a split is a function of several features at once, which no "
-        "single-feature tree split (and no exact per-feature attribution) represents. Train "
-        "with max_ctr_complexity=1 (CTRs over one categorical feature each, which treelens "
-        "reads exactly)"
+        "the CatBoost model splits on a CTR over a combination of features ("
+        + " and ".join(parts)
+        + "): such a split is a function of several features at once, which no single-feature "
+        "tree split (and no exact per-feature attribution) represents. Train with "
+        "max_ctr_complexity=1 (CTRs over one categorical feature each, which treelens reads "
+        "exactly)"
     )
 
 
@@ -187,6 +192,7 @@ def _read_ctrs(info: dict, ctr_data: dict, features: _Features) -> None:
     """Reads ``features_info.ctrs`` with their tables into ``features.ctrs``."""
     tables = {canonical_identifier(k): (k, v) for k, v in (ctr_data or {}).items()}
     read: dict[str, object] = {}
+    seen: set = set()
     for entry in info.get("ctrs", []):
         elements = entry["elements"]
         borders = [_f32(b, "a CTR border") for b in entry["borders"]]
@@ -218,6 +224,17 @@ def _read_ctrs(info: dict, ctr_data: dict, features: _Features) -> None:
             shift=_number(entry["shift"], "a CTR shift"),
             scale=_number(entry["scale"], "a CTR scale"),
         )
+        described = (ident, k, ctr.prior_numerator, ctr.prior_denominator, ctr.shift, ctr.scale)
+        if described in seen:
+            # CatBoost's JSON export drops which target a CTR counts (multi-target models such
+            # as MultiRMSE keep one CTR per target): two such CTRs share one table in the file.
+            raise UnsupportedModelError(
+                f"the CatBoost model has several CTRs described alike ({ident}), which its JSON "
+                "export cannot tell apart (CTRs of several targets, e.g. MultiRMSE with "
+                "categorical features): their tables are lost, so the model cannot be read "
+                "exactly; use numeric features only, or one model per target"
+            )
+        seen.add(described)
         features.ctrs.append((elements[0]["cat_feature_index"], borders, ctr))
 
 
@@ -285,7 +302,7 @@ class _Splits:
         position, b = self.ctr_slots[slot]
         cat, borders, ctr = self.features.ctrs[position]
         if cat is None:
-            raise _combination_refusal(ctr)
+            raise _combination_refusal(ctr, self.features)
         border = borders[b]
         # The split repeats its CTR's border and target class: a check that split_index was
         # read against the same list CatBoost numbered.
