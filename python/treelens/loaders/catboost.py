@@ -345,7 +345,7 @@ def _leaf_rows(values, n_leaves: int, dim: int, what: str) -> np.ndarray:
 
 
 def _add_oblivious_tree(builder, tree: dict, index: int, splits: _Splits, dim: int, scale):
-    raw_splits = tree["splits"]
+    raw_splits = tree["splits"] or []  # null for a tree of one leaf
     if not isinstance(raw_splits, list):
         raise ModelFormatError(f"CatBoost tree {index}: splits are not a list")
     depth = len(raw_splits)
@@ -497,7 +497,9 @@ def _expanded_nodes(trees: list, oblivious: bool) -> int:
         return 0  # nested trees are counted as they are read
     total = 0
     for i, tree in enumerate(trees):
-        splits = tree.get("splits") if isinstance(tree, dict) else None
+        splits = tree.get("splits", ()) if isinstance(tree, dict) else None
+        # A tree without splits (one leaf) is written with "splits": null.
+        splits = [] if splits is None and isinstance(tree, dict) else splits
         if not isinstance(splits, list):
             raise ModelFormatError(f"CatBoost tree {i} has no list of splits")
         if len(splits) > MAX_DEPTH:
@@ -525,7 +527,7 @@ def from_document(doc, *, estimator=None, classes=None) -> Model:
     n_nodes = _expanded_nodes(trees, oblivious)
     first = trees[0]
     if oblivious:
-        dim = len(first["leaf_values"]) // (1 << len(first["splits"]))
+        dim = len(first["leaf_values"]) // (1 << len(first["splits"] or []))
     else:
         node = first
         while "split" in node:
