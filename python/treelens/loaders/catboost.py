@@ -197,10 +197,13 @@ def _read_ctrs(info: dict, ctr_data: dict, features: _Features) -> None:
         elements = entry["elements"]
         borders = [_f32(b, "a CTR border") for b in entry["borders"]]
         single = (
-            len(elements) == 1
-            and elements[0].get("combination_element") == "cat_feature_value"
-            and elements[0].get("cat_feature_index") in features.cats
+            len(elements) == 1 and elements[0].get("combination_element") == "cat_feature_value"
         )
+        if single and elements[0].get("cat_feature_index") not in features.cats:
+            raise ModelFormatError(
+                f"a CTR counts categorical feature {brief(elements[0].get('cat_feature_index'))}"
+                ", which features_info does not list"
+            )
         if not single:
             # Kept as a placeholder: refused only if a split uses it.
             features.ctrs.append((None, borders, elements))
