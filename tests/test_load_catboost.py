@@ -234,11 +234,25 @@ def test_scale_and_bias(data):
     np.testing.assert_allclose(model.base_score, [0.3, -1.0, 2.0])
 
 
-def test_multi_target_regression_without_categories(data):
+@pytest.mark.parametrize(
+    "loss, link",
+    [
+        ("MultiRMSE", "identity"),
+        ("MultiQuantile:alpha=0.2,0.8", "identity"),
+        ("MultiLogloss", "logistic"),
+    ],
+)
+def test_multi_output_losses_without_categories(data, loss, link):
     X = data["X"][["a", "b"]]
-    Y = np.c_[data["y"], -2 * data["y"]]
-    est = CatBoostRegressor(**_params(loss_function="MultiRMSE", cat_features=None)).fit(X, Y)
-    assert _check("MultiRMSE", est, data["test"][["a", "b"]], shap=False).n_outputs == 2
+    if loss == "MultiLogloss":
+        Y = np.c_[data["yb"], data["y3"] == 2].astype(int)
+    elif loss == "MultiRMSE":
+        Y = np.c_[data["y"], -2 * data["y"]]
+    else:
+        Y = data["y"]
+    est = CatBoost(dict(loss_function=loss, **_params(cat_features=None))).fit(X, Y)
+    model = _check(loss, est, data["test"][["a", "b"]])
+    assert model.n_outputs == 2 and model.link == link
 
 
 @pytest.mark.parametrize("grow_policy", ["Depthwise", "Lossguide"])
