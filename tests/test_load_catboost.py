@@ -508,13 +508,19 @@ def test_json_and_cbm_files(data, tmp_path, monkeypatch):
     est.save_model(str(tmp_path / "m.json"), format="json")
     est.save_model(str(tmp_path / "m.cbm"))
     for name in ("m.json", "m.cbm"):
-        model = tl.load(tmp_path / name)
-        assert_parity(model.predict(data["test"]), ref, rtol=RTOL, atol=ATOL, label=f"file {name}")
-        assert model.link == "softmax" and list(model.classes) == [0, 1, 2]
+        for source in (tmp_path / name, str(tmp_path / name), (tmp_path / name).read_bytes()):
+            model = tl.load(source)
+            assert_parity(model.predict(data["test"]), ref, rtol=RTOL, atol=ATOL, label=name)
+            assert model.link == "softmax" and list(model.classes) == [0, 1, 2]
     # Without catboost, a .cbm file is refused with the way out.
+    real = sys.modules["catboost"]
     monkeypatch.setitem(sys.modules, "catboost", None)
     with pytest.raises(UnsupportedModelError, match="format='json'"):
         tl.load(tmp_path / "m.cbm")
+    (tmp_path / "bad.cbm").write_bytes(b"CBM1" + b"\0" * 40)
+    monkeypatch.setitem(sys.modules, "catboost", real)
+    with pytest.raises(ModelFormatError):
+        tl.load(tmp_path / "bad.cbm")
 
 
 def _corrupt(doc, how):

@@ -44,9 +44,7 @@ def _load_path(path: Path, **kwargs) -> Model:
     if _catboost.is_catboost_binary(data) or _catboost.is_catboost_json(data):
         if kwargs:
             raise ModelFormatError(f"options {sorted(kwargs)} do not apply to CatBoost files")
-        if _catboost.is_catboost_binary(data):
-            return _catboost.from_binary_file(path)
-        return _catboost.from_json_bytes(data)
+        return _catboost.from_bytes(data)
     if data.lstrip()[:1] in (b"{", b"["):
         return _xgboost.from_bytes(data, **kwargs)
     raise ModelFormatError(
@@ -118,7 +116,12 @@ def load(
             given["iteration_range"] = iteration_range
         return _load_path(path, **given)
     if isinstance(obj, (bytes, bytearray, memoryview)):
-        return _xgboost.from_bytes(bytes(obj), iteration_range=iteration_range, **given)
+        data = bytes(obj)
+        if _catboost.is_catboost_binary(data) or _catboost.is_catboost_json(data):
+            if given or iteration_range is not None:
+                raise ModelFormatError("the options of tl.load do not apply to CatBoost models")
+            return _catboost.from_bytes(data)
+        return _xgboost.from_bytes(data, iteration_range=iteration_range, **given)
     if isinstance(obj, (list, tuple)):
         return _xgboost.from_dump(list(obj), iteration_range=iteration_range, **dump_options)
     if given:

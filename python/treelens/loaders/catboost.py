@@ -605,19 +605,24 @@ def from_estimator(obj) -> Model:
     return from_json_bytes(_catboost_json(obj), estimator=obj, classes=classes)
 
 
-def from_binary_file(path) -> Model:
-    """A ``.cbm`` file, read by catboost (its binary format is catboost's own)."""
+def from_binary(data: bytes) -> Model:
+    """A ``.cbm`` model, read by catboost (its binary format is catboost's own)."""
     try:
         import catboost
     except ImportError:
         raise UnsupportedModelError(
-            f"{str(path)!r} is a CatBoost binary model (.cbm), which treelens reads through "
-            "catboost, which is not installed: install catboost, or export the model as JSON "
-            "with model.save_model(path, format='json') and load that file"
+            "this is a CatBoost binary model (.cbm), which treelens reads through catboost, "
+            "which is not installed: install catboost, or export the model as JSON with "
+            "model.save_model(path, format='json') and load that file"
         ) from None
     model = catboost.CatBoost()
     try:
-        model.load_model(str(path))
+        model.load_model(blob=data)
     except Exception as e:
-        raise ModelFormatError(f"catboost cannot read {str(path)!r}: {e}") from None
+        raise ModelFormatError(f"catboost cannot read this .cbm model: {e}") from None
     return from_json_bytes(_catboost_json(model))
+
+
+def from_bytes(data: bytes) -> Model:
+    """A CatBoost model from the bytes of its JSON export or of a ``.cbm`` file."""
+    return from_binary(data) if is_catboost_binary(data) else from_json_bytes(data)
