@@ -312,6 +312,24 @@ def test_category_hash_is_catboosts(data):
         assert decoded == {category_hash(v) for v in data["X"][column]}
 
 
+def test_category_hash_of_random_texts():
+    """Random texts of every length up to 300 bytes (ASCII and multi-byte UTF-8): each decoded
+    CTR key equals treelens' hash of the text."""
+    rng = np.random.default_rng(2)
+    alphabet = list("abcXYZ019 -_.,;") + ["é", "ß", "中", "🙂"]
+    texts = sorted({"".join(rng.choice(alphabet, k)) for k in range(0, 300, 2)})
+    column = np.repeat(texts, 3)
+    y = np.arange(column.size) % 7 + rng.normal(size=column.size)
+    est = CatBoostRegressor(
+        iterations=2, depth=2, verbose=0, cat_features=[0], one_hot_max_size=1,
+        max_ctr_complexity=1, allow_writing_files=False,
+    ).fit(pd.DataFrame({"t": column}), y)  # fmt: skip
+    table = next(iter(json.loads(_json_text(est))["ctr_data"].values()))
+    keys = table["hash_map"][:: table["hash_stride"]]
+    decoded = {category_of_ctr_key(int(k)) for k in keys} - {None}
+    assert decoded == {category_hash(t) for t in texts}
+
+
 def test_numpy_object_array_with_cat_feature_indices(data):
     X = data["X"].to_numpy(dtype=object)
     cat_idx = [1, 2, 4]
