@@ -593,6 +593,75 @@ def test_corrupt_json_is_a_format_error(data, tmp_path, how):
         tl.load(path)
 
 
+ODD_VALUES = [
+    -1, 0, 2**31, 2**32 + 5, 2**64, -(2**63), 10**30, 1e308, -0.0, 3.5e38, float("nan"),
+    float("inf"), "x", "", "18446744073709551615", None, True, [], {}, [1, 2], {"a": 1},
+]  # fmt: skip
+
+
+def _paths(doc):
+    """Every (container, key) of a document, found with an explicit stack."""
+    out, stack = [], [doc]
+    while stack:
+        node = stack.pop()
+        for k, v in node.items() if isinstance(node, dict) else enumerate(node):
+            out.append((node, k))
+            if isinstance(v, (dict, list)):
+                stack.append(v)
+    return out
+
+
+def test_fuzzed_json_loads_or_is_refused(data, tmp_path):
+    """Seeded mutations of real CatBoost models (odd values anywhere, lists cut or grown):
+    each loads, predicting finite values whose SHAP values add up, or raises a treelens
+    error; never any other exception."""
+    import random
+
+    from treelens.exceptions import TreelensError
+
+    models = [
+        _fit(CatBoostClassifier(**_params(iterations=3, depth=3)), data, "y3"),
+        _fit(CatBoostRegressor(**_params(iterations=3, grow_policy="Lossguide")), data),
+    ]
+    texts = []
+    for est in models:
+        doc = json.loads(_json_text(est))
+        doc["model_info"] = {"params": doc["model_info"]["params"]}  # keep the loss only
+        texts.append(json.dumps(doc))
+    rng = random.Random(0)
+    outcomes = {"loaded": 0, "refused": 0}
+    for case in range(240):
+        doc = json.loads(texts[case % 2])
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            container, key = rng.choice(_paths(doc))
+            value = container[key]
+            if isinstance(value, list) and value and rng.random() < 0.4:
+                container[key] = value[:-1] if rng.random() < 0.5 else value + value[:1]
+            else:
+                container[key] = rng.choice(ODD_VALUES)
+        path = tmp_path / f"case{case}.json"
+        path.write_text(json.dumps(doc))
+        try:
+            model = tl.load(path)
+        except TreelensError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["loaded"] += 1
+        X = data["test"].iloc[:8]
+        try:
+            pred = model.predict(X)
+        except InvalidInputError:
+            continue  # e.g. a feature turned categorical: the frame no longer fits
+        assert np.all(np.isfinite(pred)), f"case {case}"
+        ex = tl.TreeExplainer(model)
+        values = ex.shap_values(X)
+        # Terms as large as the largest leaf may cancel: the rounding scales with them.
+        scale = max(1.0, float(np.abs(values).max()))
+        total = values.sum(axis=1) + ex.expected_value
+        assert_parity(total, pred, rtol=1e-9, atol=1e-9 * scale, label="")
+    assert outcomes["loaded"] > 10 and outcomes["refused"] > 10, outcomes
+
+
 def test_unsupported_loss_and_unfitted_model(data):
     est = _fit(CatBoostRegressor(**_params(loss_function="RMSEWithUncertainty")), data)
     with pytest.raises(UnsupportedModelError, match="RMSEWithUncertainty"):

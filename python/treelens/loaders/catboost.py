@@ -350,6 +350,13 @@ def _leaf_rows(values, n_leaves: int, dim: int, what: str) -> np.ndarray:
     return arr.reshape(n_leaves, dim)
 
 
+def _check_covers(cover: np.ndarray, index: int) -> None:
+    if np.any(cover < 0):
+        raise ModelFormatError(f"CatBoost tree {index} has a negative leaf weight")
+    if not np.all(np.isfinite(cover)):
+        raise ModelFormatError(f"CatBoost tree {index}: its leaf weights add up beyond float64")
+
+
 def _add_oblivious_tree(builder, tree: dict, index: int, splits: _Splits, dim: int, scale):
     raw_splits = tree["splits"] or []  # null for a tree of one leaf
     if not isinstance(raw_splits, list):
@@ -387,11 +394,13 @@ def _add_oblivious_tree(builder, tree: dict, index: int, splits: _Splits, dim: i
         left[node] = (1 << (d + 1)) - 1 + 2 * q
         right[node] = (1 << (d + 1)) - 1 + 2 * q + 1
         # A node's cover: the weights of the leaves below it (those whose index starts with q).
-        cover[node] = weights.reshape(1 << d, -1).sum(axis=1)
+        with np.errstate(over="ignore"):
+            cover[node] = weights.reshape(1 << d, -1).sum(axis=1)
         if cats is not None:
             for k in node.tolist():
                 categories[k] = (cats, False)  # members go right
     cover[n_inner:] = weights
+    _check_covers(cover, index)
     values = np.zeros((n, dim))
     values[n_inner:] = leaves
     builder.add_tree(
@@ -442,11 +451,11 @@ def _add_non_symmetric_tree(builder, tree: dict, index: int, splits: _Splits, di
     # Inner covers: the sum of their leaves', children before parents (reverse preorder).
     cover = np.asarray(cover)
     left_a, right_a = np.asarray(left), np.asarray(right)
-    for k in range(len(cover) - 1, -1, -1):
-        if left_a[k] >= 0:
-            cover[k] = cover[left_a[k]] + cover[right_a[k]]
-    if np.any(cover < 0):
-        raise ModelFormatError(f"CatBoost tree {index} has a negative leaf weight")
+    with np.errstate(over="ignore"):
+        for k in range(len(cover) - 1, -1, -1):
+            if left_a[k] >= 0:
+                cover[k] = cover[left_a[k]] + cover[right_a[k]]
+    _check_covers(cover, index)
     vals = np.asarray(values)
     builder.add_tree(
         feature=feature,

@@ -247,8 +247,10 @@ class ForestBuilder:
         ):
             return  # not a tree, or non-finite covers: the core says which node is wrong
         lc, rc, pc = cover[left[inner]], cover[right[inner]], cover[inner]
-        gap = np.abs(lc + rc - pc)
-        bad = np.flatnonzero(gap > COVER_TOLERANCE * (np.abs(lc) + np.abs(rc) + np.abs(pc)) + 1e-9)
+        with np.errstate(over="ignore"):  # covers near float64's limit: an infinite bound
+            gap = np.abs(lc + rc - pc)
+            bound = COVER_TOLERANCE * (np.abs(lc) + np.abs(rc) + np.abs(pc)) + 1e-9
+        bad = np.flatnonzero(gap > bound)
         if bad.size:
             k = inner[bad[0]]
             raise ModelFormatError(
