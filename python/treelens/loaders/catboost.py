@@ -245,10 +245,12 @@ def _read_ctrs(info: dict, ctr_data: dict, features: _Features) -> None:
 
 
 class _Splits:
-    """Turns the JSON splits of one model into (column, threshold, NaN-left, category set)."""
+    """Turns the JSON splits of one model into (column, threshold, NaN-left, category set);
+    each distinct category set is added to ``builder`` once, and shared by its nodes."""
 
-    def __init__(self, features: _Features, one_hot: dict[int, list[int]]):
+    def __init__(self, features: _Features, one_hot: dict[int, list[int]], builder):
         self.features = features
+        self.builder = builder
         self.ctr_split_start = features.float_border_count + features.one_hot_value_count
         # split_index of a CTR split -> (ctr position, border position)
         self.ctr_slots = []
@@ -268,8 +270,14 @@ class _Splits:
         }
         self._cache: dict = {}
 
+    def _shared(self, key, members_right: list[int]):
+        """The set of categories going right, added to the builder on first use."""
+        if key not in self._cache:
+            self._cache[key] = self.builder.add_category_set(members_right, False)
+        return self._cache[key]
+
     def read(self, split: dict):
-        """``(column, threshold, nan_goes_left, category_set or None)`` of a JSON split."""
+        """``(column, threshold, nan_goes_left, SharedSet or None)`` of a JSON split."""
         kind = split.get("split_type")
         f = self.features
         if kind == "FloatFeature":
@@ -290,7 +298,7 @@ class _Splits:
                     "which the feature's one-hot values do not list"
                 )
             # Equal goes right; any other category (or one never seen) goes left.
-            return f.cats[index], 0.0, True, [code]
+            return f.cats[index], 0.0, True, self._shared(("one-hot", index, code), [code])
         if kind == "OnlineCtr":
             return self._ctr_split(split)
         raise UnsupportedModelError(
@@ -320,14 +328,15 @@ class _Splits:
                 f"the CTR split with split_index {split['split_index']} does not match the "
                 "model's CTR list (border or target class differ)"
             )
-        key = (position, b)
+        key = ("ctr", position, b)
         if key not in self._cache:
             values = ctr.values(self.categories[cat])
             f32_border = np.float32(border)
             right = np.flatnonzero(values > f32_border).tolist()
             # A category the tables lack (or never seen) gets the CTR prior: NaN's branch.
             nan_left = not bool(ctr.absent_value() > f32_border)
-            self._cache[key] = (self.features.cats[cat], 0.0, nan_left, right)
+            shared = self.builder.add_category_set(right, False)
+            self._cache[key] = (self.features.cats[cat], 0.0, nan_left, shared)
         return self._cache[key]
 
 
@@ -396,9 +405,8 @@ def _add_oblivious_tree(builder, tree: dict, index: int, splits: _Splits, dim: i
         # A node's cover: the weights of the leaves below it (those whose index starts with q).
         with np.errstate(over="ignore"):
             cover[node] = weights.reshape(1 << d, -1).sum(axis=1)
-        if cats is not None:
-            for k in node.tolist():
-                categories[k] = (cats, False)  # members go right
+        if cats is not None:  # members go right
+            categories.update(dict.fromkeys(node.tolist(), cats))
     cover[n_inner:] = weights
     _check_covers(cover, index)
     values = np.zeros((n, dim))
@@ -435,7 +443,7 @@ def _add_non_symmetric_tree(builder, tree: dict, index: int, splits: _Splits, di
             cover.append(0.0)
             values.append(np.zeros(dim))
             if cats is not None:
-                categories[k] = (cats, False)
+                categories[k] = cats
             stack.append((node["right"], k, True))
             stack.append((node["left"], k, False))
         else:
@@ -556,10 +564,10 @@ def from_document(doc, *, estimator=None, classes=None) -> Model:
         "use a model with shallower trees",
     )
     scale, bias = _scale_and_bias(doc, dim)
-    splits = _Splits(features, _one_hot_values(info))
     builder = ForestBuilder(
         n_features=features.n_features, n_outputs=dim, less_equal=True, f32_inputs=True
     )
+    splits = _Splits(features, _one_hot_values(info), builder)
     add = _add_oblivious_tree if oblivious else _add_non_symmetric_tree
     for i, tree in enumerate(trees):
         if oblivious and "leaf_weights" not in tree:
