@@ -138,6 +138,14 @@ def _encode(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
     return out
 
 
+def _category_codes(model, j: int, values, name: str) -> np.ndarray:
+    """Codes of a categorical column's values in ``model.categories[j]``; a model whose
+    categories are keys of the values (CatBoost's hashes) maps the values to keys first."""
+    if model.category_key is not None:
+        values = model.category_key(values, name)
+    return _encode(values, model.categories[j])
+
+
 def _holds_text(arr: np.ndarray) -> bool:
     """Whether an array holds strings (text is data, never silently parsed as numbers)."""
     if arr.dtype.kind in "USV":
@@ -218,11 +226,11 @@ def _encode_column(model, j: int, name: str, col: Column, lightgbm_categories) -
         if col.is_categorical:
             if _text_categories(cats) and not _text_categories(col.categories):
                 _refuse_numbers_for_text(name, cats)
-            return _encode(col.category_values(), cats)
+            return _category_codes(model, j, col.category_values(), name)
         values = col.numbers if col.numbers is not None else col.values
         if _text_categories(cats) and np.asarray(values).dtype.kind in "fiub":
             _refuse_numbers_for_text(name, cats)
-        return _encode(np.asarray(values, dtype=object), cats)
+        return _category_codes(model, j, np.asarray(values, dtype=object), name)
     if col.is_categorical:
         if lightgbm_categories is not None:
             return _encode(col.category_values(), next(lightgbm_categories))
@@ -505,7 +513,7 @@ def _array_matrix(model, X, *, checked: bool) -> np.ndarray:
         out = np.empty(arr.shape, dtype=np.float64)
         for j in range(arr.shape[1]):
             if j in model.categories:
-                out[:, j] = _encode(arr[:, j], model.categories[j])
+                out[:, j] = _category_codes(model, j, arr[:, j], f"{j}")
             else:
                 out[:, j] = _numeric(arr[:, j], f"{j}")
         return out
@@ -535,8 +543,8 @@ def _converted(arr: np.ndarray, model) -> np.ndarray:
     for r0 in range(0, n, step):
         block = out[r0 : r0 + step]
         block[...] = arr[r0 : r0 + step]
-        for j, cats in model.categories.items():
-            block[:, j] = _encode(block[:, j], cats)
+        for j in model.categories:
+            block[:, j] = _category_codes(model, j, block[:, j], f"{j}")
     return out
 
 

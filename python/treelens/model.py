@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -55,6 +55,9 @@ class Model:
     library: str = ""
     #: ``{column: categories}``: categorical columns whose values are mapped to category codes.
     categories: dict[int, np.ndarray] = field(default_factory=dict)
+    #: Maps a categorical column's values (and the column's name, for messages) to the keys
+    #: ``categories`` lists, when those are not the values themselves (CatBoost: hashes).
+    category_key: Callable[[np.ndarray, str], np.ndarray] | None = None
     #: ``{column: categories}`` for pandas categorical columns only (XGBoost's stored categories).
     frame_categories: dict[int, np.ndarray] = field(default_factory=dict)
     #: LightGBM's ``pandas_categorical``: categories of the DataFrame's categorical columns.

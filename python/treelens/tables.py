@@ -187,7 +187,9 @@ def _pandas_column(df, i: int) -> Column:
         # numpy columns hold no NA but NaN: read through a view of the frame's buffer
         # (pandas' to_numpy(na_value=nan) copies them, and fails on int64 in pandas 2.3).
         return Column(dtype=str(col.dtype), values=col.to_numpy())
-    return Column(dtype=str(col.dtype), values=col.to_numpy(dtype=None, na_value=np.nan))
+    # pandas 2.x fails to_numpy(na_value=nan) on an integer column, even without missing values.
+    values = col.to_numpy(dtype=None, na_value=np.nan) if col.hasnans else col.to_numpy()
+    return Column(dtype=str(col.dtype), values=values)
 
 
 def _polars_column(df, i: int) -> Column:

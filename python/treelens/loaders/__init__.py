@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
+from . import catboost as _catboost
 from . import lightgbm as _lightgbm
 from . import pipeline as _pipeline
 from . import sklearn as _sklearn
@@ -17,8 +18,9 @@ __all__ = ["load"]
 _ACCEPTED = (
     "a fitted scikit-learn tree model ("
     + ", ".join(_sklearn.SUPPORTED)
-    + "), an xgboost Booster or XGBModel, a lightgbm Booster or LGBMModel, a treelens Model, "
-    "or the path to an XGBoost JSON/UBJSON model, an XGBoost JSON dump or a LightGBM model file"
+    + "), an xgboost Booster or XGBModel, a lightgbm Booster or LGBMModel, a catboost CatBoost "
+    "model, a treelens Model, or the path to an XGBoost JSON/UBJSON model, an XGBoost JSON dump, "
+    "a LightGBM model file or a CatBoost model (JSON export or .cbm)"
 )
 
 
@@ -40,12 +42,16 @@ def _load_path(path: Path, **kwargs) -> Model:
         except UnicodeDecodeError:
             raise ModelFormatError("the LightGBM model file is not text") from None
         return _lightgbm.from_model_string(text)
+    if _catboost.is_catboost_binary(data) or _catboost.is_catboost_json(data):
+        if kwargs:
+            raise ModelFormatError(f"options {sorted(kwargs)} do not apply to CatBoost files")
+        return _catboost.from_bytes(data)
     if data.lstrip()[:1] in (b"{", b"["):
         return _xgboost.from_bytes(data, **kwargs)
     raise ModelFormatError(
         f"{str(path)!r} is not a model treelens can read: expected an XGBoost JSON/UBJSON model "
-        "(starts with '{'), an XGBoost JSON dump (starts with '[') or a LightGBM model file "
-        "(starts with 'tree')"
+        "(starts with '{'), an XGBoost JSON dump (starts with '['), a LightGBM model file "
+        "(starts with 'tree'), a CatBoost JSON export or a CatBoost .cbm file (starts with 'CBM1')"
     )
 
 
@@ -67,8 +73,10 @@ def load(
     ----------
     obj : estimator, booster, path, bytes or list
         A fitted scikit-learn tree model, an xgboost ``Booster`` or ``XGBModel``, a lightgbm
-        ``Booster`` or ``LGBMModel``, a path to a saved model (XGBoost JSON or UBJSON, an XGBoost
-        JSON dump, a LightGBM model file), the raw bytes of an XGBoost model, the list that
+        ``Booster`` or ``LGBMModel``, a catboost ``CatBoost`` (or ``CatBoostRegressor`` /
+        ``CatBoostClassifier``), a path to a saved model (XGBoost JSON or UBJSON, an XGBoost
+        JSON dump, a LightGBM model file, CatBoost's JSON export or ``.cbm`` file), the raw
+        bytes of an XGBoost model, the list that
         ``Booster.get_dump(dump_format="json", with_stats=True)`` returns, or a loaded Model.
     iteration_range : (int, int), optional
         XGBoost: the boosting rounds to use, as in ``Booster.predict``. An ``XGBModel`` fitted
@@ -113,7 +121,12 @@ def load(
             given["iteration_range"] = iteration_range
         return _load_path(path, **given)
     if isinstance(obj, (bytes, bytearray, memoryview)):
-        return _xgboost.from_bytes(bytes(obj), iteration_range=iteration_range, **given)
+        data = bytes(obj)
+        if _catboost.is_catboost_binary(data) or _catboost.is_catboost_json(data):
+            if given or iteration_range is not None:
+                raise ModelFormatError("the options of tl.load do not apply to CatBoost models")
+            return _catboost.from_bytes(data)
+        return _xgboost.from_bytes(data, iteration_range=iteration_range, **given)
     if isinstance(obj, (list, tuple)):
         return _xgboost.from_dump(list(obj), iteration_range=iteration_range, **dump_options)
     if given:
@@ -139,6 +152,10 @@ def load(
         # Checked on the class: on an unfitted LGBMModel the property itself raises.
         if hasattr(type(obj), "booster_"):
             return _lightgbm.from_lgbmmodel(obj)
+    if root == "catboost" and hasattr(obj, "save_model") and hasattr(obj, "is_fitted"):
+        if iteration_range is not None:
+            raise UnsupportedModelError("iteration_range applies to XGBoost models only")
+        return _catboost.from_estimator(obj)
     raise UnsupportedModelError(
         f"cannot explain a {type(obj).__module__}.{type(obj).__name__}; treelens accepts "
         + _ACCEPTED

@@ -102,6 +102,14 @@ class Bitset:
     words: np.ndarray
 
 
+@dataclass(frozen=True)
+class SharedSet:
+    """A categorical set already added to a :class:`ForestBuilder`, by its index: nodes that
+    split on the same set share it (CatBoost repeats one split across a whole tree level)."""
+
+    index: int
+
+
 @dataclass
 class ForestBuilder:
     """Accumulates trees; :meth:`build` hands them to the core, which validates everything."""
@@ -152,7 +160,8 @@ class ForestBuilder:
             Missing-value kinds (``MISSING_*``); NaN-is-missing by default.
         categories : dict, optional
             ``{node: (categories, members_go_left)}`` for categorical splits; ``categories`` is
-            a list of category ids or a :class:`Bitset`.
+            a list of category ids or a :class:`Bitset`. A :class:`SharedSet` (from
+            :meth:`add_category_set`) in place of the pair reuses a set already added.
         """
         feature = np.asarray(feature, dtype=np.int64).ravel()
         n = feature.shape[0]
@@ -194,25 +203,17 @@ class ForestBuilder:
                 raise ModelFormatError(f"a tree has {values.size} values for {n} nodes")
             tree_output = int(output)
         category_set = np.full(n, -1, dtype=np.int64)
-        for node, (cats, members_left) in (categories or {}).items():
+        for node, spec in (categories or {}).items():
             if not 0 <= int(node) < n:
                 raise ModelFormatError(
                     f"tree {self.n_trees}: a categorical split names node {node} of {n}"
                 )
-            category_set[node] = len(self._set_words)
-            budget = MAX_BITSET_WORDS - self._bitset_words
-            if isinstance(cats, Bitset):
-                words = np.asarray(cats.words, dtype=np.uint32).ravel()
-                if words.size > budget:
-                    raise ModelFormatError(
-                        f"the categorical splits need more than {MAX_BITSET_WORDS * 4 // 2**20} "
-                        "MiB of bitsets: the category sets are implausible"
-                    )
+            if isinstance(spec, SharedSet):
+                if not 0 <= spec.index < len(self._set_words):
+                    raise ModelFormatError(f"categorical set {spec.index} was never added")
+                category_set[node] = spec.index
             else:
-                words = bitset_words(cats, max_category=self.max_category, budget=budget)
-            self._bitset_words += words.size
-            self._set_words.append(words)
-            self._set_members_left.append(bool(members_left))
+                category_set[node] = self.add_category_set(*spec).index
         if missing is None:
             missing = np.zeros(n, dtype=np.uint8)
         else:
@@ -233,6 +234,24 @@ class ForestBuilder:
         self._tree_start.append(self._tree_start[-1] + n)
         self._tree_output.append(tree_output)
 
+    def add_category_set(self, categories, members_left: bool) -> SharedSet:
+        """Adds one categorical set (a list of category ids or a :class:`Bitset`); any number
+        of nodes may then use it (``categories={node: shared_set}`` in :meth:`add_tree`)."""
+        budget = MAX_BITSET_WORDS - self._bitset_words
+        if isinstance(categories, Bitset):
+            words = np.asarray(categories.words, dtype=np.uint32).ravel()
+            if words.size > budget:
+                raise ModelFormatError(
+                    f"the categorical splits need more than {MAX_BITSET_WORDS * 4 // 2**20} "
+                    "MiB of bitsets: the category sets are implausible"
+                )
+        else:
+            words = bitset_words(categories, max_category=self.max_category, budget=budget)
+        self._bitset_words += words.size
+        self._set_words.append(words)
+        self._set_members_left.append(bool(members_left))
+        return SharedSet(len(self._set_words) - 1)
+
     def _check_covers(self, cover, left, right, leaf) -> None:
         """Every library's covers add up: a node's is the sum of its children's. A cover far off
         would skew path-dependent SHAP values silently, so it is refused."""
@@ -247,8 +266,10 @@ class ForestBuilder:
         ):
             return  # not a tree, or non-finite covers: the core says which node is wrong
         lc, rc, pc = cover[left[inner]], cover[right[inner]], cover[inner]
-        gap = np.abs(lc + rc - pc)
-        bad = np.flatnonzero(gap > COVER_TOLERANCE * (np.abs(lc) + np.abs(rc) + np.abs(pc)) + 1e-9)
+        with np.errstate(over="ignore"):  # covers near float64's limit: an infinite bound
+            gap = np.abs(lc + rc - pc)
+            bound = COVER_TOLERANCE * (np.abs(lc) + np.abs(rc) + np.abs(pc)) + 1e-9
+        bad = np.flatnonzero(gap > bound)
         if bad.size:
             k = inner[bad[0]]
             raise ModelFormatError(
