@@ -69,6 +69,9 @@ class Model:
     #: Whether the model accepts missing values (NaN); scikit-learn's GradientBoosting refuses
     #: them, so treelens does too rather than invent a branch for them.
     accepts_missing: bool = True
+    #: Trees of one boosting round, when the loader knows it (XGBoost: classes times
+    #: ``num_parallel_tree``); None: inferred (see ``treelens.tree_limit``).
+    trees_per_round: int | None = None
 
     @property
     def n_features(self) -> int:

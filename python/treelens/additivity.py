@@ -1,0 +1,85 @@
+"""``check_additivity``: the SHAP values plus the expected value against the model's own output.
+
+The output comes from the model's library when the live estimator is at hand and has a method
+for it (XGBoost ``predict(output_margin=True)``, LightGBM ``predict(raw_score=True)``,
+scikit-learn ``predict``, ``predict_proba`` or ``decision_function``), otherwise from
+treelens' native prediction. Either costs one prediction, O(rows x trees), small next to the
+explanation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .exceptions import AdditivityError
+
+__all__ = ["library_margin", "check_additivity"]
+
+#: Relative tolerances: XGBoost sums its trees in float32; the others in float64.
+_FLOAT32_TOLERANCE = 1e-4
+_FLOAT64_TOLERANCE = 1e-9
+
+
+def library_margin(model, X, n_rows: int) -> tuple[np.ndarray | None, bool]:
+    """``(the margin the model's own library predicts for X as (n, k) float64, whether it was
+    computed in float32)``; ``(None, False)`` when there is no live estimator with a margin
+    method, or it does not take this input."""
+    est = model.estimator
+    if est is None:
+        return None, False
+    root = type(est).__module__.split(".")[0]
+    float32 = False
+    try:
+        if root == "xgboost" and hasattr(est, "get_booster"):
+            out, float32 = est.predict(X, output_margin=True), True
+        elif root == "lightgbm" and hasattr(type(est), "booster_"):
+            out = est.predict(X, raw_score=True)
+        elif root == "sklearn" and model.margin_is_probability:
+            out = est.predict_proba(X)
+        elif root == "sklearn" and model.is_classifier and hasattr(est, "decision_function"):
+            out = est.decision_function(X)
+        elif (
+            root == "sklearn"
+            and not model.is_classifier
+            and model.link == "identity"
+            and not hasattr(est, "score_samples")  # IsolationForest's predict gives labels
+        ):
+            out = est.predict(X)
+        else:
+            return None, False
+    # The live estimator may not take this input (a Pipeline's final step given the raw
+    # columns, an input type it does not read): the native prediction serves instead.
+    except Exception:
+        return None, False
+    out = np.asarray(out, dtype=np.float64).reshape(n_rows, -1)
+    if out.shape[1] != model.n_outputs:
+        return None, False
+    return out, float32
+
+
+def check_additivity(
+    values: np.ndarray,
+    expected: np.ndarray,
+    output: np.ndarray,
+    *,
+    float32: bool,
+    source: str,
+) -> None:
+    """Raises :class:`AdditivityError` unless ``values.sum(axis=1) + expected == output`` within
+    the tolerance (relative to the magnitudes summed). ``values`` (n, p, k), ``expected``
+    (k,) or (n, k), ``output`` (n, k)."""
+    total = values.sum(axis=1) + expected
+    scale = np.abs(values).sum(axis=1) + np.abs(expected) + np.abs(output) + 1.0
+    tolerance = _FLOAT32_TOLERANCE if float32 else _FLOAT64_TOLERANCE
+    diff = np.abs(total - output)
+    bad = ~(diff <= tolerance * scale)
+    if not bad.any():
+        return
+    worst = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), diff.shape)
+    raise AdditivityError(
+        f"Additivity check failed: the SHAP values plus the expected value differ from the "
+        f"model's output ({source}) by up to {float(diff.max()):.6g} (row {worst[0]}: "
+        f"{float(total[worst]):.6g} against {float(output[worst]):.6g}). Check that X has the "
+        f"columns and encoding the model was trained on; check_additivity=False "
+        "skips this check."
+    )
