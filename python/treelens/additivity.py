@@ -9,6 +9,8 @@ explanation.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .exceptions import AdditivityError
@@ -20,6 +22,47 @@ _FLOAT32_TOLERANCE = 1e-4
 _FLOAT64_TOLERANCE = 1e-9
 
 
+def _predicts_these_trees(model, est, root: str) -> bool:
+    """Whether the estimator's default prediction uses exactly the loaded trees (a model loaded
+    with ``iteration_range``, or a booster's best iteration, may hold fewer)."""
+    n = model.forest.n_trees
+    try:
+        if root == "xgboost":
+            booster = est.get_booster()
+            per_round = model.trees_per_round or 1
+            try:
+                rounds = int(est.best_iteration) + 1
+            except AttributeError:
+                rounds = booster.num_boosted_rounds()
+            return rounds * per_round == n
+        if root == "lightgbm":
+            booster = est.booster_
+            best = booster.best_iteration
+            iterations = best if best > 0 else booster.current_iteration()
+            return iterations * booster.num_model_per_iteration() == n
+    except Exception:  # an estimator without these attributes: no comparison possible
+        return False
+    return True
+
+
+def _predict_margin(model, est, root: str, X) -> tuple[np.ndarray | None, bool]:
+    """The live estimator's margin method applied to X, and whether it is float32."""
+    if root == "xgboost" and hasattr(est, "get_booster"):
+        return est.predict(X, output_margin=True), True
+    if root == "lightgbm" and hasattr(type(est), "booster_"):
+        return est.predict(X, raw_score=True), False
+    if root != "sklearn":
+        return None, False
+    if model.margin_is_probability:
+        return est.predict_proba(X), False
+    if model.is_classifier and hasattr(est, "decision_function"):
+        return est.decision_function(X), False
+    # IsolationForest's predict gives labels (its margin is the mean path length).
+    if not model.is_classifier and model.link == "identity" and not hasattr(est, "score_samples"):
+        return est.predict(X), False
+    return None, False
+
+
 def library_margin(model, X, n_rows: int) -> tuple[np.ndarray | None, bool]:
     """``(the margin the model's own library predicts for X as (n, k) float64, whether it was
     computed in float32)``; ``(None, False)`` when there is no live estimator with a margin
@@ -28,28 +71,18 @@ def library_margin(model, X, n_rows: int) -> tuple[np.ndarray | None, bool]:
     if est is None:
         return None, False
     root = type(est).__module__.split(".")[0]
-    float32 = False
+    if not _predicts_these_trees(model, est, root):
+        return None, False
     try:
-        if root == "xgboost" and hasattr(est, "get_booster"):
-            out, float32 = est.predict(X, output_margin=True), True
-        elif root == "lightgbm" and hasattr(type(est), "booster_"):
-            out = est.predict(X, raw_score=True)
-        elif root == "sklearn" and model.margin_is_probability:
-            out = est.predict_proba(X)
-        elif root == "sklearn" and model.is_classifier and hasattr(est, "decision_function"):
-            out = est.decision_function(X)
-        elif (
-            root == "sklearn"
-            and not model.is_classifier
-            and model.link == "identity"
-            and not hasattr(est, "score_samples")  # IsolationForest's predict gives labels
-        ):
-            out = est.predict(X)
-        else:
-            return None, False
+        with warnings.catch_warnings():
+            # The check is treelens' own: the library's remarks on the input are not news.
+            warnings.simplefilter("ignore")
+            out, float32 = _predict_margin(model, est, root, X)
     # The live estimator may not take this input (a Pipeline's final step given the raw
     # columns, an input type it does not read): the native prediction serves instead.
     except Exception:
+        return None, False
+    if out is None:
         return None, False
     out = np.asarray(out, dtype=np.float64).reshape(n_rows, -1)
     if out.shape[1] != model.n_outputs:

@@ -122,7 +122,7 @@ def _check_link(link):
 _ZERO_COVER = 1e-6
 
 
-def _forest_with_data_covers(model, data, data_weights):
+def _forest_with_data_covers(model, data, data_weights, zero_cover: float = _ZERO_COVER):
     """The model's forest with node covers counted on ``data`` (weighted), as shap's
     path-dependent explainer does when it is given background data: the expectations of the
     game are then taken over these rows. shap replaces the covers of nodes no row reaches by
@@ -134,7 +134,7 @@ def _forest_with_data_covers(model, data, data_weights):
         raise InvalidInputError("the background data has no rows; pass at least one row")
     weights = _check_weights(data_weights, x.shape[0])
     covers = np.asarray(_core.path_data_covers(model.forest, x, weights), dtype=np.float64)
-    covers[covers == 0.0] = _ZERO_COVER
+    covers[covers == 0.0] = zero_cover
     state = dict(model.forest.__reduce__()[1][0])
     state["cover"] = covers
     return _core.Forest(**state)
@@ -350,10 +350,12 @@ class TreeExplainer:
 
     def _saabas(self):
         """The forest whose covers the Saabas values weigh by: the path-dependent explainer's
-        (training covers, or the data's), or the background's for an interventional one."""
+        (training covers, or the data's), or the background's for an interventional one, kept
+        exact (no 1e-6 for unreached nodes) so that the root's expectation is the background's
+        mean prediction, the interventional expected value."""
         if self._saabas_forest is None:
             self._saabas_forest = (
-                _forest_with_data_covers(self.model, self.data, self._data_weights)
+                _forest_with_data_covers(self.model, self.data, self._data_weights, 0.0)
                 if self._interventional is not None
                 else self._forest
             )
@@ -374,14 +376,18 @@ class TreeExplainer:
             out = run(self._forest, x, n_jobs=jobs, progress=progress, max_bytes=max_bytes)
         return self._outputs(out)
 
-    def _check_sum(self, values, x, X, y) -> None:
-        """``check_additivity`` on one block: ``values`` (n, p, k) in float64, ``x`` the
-        block's matrix, ``X`` the block as given (for the live estimator)."""
+    def _check_sum(self, values, rows: Prepared, X) -> None:
+        """``check_additivity`` on one block: ``values`` (n, p, k) in float64, ``rows`` the
+        block as read, ``X`` the block as given (for the live estimator)."""
         if self._kind == "log_loss":
             return  # as shap: the loss has no model output to compare with
+        x = rows.matrix
         n = x.shape[0]
         margin, float32 = (None, False)
-        if not self._tree_limited:
+        # The live estimator reads columns by position: only arrays and pandas DataFrames in
+        # the model's own column order are given to it.
+        plain = isinstance(X, np.ndarray) or type(X).__module__.startswith("pandas")
+        if not self._tree_limited and rows.order is None and plain:
             margin, float32 = library_margin(self.model, X, n)
         source = f"{self.model.library}'s own prediction"
         if margin is None:
@@ -447,7 +453,7 @@ class TreeExplainer:
                 cb = progress
             values = self._compute(x, y, interactions, jobs, cb, max_bytes, approximate)
             if check:
-                self._check_sum(values, x, X, y)
+                self._check_sum(values, rows, X)
             return rows.columns(axes, values), rows
         if n is None:
             # No shape to count rows from (nested lists): read it whole, then by blocks.
@@ -477,7 +483,7 @@ class TreeExplainer:
             part = y if y is None or np.ndim(y) == 0 else y[r0:r1]
             values = self._compute(x, part, interactions, jobs, cb, None, approximate)
             if check:
-                self._check_sum(values, x, block, part)
+                self._check_sum(values, rows, block)
             out[r0:r1] = rows.columns(axes, values)
         return out, rows
 
