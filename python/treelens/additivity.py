@@ -37,6 +37,10 @@ def _predicts_these_trees(model, est, root: str) -> bool:
             return rounds * per_round == n
         if root == "lightgbm":
             booster = est.booster_
+            params = booster.params or {}
+            boosting = params.get("boosting", params.get("boosting_type", est.boosting_type))
+            if boosting in ("rf", "random_forest"):
+                return False  # its raw score sums the trees; the model averages them
             best = booster.best_iteration
             iterations = best if best > 0 else booster.current_iteration()
             return iterations * booster.num_model_per_iteration() == n

@@ -78,6 +78,20 @@ class Explanation:
             raise KeyError(f"{name!r} is not one of the {what} names {list(names or [])}")
         return list(names).index(name)
 
+    def _by_name(self, k, axis: str):
+        """An index with names (one or a list) turned into positions on their axis."""
+        names, what = (
+            (self.feature_names, "feature") if axis == "features" else (self.output_names, "output")
+        )
+        if isinstance(k, str):
+            return self._position(k, names, what) if axis != "rows" else k
+        if isinstance(k, (list, tuple)):
+            return [
+                self._position(v, names, what) if isinstance(v, str) and axis != "rows" else v
+                for v in k
+            ]
+        return k
+
     def __getitem__(self, key) -> Explanation:
         """shap's indexing: rows (an int, slice, mask or index array), then features (also by
         name, ``e[:, "f0"]``), then outputs (also by name, ``e[..., "class"]``)."""
@@ -89,16 +103,7 @@ class Explanation:
             key = key[:i] + (slice(None),) * (ndim - len(key) + 1) + key[i + 1 :]
         key = key + (slice(None),) * (ndim - len(key))
         axes = self._axes()
-        key = tuple(
-            self._position(k, self.feature_names, "feature")
-            if isinstance(k, str) and ax == "features"
-            else self._position(k, self.output_names, "output")
-            if isinstance(k, str) and ax == "outputs"
-            else list(k)
-            if isinstance(k, (list, tuple))
-            else k
-            for k, ax in zip(key, axes)
-        )
+        key = tuple(self._by_name(k, ax) for k, ax in zip(key, axes))
         values = np.asarray(self.values)[_outer(key)]
         base_key = tuple(k for k, ax in zip(key, axes) if ax != "features")
         base = np.asarray(self.base_values)
@@ -111,7 +116,7 @@ class Explanation:
         names = _pick(self.feature_names, feature_key)
         output_key = next((k for k, ax in zip(key, axes) if ax == "outputs"), slice(None))
         outputs = _pick(self.output_names, output_key)
-        return make_explanation(
+        return self._like(
             values=values,
             base_values=base,
             data=data,
@@ -121,17 +126,21 @@ class Explanation:
         )
 
     # -- aggregation -------------------------------------------------------------------------
-    def _reduced(self, func, axis) -> Explanation:
-        values = func(np.asarray(self.values), axis=axis)
-        base = np.asarray(self.base_values)
-        data = None if self.data is None else np.asarray(self.data)
-        if axis == 0:
-            base = func(base, axis=0) if base.ndim else base
-            if data is not None and np.issubdtype(data.dtype, np.number):
-                data = func(data, axis=0)
-            else:
+    def _apply(self, func, axis=None) -> Explanation:
+        """A numpy function applied as shap applies it: to the values and the data (None when
+        the data do not take it), and to the base values when they have that axis."""
+        kwargs = {} if axis is None else {"axis": axis}
+        values = func(np.asarray(self.values), **kwargs)
+        data = None
+        if self.data is not None:
+            try:
+                data = func(np.asarray(self.data), **kwargs)
+            except (TypeError, ValueError):  # text or mixed columns
                 data = None
-        return make_explanation(
+        base = np.asarray(self.base_values)
+        if axis is not None:
+            base = func(base, **kwargs) if base.ndim > axis else None
+        return self._like(
             values=values,
             base_values=base,
             data=data,
@@ -142,28 +151,21 @@ class Explanation:
 
     @property
     def abs(self) -> Explanation:
-        """The absolute values (base values and data unchanged)."""
-        return make_explanation(
-            values=np.abs(np.asarray(self.values)),
-            base_values=self.base_values,
-            data=self.data,
-            feature_names=self.feature_names,
-            output_names=self.output_names,
-            feature_groups=self.feature_groups,
-        )
+        """The absolute values (and data), as shap's ``.abs``."""
+        return self._apply(np.abs)
 
     def mean(self, axis: int) -> Explanation:
         """The mean over an axis (``.abs.mean(0)``: the mean |SHAP value| of each feature)."""
-        return self._reduced(np.mean, axis)
+        return self._apply(np.mean, axis)
 
     def max(self, axis: int) -> Explanation:
-        return self._reduced(np.max, axis)
+        return self._apply(np.max, axis)
 
     def min(self, axis: int) -> Explanation:
-        return self._reduced(np.min, axis)
+        return self._apply(np.min, axis)
 
     def sum(self, axis: int | None = None) -> Explanation:
-        return self._reduced(np.sum, axis)
+        return self._apply(np.sum, axis)
 
     def sample(self, max_samples: int, replace: bool = False, random_state: int = 0) -> Explanation:
         """``min(max_samples, len(self))`` random rows, the same rows shap's ``sample`` draws."""
@@ -243,13 +245,19 @@ class Explanation:
                 same = part.shape[ax] == 1 or bool(np.all(part == first))
                 cols.append(np.take(part, 0, axis=ax) if same else np.full(part.shape[:ax], None))
             data = np.stack(cols, axis=ax) if cols else None
-        return make_explanation(
+        return self._like(
             values=values,
             base_values=self.base_values,
             data=data,
             feature_names=columns,
             output_names=self.output_names,
         )
+
+    def _like(self, **parts) -> Explanation:
+        """A new explanation of this one's kind (treelens' numpy-only class stays one)."""
+        if type(self) is Explanation:
+            return Explanation(**parts)
+        return make_explanation(**parts)
 
     def to_shap(self):
         """The same explanation as a ``shap.Explanation`` (requires shap)."""
