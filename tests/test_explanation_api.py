@@ -189,3 +189,26 @@ def test_sum_groups_defaults_to_the_models_feature_groups(fitted):
     )
     with pytest.raises(ValueError, match="no groups"):
         tl.TreeExplainer(reg)(X[:5]).sum_groups()
+
+
+def test_explanations_pickle(fitted):
+    import pickle
+
+    X, reg, _ = fitted
+    e = tl.TreeExplainer(reg, feature_names=NAMES)(X[:5])
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is type(e) and isinstance(back, shap.Explanation)
+    np.testing.assert_array_equal(back.values, e.values)
+    plain = pickle.loads(pickle.dumps(Explanation(values=e.values, base_values=e.base_values)))
+    np.testing.assert_array_equal(plain.values, e.values)
+
+
+def test_without_shap_the_call_returns_the_numpy_only_class(fitted, monkeypatch):
+    import treelens.explanation as module
+
+    X, reg, _ = fitted
+    monkeypatch.setattr(module, "_SHAP_CLASS", False)  # what an environment without shap sees
+    e = tl.TreeExplainer(reg, feature_names=NAMES)(X[:6])
+    assert type(e) is Explanation
+    assert e[:, "f2"].values.shape == (6,) and e.abs.mean(0).values.shape == (4,)
+    assert e.sum_groups({"g": ["f0", "f1"]}).values.shape == (6, 3)

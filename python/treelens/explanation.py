@@ -350,8 +350,18 @@ def _shap_class():
 
                 __repr__ = shap.Explanation.__repr__
 
+            # Named as this module's attribute (see __getattr__), so that pickle finds it.
+            ShapExplanation.__qualname__ = "ShapExplanation"
+            ShapExplanation.__module__ = __name__
             _SHAP_CLASS = ShapExplanation
     return _SHAP_CLASS or None
+
+
+def __getattr__(name: str):
+    """``treelens.explanation.ShapExplanation``, made on first use (it needs shap)."""
+    if name == "ShapExplanation" and _shap_class() is not None:
+        return _shap_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_explanation(
