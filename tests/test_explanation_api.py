@@ -187,6 +187,11 @@ def test_sum_groups_defaults_to_the_models_feature_groups(fitted):
     np.testing.assert_array_equal(
         e.sum_groups().values, e.sum_groups({"pair": ["f2", "f3"]}).values
     )
+    # shap's slices and reductions keep the groups (and treelens' class).
+    for part in (e[:3], e[0], e.abs.mean(0), e.sample(2)):
+        assert isinstance(part, tl.Explanation) and part.feature_groups == e.feature_groups
+        v = np.asarray(part.values)
+        np.testing.assert_allclose(part.sum_groups().values[..., 2], v[..., 2] + v[..., 3])
     with pytest.raises(ValueError, match="no groups"):
         tl.TreeExplainer(reg)(X[:5]).sum_groups()
 

@@ -217,6 +217,8 @@ def test_tree_limit_xgboost(models, data, name):
     _close(got.sum(axis=1) + cut.expected_value, lib, rtol=1e-5, atol=1e-5)
     inter = ex.shap_interaction_values(X[:5], tree_limit=limit)
     _close(inter.sum(axis=2), got[:5], rtol=1e-9, atol=1e-9)
+    summary = ex.shap_interaction_values(X[:5], tree_limit=limit, reduce="mean")
+    _close(summary, inter.mean(axis=0), rtol=1e-9, atol=1e-12)
     if per_round > 1:
         with pytest.raises(InvalidInputError, match="one round of 3 trees"):
             ex.shap_values(X[:5], tree_limit=2)

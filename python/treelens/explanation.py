@@ -345,6 +345,21 @@ def _shap_class():
 
                 feature_groups = None
 
+                def _kept(self, out):
+                    """shap's slices and reductions are plain shap.Explanations: they stay
+                    treelens' (same layout, so the class may be set) with the groups."""
+                    if isinstance(out, shap.Explanation) and not isinstance(out, ShapExplanation):
+                        out.__class__ = ShapExplanation
+                    if isinstance(out, ShapExplanation):
+                        out.feature_groups = self.feature_groups
+                    return out
+
+                def __getitem__(self, item):
+                    return self._kept(super().__getitem__(item))
+
+                def _numpy_func(self, fname, **kwargs):
+                    return self._kept(super()._numpy_func(fname, **kwargs))
+
                 def to_shap(self):
                     return self
 
