@@ -166,7 +166,8 @@ def test_shapes_explanation_and_functional(regression):
     X, y = regression
     model = RandomForestRegressor(5, max_depth=4, random_state=0).fit(X, y)
     ex = tl.TreeExplainer(model)
-    assert isinstance(ex.expected_value, float)
+    # shap's shape without data: a 1-element array.
+    assert ex.expected_value.shape == (1,)
     assert ex.shap_values(X[:7]).shape == (7, 6)
     assert ex.shap_interaction_values(X[:7]).shape == (7, 6, 6)
     np.testing.assert_array_equal(tl.shap_values(model, X[:7]), ex.shap_values(X[:7]))
@@ -219,8 +220,10 @@ def test_errors(regression):
         tl.TreeExplainer(model, feature_perturbation="exact")
     with pytest.raises(InvalidInputError, match="model_output"):
         tl.TreeExplainer(model, model_output="margin")
-    with pytest.raises(InvalidInputError, match="needs background data"):
-        tl.TreeExplainer(model, feature_perturbation="interventional")
+    # As shap: interventional without data warns and falls back to the path-dependent game.
+    with pytest.warns(FutureWarning, match="needs background data"):
+        fallback = tl.TreeExplainer(model, feature_perturbation="interventional")
+    assert fallback.feature_perturbation == "tree_path_dependent"
     ex = tl.TreeExplainer(model, feature_perturbation="tree_path_dependent")
     with pytest.raises(InvalidInputError, match="columns"):
         ex.shap_values(X[:, :4])

@@ -644,10 +644,13 @@ def test_shap_options_with_their_defaults_are_accepted():
         ex.shap_values(X[:3], None, tree_limit=None, approximate=False, check_additivity=False),
         base,
     )
-    with pytest.raises(InvalidInputError, match="approximate"):
-        ex.shap_values(X[:3], approximate=True)
-    with pytest.raises(InvalidInputError, match="tree_limit"):
-        ex.shap_interaction_values(X[:3], tree_limit=2)
+    # shap's options proper (issue #13): Saabas values, and the first stages only.
+    saabas = ex.shap_values(X[:3], approximate=True)
+    np.testing.assert_allclose(saabas.sum(1) + ex.expected_value, est.predict(X[:3]), rtol=1e-9)
+    first = ex.shap_interaction_values(X[:3], tree_limit=2)
+    staged = list(est.staged_predict(X[:3]))[1]
+    offset = staged - first.sum(axis=(1, 2))
+    np.testing.assert_allclose(offset, np.full(3, offset[0]), rtol=1e-9)
 
 
 def test_gradient_boosting_exponential_loss_probability():

@@ -70,6 +70,11 @@ class Forest:
     def max_depth(self) -> int: ...
     @property
     def base_score(self) -> list[float]: ...
+    @property
+    def tree_output(self) -> npt.NDArray[np.int64]:
+        """The output each tree feeds (-1: its leaves hold one value per output)."""
+    def first_trees(self, n: int) -> Forest:
+        """The forest of the first ``n`` trees (an averaged forest averages over those)."""
     def __reduce__(self) -> tuple[Callable[[dict], Forest], tuple[dict]]: ...
     @staticmethod
     def _restore(state: dict) -> Forest: ...
@@ -224,3 +229,12 @@ def path_shap_interaction_summary(
     progress: ProgressCallback = None,
 ) -> npt.NDArray[np.float64]:
     """Interaction values reduced over rows ("mean_abs" or "mean"), shape (p, p, n_outputs)."""
+
+def saabas_values(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    *,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> npt.NDArray[np.float64]:
+    """Saabas values (shap's ``approximate=True``), shape (n_rows, n_features, n_outputs)."""

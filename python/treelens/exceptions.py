@@ -14,6 +14,7 @@ __all__ = [
     "UnsupportedModelError",
     "ModelFormatError",
     "OutputTooLargeError",
+    "AdditivityError",
 ]
 
 
@@ -29,8 +30,13 @@ class FeatureNameError(InvalidInputError):
     """The columns of a DataFrame do not match the feature names the model was trained on."""
 
 
-class UnsupportedModelError(TreelensError, TypeError):
-    """The estimator, objective or model kind is not one treelens can explain exactly."""
+class UnsupportedModelError(TreelensError, TypeError, ValueError):
+    """The estimator, objective or model kind is not one treelens can explain exactly.
+
+    Both a ``TypeError`` (the kind of object is wrong) and a ``ValueError``: shap raises its
+    ``InvalidModelError`` for an unsupported model, and code written for shap catches it with
+    ``except ValueError`` or ``except Exception``; both keep working. (Python allows the two
+    bases together: neither adds fields to ``BaseException``'s layout.)"""
 
 
 class ModelFormatError(TreelensError, ValueError):
@@ -39,3 +45,10 @@ class ModelFormatError(TreelensError, ValueError):
 
 class OutputTooLargeError(TreelensError, MemoryError):
     """The requested result would not fit in memory; the message says how much it needs."""
+
+
+class AdditivityError(TreelensError, ValueError):
+    """``check_additivity``: the SHAP values plus the expected value do not add up to the
+    model's own output (shap raises its ``ExplainerError`` for this); the message gives the
+    largest difference. It means the input is not what the model was trained on (columns,
+    encoding), or a bug: please report it."""

@@ -84,6 +84,9 @@ class Model:
     #: predict on a sparse matrix equals their predict on ``X.toarray()``). Loaders set it as
     #: their library's own predict reads a sparse matrix.
     sparse_absent_is_missing: bool = False
+    #: Trees of one boosting round, when the loader knows it (XGBoost: classes times
+    #: ``num_parallel_tree``); None: inferred (see ``treelens.tree_limit``).
+    trees_per_round: int | None = None
 
     @property
     def n_features(self) -> int:

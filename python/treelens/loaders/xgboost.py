@@ -458,6 +458,7 @@ def from_json_document(
         feature_types=list(feature_types) if feature_types else None,
         missing_value=missing,
         estimator=estimator,
+        trees_per_round=int(indptr[1] - indptr[0]) if n_iter > 0 else None,
     )
 
 

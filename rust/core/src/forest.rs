@@ -492,6 +492,31 @@ impl Forest {
         }
     }
 
+    /// The forest of the first `n` trees (all of them when `n` is larger), validated anew: an
+    /// averaged forest averages over the trees kept. For shap's `tree_limit` (the first
+    /// boosting rounds or forest trees); the caller picks `n` on a round boundary.
+    pub fn first_trees(&self, n: usize) -> Result<Forest> {
+        let n = n.min(self.n_trees());
+        let mut p = self.parts();
+        let nodes = self.tree_start[n];
+        let values = (0..n)
+            .map(|t| self.tree_nodes(t).len() * self.tree_width(t))
+            .sum();
+        p.tree_start.truncate(n + 1);
+        p.tree_output.truncate(n);
+        p.feature.truncate(nodes);
+        p.threshold.truncate(nodes);
+        p.left.truncate(nodes);
+        p.right.truncate(nodes);
+        p.default_left.truncate(nodes);
+        p.missing.truncate(nodes);
+        p.cover.truncate(nodes);
+        p.category_set.truncate(nodes);
+        p.values.truncate(values);
+        // The categorical sets stay whole: the kept nodes refer to them by index.
+        Forest::new(p)
+    }
+
     fn pack(&mut self) {
         self.packed = (0..self.n_nodes())
             .map(|n| {

@@ -833,3 +833,37 @@ fn parts_rebuild_the_same_forest() {
         );
     }
 }
+
+#[test]
+fn first_trees_predict_like_a_forest_of_those_trees() {
+    for case in 0..24u64 {
+        let n_outputs = 1 + (case % 3) as usize;
+        let (vector, average) = (case % 4 == 1, case % 2 == 0);
+        let all = random_parts(&mut Rng(0xa11ce + case), 6, n_outputs, vector, average);
+        let forest = Forest::new(all).unwrap();
+        let x = random_rows(&mut Rng(case + 1), 50);
+        for m in 1..=8 {
+            // The same generator draws the same first trees: a forest made of only those.
+            let kept = random_parts(
+                &mut Rng(0xa11ce + case),
+                m.min(6),
+                n_outputs,
+                vector,
+                average,
+            );
+            let sub = forest.first_trees(m).unwrap();
+            assert_eq!(sub.n_trees(), m.min(6));
+            let a = predict(&sub, x.view(), 1, &Silent).unwrap();
+            let b: Vec<f64> = x
+                .rows()
+                .into_iter()
+                .flat_map(|r| oracle(&kept, &r.to_vec()))
+                .collect();
+            assert_eq!(
+                a.iter().copied().collect::<Vec<_>>(),
+                b,
+                "case {case}, {m} trees"
+            );
+        }
+    }
+}

@@ -115,6 +115,25 @@ impl PyForest {
         self.inner.base_score().to_vec()
     }
 
+    /// The forest of the first `n` trees (averaged forests average over those), for shap's
+    /// `tree_limit`.
+    fn first_trees(&self, n: usize) -> PyResult<Self> {
+        let forest = self.inner.first_trees(n).map_err(CoreError)?;
+        Ok(PyForest {
+            inner: Arc::new(forest),
+        })
+    }
+
+    /// The output each tree feeds (-1: its leaves hold a value per output), shape (n_trees,).
+    #[getter]
+    fn tree_output<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        let f = &self.inner;
+        let out: Vec<i64> = (0..f.n_trees())
+            .map(|t| f.tree_output(t).map_or(-1, |o| o as i64))
+            .collect();
+        PyArray1::from_vec(py, out)
+    }
+
     /// Pickling: the forest is rebuilt, and checked again, from the parts it was made of.
     fn __reduce__<'py>(
         &self,

@@ -30,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(importance::importance_permuted, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_expected_value, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_shap_values, m)?)?;
+    m.add_function(wrap_pyfunction!(shap::saabas_values, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_shap_interaction_values, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_shap_interaction_summary, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_data_covers, m)?)?;

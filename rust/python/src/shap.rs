@@ -98,3 +98,21 @@ pub fn path_shap_interaction_summary<'py>(
     });
     Ok(result?.into_pyarray(py))
 }
+
+/// Saabas values (shap's `approximate=True`), shape (n_rows, n_features, n_outputs).
+#[pyfunction]
+#[pyo3(signature = (forest, x, *, n_jobs=None, progress=None))]
+pub fn saabas_values<'py>(
+    py: Python<'py>,
+    forest: &PyForest,
+    x: PyReadonlyArray2<'py, f64>,
+    n_jobs: Option<i64>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let x = x.as_array();
+    let forest = &*forest.inner;
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        shap::saabas::saabas_values(forest, x, threads, monitor)
+    });
+    Ok(result?.into_pyarray(py))
+}

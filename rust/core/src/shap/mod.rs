@@ -10,6 +10,7 @@ pub mod decisions;
 pub mod kernel;
 pub mod plan;
 pub mod quadrature;
+pub mod saabas;
 
 #[cfg(test)]
 mod brute_force;
