@@ -191,6 +191,13 @@ class TreeExplainer:
                 self._forest = _forest_with_data_covers(self.model, data, data_weights)
             elif data_weights is not None:
                 raise InvalidInputError("data_weights need data: pass data=...")
+            elif not self.model.has_covers:
+                raise InvalidInputError(
+                    f"this {self.model.library} model stores no node covers (the training "
+                    "weight reaching each node), which the path-dependent explanation needs: "
+                    "pass background data (data=...), interventional by default, or with "
+                    'feature_perturbation="tree_path_dependent" to take the covers from it'
+                )
             expected = np.asarray(_core.path_expected_value(self._forest), dtype=np.float64)
         self._expected = expected.reshape(-1)
         self.expected_value = (
@@ -483,6 +490,8 @@ class TreeExplainer:
         else:
             base = np.tile(self._expected, (n, 1))
         classes = self.model.classes
+        if self.model.output_names is not None:
+            classes = self.model.output_names
         n_out = self.model.n_outputs if self._expected is None else self._expected.size
         output_names = list(classes) if classes is not None and len(classes) == n_out else None
         out = Explanation(

@@ -42,6 +42,9 @@ class Model:
         Maps the raw margin to the model's natural output (probabilities for classifiers).
     classes : ndarray or None
         Class labels for classifiers, in output order.
+    output_names : list of str or None
+        Names of the outputs of a model whose outputs are not classes (NGBoost: the
+        distribution's parameters, in NGBoost's internal parameterisation).
     """
 
     forest: _core.Forest
@@ -69,6 +72,11 @@ class Model:
     #: Whether the model accepts missing values (NaN); scikit-learn's GradientBoosting refuses
     #: them, so treelens does too rather than invent a branch for them.
     accepts_missing: bool = True
+    #: Names of outputs that are not classes (NGBoost's distribution parameters).
+    output_names: list[str] | None = None
+    #: Whether the node covers are the training weights reaching each node. Formats that do not
+    #: store them (ONNX) load with zero covers: path-dependent SHAP then needs background data.
+    has_covers: bool = True
 
     @property
     def n_features(self) -> int:

@@ -1,0 +1,413 @@
+"""ONNX tree ensembles: the ``ai.onnx.ml`` operators TreeEnsembleRegressor and
+TreeEnsembleClassifier, as skl2onnx and onnxmltools write them for scikit-learn, XGBoost and
+LightGBM models.
+
+The loaded model computes what onnxruntime computes before the operator's ``post_transform``
+(its margin), which becomes the model's link. ONNX stores no node covers: the model explains
+against background data only (``Model.has_covers`` is False).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import ModelFormatError, UnsupportedModelError
+from ..model import Model
+from .forest_builder import ForestBuilder, malformed_is_format_error
+
+_ENSEMBLES = ("TreeEnsembleRegressor", "TreeEnsembleClassifier")
+#: Operators that may stand between the graph's input and the ensemble (they keep the values;
+#: a Cast to float32 makes the comparisons float32).
+_BEFORE = ("Cast", "Identity")
+#: Operators that may read the ensemble's outputs: they only reformat them (labels, maps).
+_AFTER = ("ZipMap", "Cast", "Identity")
+_LINKS = {"NONE": "identity", "LOGISTIC": "logistic", "SOFTMAX": "softmax"}
+_MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "LEAF")
+#: TensorProto element types: FLOAT and DOUBLE.
+_FLOAT, _DOUBLE = 1, 11
+
+
+def is_onnx_model(obj) -> bool:
+    """Whether ``obj`` is an ``onnx.ModelProto`` (onnx is not imported to find out)."""
+    return type(obj).__name__ == "ModelProto" and type(obj).__module__.startswith("onnx")
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise UnsupportedModelError(
+            "reading an ONNX model needs the onnx package: pip install onnx"
+        ) from None
+    return onnx
+
+
+def parse_bytes(data: bytes):
+    """An ``onnx.ModelProto`` from serialised bytes; anything else is a ModelFormatError."""
+    onnx = _onnx()
+    try:
+        model = onnx.ModelProto()
+        model.ParseFromString(bytes(data))
+    except Exception as e:  # protobuf's DecodeError and friends
+        raise ModelFormatError(f"not a readable ONNX model ({type(e).__name__}: {e})") from None
+    if not model.HasField("graph") or len(model.graph.node) == 0:
+        raise ModelFormatError("the ONNX model has no graph (or an empty one)")
+    return model
+
+
+def looks_like_onnx(data: bytes) -> bool:
+    """ONNX files are protobuf: they start with field 1 (ir_version, a varint: byte 0x08)."""
+    return data[:1] == b"\x08"
+
+
+def from_path(path) -> Model:
+    return from_onnx(parse_bytes(Path(os.fspath(path)).read_bytes()))
+
+
+def _attributes(node) -> dict:
+    onnx = _onnx()
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _find_ensemble(graph):
+    """The one tree-ensemble node, and whether its input values are compared in float32."""
+    ensembles = [n for n in graph.node if n.op_type in _ENSEMBLES]
+    if len(ensembles) != 1:
+        others = sorted({n.op_type for n in graph.node})
+        if not ensembles and any(op == "TreeEnsemble" for op in others):
+            raise UnsupportedModelError(
+                "the ONNX operator TreeEnsemble (ai.onnx.ml opset 5) is not supported; "
+                "supported: TreeEnsembleRegressor and TreeEnsembleClassifier (target_opset <= 4)"
+            )
+        raise UnsupportedModelError(
+            f"the ONNX graph has {len(ensembles)} tree ensembles (operators: {others}); treelens "
+            "reads graphs with exactly one TreeEnsembleRegressor or TreeEnsembleClassifier"
+        )
+    ensemble = ensembles[0]
+    producers = {out: n for n in graph.node for out in n.output}
+    inputs = {i.name: i for i in graph.input}
+    f32 = False
+    name = ensemble.input[0]
+    # Walk back to a graph input through value-preserving operators only.
+    for _ in range(len(graph.node) + 1):
+        if name in inputs:
+            elem = inputs[name].type.tensor_type.elem_type
+            if elem not in (_FLOAT, _DOUBLE):
+                raise UnsupportedModelError(
+                    f"the ONNX model's input {name!r} has element type {elem}; treelens reads "
+                    "float (1) and double (11) inputs"
+                )
+            f32 = f32 or elem == _FLOAT
+            break
+        node = producers.get(name)
+        if node is None:
+            raise ModelFormatError(f"the ONNX graph does not say where {name!r} comes from")
+        if node.op_type not in _BEFORE:
+            raise UnsupportedModelError(
+                f"the ONNX tree ensemble reads the output of a {node.op_type} operator; treelens "
+                f"reads graphs whose ensemble takes the input directly (or through "
+                f"{' / '.join(_BEFORE)}): explain the ensemble on the transformed rows instead"
+            )
+        if node.op_type == "Cast":
+            to = _attributes(node).get("to")
+            if to not in (_FLOAT, _DOUBLE):
+                raise UnsupportedModelError(
+                    f"the ONNX graph casts the ensemble's input to element type {to}; only "
+                    "float and double casts are supported"
+                )
+            f32 = f32 or to == _FLOAT
+        name = node.input[0]
+    readers = [n for n in graph.node if set(n.input) & set(ensemble.output)]
+    for node in readers:
+        if node.op_type not in _AFTER:
+            raise UnsupportedModelError(
+                f"the ONNX tree ensemble's output goes through a {node.op_type} operator, which "
+                "changes it; treelens reads graphs that only reformat the ensemble's output "
+                f"({', '.join(_AFTER)})"
+            )
+    return ensemble, f32
+
+
+def _array(attrs: dict, *names, dtype, required: bool = True):
+    """The first attribute present among ``names`` as an array (``*_as_tensor`` first)."""
+    onnx = _onnx()
+    for name in names:
+        if name in attrs:
+            value = attrs[name]
+            if hasattr(value, "dims"):  # a TensorProto
+                value = onnx.numpy_helper.to_array(value).ravel()
+            return np.asarray(value, dtype=dtype).ravel()
+    if required:
+        raise ModelFormatError(f"the ONNX tree ensemble lacks {names[-1]}")
+    return None
+
+
+def _less_than_as_less_equal(threshold: np.ndarray, f32: bool) -> np.ndarray:
+    """The largest value below each threshold in the comparison's precision: ``x < t`` is
+    ``x <= that`` for every such x (used only when one model mixes the two comparisons)."""
+    if f32:
+        t32 = threshold.astype(np.float32)
+        below = np.where(
+            t32.astype(np.float64) >= threshold, np.nextafter(t32, np.float32(-np.inf)), t32
+        )
+        return below.astype(np.float64)
+    return np.nextafter(threshold, -np.inf)
+
+
+@malformed_is_format_error("the ONNX model")
+def from_onnx(model_proto) -> Model:
+    """Loads the tree ensemble of an ``onnx.ModelProto``."""
+    graph = model_proto.graph
+    node, f32 = _find_ensemble(graph)
+    attrs = _attributes(node)
+    classifier = node.op_type == "TreeEnsembleClassifier"
+    aggregate = _text(attrs.get("aggregate_function", b"SUM"))
+    if aggregate not in ("SUM", "AVERAGE"):
+        raise UnsupportedModelError(
+            f"ONNX aggregate_function {aggregate!r} is not supported (not additive); "
+            "supported: SUM, AVERAGE"
+        )
+    post = _text(attrs.get("post_transform", b"NONE"))
+    if post not in _LINKS:
+        raise UnsupportedModelError(
+            f"ONNX post_transform {post!r} is not supported; supported: {', '.join(_LINKS)}"
+        )
+
+    tree_ids = _array(attrs, "nodes_treeids", dtype=np.int64)
+    node_ids = _array(attrs, "nodes_nodeids", dtype=np.int64)
+    n = tree_ids.size
+    features = _array(attrs, "nodes_featureids", dtype=np.int64)
+    thresholds = _array(attrs, "nodes_values_as_tensor", "nodes_values", dtype=np.float64)
+    true_ids = _array(attrs, "nodes_truenodeids", dtype=np.int64)
+    false_ids = _array(attrs, "nodes_falsenodeids", dtype=np.int64)
+    modes = [_text(m) for m in attrs.get("nodes_modes", [])]
+    tracks = _array(attrs, "nodes_missing_value_tracks_true", dtype=np.int64, required=False)
+    if tracks is None or tracks.size == 0:
+        tracks = np.zeros(n, dtype=np.int64)
+    for name, arr in (("nodes_nodeids", node_ids), ("nodes_featureids", features),
+                      ("nodes_values", thresholds), ("nodes_truenodeids", true_ids),
+                      ("nodes_falsenodeids", false_ids), ("nodes_modes", modes),
+                      ("nodes_missing_value_tracks_true", tracks)):  # fmt: skip
+        if len(arr) != n:
+            raise ModelFormatError(f"the ONNX tree ensemble has {len(arr)} {name} for {n} nodes")
+    if n == 0:
+        raise ModelFormatError("the ONNX tree ensemble has no nodes")
+    unknown = sorted(set(modes) - set(_MODES))
+    if unknown:
+        raise UnsupportedModelError(
+            f"ONNX node modes {unknown} are not supported; supported: {', '.join(_MODES)}"
+        )
+    mode = np.array([_MODES.index(m) for m in modes])
+    leaf = mode == 4
+    if not np.all(np.isfinite(thresholds[~leaf])):
+        raise ModelFormatError("the ONNX tree ensemble has a non-finite threshold")
+
+    prefix = "class_" if classifier else "target_"
+    w_trees = _array(attrs, prefix + "treeids", dtype=np.int64)
+    w_nodes = _array(attrs, prefix + "nodeids", dtype=np.int64)
+    w_ids = _array(attrs, prefix + "ids", dtype=np.int64)
+    w_values = _array(attrs, prefix + "weights_as_tensor", prefix + "weights", dtype=np.float64)
+    if not (w_trees.size == w_nodes.size == w_ids.size == w_values.size):
+        raise ModelFormatError(f"the ONNX tree ensemble's {prefix}* attributes differ in length")
+    if not np.all(np.isfinite(w_values)):
+        raise ModelFormatError("the ONNX tree ensemble has a non-finite leaf weight")
+    base = _array(attrs, "base_values_as_tensor", "base_values", dtype=np.float64, required=False)
+    base = np.zeros(0) if base is None else base
+    if not np.all(np.isfinite(base)):
+        raise ModelFormatError("the ONNX tree ensemble has a non-finite base value")
+
+    if classifier:
+        labels = attrs.get("classlabels_int64s") or attrs.get("classlabels_strings") or []
+        classes = np.asarray([_text(c) for c in labels] if labels and isinstance(labels[0], bytes)
+                             else list(labels))  # fmt: skip
+        n_targets = classes.size
+        if n_targets < 2:
+            raise ModelFormatError(f"the ONNX classifier has {n_targets} class labels")
+    else:
+        classes = None
+        n_targets = int(attrs.get("n_targets", 1))
+        if not 1 <= n_targets <= max(w_values.size, 1):
+            raise ModelFormatError(
+                f"the ONNX regressor declares {n_targets} targets for {w_values.size} weights"
+            )
+    if w_ids.size and (w_ids.min() < 0 or w_ids.max() >= n_targets):
+        raise ModelFormatError(
+            f"the ONNX tree ensemble has a weight for output {w_ids.max()} of {n_targets}"
+        )
+
+    # How onnxruntime turns the sums into its output (its TreeAggregator*): which outputs the
+    # margin has, the base added to each, and a sign for "the other class" of binary models.
+    weighted = np.unique(w_ids)
+    one_class = classifier and n_targets == 2 and weighted.size == 1
+    negate_for_first = False
+    if one_class:
+        # Weights of one class only: onnxruntime's binary case. The sum (plus base_values[0])
+        # scores the second class; the first gets 1 - score (NONE, weights all positive) or
+        # -score (NONE, some negative) and logistic(-score) with LOGISTIC.
+        if weighted[0] != 0 or base.size > 1:
+            raise UnsupportedModelError(
+                "an ONNX binary classifier whose weights are for class 1 only, or with two "
+                "base_values, is not supported (skl2onnx and onnxmltools write class 0 and one "
+                "base value)"
+            )
+        if post == "SOFTMAX":
+            raise UnsupportedModelError(
+                "an ONNX binary classifier with one weighted class and post_transform SOFTMAX "
+                "is not supported"
+            )
+        base_score = np.array([base[0] if base.size else 0.0])
+        output_of = np.zeros(n_targets, dtype=np.int64)  # every weight feeds the one score
+        n_outputs = 1
+        if post == "NONE":
+            # Two outputs, as scikit-learn's forests give: [1 - s, s] or [-s, s].
+            n_outputs = 2
+            all_positive = bool(np.all(w_values >= 0))
+            negate_for_first = True
+            first_base = (1.0 - base_score[0]) if all_positive else -base_score[0]
+            base_score = np.array([first_base, base_score[0]])
+    else:
+        output_of = np.arange(n_targets)
+        n_outputs = n_targets
+        if base.size == n_outputs and not (classifier and n_targets == 2):
+            base_score = base.copy()
+        elif base.size == 0:
+            base_score = np.zeros(n_outputs)
+        elif base.size == 1 and classifier and n_targets == 2:
+            base_score = np.array([base[0], 0.0])  # onnxruntime adds it to class 0 only
+        elif base.size == 2 and classifier and n_targets == 2:
+            raise UnsupportedModelError(
+                "an ONNX binary classifier weighting both classes with two base_values is not "
+                "supported (onnxruntime then scores class 1 from class 0's sum)"
+            )
+        elif base.size == 1 and n_outputs == 1:
+            base_score = base.copy()
+        else:
+            raise ModelFormatError(
+                f"the ONNX tree ensemble has {base.size} base_values for {n_outputs} outputs"
+            )
+
+    # Trees: each tree's nodes are contiguous; onnxruntime takes the first as its root.
+    starts = np.flatnonzero(np.concatenate([[True], tree_ids[1:] != tree_ids[:-1]]))
+    if np.unique(tree_ids[starts]).size != starts.size:
+        raise ModelFormatError("the ONNX tree ensemble lists a tree's nodes in separate runs")
+    bounds = np.append(starts, n)
+    n_trees = starts.size
+    less_equal_modes = np.isin(mode, (0, 3))  # LEQ, GT
+    mixed = bool(np.any(less_equal_modes[~leaf])) and bool(np.any(~less_equal_modes[~leaf]))
+    less_equal = not np.any(~leaf & ~less_equal_modes) or mixed
+    thresholds = thresholds.copy()
+    if mixed:
+        lt_like = ~leaf & ~less_equal_modes
+        thresholds[lt_like] = _less_than_as_less_equal(thresholds[lt_like], f32)
+    # The comparison's "true" side is the left child for LEQ/LT, the right one for GT/GTE.
+    true_left = np.isin(mode, (0, 1))
+
+    weight_by_tree: dict[int, list[int]] = {}
+    for k, t in enumerate(w_trees):
+        weight_by_tree.setdefault(int(t), []).append(k)
+    average = aggregate == "AVERAGE"
+    vector = n_outputs > 1 and (average or one_class)
+    builder = ForestBuilder(
+        n_features=_input_width(graph, int(features[~leaf].max(initial=-1)) + 1),
+        n_outputs=n_outputs,
+        less_equal=less_equal,
+        f32_inputs=f32,
+        average=average,
+    )
+    for t in range(n_trees):
+        lo, hi = bounds[t], bounds[t + 1]
+        ids = node_ids[lo:hi]
+        local = {int(v): i for i, v in enumerate(ids)}
+        if len(local) != hi - lo:
+            raise ModelFormatError(f"ONNX tree {tree_ids[lo]} repeats a node id")
+        size = hi - lo
+        is_leaf = leaf[lo:hi]
+        try:
+            true_child = np.array(
+                [local[int(c)] if not lf else -1 for c, lf in zip(true_ids[lo:hi], is_leaf)]
+            )
+            false_child = np.array(
+                [local[int(c)] if not lf else -1 for c, lf in zip(false_ids[lo:hi], is_leaf)]
+            )
+        except KeyError as e:
+            raise ModelFormatError(
+                f"ONNX tree {tree_ids[lo]}: a node's child {e.args[0]} is not in the tree"
+            ) from None
+        tl = true_left[lo:hi]
+        left = np.where(tl, true_child, false_child)
+        right = np.where(tl, false_child, true_child)
+        default_left = (tracks[lo:hi] != 0) == tl
+        feature = np.where(is_leaf, -1, features[lo:hi])
+        values = np.zeros((size, n_outputs))
+        for k in weight_by_tree.get(int(tree_ids[lo]), []):
+            i = local.get(int(w_nodes[k]))
+            if i is None:
+                raise ModelFormatError(
+                    f"ONNX tree {tree_ids[lo]}: a weight names node {w_nodes[k]}, not in the tree"
+                )
+            out = int(output_of[w_ids[k]])
+            if one_class and negate_for_first:
+                values[i, 0] -= w_values[k]
+                values[i, 1] += w_values[k]
+            else:
+                values[i, out] += w_values[k]
+        values[~is_leaf] = 0.0  # onnxruntime reads the weights of the leaf reached only
+        if not average and n_outputs > 1 and not vector:
+            fed = np.flatnonzero(np.any(values != 0.0, axis=0))
+            if fed.size <= 1:
+                builder.add_tree(
+                    feature=feature, threshold=np.where(is_leaf, 0.0, thresholds[lo:hi]),
+                    left=left, right=right, default_left=default_left, cover=np.zeros(size),
+                    values=values[:, fed[0] if fed.size else 0],
+                    output=int(fed[0]) if fed.size else 0,
+                )  # fmt: skip
+                continue
+        builder.add_tree(
+            feature=feature, threshold=np.where(is_leaf, 0.0, thresholds[lo:hi]), left=left,
+            right=right, default_left=default_left, cover=np.zeros(size),
+            values=values if n_outputs > 1 else values[:, 0],
+        )  # fmt: skip
+    if classifier:
+        if one_class and post == "LOGISTIC":
+            link = "logistic"
+        elif post == "NONE":
+            link = "identity"
+        else:
+            link = _LINKS[post]
+    else:
+        link = _LINKS[post]
+    return Model(
+        forest=builder.build(base_score),
+        feature_names=None,
+        objective=f"onnx {node.op_type} ({aggregate}, {post})",
+        link=link,
+        classes=classes,
+        library="onnx",
+        margin_is_probability=classifier and post == "NONE",
+        has_covers=False,
+    )
+
+
+def _input_width(graph, needed: int) -> int:
+    """The number of input columns: the graph input's declared width, or the largest feature
+    the trees split on when the width is not fixed."""
+    width = None
+    for inp in graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        if len(dims) == 2 and dims[1].HasField("dim_value"):
+            width = int(dims[1].dim_value)
+            break
+    if width is None:
+        return max(needed, 1)
+    if needed > width:
+        raise ModelFormatError(
+            f"the ONNX trees split on feature {needed - 1}, but the input has {width} columns"
+        )
+    return width
