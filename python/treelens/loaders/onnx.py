@@ -26,6 +26,8 @@ _BEFORE = ("Cast", "Identity")
 _AFTER = ("ZipMap", "Cast", "Identity")
 _LINKS = {"NONE": "identity", "LOGISTIC": "logistic", "SOFTMAX": "softmax"}
 _MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "LEAF")
+#: Largest number of leaf values of trees that feed several outputs (1 GiB of float64).
+_MAX_VECTOR_FLOATS = 2**27
 #: TensorProto element types: FLOAT and DOUBLE.
 _FLOAT, _DOUBLE = 1, 11
 
@@ -77,7 +79,8 @@ def _text(value) -> str:
 
 
 def _find_ensemble(graph):
-    """The one tree-ensemble node, and whether its input values are compared in float32."""
+    """The one tree-ensemble node, the graph input it reads, and whether its input values are
+    compared in float32."""
     ensembles = [n for n in graph.node if n.op_type in _ENSEMBLES]
     if len(ensembles) != 1:
         others = sorted({n.op_type for n in graph.node})
@@ -124,6 +127,8 @@ def _find_ensemble(graph):
                 )
             f32 = f32 or to == _FLOAT
         name = node.input[0]
+    else:
+        raise ModelFormatError("the ONNX graph's operators before the ensemble form a cycle")
     readers = [n for n in graph.node if set(n.input) & set(ensemble.output)]
     for node in readers:
         if node.op_type not in _AFTER:
@@ -132,7 +137,7 @@ def _find_ensemble(graph):
                 "changes it; treelens reads graphs that only reformat the ensemble's output "
                 f"({', '.join(_AFTER)})"
             )
-    return ensemble, f32
+    return ensemble, inputs[name], f32
 
 
 def _array(attrs: dict, *names, dtype, required: bool = True):
@@ -165,7 +170,7 @@ def _less_than_as_less_equal(threshold: np.ndarray, f32: bool) -> np.ndarray:
 def from_onnx(model_proto) -> Model:
     """Loads the tree ensemble of an ``onnx.ModelProto``."""
     graph = model_proto.graph
-    node, f32 = _find_ensemble(graph)
+    node, source, f32 = _find_ensemble(graph)
     attrs = _attributes(node)
     classifier = node.op_type == "TreeEnsembleClassifier"
     aggregate = _text(attrs.get("aggregate_function", b"SUM"))
@@ -315,12 +320,13 @@ def from_onnx(model_proto) -> Model:
     average = aggregate == "AVERAGE"
     vector = n_outputs > 1 and (average or one_class)
     builder = ForestBuilder(
-        n_features=_input_width(graph, int(features[~leaf].max(initial=-1)) + 1),
+        n_features=_input_width(source, int(features[~leaf].max(initial=-1)) + 1),
         n_outputs=n_outputs,
         less_equal=less_equal,
         f32_inputs=f32,
         average=average,
     )
+    vector_floats = 0
     for t in range(n_trees):
         lo, hi = bounds[t], bounds[t + 1]
         ids = node_ids[lo:hi]
@@ -345,35 +351,45 @@ def from_onnx(model_proto) -> Model:
         right = np.where(tl, false_child, true_child)
         default_left = (tracks[lo:hi] != 0) == tl
         feature = np.where(is_leaf, -1, features[lo:hi])
-        values = np.zeros((size, n_outputs))
+        weights = []
         for k in weight_by_tree.get(int(tree_ids[lo]), []):
             i = local.get(int(w_nodes[k]))
             if i is None:
                 raise ModelFormatError(
                     f"ONNX tree {tree_ids[lo]}: a weight names node {w_nodes[k]}, not in the tree"
                 )
-            out = int(output_of[w_ids[k]])
-            if one_class and negate_for_first:
-                values[i, 0] -= w_values[k]
-                values[i, 1] += w_values[k]
+            if is_leaf[i]:  # onnxruntime reads the weights of the leaf reached only
+                weights.append((i, int(output_of[w_ids[k]]), w_values[k]))
+        fed = sorted({out for _, out, _ in weights})
+        common = dict(
+            feature=feature,
+            threshold=np.where(is_leaf, 0.0, thresholds[lo:hi]),
+            left=left,
+            right=right,
+            default_left=default_left,
+            cover=np.zeros(size),
+        )
+        if n_outputs == 1 or not (vector or len(fed) > 1):
+            scalar = np.zeros(size)
+            for i, _, w in weights:
+                scalar[i] += w
+            builder.add_tree(**common, values=scalar, output=fed[0] if fed else 0)
+            continue
+        # A tree feeding several outputs: vector leaves, sized against a budget first.
+        vector_floats += size * n_outputs
+        if vector_floats > _MAX_VECTOR_FLOATS:
+            raise ModelFormatError(
+                f"the ONNX trees' leaves for {n_outputs} outputs would need more than "
+                f"{_MAX_VECTOR_FLOATS * 8 // 2**20} MiB: the model is implausibly large"
+            )
+        values = np.zeros((size, n_outputs))
+        for i, out, w in weights:
+            if negate_for_first:  # [-s, s] or [1 - s, s]: the first output falls as s rises
+                values[i, 0] -= w
+                values[i, 1] += w
             else:
-                values[i, out] += w_values[k]
-        values[~is_leaf] = 0.0  # onnxruntime reads the weights of the leaf reached only
-        if not average and n_outputs > 1 and not vector:
-            fed = np.flatnonzero(np.any(values != 0.0, axis=0))
-            if fed.size <= 1:
-                builder.add_tree(
-                    feature=feature, threshold=np.where(is_leaf, 0.0, thresholds[lo:hi]),
-                    left=left, right=right, default_left=default_left, cover=np.zeros(size),
-                    values=values[:, fed[0] if fed.size else 0],
-                    output=int(fed[0]) if fed.size else 0,
-                )  # fmt: skip
-                continue
-        builder.add_tree(
-            feature=feature, threshold=np.where(is_leaf, 0.0, thresholds[lo:hi]), left=left,
-            right=right, default_left=default_left, cover=np.zeros(size),
-            values=values if n_outputs > 1 else values[:, 0],
-        )  # fmt: skip
+                values[i, out] += w
+        builder.add_tree(**common, values=values)
     if classifier:
         if one_class and post == "LOGISTIC":
             link = "logistic"
@@ -395,15 +411,11 @@ def from_onnx(model_proto) -> Model:
     )
 
 
-def _input_width(graph, needed: int) -> int:
+def _input_width(source, needed: int) -> int:
     """The number of input columns: the graph input's declared width, or the largest feature
     the trees split on when the width is not fixed."""
-    width = None
-    for inp in graph.input:
-        dims = inp.type.tensor_type.shape.dim
-        if len(dims) == 2 and dims[1].HasField("dim_value"):
-            width = int(dims[1].dim_value)
-            break
+    dims = source.type.tensor_type.shape.dim
+    width = int(dims[1].dim_value) if len(dims) == 2 and dims[1].HasField("dim_value") else None
     if width is None:
         return max(needed, 1)
     if needed > width:
