@@ -175,6 +175,14 @@ def test_onnxmltools_matches_onnxruntime_and_the_original(data, name, make, clas
     assert_parity(got, want, rtol=0, atol=F32_RTOL * scale, label=f"onnx shap {name}")
 
 
+def test_zipmap_graphs_load_as_without(data):
+    X, y3 = data[0], data[3]
+    est = ensemble.RandomForestClassifier(5, max_depth=4, random_state=0).fit(X, y3)
+    with_zipmap = skl2onnx.to_onnx(est, X[:1])
+    assert any(n.op_type == "ZipMap" for n in with_zipmap.graph.node)
+    np.testing.assert_array_equal(tl.load(with_zipmap).predict(X), tl.load(_skl(est, X)).predict(X))
+
+
 def test_path_bytes_and_proto_load_the_same(data, tmp_path):
     X, y = data[0], data[1]
     model = _skl(ensemble.GradientBoostingRegressor(n_estimators=5).fit(X, y), X)
@@ -198,8 +206,9 @@ def test_path_dependent_without_data_is_refused(data):
 _T = np.float32([0.1, -0.3, 0.7, 1.0 / 3.0, -1.1])
 
 
-def _hand_built(*, modes, aggregate="AVERAGE", elem=TensorProto.FLOAT, extra=None):
-    """Two trees over three features feeding two targets; tree 0 feeds both, tree 1 the second."""
+def _hand_built(*, modes, aggregate="AVERAGE", elem=TensorProto.FLOAT, cast=False, extra=None):
+    """Two trees over three features feeding two targets; tree 0 feeds both, tree 1 the second.
+    With ``cast`` the input is double, cast to float before the ensemble."""
     m0, m1, m2, m3 = modes
     attrs = dict(
         nodes_treeids=[0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1],
@@ -233,9 +242,15 @@ def _hand_built(*, modes, aggregate="AVERAGE", elem=TensorProto.FLOAT, extra=Non
         post_transform="NONE",
     )
     attrs.update(extra or {})
-    node = helper.make_node("TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", **attrs)
+    source = "Xc" if cast else "X"
+    nodes = [
+        helper.make_node("TreeEnsembleRegressor", [source], ["Y"], domain="ai.onnx.ml", **attrs)
+    ]
+    if cast:
+        nodes.insert(0, helper.make_node("Cast", ["X"], ["Xc"], to=TensorProto.FLOAT))
+        elem = TensorProto.DOUBLE
     graph = helper.make_graph(
-        [node],
+        nodes,
         "hand_built",
         [helper.make_tensor_value_info("X", elem, [None, 3])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
@@ -262,11 +277,16 @@ MODES = [
 
 @pytest.mark.parametrize("modes", MODES, ids=["leq", "lt", "ge_gt", "mixed"])
 @pytest.mark.parametrize("aggregate", ["SUM", "AVERAGE"])
-@pytest.mark.parametrize("elem", [TensorProto.FLOAT, TensorProto.DOUBLE], ids=["f32", "f64"])
+@pytest.mark.parametrize("elem", ["f32", "f64", "f64_cast_to_f32"])
 def test_hand_built_comparisons_match_onnxruntime(modes, aggregate, elem):
-    model = _hand_built(modes=list(modes), aggregate=aggregate, elem=elem)
+    model = _hand_built(
+        modes=list(modes),
+        aggregate=aggregate,
+        elem=TensorProto.FLOAT if elem == "f32" else TensorProto.DOUBLE,
+        cast=elem == "f64_cast_to_f32",
+    )
     rows = _edge_rows_3()
-    dtype = np.float32 if elem == TensorProto.FLOAT else np.float64
+    dtype = np.float32 if elem == "f32" else np.float64
     with np.errstate(over="ignore"):
         rows = rows.astype(dtype)
     want = np.asarray(_session(model).run(None, {"X": rows})[0], dtype=np.float64)
