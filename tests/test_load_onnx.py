@@ -358,3 +358,74 @@ def test_graphs_that_transform_the_input_are_refused(data):
     pipe = make_pipeline(StandardScaler(), tree.DecisionTreeRegressor(max_depth=3)).fit(X, y)
     with pytest.raises(UnsupportedModelError, match="Scaler"):
         tl.load(skl2onnx.to_onnx(pipe, X[:1]))
+
+
+# -- the TreeEnsemble operator (ai.onnx.ml opset 5) -------------------------------------------
+
+
+def _tree_ensemble(*, modes, aggregate, splits_type=TensorProto.FLOAT, extra=None):
+    """Three trees, two targets: a shared leaf (tree 1) and a one-leaf tree (tree 2)."""
+    code = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4}
+    m0, m1, m2, m3 = (code[m] for m in modes)
+    splits = [_T[0], _T[1], _T[2], _T[4], _T[3]]
+    attrs = dict(
+        nodes_featureids=[0, 1, 2, 0, 1],
+        nodes_modes=helper.make_tensor("modes", TensorProto.UINT8, [5], [m0, m1, m2, m3, 0]),
+        nodes_splits=helper.make_tensor("splits", splits_type, [5], [float(v) for v in splits]),
+        nodes_truenodeids=[1, 1, 3, 3, 5],
+        nodes_trueleafs=[0, 1, 0, 1, 1],
+        nodes_falsenodeids=[0, 2, 3, 4, 5],
+        nodes_falseleafs=[1, 1, 1, 1, 1],
+        nodes_missing_value_tracks_true=[1, 0, 1, 0, 0],
+        tree_roots=[0, 2, 4],
+        leaf_targetids=[0, 0, 1, 1, 0, 1],
+        leaf_weights=helper.make_tensor(
+            "weights", TensorProto.FLOAT, [6], [1.5, -2.0, 0.25, 3.0, -0.75, 0.5]
+        ),
+        n_targets=2,
+        aggregate_function={"AVERAGE": 0, "SUM": 1}[aggregate],
+        post_transform=0,
+    )
+    attrs.update(extra or {})
+    node = helper.make_node("TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", **attrs)
+    graph = helper.make_graph(
+        [node],
+        "tree_ensemble",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
+    )
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)]
+    )
+
+
+@pytest.mark.parametrize("modes", MODES, ids=["leq", "lt", "ge_gt", "mixed"])
+@pytest.mark.parametrize("aggregate", ["SUM", "AVERAGE"])
+def test_tree_ensemble_operator_matches_onnxruntime(modes, aggregate):
+    model = _tree_ensemble(modes=list(modes), aggregate=aggregate)
+    rows = _edge_rows_3()
+    with np.errstate(over="ignore"):
+        rows = rows.astype(np.float32)
+    want = np.asarray(_session(model).run(None, {"X": rows})[0], dtype=np.float64)
+    got = tl.load(model).predict(rows)
+    # Dyadic weights: sums are exact; onnxruntime's mean of three trees is rounded to float32.
+    np.testing.assert_allclose(got, want, rtol=2**-23, atol=0)
+
+
+@pytest.mark.parametrize(
+    "extra, error, match",
+    [
+        (dict(tree_roots=[0, 2, 4, 3]), ModelFormatError, "twice"),
+        (dict(nodes_falsenodeids=[0, 2, 3, 9, 5]), ModelFormatError, "out of range"),
+        (dict(aggregate_function=2), UnsupportedModelError, "MIN"),
+        (
+            dict(nodes_modes=helper.make_tensor("m", TensorProto.UINT8, [5], [6, 0, 0, 0, 0])),
+            UnsupportedModelError,
+            "BRANCH_MEMBER",
+        ),
+    ],
+)
+def test_tree_ensemble_operator_refusals(extra, error, match):
+    model = _tree_ensemble(modes=["BRANCH_LEQ"] * 4, aggregate="SUM", extra=extra)
+    with pytest.raises(error, match=match):
+        tl.load(model)

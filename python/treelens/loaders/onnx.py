@@ -1,6 +1,6 @@
 """ONNX tree ensembles: the ``ai.onnx.ml`` operators TreeEnsembleRegressor and
 TreeEnsembleClassifier, as skl2onnx and onnxmltools write them for scikit-learn, XGBoost and
-LightGBM models.
+LightGBM models, and TreeEnsemble (opset 5).
 
 The loaded model computes what onnxruntime computes before the operator's ``post_transform``
 (its margin), which becomes the model's link. ONNX stores no node covers: the model explains
@@ -17,8 +17,9 @@ import numpy as np
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
 from .forest_builder import ForestBuilder, malformed_is_format_error
+from .onnx_tree_ensemble import as_regressor_attributes
 
-_ENSEMBLES = ("TreeEnsembleRegressor", "TreeEnsembleClassifier")
+_ENSEMBLES = ("TreeEnsembleRegressor", "TreeEnsembleClassifier", "TreeEnsemble")
 #: Operators that may stand between the graph's input and the ensemble (they keep the values;
 #: a Cast to float32 makes the comparisons float32).
 _BEFORE = ("Cast", "Identity")
@@ -84,14 +85,10 @@ def _find_ensemble(graph):
     ensembles = [n for n in graph.node if n.op_type in _ENSEMBLES]
     if len(ensembles) != 1:
         others = sorted({n.op_type for n in graph.node})
-        if not ensembles and any(op == "TreeEnsemble" for op in others):
-            raise UnsupportedModelError(
-                "the ONNX operator TreeEnsemble (ai.onnx.ml opset 5) is not supported; "
-                "supported: TreeEnsembleRegressor and TreeEnsembleClassifier (target_opset <= 4)"
-            )
         raise UnsupportedModelError(
             f"the ONNX graph has {len(ensembles)} tree ensembles (operators: {others}); treelens "
-            "reads graphs with exactly one TreeEnsembleRegressor or TreeEnsembleClassifier"
+            "reads graphs with exactly one TreeEnsembleRegressor, TreeEnsembleClassifier or "
+            "TreeEnsemble"
         )
     ensemble = ensembles[0]
     producers = {out: n for n in graph.node for out in n.output}
@@ -172,6 +169,8 @@ def from_onnx(model_proto) -> Model:
     graph = model_proto.graph
     node, source, f32 = _find_ensemble(graph)
     attrs = _attributes(node)
+    if node.op_type == "TreeEnsemble":
+        attrs = as_regressor_attributes(attrs, _onnx().numpy_helper.to_array)
     classifier = node.op_type == "TreeEnsembleClassifier"
     aggregate = _text(attrs.get("aggregate_function", b"SUM"))
     if aggregate not in ("SUM", "AVERAGE"):
