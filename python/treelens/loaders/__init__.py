@@ -22,7 +22,8 @@ _ACCEPTED = (
     + ", ".join(_sklearn.SUPPORTED)
     + " and their subclasses), an xgboost Booster or XGBModel, a lightgbm Booster or LGBMModel, "
     "an NGBoost model, a gpboost Booster or GPBoostModel, a PyOD IForest, an ONNX model "
-    "(TreeEnsembleRegressor/Classifier) as onnx.ModelProto or bytes, a treelens Model, "
+    "(TreeEnsembleRegressor/Classifier or TreeEnsemble) as onnx.ModelProto or bytes, a "
+    "treelens Model, "
     "or the path to an XGBoost JSON/UBJSON model, an XGBoost JSON dump, a LightGBM model file "
     "or an ONNX file"
 )
@@ -92,12 +93,12 @@ def load(
         ``GPBoostModel`` (its trees; a GP / random-effects model is not part of it), an NGBoost
         model (one output per distribution parameter, in NGBoost's internal parameterisation, as
         ``pred_param``), PyOD's ``IForest`` (its isolation forest, as shap), an ONNX model with
-        one ``TreeEnsembleRegressor`` or ``TreeEnsembleClassifier`` (an ``onnx.ModelProto``, its
-        bytes or a .onnx file; its margin before ``post_transform``; it has no node covers, so
-        explain it against background data), a path to a saved model (XGBoost JSON or UBJSON,
-        an XGBoost JSON dump, a LightGBM model file, an ONNX file), the raw bytes of an XGBoost
-        model, the list that ``Booster.get_dump(dump_format="json", with_stats=True)`` returns,
-        or a loaded Model.
+        one ``TreeEnsembleRegressor``, ``TreeEnsembleClassifier`` or ``TreeEnsemble`` (an
+        ``onnx.ModelProto``, its bytes or a .onnx file; its margin before ``post_transform``;
+        it has no node covers, so explain it against background data), a path to a saved
+        model (XGBoost JSON or UBJSON, an XGBoost JSON dump, a LightGBM model file, an ONNX
+        file), the raw bytes of an XGBoost model, the list that
+        ``Booster.get_dump(dump_format="json", with_stats=True)`` returns, or a loaded Model.
     iteration_range : (int, int), optional
         XGBoost: the boosting rounds to use, as in ``Booster.predict``. An ``XGBModel`` fitted
         with early stopping uses its best iteration by default, as its ``predict`` does.

@@ -9,9 +9,6 @@ against background data only (``Model.has_covers`` is False).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 
 from ..exceptions import ModelFormatError, UnsupportedModelError
@@ -64,10 +61,6 @@ def parse_bytes(data: bytes):
 def looks_like_onnx(data: bytes) -> bool:
     """ONNX files are protobuf: they start with field 1 (ir_version, a varint: byte 0x08)."""
     return data[:1] == b"\x08"
-
-
-def from_path(path) -> Model:
-    return from_onnx(parse_bytes(Path(os.fspath(path)).read_bytes()))
 
 
 def _attributes(node) -> dict:
