@@ -429,3 +429,12 @@ def test_tree_ensemble_operator_refusals(extra, error, match):
     model = _tree_ensemble(modes=["BRANCH_LEQ"] * 4, aggregate="SUM", extra=extra)
     with pytest.raises(error, match=match):
         tl.load(model)
+
+
+def test_graphs_that_transform_the_output_are_refused():
+    model = _hand_built(modes=["BRANCH_LEQ"] * 4)
+    graph = model.graph
+    graph.node.append(helper.make_node("Identity", ["Y"], ["Y1"]))
+    graph.node.append(helper.make_node("Sigmoid", ["Y1"], ["Y2"]))
+    with pytest.raises(UnsupportedModelError, match="Sigmoid"):
+        tl.load(model)

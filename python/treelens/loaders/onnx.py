@@ -119,15 +119,35 @@ def _find_ensemble(graph):
         name = node.input[0]
     else:
         raise ModelFormatError("the ONNX graph's operators before the ensemble form a cycle")
-    readers = [n for n in graph.node if set(n.input) & set(ensemble.output)]
-    for node in readers:
-        if node.op_type not in _AFTER:
-            raise UnsupportedModelError(
-                f"the ONNX tree ensemble's output goes through a {node.op_type} operator, which "
-                "changes it; treelens reads graphs that only reformat the ensemble's output "
-                f"({', '.join(_AFTER)})"
-            )
+    # Everything downstream of the ensemble may only reformat its outputs.
+    reached = set(ensemble.output)
+    for _ in range(len(graph.node)):
+        readers = [n for n in graph.node if set(n.input) & reached and n is not ensemble]
+        for node in readers:
+            if node.op_type not in _AFTER and not _times_one(node, reached, graph):
+                raise UnsupportedModelError(
+                    f"the ONNX tree ensemble's output goes through a {node.op_type} operator, "
+                    "which changes it; treelens reads graphs that only reformat the ensemble's "
+                    f"output ({', '.join(_AFTER)})"
+                )
+        grown = reached | {out for n in readers for out in n.output}
+        if grown == reached:
+            break
+        reached = grown
     return ensemble, inputs[name], f32
+
+
+def _times_one(node, reached: set, graph) -> bool:
+    """Whether ``node`` multiplies by a constant 1 (onnxmltools writes one after LightGBM's
+    probabilities)."""
+    if node.op_type != "Mul":
+        return False
+    others = [name for name in node.input if name not in reached]
+    constants = {t.name: t for t in graph.initializer}
+    if len(others) != 1 or others[0] not in constants:
+        return False
+    value = _onnx().numpy_helper.to_array(constants[others[0]])
+    return value.size > 0 and bool(np.all(value == 1))
 
 
 def _array(attrs: dict, *names, dtype, required: bool = True):
