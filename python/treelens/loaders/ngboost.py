@@ -48,7 +48,10 @@ def from_ngboost(ngb) -> Model:
             f"the NGBoost model has {len(stages)} stages, {scalings.size} scalings and "
             f"{len(columns)} column sets"
         )
-    n_features = int(ngb.n_features)
+    n_features = getattr(ngb, "n_features", None)
+    if n_features is None:  # older NGBoost: the widest column the stages sampled
+        n_features = max(int(np.max(c, initial=-1)) for c in columns) + 1
+    n_features = int(n_features)
     rate = float(ngb.learning_rate)
     builder = ForestBuilder(n_features=n_features, n_outputs=k, less_equal=True, f32_inputs=True)
     for i, (models, scaling, cols) in enumerate(zip(stages, scalings, columns)):
