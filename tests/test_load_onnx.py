@@ -438,3 +438,14 @@ def test_graphs_that_transform_the_output_are_refused():
     graph.node.append(helper.make_node("Sigmoid", ["Y1"], ["Y2"]))
     with pytest.raises(UnsupportedModelError, match="Sigmoid"):
         tl.load(model)
+
+
+def test_string_class_labels(data):
+    X, y3 = data[0], data[3]
+    labels = np.array(["low", "mid", "high"])[y3]
+    est = ensemble.GradientBoostingClassifier(n_estimators=4, max_depth=2).fit(X, labels)
+    loaded = tl.load(_skl(est, X))
+    np.testing.assert_array_equal(loaded.classes, est.classes_)
+    np.testing.assert_allclose(
+        loaded.predict(X), est.decision_function(X), rtol=0, atol=F32_RTOL * 10
+    )
