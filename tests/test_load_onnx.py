@@ -183,6 +183,27 @@ def test_zipmap_graphs_load_as_without(data):
     np.testing.assert_array_equal(tl.load(with_zipmap).predict(X), tl.load(_skl(est, X)).predict(X))
 
 
+def test_lightgbm_categorical_splits():
+    rng = np.random.default_rng(3)
+    X = np.c_[rng.normal(size=500), rng.integers(0, 9, 500), rng.normal(size=500)]
+    X = X.astype(np.float32)
+    X[::11, 1] = np.nan
+    y = X[:, 0] + 2.0 * np.isin(X[:, 1], [1, 3, 6]) - np.isin(X[:, 1], [2, 8]) + 0.1 * X[:, 2]
+    est = lightgbm.LGBMRegressor(
+        n_estimators=8, num_leaves=8, min_data_per_group=5, cat_smooth=1, verbose=-1
+    ).fit(X, y, categorical_feature=[1])
+    model = _onnxml(est, 3)
+    modes = next(a for a in _ensemble(model).attribute if a.name == "nodes_modes")
+    assert b"BRANCH_EQ" in helper.get_attribute_value(modes)
+    loaded = _check_margin(model, X, "onnx onnxmltools lgb_categorical")
+    # The same function as LightGBM's on these rows, so the same explanation.
+    rows = X[:60]
+    np.testing.assert_allclose(loaded.predict(rows), est.predict(rows), rtol=0, atol=1e-5)
+    got, _ = _background_shap(loaded, rows[:20], X[100:140])
+    want, _ = _background_shap(est, rows[:20], X[100:140])
+    assert_parity(got, want, rtol=0, atol=1e-5, label="onnx shap lgb_categorical")
+
+
 def test_path_bytes_and_proto_load_the_same(data, tmp_path):
     X, y = data[0], data[1]
     model = _skl(ensemble.GradientBoostingRegressor(n_estimators=5).fit(X, y), X)
@@ -272,10 +293,12 @@ MODES = [
     ("BRANCH_LT",) * 4,
     ("BRANCH_GTE", "BRANCH_GT", "BRANCH_GTE", "BRANCH_GT"),
     ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT"),
+    ("BRANCH_EQ", "BRANCH_NEQ", "BRANCH_LT", "BRANCH_EQ"),
 ]
+MODE_IDS = ["leq", "lt", "ge_gt", "mixed", "eq_neq"]
 
 
-@pytest.mark.parametrize("modes", MODES, ids=["leq", "lt", "ge_gt", "mixed"])
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
 @pytest.mark.parametrize("aggregate", ["SUM", "AVERAGE"])
 @pytest.mark.parametrize("elem", ["f32", "f64", "f64_cast_to_f32"])
 def test_hand_built_comparisons_match_onnxruntime(modes, aggregate, elem):
@@ -295,6 +318,21 @@ def test_hand_built_comparisons_match_onnxruntime(modes, aggregate, elem):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+def test_shared_nodes_are_unfolded_as_onnxruntime_reads_them(modes):
+    # Interior node 1 is the true side of nodes 0 and 2 (onnxmltools writes LightGBM's
+    # categorical splits as chains sharing their true side; onnxruntime wants false sides
+    # unshared).
+    model = _hand_built(
+        modes=list(modes),
+        extra=dict(nodes_truenodeids=[1, 3, 1, 0, 0, 0, 0, 1, 0, 3, 0, 0]),
+    )
+    with np.errstate(over="ignore"):
+        rows = _edge_rows_3().astype(np.float32)
+    want = np.asarray(_session(model).run(None, {"X": rows})[0], dtype=np.float64)
+    np.testing.assert_array_equal(tl.load(model).predict(rows), want)
+
+
 def _with(model_factory, **changes):
     return model_factory(modes=["BRANCH_LEQ"] * 4, extra=changes)
 
@@ -306,12 +344,12 @@ def _with(model_factory, **changes):
         (dict(post_transform="PROBIT"), "post_transform"),
         (
             dict(
-                nodes_modes=["BRANCH_EQ"]
+                nodes_modes=["BRANCH_MEMBER"]
                 + ["BRANCH_LEQ"] * 2
                 + ["LEAF"] * 4
                 + ["BRANCH_LEQ", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"]
             ),
-            "BRANCH_EQ",
+            "BRANCH_MEMBER",
         ),  # fmt: skip
     ],
 )
@@ -324,7 +362,7 @@ def test_unsupported_ensembles_are_refused(changes, match):
     "changes, match",
     [
         (dict(nodes_truenodeids=[1, 3, 9, 0, 0, 0, 0, 1, 0, 3, 0, 0]), "not in the tree"),
-        (dict(nodes_falsenodeids=[2, 4, 4, 0, 0, 0, 0, 2, 0, 4, 0, 0]), "two parents"),
+        (dict(nodes_truenodeids=[1, 3, 0, 0, 0, 0, 0, 1, 0, 3, 0, 0]), "cycle"),
         (dict(target_nodeids=[3, 3, 4, 4, 5, 5, 6, 6, 1, 3, 7]), "not in the tree"),
         (dict(target_ids=[0, 1, 0, 1, 0, 1, 0, 1, 1, 1, 2]), "output 2"),
         (dict(nodes_featureids=[0, 1, 5, 0, 0, 0, 0, 2, 0, 0, 1, 0]), "feature 5"),
@@ -365,7 +403,8 @@ def test_graphs_that_transform_the_input_are_refused(data):
 
 def _tree_ensemble(*, modes, aggregate, splits_type=TensorProto.FLOAT, extra=None):
     """Three trees, two targets: a shared leaf (tree 1) and a one-leaf tree (tree 2)."""
-    code = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4}
+    code = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4,
+            "BRANCH_NEQ": 5}  # fmt: skip
     m0, m1, m2, m3 = (code[m] for m in modes)
     splits = [_T[0], _T[1], _T[2], _T[4], _T[3]]
     attrs = dict(
@@ -399,7 +438,7 @@ def _tree_ensemble(*, modes, aggregate, splits_type=TensorProto.FLOAT, extra=Non
     )
 
 
-@pytest.mark.parametrize("modes", MODES, ids=["leq", "lt", "ge_gt", "mixed"])
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
 @pytest.mark.parametrize("aggregate", ["SUM", "AVERAGE"])
 def test_tree_ensemble_operator_matches_onnxruntime(modes, aggregate):
     model = _tree_ensemble(modes=list(modes), aggregate=aggregate)

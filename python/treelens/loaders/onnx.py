@@ -15,6 +15,7 @@ from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
 from .forest_builder import ForestBuilder, malformed_is_format_error
 from .onnx_tree_ensemble import as_regressor_attributes
+from .onnx_unfold import LEAF, unfold, unfolded_size
 
 _ENSEMBLES = ("TreeEnsembleRegressor", "TreeEnsembleClassifier", "TreeEnsemble")
 #: Operators that may stand between the graph's input and the ensemble (they keep the values;
@@ -23,7 +24,10 @@ _BEFORE = ("Cast", "Identity")
 #: Operators that may read the ensemble's outputs: they only reformat them (labels, maps).
 _AFTER = ("ZipMap", "Cast", "Identity")
 _LINKS = {"NONE": "identity", "LOGISTIC": "logistic", "SOFTMAX": "softmax"}
-_MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "LEAF")
+#: Node modes, in the order of onnx_unfold's codes.
+_MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "LEAF", "BRANCH_EQ", "BRANCH_NEQ")
+#: Nodes the unfolded trees may have at least (copies of shared nodes, doubled equalities).
+_MIN_UNFOLD_BUDGET = 2**20
 #: Largest number of leaf values of trees that feed several outputs (1 GiB of float64).
 _MAX_VECTOR_FLOATS = 2**27
 #: TensorProto element types: FLOAT and DOUBLE.
@@ -222,7 +226,7 @@ def from_onnx(model_proto) -> Model:
             f"ONNX node modes {unknown} are not supported; supported: {', '.join(_MODES)}"
         )
     mode = np.array([_MODES.index(m) for m in modes])
-    leaf = mode == 4
+    leaf = mode == LEAF
     if not np.all(np.isfinite(thresholds[~leaf])):
         raise ModelFormatError("the ONNX tree ensemble has a non-finite threshold")
 
@@ -315,92 +319,104 @@ def from_onnx(model_proto) -> Model:
     if np.unique(tree_ids[starts]).size != starts.size:
         raise ModelFormatError("the ONNX tree ensemble lists a tree's nodes in separate runs")
     bounds = np.append(starts, n)
-    n_trees = starts.size
-    less_equal_modes = np.isin(mode, (0, 3))  # LEQ, GT
-    mixed = bool(np.any(less_equal_modes[~leaf])) and bool(np.any(~less_equal_modes[~leaf]))
-    less_equal = not np.any(~leaf & ~less_equal_modes) or mixed
-    thresholds = thresholds.copy()
-    if mixed:
-        lt_like = ~leaf & ~less_equal_modes
-        thresholds[lt_like] = _less_than_as_less_equal(thresholds[lt_like], f32)
-    # The comparison's "true" side is the left child for LEQ/LT, the right one for GT/GTE.
-    true_left = np.isin(mode, (0, 1))
-
     weight_by_tree: dict[int, list[int]] = {}
     for k, t in enumerate(w_trees):
         weight_by_tree.setdefault(int(t), []).append(k)
+    budget = max(_MIN_UNFOLD_BUDGET, 16 * n)
+    trees = []  # (unfolded tree, [(onnx node, output, weight)])
+    total = 0
+    for t in range(starts.size):
+        lo, hi = bounds[t], bounds[t + 1]
+        name = str(tree_ids[lo])
+        local = {int(v): i for i, v in enumerate(node_ids[lo:hi])}
+        if len(local) != hi - lo:
+            raise ModelFormatError(f"ONNX tree {name} repeats a node id")
+        is_leaf = mode[lo:hi] == LEAF
+        try:
+            true_child = [-1 if lf else local[int(c)] for c, lf in zip(true_ids[lo:hi], is_leaf)]
+            false_child = [-1 if lf else local[int(c)] for c, lf in zip(false_ids[lo:hi], is_leaf)]
+        except KeyError as e:
+            raise ModelFormatError(
+                f"ONNX tree {name}: a node's child {e.args[0]} is not in the tree"
+            ) from None
+        total += unfolded_size(mode[lo:hi], true_child, false_child, name)
+        if total > budget:
+            raise UnsupportedModelError(
+                f"the ONNX trees would unfold into more than {budget} nodes (shared nodes are "
+                "copied, equality splits doubled): the graph is too entangled to explain"
+            )
+        tree = unfold(
+            features[lo:hi], thresholds[lo:hi], mode[lo:hi], true_child, false_child,
+            tracks[lo:hi],
+        )  # fmt: skip
+        weights = []
+        for k in weight_by_tree.get(int(tree_ids[lo]), []):
+            i = local.get(int(w_nodes[k]))
+            if i is None:
+                raise ModelFormatError(
+                    f"ONNX tree {name}: a weight names node {w_nodes[k]}, not in the tree"
+                )
+            if is_leaf[i]:  # onnxruntime reads the weights of the leaf reached only
+                weights.append((i, int(output_of[w_ids[k]]), w_values[k]))
+        trees.append((tree, weights))
+
+    # One comparison for the forest: x < t becomes x <= (the value below t) where both occur.
+    splits = [tr.less_equal[tr.left >= 0] for tr, _ in trees]
+    any_le = any(bool(np.any(le)) for le in splits)
+    any_lt = any(bool(np.any(~le)) for le in splits)
+    less_equal = any_le or not any_lt
+    if any_le and any_lt:
+        for tr, _ in trees:
+            lt = (tr.left >= 0) & ~tr.less_equal
+            tr.threshold[lt] = _less_than_as_less_equal(tr.threshold[lt], f32)
     average = aggregate == "AVERAGE"
     vector = n_outputs > 1 and (average or one_class)
+    split_features = [tr.feature[tr.left >= 0] for tr, _ in trees]
     builder = ForestBuilder(
-        n_features=_input_width(source, int(features[~leaf].max(initial=-1)) + 1),
+        n_features=_input_width(source, max(int(f.max(initial=-1)) for f in split_features) + 1),
         n_outputs=n_outputs,
         less_equal=less_equal,
         f32_inputs=f32,
         average=average,
     )
     vector_floats = 0
-    for t in range(n_trees):
-        lo, hi = bounds[t], bounds[t + 1]
-        ids = node_ids[lo:hi]
-        local = {int(v): i for i, v in enumerate(ids)}
-        if len(local) != hi - lo:
-            raise ModelFormatError(f"ONNX tree {tree_ids[lo]} repeats a node id")
-        size = hi - lo
-        is_leaf = leaf[lo:hi]
-        try:
-            true_child = np.array(
-                [local[int(c)] if not lf else -1 for c, lf in zip(true_ids[lo:hi], is_leaf)]
-            )
-            false_child = np.array(
-                [local[int(c)] if not lf else -1 for c, lf in zip(false_ids[lo:hi], is_leaf)]
-            )
-        except KeyError as e:
-            raise ModelFormatError(
-                f"ONNX tree {tree_ids[lo]}: a node's child {e.args[0]} is not in the tree"
-            ) from None
-        tl = true_left[lo:hi]
-        left = np.where(tl, true_child, false_child)
-        right = np.where(tl, false_child, true_child)
-        default_left = (tracks[lo:hi] != 0) == tl
-        feature = np.where(is_leaf, -1, features[lo:hi])
-        weights = []
-        for k in weight_by_tree.get(int(tree_ids[lo]), []):
-            i = local.get(int(w_nodes[k]))
-            if i is None:
-                raise ModelFormatError(
-                    f"ONNX tree {tree_ids[lo]}: a weight names node {w_nodes[k]}, not in the tree"
-                )
-            if is_leaf[i]:  # onnxruntime reads the weights of the leaf reached only
-                weights.append((i, int(output_of[w_ids[k]]), w_values[k]))
-        fed = sorted({out for _, out, _ in weights})
+    for tr, weights in trees:
+        size = tr.feature.size
+        is_leaf = tr.left < 0
         common = dict(
-            feature=feature,
-            threshold=np.where(is_leaf, 0.0, thresholds[lo:hi]),
-            left=left,
-            right=right,
-            default_left=default_left,
+            feature=tr.feature,
+            threshold=np.where(is_leaf, 0.0, tr.threshold),
+            left=tr.left,
+            right=tr.right,
+            default_left=tr.default_left,
             cover=np.zeros(size),
         )
+        fed = sorted({out for _, out, _ in weights})
+        # Leaf values per ONNX node, then read by each unfolded leaf from its source.
+        n_source = max(int(tr.source.max(initial=-1)) + 1, 1)
+        source = np.where(is_leaf, tr.source, 0)
         if n_outputs == 1 or not (vector or len(fed) > 1):
-            scalar = np.zeros(size)
+            scalar = np.zeros(n_source)
             for i, _, w in weights:
                 scalar[i] += w
-            builder.add_tree(**common, values=scalar, output=fed[0] if fed else 0)
+            values = np.where(is_leaf, scalar[source], 0.0)
+            builder.add_tree(**common, values=values, output=fed[0] if fed else 0)
             continue
         # A tree feeding several outputs: vector leaves, sized against a budget first.
-        vector_floats += size * n_outputs
+        vector_floats += (size + n_source) * n_outputs
         if vector_floats > _MAX_VECTOR_FLOATS:
             raise ModelFormatError(
                 f"the ONNX trees' leaves for {n_outputs} outputs would need more than "
                 f"{_MAX_VECTOR_FLOATS * 8 // 2**20} MiB: the model is implausibly large"
             )
-        values = np.zeros((size, n_outputs))
+        by_source = np.zeros((n_source, n_outputs))
         for i, out, w in weights:
             if negate_for_first:  # [-s, s] or [1 - s, s]: the first output falls as s rises
-                values[i, 0] -= w
-                values[i, 1] += w
+                by_source[i, 0] -= w
+                by_source[i, 1] += w
             else:
-                values[i, out] += w
+                by_source[i, out] += w
+        values = np.where(is_leaf[:, None], by_source[source], 0.0)
         builder.add_tree(**common, values=values)
     if classifier:
         if one_class and post == "LOGISTIC":
