@@ -15,7 +15,7 @@ from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
 from .forest_builder import ForestBuilder, malformed_is_format_error
 from .onnx_tree_ensemble import as_regressor_attributes
-from .onnx_unfold import LEAF, unfold, unfolded_size
+from .onnx_unfold import LEAF, as_tree, unfold, unfolded_size
 
 _ENSEMBLES = ("TreeEnsembleRegressor", "TreeEnsembleClassifier", "TreeEnsemble")
 #: Operators that may stand between the graph's input and the ensemble (they keep the values;
@@ -208,7 +208,10 @@ def from_onnx(model_proto) -> Model:
     thresholds = _array(attrs, "nodes_values_as_tensor", "nodes_values", dtype=np.float64)
     true_ids = _array(attrs, "nodes_truenodeids", dtype=np.int64)
     false_ids = _array(attrs, "nodes_falsenodeids", dtype=np.int64)
-    modes = [_text(m) for m in attrs.get("nodes_modes", [])]
+    # Mode names are read once per distinct name (a model has millions of nodes, a few names).
+    names, modes = np.unique(np.asarray(attrs.get("nodes_modes", []) or [""]), return_inverse=True)
+    names = [_text(m) for m in names]
+    modes = modes.ravel() if attrs.get("nodes_modes") else np.zeros(0, dtype=np.int64)
     tracks = _array(attrs, "nodes_missing_value_tracks_true", dtype=np.int64, required=False)
     if tracks is None or tracks.size == 0:
         tracks = np.zeros(n, dtype=np.int64)
@@ -220,12 +223,12 @@ def from_onnx(model_proto) -> Model:
             raise ModelFormatError(f"the ONNX tree ensemble has {len(arr)} {name} for {n} nodes")
     if n == 0:
         raise ModelFormatError("the ONNX tree ensemble has no nodes")
-    unknown = sorted(set(modes) - set(_MODES))
+    unknown = sorted(set(names) - set(_MODES))
     if unknown:
         raise UnsupportedModelError(
             f"ONNX node modes {unknown} are not supported; supported: {', '.join(_MODES)}"
         )
-    mode = np.array([_MODES.index(m) for m in modes])
+    mode = np.array([_MODES.index(m) for m in names], dtype=np.int64)[modes]
     leaf = mode == LEAF
     if not np.all(np.isfinite(thresholds[~leaf])):
         raise ModelFormatError("the ONNX tree ensemble has a non-finite threshold")
@@ -328,37 +331,27 @@ def from_onnx(model_proto) -> Model:
     for t in range(starts.size):
         lo, hi = bounds[t], bounds[t + 1]
         name = str(tree_ids[lo])
-        local = {int(v): i for i, v in enumerate(node_ids[lo:hi])}
-        if len(local) != hi - lo:
-            raise ModelFormatError(f"ONNX tree {name} repeats a node id")
+        local = _local_index(node_ids[lo:hi], name)
         is_leaf = mode[lo:hi] == LEAF
-        try:
-            true_child = [-1 if lf else local[int(c)] for c, lf in zip(true_ids[lo:hi], is_leaf)]
-            false_child = [-1 if lf else local[int(c)] for c, lf in zip(false_ids[lo:hi], is_leaf)]
-        except KeyError as e:
-            raise ModelFormatError(
-                f"ONNX tree {name}: a node's child {e.args[0]} is not in the tree"
-            ) from None
-        total += unfolded_size(mode[lo:hi], true_child, false_child, name)
-        if total > budget:
-            raise UnsupportedModelError(
-                f"the ONNX trees would unfold into more than {budget} nodes (shared nodes are "
-                "copied, equality splits doubled): the graph is too entangled to explain"
-            )
-        tree = unfold(
-            features[lo:hi], thresholds[lo:hi], mode[lo:hi], true_child, false_child,
-            tracks[lo:hi],
-        )  # fmt: skip
-        weights = []
-        for k in weight_by_tree.get(int(tree_ids[lo]), []):
-            i = local.get(int(w_nodes[k]))
-            if i is None:
-                raise ModelFormatError(
-                    f"ONNX tree {name}: a weight names node {w_nodes[k]}, not in the tree"
+        true_child = np.where(is_leaf, -1, local(np.where(is_leaf, node_ids[lo], true_ids[lo:hi])))
+        false_child = np.where(
+            is_leaf, -1, local(np.where(is_leaf, node_ids[lo], false_ids[lo:hi]))
+        )
+        args = (features[lo:hi], thresholds[lo:hi], mode[lo:hi], true_child, false_child,
+                tracks[lo:hi])  # fmt: skip
+        tree = as_tree(*args)
+        if tree is None:  # equality splits or shared nodes
+            total += unfolded_size(mode[lo:hi], true_child, false_child, name)
+            if total > budget:
+                raise UnsupportedModelError(
+                    f"the ONNX trees would unfold into more than {budget} nodes (shared nodes "
+                    "are copied, equality splits doubled): the graph is too entangled to explain"
                 )
-            if is_leaf[i]:  # onnxruntime reads the weights of the leaf reached only
-                weights.append((i, int(output_of[w_ids[k]]), w_values[k]))
-        trees.append((tree, weights))
+            tree = unfold(*args)
+        mine = np.asarray(weight_by_tree.get(int(tree_ids[lo]), []), dtype=np.int64)
+        at = local(w_nodes[mine])
+        keep = is_leaf[at]  # onnxruntime reads the weights of the leaf reached only
+        trees.append((tree, (at[keep], output_of[w_ids[mine[keep]]], w_values[mine[keep]])))
 
     # One comparison for the forest: x < t becomes x <= (the value below t) where both occur.
     splits = [tr.less_equal[tr.left >= 0] for tr, _ in trees]
@@ -391,16 +384,16 @@ def from_onnx(model_proto) -> Model:
             default_left=tr.default_left,
             cover=np.zeros(size),
         )
-        fed = sorted({out for _, out, _ in weights})
+        at, outs, ws = weights
+        fed = np.unique(outs)
         # Leaf values per ONNX node, then read by each unfolded leaf from its source.
         n_source = max(int(tr.source.max(initial=-1)) + 1, 1)
         source = np.where(is_leaf, tr.source, 0)
-        if n_outputs == 1 or not (vector or len(fed) > 1):
+        if n_outputs == 1 or not (vector or fed.size > 1):
             scalar = np.zeros(n_source)
-            for i, _, w in weights:
-                scalar[i] += w
+            np.add.at(scalar, at, ws)
             values = np.where(is_leaf, scalar[source], 0.0)
-            builder.add_tree(**common, values=values, output=fed[0] if fed else 0)
+            builder.add_tree(**common, values=values, output=int(fed[0]) if fed.size else 0)
             continue
         # A tree feeding several outputs: vector leaves, sized against a budget first.
         vector_floats += (size + n_source) * n_outputs
@@ -410,12 +403,11 @@ def from_onnx(model_proto) -> Model:
                 f"{_MAX_VECTOR_FLOATS * 8 // 2**20} MiB: the model is implausibly large"
             )
         by_source = np.zeros((n_source, n_outputs))
-        for i, out, w in weights:
-            if negate_for_first:  # [-s, s] or [1 - s, s]: the first output falls as s rises
-                by_source[i, 0] -= w
-                by_source[i, 1] += w
-            else:
-                by_source[i, out] += w
+        if negate_for_first:  # [-s, s] or [1 - s, s]: the first output falls as s rises
+            np.add.at(by_source, (at, 0), -ws)
+            np.add.at(by_source, (at, 1), ws)
+        else:
+            np.add.at(by_source, (at, outs), ws)
         values = np.where(is_leaf[:, None], by_source[source], 0.0)
         builder.add_tree(**common, values=values)
     if classifier:
@@ -437,6 +429,26 @@ def from_onnx(model_proto) -> Model:
         margin_is_probability=classifier and post == "NONE",
         has_covers=False,
     )
+
+
+def _local_index(ids: np.ndarray, tree: str):
+    """A function from one tree's node ids to their positions in the tree's nodes."""
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    if np.any(sorted_ids[1:] == sorted_ids[:-1]):
+        raise ModelFormatError(f"ONNX tree {tree} repeats a node id")
+
+    def local(wanted) -> np.ndarray:
+        wanted = np.asarray(wanted, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(sorted_ids, wanted), ids.size - 1)
+        missing = sorted_ids[pos] != wanted
+        if np.any(missing):
+            raise ModelFormatError(
+                f"ONNX tree {tree}: node {wanted[missing][0]} is not in the tree"
+            )
+        return order[pos]
+
+    return local
 
 
 def _input_width(source, needed: int) -> int:

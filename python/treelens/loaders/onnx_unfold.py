@@ -32,6 +32,31 @@ class Unfolded:
     source: np.ndarray
 
 
+def as_tree(feature, threshold, mode, true_child, false_child, tracks) -> Unfolded | None:
+    """The tree as it is, computed on whole arrays, when it already is a tree of ordered
+    comparisons (every node but the root the child of exactly one node, no equality splits);
+    None otherwise."""
+    mode = np.asarray(mode)
+    n = mode.size
+    inner = mode != LEAF
+    if np.any(mode[inner] > GT):
+        return None
+    children = np.concatenate([true_child[inner], false_child[inner]])
+    if children.size != n - 1 or np.any(children == 0) or np.unique(children).size != n - 1:
+        return None
+    true_left = np.isin(mode, (LEQ, LT))
+    leaf_or = lambda a: np.where(inner, a, -1)  # noqa: E731
+    return Unfolded(
+        feature=leaf_or(np.asarray(feature, dtype=np.int64)),
+        threshold=np.where(inner, np.asarray(threshold, dtype=np.float64), 0.0),
+        less_equal=np.isin(mode, (LEQ, GT)),
+        left=leaf_or(np.where(true_left, true_child, false_child)),
+        right=leaf_or(np.where(true_left, false_child, true_child)),
+        default_left=(np.asarray(tracks) != 0) == true_left,
+        source=np.where(inner, -1, np.arange(n)),
+    )
+
+
 def unfolded_size(mode, true_child, false_child, tree: str) -> int:
     """The number of nodes :func:`unfold` makes, counted before anything is built (the copies
     of shared nodes can outgrow the ONNX graph). A cycle is a ModelFormatError."""
