@@ -41,6 +41,7 @@ def test_normal_regressor_params(data, kw):
     assert model.n_outputs == 2 and model.output_names == ["loc", "scale"]
     _close(model.predict(X), ngb.pred_param(X))
     _close(model.predict(X)[:, 0], ngb.predict(X))  # Normal's mean is its loc
+    assert list(tl.TreeExplainer(ngb)(X[:3]).output_names) == ["loc", "scale"]
 
 
 def test_other_distributions(data):
