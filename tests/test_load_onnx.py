@@ -488,3 +488,56 @@ def test_string_class_labels(data):
     np.testing.assert_allclose(
         loaded.predict(X), est.decision_function(X), rtol=0, atol=F32_RTOL * 10
     )
+
+
+def _mutations(rng, model):
+    """Seeded mutations of a model: byte flips of its serialisation, or one attribute value
+    replaced by a hostile one (negative, huge, NaN, infinite)."""
+    raw = model.SerializeToString()
+    for k in range(160):
+        if k % 2:
+            data = bytearray(raw)
+            for _ in range(rng.integers(1, 5)):
+                data[rng.integers(0, len(data))] = rng.integers(0, 256)
+            yield bytes(data)
+            continue
+        mutated = onnx.ModelProto()
+        mutated.CopyFrom(model)
+        node = _ensemble(mutated)
+        attr = node.attribute[rng.integers(0, len(node.attribute))]
+        if attr.ints:
+            attr.ints[rng.integers(0, len(attr.ints))] = int(
+                rng.choice([-1, 0, 2, 7, 2**31, -(2**40), 2**40])
+            )
+        elif attr.floats:
+            attr.floats[rng.integers(0, len(attr.floats))] = float(
+                rng.choice([np.nan, np.inf, -1e38, 0.0])
+            )
+        elif attr.type == onnx.AttributeProto.INT:
+            attr.i = int(rng.choice([-1, 0, 3, 2**40]))
+        elif attr.type == onnx.AttributeProto.TENSOR and attr.t.raw_data:
+            data = bytearray(attr.t.raw_data)
+            data[rng.integers(0, len(data))] = rng.integers(0, 256)
+            attr.t.raw_data = bytes(data)
+        yield mutated
+
+
+@pytest.mark.parametrize("which", ["legacy", "opset5"])
+def test_mutated_models_load_or_raise_treelens_errors(which):
+    model = (
+        _hand_built(modes=["BRANCH_EQ", "BRANCH_LT", "BRANCH_GT", "BRANCH_NEQ"])
+        if which == "legacy"
+        else _tree_ensemble(modes=["BRANCH_EQ", "BRANCH_LT", "BRANCH_GT", "BRANCH_NEQ"],
+                            aggregate="SUM")
+    )  # fmt: skip
+    rows = _edge_rows_3()
+    loaded = 0
+    for case in _mutations(np.random.default_rng(7), model):
+        try:
+            mutated = tl.load(case)
+        except (ModelFormatError, UnsupportedModelError):
+            continue
+        loaded += 1
+        if mutated.n_features == rows.shape[1]:
+            assert np.all(np.isfinite(mutated.predict(rows)))
+    assert loaded > 0

@@ -30,6 +30,8 @@ _MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "LEAF", "BRANCH_
 _MIN_UNFOLD_BUDGET = 2**20
 #: Largest number of leaf values of trees that feed several outputs (1 GiB of float64).
 _MAX_VECTOR_FLOATS = 2**27
+#: Largest input width read from feature ids alone (the input's width is not fixed).
+_MAX_FEATURES = 2**31 - 1
 #: TensorProto element types: FLOAT and DOUBLE.
 _FLOAT, _DOUBLE = 1, 11
 
@@ -457,6 +459,8 @@ def _input_width(source, needed: int) -> int:
     dims = source.type.tensor_type.shape.dim
     width = int(dims[1].dim_value) if len(dims) == 2 and dims[1].HasField("dim_value") else None
     if width is None:
+        if needed > _MAX_FEATURES:
+            raise ModelFormatError(f"the ONNX trees split on feature {needed - 1}: implausible")
         return max(needed, 1)
     if needed > width:
         raise ModelFormatError(
