@@ -541,3 +541,13 @@ def test_mutated_models_load_or_raise_treelens_errors(which):
         if mutated.n_features == rows.shape[1]:
             assert np.all(np.isfinite(mutated.predict(rows)))
     assert loaded > 0
+
+
+def test_without_the_onnx_package_the_refusal_says_what_to_install(data, monkeypatch):
+    import sys
+
+    X, y = data[0], data[1]
+    raw = _skl(tree.DecisionTreeRegressor(max_depth=2).fit(X, y), X).SerializeToString()
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
+    with pytest.raises(UnsupportedModelError, match="pip install onnx"):
+        tl.load(raw)
