@@ -141,14 +141,22 @@ def test_skl2onnx_matches_onnxruntime_and_the_original(data, name, make, classes
 
 
 LIBRARIES = [
-    ("xgb_regressor", lambda: xgboost.XGBRegressor(n_estimators=10, max_depth=3), 1),
-    ("xgb_binary", lambda: xgboost.XGBClassifier(n_estimators=10, max_depth=3), 2),
-    ("xgb_multiclass", lambda: xgboost.XGBClassifier(n_estimators=6, max_depth=3), 3),
-    ("lgb_regressor", lambda: lightgbm.LGBMRegressor(n_estimators=10, num_leaves=8, verbose=-1), 1),
-    ("lgb_binary", lambda: lightgbm.LGBMClassifier(n_estimators=10, num_leaves=8, verbose=-1), 2),
+    ("xgb_regressor", lambda: xgboost.XGBRegressor(n_estimators=10, max_depth=3, n_jobs=1), 1),
+    ("xgb_binary", lambda: xgboost.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1), 2),
+    ("xgb_multiclass", lambda: xgboost.XGBClassifier(n_estimators=6, max_depth=3, n_jobs=1), 3),
+    (
+        "lgb_regressor",
+        lambda: lightgbm.LGBMRegressor(n_estimators=10, num_leaves=8, verbose=-1, n_jobs=1),
+        1,
+    ),
+    (
+        "lgb_binary",
+        lambda: lightgbm.LGBMClassifier(n_estimators=10, num_leaves=8, verbose=-1, n_jobs=1),
+        2,
+    ),
     (
         "lgb_multiclass",
-        lambda: lightgbm.LGBMClassifier(n_estimators=6, num_leaves=8, verbose=-1),
+        lambda: lightgbm.LGBMClassifier(n_estimators=6, num_leaves=8, verbose=-1, n_jobs=1),
         3,
     ),
 ]
