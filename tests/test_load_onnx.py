@@ -351,6 +351,10 @@ def _with(model_factory, **changes):
         (dict(aggregate_function="MIN"), "aggregate_function"),
         (dict(post_transform="PROBIT"), "post_transform"),
         (
+            dict(post_transform="SOFTMAX", n_targets=1, target_ids=[0] * 11, base_values=[0.5]),
+            "SOFTMAX",
+        ),
+        (
             dict(
                 nodes_modes=["BRANCH_MEMBER"]
                 + ["BRANCH_LEQ"] * 2

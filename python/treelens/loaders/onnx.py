@@ -412,20 +412,15 @@ def from_onnx(model_proto) -> Model:
             np.add.at(by_source, (at, outs), ws)
         values = np.where(is_leaf[:, None], by_source[source], 0.0)
         builder.add_tree(**common, values=values)
-    if classifier:
-        if one_class and post == "LOGISTIC":
-            link = "logistic"
-        elif post == "NONE":
-            link = "identity"
-        else:
-            link = _LINKS[post]
-    else:
-        link = _LINKS[post]
+    if post == "SOFTMAX" and n_outputs == 1:
+        raise UnsupportedModelError(
+            "an ONNX tree ensemble with one output and post_transform SOFTMAX is not supported"
+        )
     return Model(
         forest=builder.build(base_score),
         feature_names=None,
         objective=f"onnx {node.op_type} ({aggregate}, {post})",
-        link=link,
+        link=_LINKS[post],
         classes=classes,
         library="onnx",
         margin_is_probability=classifier and post == "NONE",
