@@ -276,6 +276,13 @@ class TreeExplainer:
                 self._forest = _forest_with_data_covers(self.model, data, data_weights)
             elif data_weights is not None:
                 raise InvalidInputError("data_weights need data: pass data=...")
+            elif not self.model.has_covers:
+                raise InvalidInputError(
+                    f"this {self.model.library} model stores no node covers (the training "
+                    "weight reaching each node), which the path-dependent explanation needs: "
+                    "pass background data (data=...), interventional by default, or with "
+                    'feature_perturbation="tree_path_dependent" to take the covers from it'
+                )
         self.feature_perturbation = (
             "interventional" if self._interventional_wanted else "tree_path_dependent"
         )
@@ -744,6 +751,8 @@ class TreeExplainer:
         output_names = None
         if self._n_out > 1:
             classes = self.model.classes
+            if self.model.output_names is not None:
+                classes = self.model.output_names
             if self._select is None and classes is not None and len(classes) == self._n_out:
                 output_names = list(classes)
         names = rows.names

@@ -291,7 +291,6 @@ def _task(model):
     classes = np.asarray(model.classes)
     n_classes = len(classes)
     est = model.estimator
-    name = type(est).__name__ if est is not None else ""
     if model.margin_is_probability:
         link, rule = "identity", "argmax_margin"
     elif not _native_classifier(model):
@@ -306,7 +305,7 @@ def _task(model):
         if model.library == "sklearn":
             if n_classes > 2:
                 rule = "argmax_margin"
-            elif name.startswith("Hist"):
+            elif any(c.__name__.startswith("Hist") for c in type(est).__mro__):
                 rule = "margin_positive"  # HistGradientBoostingClassifier: raw > 0
             else:
                 rule = "margin_nonnegative"  # GradientBoostingClassifier: raw >= 0

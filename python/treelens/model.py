@@ -43,6 +43,9 @@ class Model:
         Maps the raw margin to the model's natural output (probabilities for classifiers).
     classes : ndarray or None
         Class labels for classifiers, in output order.
+    output_names : list of str or None
+        Names of the outputs of a model whose outputs are not classes (NGBoost: the
+        distribution's parameters, in NGBoost's internal parameterisation).
     """
 
     forest: _core.Forest
@@ -87,6 +90,11 @@ class Model:
     #: Trees of one boosting round, when the loader knows it (XGBoost: classes times
     #: ``num_parallel_tree``); None: inferred (see ``treelens.tree_limit``).
     trees_per_round: int | None = None
+    #: Names of outputs that are not classes (NGBoost's distribution parameters).
+    output_names: list[str] | None = None
+    #: Whether the node covers are the training weights reaching each node. Formats that do not
+    #: store them (ONNX) load with zero covers: path-dependent SHAP then needs background data.
+    has_covers: bool = True
 
     @property
     def n_features(self) -> int:

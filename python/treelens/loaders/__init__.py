@@ -8,8 +8,12 @@ from pathlib import Path
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
 from . import catboost as _catboost
+from . import gpboost as _gpboost
 from . import lightgbm as _lightgbm
+from . import ngboost as _ngboost
+from . import onnx as _onnx
 from . import pipeline as _pipeline
+from . import pyod as _pyod
 from . import sklearn as _sklearn
 from . import xgboost as _xgboost
 
@@ -18,9 +22,23 @@ __all__ = ["load"]
 _ACCEPTED = (
     "a fitted scikit-learn tree model ("
     + ", ".join(_sklearn.SUPPORTED)
-    + "), an xgboost Booster or XGBModel, a lightgbm Booster or LGBMModel, a catboost CatBoost "
-    "model, a treelens Model, or the path to an XGBoost JSON/UBJSON model, an XGBoost JSON dump, "
-    "a LightGBM model file or a CatBoost model (JSON export or .cbm)"
+    + " and their subclasses), an xgboost Booster or XGBModel, a lightgbm Booster or LGBMModel, "
+    "a catboost CatBoost model, an NGBoost model, a gpboost Booster or GPBoostModel, a PyOD "
+    "IForest, an ONNX model (TreeEnsembleRegressor/Classifier or TreeEnsemble) as "
+    "onnx.ModelProto or bytes, a treelens Model, "
+    "a scikit-learn Pipeline ending in one of these, or the path to an XGBoost JSON/UBJSON "
+    "model, an XGBoost JSON dump, a LightGBM model file, a CatBoost model (JSON export or "
+    ".cbm) or an ONNX file"
+)
+
+
+#: ``(is_kind, load)`` for the libraries recognised by class (each imported only if the user's
+#: object comes from it).
+_OTHER_LIBRARIES = (
+    (_onnx.is_onnx_model, _onnx.from_onnx),
+    (_pyod.is_iforest, _pyod.from_iforest),
+    (_ngboost.is_ngboost, _ngboost.from_ngboost),
+    (_gpboost.is_gpboost, _gpboost.from_gpboost),
 )
 
 
@@ -48,10 +66,15 @@ def _load_path(path: Path, **kwargs) -> Model:
         return _catboost.from_bytes(data)
     if data.lstrip()[:1] in (b"{", b"["):
         return _xgboost.from_bytes(data, **kwargs)
+    if path.suffix.lower() == ".onnx" or _onnx.looks_like_onnx(data):
+        if kwargs:
+            raise ModelFormatError(f"options {sorted(kwargs)} do not apply to ONNX files")
+        return _onnx.from_onnx(_onnx.parse_bytes(data))
     raise ModelFormatError(
         f"{str(path)!r} is not a model treelens can read: expected an XGBoost JSON/UBJSON model "
         "(starts with '{'), an XGBoost JSON dump (starts with '['), a LightGBM model file "
-        "(starts with 'tree'), a CatBoost JSON export or a CatBoost .cbm file (starts with 'CBM1')"
+        "(starts with 'tree'), a CatBoost JSON export or .cbm file (starts with 'CBM1') or an "
+        "ONNX model (.onnx)"
     )
 
 
@@ -72,11 +95,19 @@ def load(
     Parameters
     ----------
     obj : estimator, booster, path, bytes or list
-        A fitted scikit-learn tree model, an xgboost ``Booster`` or ``XGBModel``, a lightgbm
-        ``Booster`` or ``LGBMModel``, a catboost ``CatBoost`` (or ``CatBoostRegressor`` /
-        ``CatBoostClassifier``), a path to a saved model (XGBoost JSON or UBJSON, an XGBoost
-        JSON dump, a LightGBM model file, CatBoost's JSON export or ``.cbm`` file), the raw
-        bytes of an XGBoost model, the list that
+        A fitted scikit-learn tree model (or an instance of a subclass, such as
+        imbalanced-learn's ``BalancedRandomForestClassifier``), an xgboost ``Booster`` or
+        ``XGBModel``, a lightgbm ``Booster`` or ``LGBMModel``, a catboost ``CatBoost`` (or
+        ``CatBoostRegressor`` / ``CatBoostClassifier``), a gpboost ``Booster`` or
+        ``GPBoostModel`` (its trees; a GP / random-effects model is not part of it), an NGBoost
+        model (one output per distribution parameter, in NGBoost's internal parameterisation, as
+        ``pred_param``), PyOD's ``IForest`` (its isolation forest, as shap), an ONNX model with
+        one ``TreeEnsembleRegressor``, ``TreeEnsembleClassifier`` or ``TreeEnsemble`` (an
+        ``onnx.ModelProto``, its bytes or a .onnx file; its margin before ``post_transform``;
+        it has no node covers, so explain it against background data), a path to a saved
+        model (XGBoost JSON or UBJSON, an XGBoost JSON dump, a LightGBM model file, CatBoost's
+        JSON export or ``.cbm`` file, an ONNX file), a scikit-learn ``Pipeline`` ending in one of
+        these models, the raw bytes of an XGBoost model, the list that
         ``Booster.get_dump(dump_format="json", with_stats=True)`` returns, or a loaded Model.
     iteration_range : (int, int), optional
         XGBoost: the boosting rounds to use, as in ``Booster.predict``. An ``XGBModel`` fitted
@@ -126,6 +157,8 @@ def load(
             if given or iteration_range is not None:
                 raise ModelFormatError("the options of tl.load do not apply to CatBoost models")
             return _catboost.from_bytes(data)
+        if _onnx.looks_like_onnx(data[:1]) and iteration_range is None and not given:
+            return _onnx.from_onnx(_onnx.parse_bytes(data))
         return _xgboost.from_bytes(data, iteration_range=iteration_range, **given)
     if isinstance(obj, (list, tuple)):
         return _xgboost.from_dump(list(obj), iteration_range=iteration_range, **dump_options)
@@ -133,8 +166,13 @@ def load(
         raise UnsupportedModelError(
             f"options {sorted(given)} apply to XGBoost dumps only, not to {type(obj).__name__}"
         )
+    for is_kind, load_kind in _OTHER_LIBRARIES:
+        if is_kind(obj):
+            if iteration_range is not None:
+                raise UnsupportedModelError("iteration_range applies to XGBoost models only")
+            return load_kind(obj)
     root = _module_root(obj)
-    if root == "sklearn":
+    if root == "sklearn" or _sklearn.sklearn_kind(obj) is not None:
         if iteration_range is not None:
             raise UnsupportedModelError("iteration_range applies to XGBoost models only")
         return _sklearn.load_sklearn(obj)

@@ -3,6 +3,8 @@ histogram gradient boosting and isolation forests."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..exceptions import UnsupportedModelError
@@ -25,12 +27,45 @@ SUPPORTED = (
     "IsolationForest",
 )
 
-_TREES = SUPPORTED[:4]
-_FORESTS = SUPPORTED[4:8]
+
+def _kinds():
+    """``(class, kind)`` pairs, most derived first: every supported estimator, and any subclass
+    of one (imbalanced-learn's and scikit-optimize's forests, a user's own), is one of these."""
+    from sklearn import ensemble, tree
+
+    return (
+        (ensemble.IsolationForest, "isolation_forest"),
+        (ensemble.HistGradientBoostingClassifier, "hist_gradient_boosting"),
+        (ensemble.HistGradientBoostingRegressor, "hist_gradient_boosting"),
+        (ensemble.GradientBoostingClassifier, "gradient_boosting"),
+        (ensemble.GradientBoostingRegressor, "gradient_boosting"),
+        (ensemble.RandomForestClassifier, "forest"),
+        (ensemble.RandomForestRegressor, "forest"),
+        (ensemble.ExtraTreesClassifier, "forest"),
+        (ensemble.ExtraTreesRegressor, "forest"),
+        (tree.DecisionTreeClassifier, "tree"),
+        (tree.DecisionTreeRegressor, "tree"),
+    )
 
 
-def is_sklearn(obj) -> bool:
-    return type(obj).__module__.startswith("sklearn.")
+def sklearn_kind(obj) -> str | None:
+    """What kind of scikit-learn tree model ``obj`` is an instance of, or None.
+
+    Decided by ``isinstance``, so subclasses from other packages load. scikit-learn is only
+    looked at when it is already imported: an instance of its classes cannot exist otherwise.
+    """
+    if "sklearn" not in sys.modules:
+        return None
+    for cls, kind in _kinds():
+        if isinstance(obj, cls):
+            return kind
+    return None
+
+
+def _is_classifier(est) -> bool:
+    from sklearn.base import ClassifierMixin
+
+    return isinstance(est, ClassifierMixin)
 
 
 def _names(est) -> list[str] | None:
@@ -69,10 +104,9 @@ def _add_cart(builder: ForestBuilder, tree, *, classifier: bool, output: int = 0
     )
 
 
-def _load_trees(est, name: str) -> Model:
-    forest = name in _FORESTS
+def _load_trees(est, name: str, *, forest: bool) -> Model:
     estimators = est.estimators_ if forest else [est]
-    classifier = name.endswith("Classifier")
+    classifier = _is_classifier(est)
     if classifier:
         if getattr(est, "n_outputs_", 1) != 1:
             raise UnsupportedModelError(
@@ -159,8 +193,8 @@ def _gradient_boosting_base(est) -> np.ndarray:
     return raw[0]
 
 
-def _load_gradient_boosting(est, name: str) -> Model:
-    classifier = name.endswith("Classifier")
+def _load_gradient_boosting(est) -> Model:
+    classifier = _is_classifier(est)
     stages = np.asarray(est.estimators_)
     k = stages.shape[1]
     builder = ForestBuilder(
@@ -190,8 +224,8 @@ def _load_gradient_boosting(est, name: str) -> Model:
     )
 
 
-def _load_hist_gradient_boosting(est, name: str) -> Model:
-    classifier = name.endswith("Classifier")
+def _load_hist_gradient_boosting(est) -> Model:
+    classifier = _is_classifier(est)
     k = int(est.n_trees_per_iteration_)
     p = est.n_features_in_
     categories: dict[int, np.ndarray] = {}
@@ -263,16 +297,18 @@ def load_sklearn(est) -> Model:
     """Loads a fitted estimator. Its tree arrays are checked like any model file's (children,
     features, finite values): a pickled or modified estimator is user input."""
     name = type(est).__name__
-    if name not in SUPPORTED:
+    kind = sklearn_kind(est)
+    if kind is None:
         raise UnsupportedModelError(
-            f"scikit-learn estimator {name} is not supported; supported: {', '.join(SUPPORTED)}"
+            f"scikit-learn estimator {name} is not supported; supported: {', '.join(SUPPORTED)} "
+            "and their subclasses"
         )
     if not (hasattr(est, "tree_") or hasattr(est, "estimators_") or hasattr(est, "_predictors")):
         raise UnsupportedModelError(f"{name} is not fitted; call fit before explaining it")
-    if name in _TREES or name in _FORESTS:
-        return _load_trees(est, name)
-    if name.startswith("GradientBoosting"):
-        return _load_gradient_boosting(est, name)
-    if name == "IsolationForest":
+    if kind in ("tree", "forest"):
+        return _load_trees(est, name, forest=kind == "forest")
+    if kind == "gradient_boosting":
+        return _load_gradient_boosting(est)
+    if kind == "isolation_forest":
         return _load_isolation_forest(est)
-    return _load_hist_gradient_boosting(est, name)
+    return _load_hist_gradient_boosting(est)
