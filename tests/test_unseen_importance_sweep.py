@@ -237,8 +237,9 @@ def _pd_models():
 
 @pytest.mark.parametrize("name", ["gb-3-classes", "rf-binary", "lgbm-poisson"])
 def test_partial_dependence_of_the_response_matches_sklearn_brute(name):
-    # treelens' PD is of the raw margin; as its docstring says, the mean of transform_margin
-    # over the individual curves is scikit-learn's PD of the response, on its grid.
+    # treelens' PD follows scikit-learn's response_method: the response is averaged (the
+    # positive class only for binary classifiers); response_method="raw" averages the margin,
+    # and the response's PD is then the mean of transform_margin over the raw curves.
     from sklearn.inspection import partial_dependence as sk_partial_dependence
 
     X, models = _pd_models()
@@ -246,18 +247,22 @@ def test_partial_dependence_of_the_response_matches_sklearn_brute(name):
     model = tl.load(est)
     for cols in ([0], [1, 2]):
         theirs = sk_partial_dependence(est, X, cols, method="brute", grid_resolution=1000)
-        ours = tl.partial_dependence(model, X, cols, grid=theirs["grid_values"], kind="both")
-        ice = np.moveaxis(ours["individual"], 0, -1)  # (n, *grid, k)
+        ours = tl.partial_dependence(model, X, cols, grid=theirs["grid_values"])
+        np.testing.assert_allclose(ours["average"], theirs["average"], rtol=0, atol=1e-12)
+        raw = tl.partial_dependence(
+            model, X, cols, grid=theirs["grid_values"], kind="both", response_method="raw"
+        )
+        ice = np.moveaxis(raw["individual"], 0, -1)  # (n, *grid, k)
         response = model.transform_margin(ice if model.n_outputs > 1 else ice[..., 0])
         if response.ndim == ice.ndim - 1:
             response = response[..., None]
         pd_response = np.moveaxis(response.mean(axis=0), -1, 0)
         if name == "rf-binary":  # scikit-learn keeps the positive class only
-            assert ours["average"].shape[0] == 2
+            assert raw["average"].shape[0] == 2
             pd_response = pd_response[1:]
         np.testing.assert_allclose(pd_response, theirs["average"], rtol=0, atol=1e-12)
         np.testing.assert_allclose(
-            ours["average"], ice.mean(axis=0).transpose(-1, *range(len(cols))), atol=1e-12
+            raw["average"], ice.mean(axis=0).transpose(-1, *range(len(cols))), atol=1e-12
         )
 
 

@@ -689,6 +689,25 @@ def _with_covers(model, covers):
     return tl.Model(forest=forest, feature_names=None, objective=model.objective)
 
 
+def _apply_counts(est, rows, weights) -> np.ndarray:
+    """The weight of the rows reaching each node of each tree, from the leaves apply() gives."""
+    counts = []
+    for tree in est.estimators_:
+        t = tree.tree_
+        parent = np.full(t.node_count, -1)
+        for node in range(t.node_count):
+            if t.children_left[node] >= 0:
+                parent[t.children_left[node]] = parent[t.children_right[node]] = node
+        c = np.zeros(t.node_count)
+        for leaf, weight in zip(tree.apply(rows), weights):
+            node = leaf
+            while node >= 0:
+                c[node] += weight
+                node = parent[node]
+        counts.append(c)
+    return np.concatenate(counts)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_path_dependent_with_data_takes_covers_from_the_data(weighted):
     """shap's path-dependent explainer given data counts the data's rows through the trees and
@@ -699,13 +718,14 @@ def test_path_dependent_with_data_takes_covers_from_the_data(weighted):
     est = RandomForestRegressor(3, max_depth=5, random_state=0).fit(X, y)
     bg = X[:40]
     w = np.random.default_rng(1).integers(0, 3, len(bg)).astype(float) if weighted else None
-    # Independent covers: scikit-learn's own decision paths, weighted.
-    paths, ptr = est.decision_path(bg)
-    counts = np.asarray(paths.T @ (np.ones(len(bg)) if w is None else w)).ravel()
+    # Independent covers: the leaves scikit-learn's own apply() sends the rows to, and their
+    # ancestors, weighted (not decision_path, which in scikit-learn 1.6 routes NaN otherwise
+    # than predict does).
+    counts = _apply_counts(est, bg, np.ones(len(bg)) if w is None else w)
     counts[counts == 0] = 1e-6
     assert (counts == 1e-6).any()  # some leaves see none of the 40 rows
     model = tl.load(est)
-    assert counts.shape[0] == ptr[-1] == model.forest.n_nodes
+    assert counts.shape[0] == model.forest.n_nodes
     oracle = _with_covers(model, counts)
     ex = tl.TreeExplainer(est, bg, feature_perturbation="tree_path_dependent", data_weights=w)
     Xs = X[200:203]

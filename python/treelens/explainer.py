@@ -395,6 +395,8 @@ class TreeExplainer:
         margin, float32 = (None, False)
         # The live estimator reads columns by position: only arrays and pandas DataFrames in
         # the model's own column order are given to it.
+        if rows.source is not None:
+            X = rows.source  # a Pipeline's final step reads the transformed rows
         plain = isinstance(X, np.ndarray) or type(X).__module__.startswith("pandas")
         if not self._tree_limited and rows.order is None and plain:
             margin, float32 = library_margin(self.model, X, n)

@@ -96,7 +96,16 @@ def input_data(X):
     if table is not None:
         return table.data()
     if is_sparse(X):
-        return X.get_data() if hasattr(X, "get_data") else X.tocsr()
+        if hasattr(X, "get_data"):
+            return X.get_data()
+        csr = X.tocsr()
+        if type(csr).__name__ == "csr_array":
+            # shap's Explanation slices csr_matrix rows but not csr_array's: a matrix sharing
+            # the same buffers.
+            import scipy.sparse as sparse
+
+            csr = sparse.csr_matrix(csr, copy=False)
+        return csr
     return np.asarray(X)
 
 
