@@ -11,6 +11,12 @@ pub enum Error {
     /// The model's arrays are inconsistent (a corrupt or mis-read model).
     #[error("invalid model: {0}")]
     InvalidModel(String),
+    /// A model file or document that cannot be read (a loader's message, shown as it is).
+    #[error("{0}")]
+    ModelFormat(String),
+    /// A model that is valid but of a kind treelens does not handle (objective, booster...).
+    #[error("{0}")]
+    UnsupportedModel(String),
     /// The requested work would not fit in memory: how much it needs, the budget it was checked
     /// against and where that budget comes from, and what to do instead.
     #[error("{}", too_large_message(what, *needed_bytes, *budget_bytes, budget_source, alternative))]

@@ -17,7 +17,8 @@ impl From<Error> for CoreError {
 fn exception_class(err: &Error) -> &'static str {
     match err {
         Error::InvalidInput(_) => "InvalidInputError",
-        Error::InvalidModel(_) => "ModelFormatError",
+        Error::InvalidModel(_) | Error::ModelFormat(_) => "ModelFormatError",
+        Error::UnsupportedModel(_) => "UnsupportedModelError",
         Error::TooLarge { .. } => "OutputTooLargeError",
         Error::Interrupted => "KeyboardInterrupt",
         Error::Internal(_) => "TreelensError",

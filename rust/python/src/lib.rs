@@ -8,6 +8,7 @@ mod importance;
 mod interventional;
 mod monitor;
 mod shap;
+mod xgboost;
 
 use pyo3::prelude::*;
 
@@ -34,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shap::path_shap_interaction_values, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_shap_interaction_summary, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_data_covers, m)?)?;
+    m.add_function(wrap_pyfunction!(xgboost::read_xgboost_model, m)?)?;
     m.add("max_threads", treelens_core::parallel::max_threads())?;
     m.add(
         "available_threads",

@@ -1,0 +1,12 @@
+//! Readers of saved model files, straight into the core's forest representation.
+//!
+//! Every reader is iterative (an explicit stack: any nesting depth parses without recursion)
+//! and checks each declared length against the bytes present before allocating from it.
+
+pub mod json;
+pub mod ubjson;
+pub mod value;
+pub mod xgboost;
+
+#[cfg(test)]
+mod tests;
