@@ -56,7 +56,8 @@ fn to_ubjson(v: &Value, out: &mut Vec<u8>) {
         Value::Ints(a) => {
             out.extend_from_slice(b"[$L#");
             len(a.len(), out);
-            a.iter().for_each(|x| out.extend_from_slice(&x.to_be_bytes()));
+            a.iter()
+                .for_each(|x| out.extend_from_slice(&x.to_be_bytes()));
         }
         Value::Floats(a) => {
             out.extend_from_slice(b"[$d#");
@@ -96,7 +97,10 @@ fn json_and_ubjson_read_the_same_forest() {
     assert_eq!(a.parts.values, vec![0.0, -0.25, 0.75]);
     assert_eq!(a.parts.threshold, vec![0.5, 0.0, 0.0]);
     assert_eq!(a.parts.base_score, vec![0.5]);
-    for (x, y) in [(&a.parts.cover, &b.parts.cover), (&a.parts.values, &b.parts.values)] {
+    for (x, y) in [
+        (&a.parts.cover, &b.parts.cover),
+        (&a.parts.values, &b.parts.values),
+    ] {
         assert_eq!(x, y);
     }
     assert_eq!(a.parts.default_left, b.parts.default_left);
@@ -128,7 +132,10 @@ fn every_single_byte_change_is_an_error_or_a_model() {
             bad[at] = byte;
             // Never a panic (guarded would make it Internal): a model or a format error.
             let result = crate::error::guarded(|| read(&bad, Encoding::Ubjson, &options()));
-            assert!(!matches!(result, Err(Error::Internal(_))), "byte {at}: {result:?}");
+            assert!(
+                !matches!(result, Err(Error::Internal(_))),
+                "byte {at}: {result:?}"
+            );
         }
     }
 }
@@ -138,12 +145,21 @@ fn huge_declared_lengths_are_refused_before_allocating() {
     let mut huge = b"{i\x01a[$d#L".to_vec();
     huge.extend_from_slice(&(1i64 << 60).to_be_bytes());
     let err = ubjson::parse(&huge).unwrap_err().to_string();
-    assert!(err.contains("declares 1152921504606846976 elements"), "{err}");
+    assert!(
+        err.contains("declares 1152921504606846976 elements"),
+        "{err}"
+    );
     let mut string = b"{L".to_vec();
     string.extend_from_slice(&(1i64 << 62).to_be_bytes());
-    assert!(ubjson::parse(&string).unwrap_err().to_string().contains("truncated"));
+    assert!(ubjson::parse(&string)
+        .unwrap_err()
+        .to_string()
+        .contains("truncated"));
     let negative = b"{i\xffa".to_vec();
-    assert!(ubjson::parse(&negative).unwrap_err().to_string().contains("negative length"));
+    assert!(ubjson::parse(&negative)
+        .unwrap_err()
+        .to_string()
+        .contains("negative length"));
 }
 
 #[test]
@@ -170,7 +186,16 @@ fn json_reads_python_numbers() {
     assert_eq!(items[5], Value::Float(f64::NEG_INFINITY));
     assert_eq!(items[6], Value::Float(1e20));
     assert_eq!(items[7], Value::Str("a\u{e9}\n".into()));
-    for bad in ["[1,]", "{\"a\" 1}", "[01]", "[1] x", "\"\x01\"", "{1: 2}", "[", ""] {
+    for bad in [
+        "[1,]",
+        "{\"a\" 1}",
+        "[01]",
+        "[1] x",
+        "\"\x01\"",
+        "{1: 2}",
+        "[",
+        "",
+    ] {
         assert!(json::parse(bad).is_err(), "{bad}");
     }
 }

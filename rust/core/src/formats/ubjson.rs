@@ -112,8 +112,7 @@ impl<'a> Reader<'a> {
     fn string_after(&mut self, m: u8, at: usize) -> Result<String> {
         let n = self.length_after(m, at)?;
         let raw = self.take(n)?;
-        String::from_utf8(raw.to_vec())
-            .map_err(|_| corrupt("a string is not UTF-8", self.pos - n))
+        String::from_utf8(raw.to_vec()).map_err(|_| corrupt("a string is not UTF-8", self.pos - n))
     }
 
     fn string(&mut self) -> Result<String> {
@@ -134,10 +133,7 @@ impl<'a> Reader<'a> {
                     Ok(v) => Value::Float(v),
                     Err(_) => {
                         let head: String = text.chars().take(40).collect();
-                        return Err(corrupt(
-                            &format!("bad high-precision number '{head}'"),
-                            at,
-                        ));
+                        return Err(corrupt(&format!("bad high-precision number '{head}'"), at));
                     }
                 }
             }

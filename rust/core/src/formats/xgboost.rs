@@ -131,15 +131,28 @@ fn float32s(v: Option<&Value>, name: &str) -> Result<Vec<f64>> {
         Some(Value::Floats(a)) => Ok(a.iter().map(|&x| x as f32 as f64).collect()),
         Some(Value::Ints(a)) => Ok(a.iter().map(|&x| x as f32 as f64).collect()),
         Some(Value::Array(items)) => {
-            // An all-integer list converts from int64 directly (numpy's int64 -> float32).
-            let all_ints = items.iter().all(|x| matches!(x, Value::Int(_)));
+            // numpy's dtypes: all booleans is no list of numbers; an all-integer list converts
+            // from int64 directly (int64 -> float32), a list with a float through float64.
+            if !items.is_empty() && items.iter().all(|x| matches!(x, Value::Bool(_))) {
+                return Err(bad());
+            }
+            let all_ints = items
+                .iter()
+                .all(|x| matches!(x, Value::Int(_) | Value::Bool(_)));
             items
                 .iter()
-                .map(|x| match x {
-                    Value::Int(i) if all_ints => Ok(*i as f32 as f64),
-                    Value::Int(i) => Ok(*i as f64 as f32 as f64),
-                    Value::Float(f) => Ok(*f as f32 as f64),
-                    _ => Err(bad()),
+                .map(|x| {
+                    let i = match x {
+                        Value::Float(f) => return Ok(*f as f32 as f64),
+                        Value::Int(i) => *i,
+                        Value::Bool(b) => *b as i64,
+                        _ => return Err(bad()),
+                    };
+                    Ok(if all_ints {
+                        i as f32 as f64
+                    } else {
+                        i as f64 as f32 as f64
+                    })
                 })
                 .collect()
         }
@@ -217,9 +230,9 @@ fn length(v: Option<&Value>) -> Result<usize> {
         None | Some(Value::Null) => Ok(0),
         Some(Value::Str(s)) => Ok(s.chars().count()),
         Some(Value::Object(o)) => Ok(o.len()),
-        Some(other) => other.array_len().ok_or_else(|| {
-            malformed(format!("TypeError: {} has no len()", other.brief()))
-        }),
+        Some(other) => other
+            .array_len()
+            .ok_or_else(|| malformed(format!("TypeError: {} has no len()", other.brief()))),
     }
 }
 
@@ -283,7 +296,7 @@ fn base_score(v: Option<&Value>) -> Result<Vec<f64>> {
         Some(Value::Str(s)) => s.clone(),
         Some(Value::Int(i)) => return Ok(vec![*i as f64]),
         Some(Value::Float(f)) => return Ok(vec![*f]),
-        Some(Value::Bool(b)) => return Ok(vec![*b as i64 as f64]),
+        Some(Value::Bool(b)) => if *b { "True" } else { "False" }.to_string(),
         Some(Value::Null) => "None".to_string(),
         Some(list) => return float64s(Some(list), "base_score"),
     };
@@ -317,9 +330,7 @@ struct Builder {
 /// Reads a parsed XGBoost model document.
 pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
     let not_a_model = || {
-        format_err(
-            "not an XGBoost model document (no learner/objective/gradient_booster)".into(),
-        )
+        format_err("not an XGBoost model document (no learner/objective/gradient_booster)".into())
     };
     let learner = sub(doc, "learner").ok_or_else(not_a_model)?;
     let objective = sub(learner, "objective")
@@ -394,8 +405,18 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
         .collect::<Result<Vec<_>>>()?;
     let zero = Value::Int(0);
     let one = Value::Int(1);
-    let num_class = count(get_or(mparam, "num_class", &zero)?, "num_class", 0, MAX_OUTPUTS)?;
-    let num_target = count(get_or(mparam, "num_target", &one)?, "num_target", 1, MAX_OUTPUTS)?;
+    let num_class = count(
+        get_or(mparam, "num_class", &zero)?,
+        "num_class",
+        0,
+        MAX_OUTPUTS,
+    )?;
+    let num_target = count(
+        get_or(mparam, "num_target", &one)?,
+        "num_target",
+        1,
+        MAX_OUTPUTS,
+    )?;
     let n_outputs = num_class.max(num_target).max(1) as usize;
     let n_features = count(key(mparam, "num_feature")?, "num_feature", 0, MAX_FEATURES)? as usize;
     // Every output is fed by some tree (one per class and iteration, or vector leaves).
@@ -516,7 +537,11 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
     };
     let nodes: usize = trees[selected.clone()]
         .iter()
-        .map(|t| t.get("left_children").and_then(Value::array_len).unwrap_or(0))
+        .map(|t| {
+            t.get("left_children")
+                .and_then(Value::array_len)
+                .unwrap_or(0)
+        })
         .sum();
     b.reserve(nodes);
     for i in selected {
@@ -550,8 +575,15 @@ fn category_encodings(model_doc: &Value) -> Result<Vec<Option<(Vec<f64>, Option<
     let Some(cats) = model_doc.get("cats").filter(|c| c.is_object()) else {
         return Ok(Vec::new());
     };
-    let Some(Value::Array(enc)) = cats.get("enc") else {
-        return Ok(Vec::new());
+    let enc = match cats.get("enc") {
+        Some(Value::Array(enc)) => enc,
+        Some(v) if v.is_truthy() && !matches!(v, Value::Str(_)) => {
+            return Err(format_err(format!(
+                "XGBoost cats enc is {}, not a list",
+                v.brief()
+            )))
+        }
+        _ => return Ok(Vec::new()),
     };
     enc.iter()
         .map(|e| {
@@ -710,9 +742,8 @@ fn add_tree(
     width: usize,
 ) -> Result<()> {
     let field = |name: &str| {
-        tree.get(name).ok_or_else(|| {
-            format_err(format!("XGBoost tree {index} lacks the field '{name}'"))
-        })
+        tree.get(name)
+            .ok_or_else(|| format_err(format!("XGBoost tree {index} lacks the field '{name}'")))
     };
     let left = ints(Some(field("left_children")?), "left_children")?;
     let right = ints(Some(field("right_children")?), "right_children")?;
@@ -795,9 +826,10 @@ fn add_tree(
             values
         } else {
             let weights = float32s(
-                Some(tree.get("base_weights").ok_or_else(|| {
-                    malformed("KeyError: 'base_weights'".into())
-                })?),
+                Some(
+                    tree.get("base_weights")
+                        .ok_or_else(|| malformed("KeyError: 'base_weights'".into()))?,
+                ),
                 "base_weights",
             )?;
             if weights.len() != n * width {
@@ -830,9 +862,11 @@ fn add_tree(
                 size.len()
             )));
         }
-        if seg.iter().zip(&size).any(|(&s, &z)| {
-            s < 0 || z < 0 || (s as i128 + z as i128) > cats.len() as i128
-        }) {
+        if seg
+            .iter()
+            .zip(&size)
+            .any(|(&s, &z)| s < 0 || z < 0 || (s as i128 + z as i128) > cats.len() as i128)
+        {
             return Err(format_err(format!(
                 "XGBoost tree {index}: a categorical split's segment lies outside its {} \
                  categories",
@@ -867,8 +901,20 @@ fn add_tree(
 
     // What the forest builder checked: features of splits, covers adding up.
     let m = order.len();
-    let new_left = |o: usize| if leaf(o) { -1 } else { new_index[left[o] as usize] };
-    let new_right = |o: usize| if leaf(o) { -1 } else { new_index[right[o] as usize] };
+    let new_left = |o: usize| {
+        if leaf(o) {
+            -1
+        } else {
+            new_index[left[o] as usize]
+        }
+    };
+    let new_right = |o: usize| {
+        if leaf(o) {
+            -1
+        } else {
+            new_index[right[o] as usize]
+        }
+    };
     if let Some(k) = (0..m).find(|&k| !leaf(order[k]) && feature[order[k]] < 0) {
         return Err(format_err(format!(
             "tree {}: node {k} splits on the negative feature {}",
@@ -938,9 +984,7 @@ pub fn read(data: &[u8], encoding: Encoding, opts: &Options) -> Result<Document>
         Encoding::Ubjson => super::ubjson::parse(data)?,
         Encoding::Json => {
             let text = std::str::from_utf8(data).map_err(|e| {
-                format_err(format!(
-                    "the XGBoost JSON model is not UTF-8 text: {e}"
-                ))
+                format_err(format!("the XGBoost JSON model is not UTF-8 text: {e}"))
             })?;
             super::json::parse(text).map_err(|e| {
                 format_err(format!(

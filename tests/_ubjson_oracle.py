@@ -1,4 +1,5 @@
-"""A decoder for Universal Binary JSON, the format of XGBoost's ``.ubj`` model files.
+"""The previous Python decoder of Universal Binary JSON (XGBoost's ``.ubj`` models), kept only as
+the test oracle of the Rust decoder.
 
 Typed arrays (``[$d#...``) come back as numpy arrays, which keeps large models fast to read.
 The decoder is iterative (an explicit stack, so any nesting depth decodes without recursion),
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exceptions import ModelFormatError
+from treelens.exceptions import ModelFormatError
 
 _NUMBERS = {
     b"i": ">i1",
