@@ -238,3 +238,30 @@ def saabas_values(
     progress: ProgressCallback = None,
 ) -> npt.NDArray[np.float64]:
     """Saabas values (shap's ``approximate=True``), shape (n_rows, n_features, n_outputs)."""
+
+class XGBoostModelInfo(TypedDict):
+    objective: str
+    num_class: int
+    feature_names: Optional[list[str]]
+    feature_types: Optional[list[str]]
+    trees_per_round: Optional[int]
+    #: ``cats.enc`` of xgboost >= 3.1 per feature: ``(values, UTF-8 offsets or None)`` or None.
+    category_encodings: list[
+        Optional[tuple[npt.NDArray[np.float64], Optional[npt.NDArray[np.int64]]]]
+    ]
+
+def read_xgboost_model(
+    data: bytes,
+    *,
+    json: bool,
+    iteration_range: Optional[tuple[int, int]],
+    feature_names: Optional[list[str]],
+    objectives: tuple[tuple[str, str], ...],
+    base_margin: Callable[[str, npt.NDArray[np.float64]], npt.NDArray[np.float64]],
+) -> tuple[Forest, XGBoostModelInfo]:
+    """Reads an XGBoost model saved by ``save_model`` / ``save_raw`` (UBJSON, or JSON text when
+    ``json``) into a validated forest. ``objectives`` lists the supported objectives with their
+    base-score transform (``"logit"``, ``"log"`` or ``"identity"``, checked here);
+    ``base_margin(objective, base)`` maps the output-space base score to the margin. Raises
+    ``ModelFormatError`` for a corrupt document, ``UnsupportedModelError`` for an unsupported
+    objective, booster or iteration range."""
