@@ -31,6 +31,9 @@ pub enum BaseTransform {
     Identity,
 }
 
+/// A feature's stored categories: values, and UTF-8 offsets when they are strings.
+pub type CategoryEncoding = (Vec<f64>, Option<Vec<i64>>);
+
 /// What the caller supplies besides the document.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -54,7 +57,7 @@ pub struct Document {
     pub feature_types: Option<Vec<String>>,
     pub trees_per_round: Option<usize>,
     /// `cats.enc` of xgboost >= 3.1, per feature: (values, offsets) or None.
-    pub category_encodings: Vec<Option<(Vec<f64>, Option<Vec<i64>>)>>,
+    pub category_encodings: Vec<Option<CategoryEncoding>>,
 }
 
 fn sub<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
@@ -462,7 +465,7 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
         )));
     }
     match transform {
-        BaseTransform::Logit if base.iter().any(|&b| !(b > 0.0 && b < 1.0) && !b.is_nan()) => {
+        BaseTransform::Logit if base.iter().any(|&b| !(b.is_nan() || (b > 0.0 && b < 1.0))) => {
             return Err(format_err(format!(
                 "base_score {} is not a probability for {objective}",
                 array_text(&base)
@@ -571,7 +574,7 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
 }
 
 /// `cats.enc` of xgboost >= 3.1: per feature its stored categories (values, UTF-8 offsets).
-fn category_encodings(model_doc: &Value) -> Result<Vec<Option<(Vec<f64>, Option<Vec<i64>>)>>> {
+fn category_encodings(model_doc: &Value) -> Result<Vec<Option<CategoryEncoding>>> {
     let Some(cats) = model_doc.get("cats").filter(|c| c.is_object()) else {
         return Ok(Vec::new());
     };
@@ -816,6 +819,7 @@ fn add_tree(
                 ));
             }
             let mut values = Vec::with_capacity(n * width);
+            #[allow(clippy::needless_range_loop)]
             for i in 0..n {
                 let slot = if leaf(i) { right[i] as usize } else { 0 };
                 for j in 0..width {
