@@ -11,6 +11,10 @@ pub enum Error {
     /// The model's arrays are inconsistent (a corrupt or mis-read model).
     #[error("invalid model: {0}")]
     InvalidModel(String),
+    /// The model is well formed but uses something treelens does not explain (a linear tree, an
+    /// unknown objective).
+    #[error("{0}")]
+    Unsupported(String),
     /// The requested work would not fit in memory: how much it needs, the budget it was checked
     /// against and where that budget comes from, and what to do instead.
     #[error("{}", too_large_message(what, *needed_bytes, *budget_bytes, budget_source, alternative))]

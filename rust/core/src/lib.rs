@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod forest;
+pub mod formats;
 pub mod importance;
 pub mod interaction;
 pub mod interventional;

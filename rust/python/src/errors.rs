@@ -18,6 +18,7 @@ fn exception_class(err: &Error) -> &'static str {
     match err {
         Error::InvalidInput(_) => "InvalidInputError",
         Error::InvalidModel(_) => "ModelFormatError",
+        Error::Unsupported(_) => "UnsupportedModelError",
         Error::TooLarge { .. } => "OutputTooLargeError",
         Error::Interrupted => "KeyboardInterrupt",
         Error::Internal(_) => "TreelensError",
