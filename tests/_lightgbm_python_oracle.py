@@ -8,7 +8,6 @@ import json
 import numpy as np
 
 from treelens.exceptions import ModelFormatError, UnsupportedModelError
-from treelens.model import Model
 from treelens.loaders.forest_builder import (
     MISSING_NAN,
     MISSING_NAN_AS_ZERO,
@@ -17,6 +16,7 @@ from treelens.loaders.forest_builder import (
     ForestBuilder,
     malformed_is_format_error,
 )
+from treelens.model import Model
 
 SUPPORTED_OBJECTIVES = (
     "regression",

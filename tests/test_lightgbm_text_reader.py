@@ -45,8 +45,11 @@ MODELS = {
     "binary sigmoid": ({"objective": "binary", "sigmoid": 2.0}, "yb", {}),
     "multiclass": ({"objective": "multiclass", "num_class": 3}, "y3", {}),
     "multiclassova": ({"objective": "multiclassova", "num_class": 3}, "y3", {}),
-    "categorical": ({"max_cat_to_onehot": 1, "cat_smooth": 1, "min_data_per_group": 5},
-                    "y", {"categorical_feature": [3]}),  # fmt: skip
+    "categorical": (
+        {"max_cat_to_onehot": 1, "cat_smooth": 1, "min_data_per_group": 5},
+        "y",
+        {"categorical_feature": [3]},
+    ),  # fmt: skip
     "categorical one-hot": ({"max_cat_to_onehot": 64}, "y", {"categorical_feature": [3]}),
     "missing None": ({"use_missing": False}, "y", {}),
     "zero as missing": ({"zero_as_missing": True}, "y", {}),

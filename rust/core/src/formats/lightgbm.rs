@@ -38,6 +38,8 @@ struct Sections<'a> {
     header: Vec<(&'a str, &'a str)>,
     trees: Vec<TreeBlock<'a>>,
     pandas_categorical: Option<&'a str>,
+    /// Whether an `end of trees` line was seen.
+    ended: bool,
 }
 
 fn split_sections(text: &str) -> Sections<'_> {
@@ -50,6 +52,7 @@ fn split_sections(text: &str) -> Sections<'_> {
         header: Vec::new(),
         trees: Vec::new(),
         pandas_categorical: None,
+        ended: false,
     };
     let mut current = In::Header;
     for line in text.lines() {
@@ -60,6 +63,7 @@ fn split_sections(text: &str) -> Sections<'_> {
             continue;
         }
         if line == "end of trees" {
+            s.ended = true;
             current = In::Nothing;
             continue;
         }
@@ -85,7 +89,11 @@ fn split_sections(text: &str) -> Sections<'_> {
 }
 
 fn header_value<'a>(header: &[(&'a str, &'a str)], key: &str) -> Option<&'a str> {
-    header.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    header
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
 }
 
 fn format_error(message: String) -> Error {
@@ -106,7 +114,8 @@ pub fn parse(text: &str, supported_objectives: &[&str]) -> Result<LightGbmModel>
     // A complete file lists its tree sizes and closes with "end of trees": anything less is a
     // truncated file, which must not load as a smaller model.
     let n_sizes = header_value(header, "tree_sizes").map_or(0, |v| v.split_whitespace().count());
-    if !text.contains("end of trees") {
+    // (The marker anywhere in the text will do, as it always has; the line is the usual case.)
+    if !s.ended && !text.contains("end of trees") {
         let listed = if n_sizes > 0 {
             format!(" of the {n_sizes} its header lists")
         } else {

@@ -24,7 +24,11 @@ pub(crate) struct TreeBlock<'a> {
 
 impl<'a> TreeBlock<'a> {
     fn get(&self, key: &str) -> Option<&'a str> {
-        self.lines.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        self.lines
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -127,7 +131,11 @@ pub(crate) fn parse_int(text: &str) -> Option<i64> {
     // Python's int() takes any number of digits: a huge one saturates, to fail a range check.
     let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(if t.starts_with('-') { i64::MIN } else { i64::MAX });
+        return Some(if t.starts_with('-') {
+            i64::MIN
+        } else {
+            i64::MAX
+        });
     }
     None
 }
@@ -135,12 +143,18 @@ pub(crate) fn parse_int(text: &str) -> Option<i64> {
 /// Reads tree `index` of the model.
 pub(crate) fn parse_tree(block: &TreeBlock, index: usize) -> Result<ParsedTree> {
     let lacks = || format_error(format!("LightGBM tree {index} lacks num_leaves"));
-    let n_leaves = block.get("num_leaves").and_then(parse_int).ok_or_else(lacks)?;
+    let n_leaves = block
+        .get("num_leaves")
+        .and_then(parse_int)
+        .ok_or_else(lacks)?;
     let n_cat = match block.get("num_cat") {
         Some(v) => parse_int(v).ok_or_else(lacks)?,
         None => 0,
     };
-    if !matches!(block.get("is_linear").map(str::trim), None | Some("0") | Some("")) {
+    if !matches!(
+        block.get("is_linear").map(str::trim),
+        None | Some("0") | Some("")
+    ) {
         return Err(Error::Unsupported(
             "LightGBM linear trees (linear_tree=True) are not supported: their leaves are \
              linear models, not constants"
@@ -163,7 +177,9 @@ pub(crate) fn parse_tree(block: &TreeBlock, index: usize) -> Result<ParsedTree> 
                     format_error(format!("LightGBM tree {index}: leaf_count is empty"))
                 })?;
                 parse_float(first).ok_or_else(|| {
-                    format_error(format!("LightGBM tree {index}: leaf_count holds a non-number"))
+                    format_error(format!(
+                        "LightGBM tree {index}: leaf_count holds a non-number"
+                    ))
                 })?
             }
         };
@@ -218,8 +234,14 @@ pub(crate) fn parse_tree(block: &TreeBlock, index: usize) -> Result<ParsedTree> 
     let categorical = |j: usize| decision[j] & 1 == 1;
     let mut feature = split_feature;
     feature.resize(n, -1);
-    let mut left: Vec<i64> = lc.iter().map(|&c| if c >= 0 { c } else { mi + !c }).collect();
-    let mut right: Vec<i64> = rc.iter().map(|&c| if c >= 0 { c } else { mi + !c }).collect();
+    let mut left: Vec<i64> = lc
+        .iter()
+        .map(|&c| if c >= 0 { c } else { mi + !c })
+        .collect();
+    let mut right: Vec<i64> = rc
+        .iter()
+        .map(|&c| if c >= 0 { c } else { mi + !c })
+        .collect();
     left.resize(n, -1);
     right.resize(n, -1);
     let mut default_left: Vec<bool> = (0..m)
