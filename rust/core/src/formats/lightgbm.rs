@@ -247,7 +247,7 @@ fn assemble(
                 return Err(format_error(format!(
                     "the categorical splits need more than {} MiB of bitsets: the category \
                      sets are implausible",
-                    MAX_BITSET_WORDS * 4 >> 20
+                    (MAX_BITSET_WORDS * 4) >> 20
                 )));
             }
             sets[node] = p.category_members_left.len() as i64;
