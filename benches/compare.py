@@ -20,7 +20,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-MODULES = ["load", "predict", "path_shap", "interventional", "permutation", "hstats"]
+MODULES = [
+    "load",
+    "load_lightgbm",
+    "predict",
+    "path_shap",
+    "interventional",
+    "permutation",
+    "hstats",
+]
 
 
 def main() -> int:

@@ -82,3 +82,21 @@ def random_forest_classifier():
         return model, X[10000:], y[10000:]
 
     return _cached("rf_classifier", build)
+
+
+def lightgbm_large():
+    """(booster, X, y): LightGBM, 1,000 trees of up to 255 leaves, on the W1 data (50 features)."""
+
+    def build():
+        import lightgbm as lgb
+
+        X, y = regression_data()
+        params = {"num_leaves": 255, "verbose": -1, "num_threads": 2, "seed": 0}
+        booster = lgb.train(params, lgb.Dataset(X, y), 1000)
+        # Pickled as text: a Booster pickles through its model string anyway.
+        return booster.model_to_string(), X, y
+
+    import lightgbm as lgb
+
+    text, X, y = _cached("lightgbm_large", build)
+    return lgb.Booster(model_str=text), X, y

@@ -189,6 +189,21 @@ def importance_permuted(
     """Scores with each unit of columns permuted, (n_units, n_repeats, n_metrics), and the
     scores of the unpermuted rows."""
 
+# --- LightGBM model text (rust/python/src/lightgbm.rs) ---
+class LightGbmMetadata(TypedDict):
+    #: The header's ``key=value`` lines (a line without ``=`` maps to "").
+    header: dict[str, str]
+    #: The JSON after ``pandas_categorical:``, unparsed, or None.
+    pandas_categorical: Optional[str]
+    n_trees: int
+
+def lightgbm_forest(
+    text: str, *, supported_objectives: list[str]
+) -> tuple[Forest, LightGbmMetadata]:
+    """Reads LightGBM model text (``model_to_string`` / ``save_model``) into a forest, trees in
+    parallel with the GIL released. Corrupt text raises ``ModelFormatError``; linear trees and
+    objectives outside ``supported_objectives`` raise ``UnsupportedModelError``."""
+
 # --- path-dependent TreeSHAP (rust/python/src/shap.rs) ---
 def path_data_covers(
     forest: Forest,

@@ -6,6 +6,7 @@ mod forest;
 mod hstats;
 mod importance;
 mod interventional;
+mod lightgbm;
 mod monitor;
 mod shap;
 mod xgboost;
@@ -28,6 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m
     )?)?;
     m.add_function(wrap_pyfunction!(importance::importance_baseline, m)?)?;
+    m.add_function(wrap_pyfunction!(lightgbm::lightgbm_forest, m)?)?;
     m.add_function(wrap_pyfunction!(importance::importance_permuted, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_expected_value, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_shap_values, m)?)?;

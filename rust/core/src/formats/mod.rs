@@ -4,9 +4,13 @@
 //! and checks each declared length against the bytes present before allocating from it.
 
 pub mod json;
+pub mod lightgbm;
+mod lightgbm_tree;
 pub mod ubjson;
 pub mod value;
 pub mod xgboost;
 
+#[cfg(test)]
+mod lightgbm_tests;
 #[cfg(test)]
 mod tests;
