@@ -61,6 +61,10 @@ pub struct TreeAggregate {
     pub locals: Vec<usize>,
     /// SHAP-value tables packed contiguously for the hot loop.
     pub flat: FlatLeaves,
+    /// When the tables were limited to the explained rows' patterns: each row's pattern at
+    /// each leaf (unmasked, as [`TreePaths::patterns`] leaves it), `leaf * rows + row` for
+    /// the leaves of [`TreePaths::leaves`] in order, so that the rows are not walked twice.
+    pub row_patterns: Option<Vec<u64>>,
 }
 
 /// The [`LeafData::Flat`] leaves of a tree, packed: leaf `i` has `d[i]` features at
@@ -172,7 +176,11 @@ pub fn aggregate_tree(
     cancel: &Cancel,
 ) -> Option<TreeAggregate> {
     let kinds = kinds(interactions);
-    let needed = rows.and_then(|x| needed_patterns(forest, paths, x, interactions, force_lists));
+    let (needed, row_patterns) =
+        match rows.and_then(|x| needed_patterns(forest, paths, x, interactions, force_lists)) {
+            Some((needed, patterns)) => (Some(needed), Some(patterns)),
+            None => (None, None),
+        };
     let mut dense: Vec<Option<Vec<f64>>> = Vec::with_capacity(paths.leaves.len());
     let mut sparse: Vec<Option<HashMap<u64, f64>>> = Vec::with_capacity(paths.leaves.len());
     for l in &paths.leaves {
@@ -267,12 +275,14 @@ pub fn aggregate_tree(
         leaves,
         locals,
         flat,
+        row_patterns,
     })
 }
 
 /// Few explained rows: the row patterns each always-tabled leaf of the tree needs (a bit set
-/// over its `2^d` patterns, per leaf of `paths.leaves`), when finding them costs less than the
-/// table entries they spare; `None` otherwise (every entry is built). SHAP values only: an
+/// over its `2^d` patterns, per leaf of `paths.leaves`) and every row's pattern at every leaf
+/// (see [`TreeAggregate::row_patterns`]), when finding them costs less than the table entries
+/// they spare; `None` otherwise (every entry is built). SHAP values only: an
 /// entry of their tables is computed on its own (see [`flat_direct`]), so building a subset of
 /// the entries gives those entries bit for bit.
 fn needed_patterns(
@@ -281,7 +291,7 @@ fn needed_patterns(
     rows: &ArrayView2<f64>,
     interactions: bool,
     force_lists: bool,
-) -> Option<Vec<Vec<u64>>> {
+) -> Option<(Vec<Vec<u64>>, Vec<u64>)> {
     if interactions || force_lists {
         return None;
     }
@@ -294,7 +304,17 @@ fn needed_patterns(
         .filter(|&d| d > 0 && d <= ALWAYS_TABLE_BITS.min(DIRECT_FLAT_BITS))
         .map(|d| 4.0 * 3f64.powi(d as i32))
         .sum();
-    if (rows.nrows() * paths.n_nodes()) as f64 >= table_steps {
+    // The rows' patterns are kept for the explanation: at most 4 times the tables' floats.
+    let table_floats: usize = paths
+        .leaves
+        .iter()
+        .map(|l| l.depth())
+        .filter(|&d| d > 0 && d <= ALWAYS_TABLE_BITS)
+        .map(|d| d << d)
+        .sum();
+    if (rows.nrows() * paths.n_nodes()) as f64 >= table_steps
+        || rows.nrows() * paths.leaves.len() > 4 * table_floats
+    {
         return None;
     }
     let mut needed: Vec<Vec<u64>> = paths
@@ -309,18 +329,21 @@ fn needed_patterns(
             }
         })
         .collect();
+    let n = rows.nrows();
+    let mut patterns = vec![0u64; paths.leaves.len() * n];
     let mut buf = vec![0u64; paths.n_nodes()];
-    for row in rows.rows() {
+    for (r, row) in rows.rows().into_iter().enumerate() {
         let row = row.as_slice().expect("standard layout");
         paths.patterns(forest, row, &mut buf);
-        for (l, bits) in paths.leaves.iter().zip(needed.iter_mut()) {
+        for (i, (l, bits)) in paths.leaves.iter().zip(needed.iter_mut()).enumerate() {
+            patterns[i * n + r] = buf[l.local];
             if !bits.is_empty() {
                 let s = (buf[l.local] & l.full()) as usize;
                 bits[s / 64] |= 1u64 << (s % 64);
             }
         }
     }
-    Some(needed)
+    Some((needed, patterns))
 }
 
 /// A leaf's table; `only` (a bit set over the patterns) limits it to the patterns explained

@@ -211,9 +211,17 @@ fn explain_block(
                 buf.resize(paths.n_nodes(), 0u64);
                 leaf_patterns.resize(agg.flat.len() * rows, 0u32);
                 for i in 0..rows {
-                    let row = x.row(r0 + i);
-                    let row = row.as_slice().expect("standard layout");
-                    paths.patterns(forest, row, &mut buf);
+                    if let Some(stored) = &agg.row_patterns {
+                        // Walked once already, to find the table entries the rows need.
+                        let (n, r) = (x.nrows(), r0 + i);
+                        for (j, l) in paths.leaves.iter().enumerate() {
+                            buf[l.local] = stored[j * n + r];
+                        }
+                    } else {
+                        let row = x.row(r0 + i);
+                        let row = row.as_slice().expect("standard layout");
+                        paths.patterns(forest, row, &mut buf);
+                    }
                     let mut sink = Sink {
                         out: &mut block[i * per_row..(i + 1) * per_row],
                         p,
