@@ -281,8 +281,8 @@ pub fn aggregate_tree(
 
 /// Few explained rows: the row patterns each always-tabled leaf of the tree needs (a bit set
 /// over its `2^d` patterns, per leaf of `paths.leaves`) and every row's pattern at every leaf
-/// (see [`TreeAggregate::row_patterns`]), when finding them costs less than the table entries
-/// they spare; `None` otherwise (every entry is built). SHAP values only: an
+/// (see [`TreeAggregate::row_patterns`]), when the rows are few enough to keep their patterns;
+/// `None` otherwise (every entry is built, the rows are walked as they are explained). SHAP values only: an
 /// entry of their tables is computed on its own (see [`flat_direct`]), so building a subset of
 /// the entries gives those entries bit for bit.
 fn needed_patterns(
@@ -295,16 +295,8 @@ fn needed_patterns(
     if interactions || force_lists {
         return None;
     }
-    // A row's patterns cost one step per node; a full table about 4 steps per (pattern,
-    // subset) pair, 3^d of them.
-    let table_steps: f64 = paths
-        .leaves
-        .iter()
-        .map(|l| l.depth())
-        .filter(|&d| d > 0 && d <= ALWAYS_TABLE_BITS.min(DIRECT_FLAT_BITS))
-        .map(|d| 4.0 * 3f64.powi(d as i32))
-        .sum();
-    // The rows' patterns are kept for the explanation: at most 4 times the tables' floats.
+    // The rows are walked here instead of in the explanation (their patterns are kept, at
+    // most 4 times the tables' floats), so finding the entries they need costs one bit each.
     let table_floats: usize = paths
         .leaves
         .iter()
@@ -312,9 +304,7 @@ fn needed_patterns(
         .filter(|&d| d > 0 && d <= ALWAYS_TABLE_BITS)
         .map(|d| d << d)
         .sum();
-    if (rows.nrows() * paths.n_nodes()) as f64 >= table_steps
-        || rows.nrows() * paths.leaves.len() > 4 * table_floats
-    {
+    if rows.nrows() * paths.leaves.len() > 4 * table_floats {
         return None;
     }
     let mut needed: Vec<Vec<u64>> = paths
