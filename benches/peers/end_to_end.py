@@ -9,9 +9,10 @@ explainer built from the loaded model), ``kernel`` (the Rust computation alone) 
 (the rest: input reading, the additivity check's prediction, Python).
 
 Workloads (issue #14): W1 (XGBRegressor, 500 trees of depth 6) interventional SHAP of 300 rows
-against 200 background rows (shap, given them all through a masker); W1 path-dependent SHAP of 2,000 rows (FastTreeSHAP v2);
-W1 permutation importance on 10,000 rows x 5 repeats and RandomForestClassifier (200 unlimited
-trees) on 10,000 rows x 5 (scikit-learn). Quick mode explains and permutes fewer rows.
+against 200 background rows (shap, given all of them through a masker); W1 path-dependent SHAP
+of 2,000 rows (FastTreeSHAP v2); W1 permutation importance on 10,000 rows x 5 repeats and
+RandomForestClassifier (200 unlimited trees) on 10,000 rows x 5 (scikit-learn). Quick mode
+explains and permutes fewer rows.
 """
 
 from __future__ import annotations
