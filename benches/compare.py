@@ -1,11 +1,15 @@
 """Times treelens and its peers side by side in one run and prints the ratios.
 
-Usage: python benches/compare.py [--quick] [--only predict,path_shap,...]
+Usage: python benches/compare.py [--quick] [--only predict,path_shap,...] [--end-to-end]
 
 Each capability has a module in benches/peers/ with ``run(quick) -> list[dict]``; a row is one
 timed method on one workload, and treelens' rows carry ``ratio`` = peer time / treelens time
 (higher is better), computed from timings taken in this same run. Absolute times on a shared
 2-core machine are noisy; the ratios are what to read.
+
+``--end-to-end`` times every method from the fitted estimator, as a user times it (loading the
+model and building the explainers included; see benches/peers/end_to_end.py), and splits
+treelens' time into load / setup / kernel / other.
 """
 
 from __future__ import annotations
@@ -36,8 +40,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller workloads (minutes)")
     parser.add_argument("--only", default="", help="comma-separated module names")
     parser.add_argument("--json", default="", help="also write the rows to this file")
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="time from the fitted estimator (load and explainer construction included)",
+    )
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n] or MODULES
+    if args.end_to_end:
+        names = ["end_to_end"]
     all_rows = []
     for name in names:
         try:

@@ -735,7 +735,7 @@ impl Forest {
     ///
     /// This is the one place that decides a branch, so every algorithm takes the same path the
     /// model's own library takes.
-    #[inline]
+    #[inline(always)]
     pub fn goes_left(&self, n: usize, x: f64) -> bool {
         let mut v = if self.f32_inputs { x as f32 as f64 } else { x };
         let missing = self.missing[n];

@@ -61,6 +61,10 @@ pub struct TreeAggregate {
     pub locals: Vec<usize>,
     /// SHAP-value tables packed contiguously for the hot loop.
     pub flat: FlatLeaves,
+    /// When the tables were limited to the explained rows' patterns: each row's pattern at
+    /// each leaf (unmasked, as [`TreePaths::patterns`] leaves it), `leaf * rows + row` for
+    /// the leaves of [`TreePaths::leaves`] in order, so that the rows are not walked twice.
+    pub row_patterns: Option<Vec<u64>>,
 }
 
 /// The [`LeafData::Flat`] leaves of a tree, packed: leaf `i` has `d[i]` features at
@@ -168,9 +172,15 @@ pub fn aggregate_tree(
     interactions: bool,
     explained_rows: usize,
     force_lists: bool,
+    rows: Option<&ArrayView2<f64>>,
     cancel: &Cancel,
 ) -> Option<TreeAggregate> {
     let kinds = kinds(interactions);
+    let (needed, row_patterns) =
+        match rows.and_then(|x| needed_patterns(forest, paths, x, interactions, force_lists)) {
+            Some((needed, patterns)) => (Some(needed), Some(patterns)),
+            None => (None, None),
+        };
     let mut dense: Vec<Option<Vec<f64>>> = Vec::with_capacity(paths.leaves.len());
     let mut sparse: Vec<Option<HashMap<u64, f64>>> = Vec::with_capacity(paths.leaves.len());
     for l in &paths.leaves {
@@ -226,7 +236,8 @@ pub fn aggregate_tree(
             continue;
         }
         let data = if let Some(h) = dense[i].take() {
-            make_table(&h, d, interactions, weights)
+            let only = needed.as_ref().map(|n| &n[i][..]);
+            make_table(&h, d, interactions, weights, only)
         } else {
             let map = sparse[i].take().unwrap_or_default();
             let u = map.len();
@@ -240,7 +251,7 @@ pub fn aggregate_tree(
                 for (q, w) in map {
                     h[q as usize] += w;
                 }
-                make_table(&h, d, interactions, weights)
+                make_table(&h, d, interactions, weights, None)
             } else {
                 let mut list: Vec<(u64, f64)> = map.into_iter().collect();
                 list.sort_by_key(|e| e.0);
@@ -264,11 +275,82 @@ pub fn aggregate_tree(
         leaves,
         locals,
         flat,
+        row_patterns,
     })
 }
 
-fn make_table(h: &[f64], d: usize, interactions: bool, weights: &Weights) -> LeafData {
-    make_table_with(h, d, interactions, weights, DIRECT_FLAT_BITS)
+/// Few explained rows: the row patterns each always-tabled leaf of the tree needs (a bit set
+/// over its `2^d` patterns, per leaf of `paths.leaves`) and every row's pattern at every leaf
+/// (see [`TreeAggregate::row_patterns`]), when the rows are few enough to keep their patterns;
+/// `None` otherwise (every entry is built, the rows are walked as they are explained). SHAP values only: an
+/// entry of their tables is computed on its own (see [`flat_direct`]), so building a subset of
+/// the entries gives those entries bit for bit.
+fn needed_patterns(
+    forest: &Forest,
+    paths: &TreePaths,
+    rows: &ArrayView2<f64>,
+    interactions: bool,
+    force_lists: bool,
+) -> Option<(Vec<Vec<u64>>, Vec<u64>)> {
+    if interactions || force_lists {
+        return None;
+    }
+    // The rows are walked here instead of in the explanation (their patterns are kept, at
+    // most 4 times the tables' floats), so finding the entries they need costs one bit each.
+    let table_floats: usize = paths
+        .leaves
+        .iter()
+        .map(|l| l.depth())
+        .filter(|&d| d > 0 && d <= ALWAYS_TABLE_BITS)
+        .map(|d| d << d)
+        .sum();
+    if rows.nrows() * paths.leaves.len() > 4 * table_floats {
+        return None;
+    }
+    let mut needed: Vec<Vec<u64>> = paths
+        .leaves
+        .iter()
+        .map(|l| {
+            let d = l.depth();
+            if d > 0 && d <= ALWAYS_TABLE_BITS {
+                vec![0u64; (1usize << d).div_ceil(64)]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let n = rows.nrows();
+    let mut patterns = vec![0u64; paths.leaves.len() * n];
+    let mut buf = vec![0u64; paths.n_nodes()];
+    for (r, row) in rows.rows().into_iter().enumerate() {
+        let row = row.as_slice().expect("standard layout");
+        paths.patterns(forest, row, &mut buf);
+        for (i, (l, bits)) in paths.leaves.iter().zip(needed.iter_mut()).enumerate() {
+            patterns[i * n + r] = buf[l.local];
+            if !bits.is_empty() {
+                let s = (buf[l.local] & l.full()) as usize;
+                bits[s / 64] |= 1u64 << (s % 64);
+            }
+        }
+    }
+    Some((needed, patterns))
+}
+
+/// A leaf's table; `only` (a bit set over the patterns) limits it to the patterns explained
+/// rows have (the others stay zero and are never read).
+fn make_table(
+    h: &[f64],
+    d: usize,
+    interactions: bool,
+    weights: &Weights,
+    only: Option<&[u64]>,
+) -> LeafData {
+    match only {
+        Some(bits) if !interactions && d <= DIRECT_FLAT_BITS && !bits.is_empty() => {
+            LeafData::Flat(flat_direct(h, d, weights, Some(bits)))
+        }
+        _ => make_table_with(h, d, interactions, weights, DIRECT_FLAT_BITS),
+    }
 }
 
 pub(crate) fn make_table_with(
@@ -285,7 +367,7 @@ pub(crate) fn make_table_with(
         ));
     }
     if d <= direct_bits {
-        return LeafData::Flat(flat_direct(h, d, weights));
+        return LeafData::Flat(flat_direct(h, d, weights, None));
     }
     let r = build_table(h, d, kinds(false), weights);
     let size = 1usize << d;
@@ -312,12 +394,16 @@ pub(crate) fn make_table_with(
 pub(crate) const DIRECT_FLAT_BITS: usize = 12;
 
 /// For each row pattern `s` and bit `j`: `sum_{q ⊆ s, j ∈ q} h[q] c_A(|q|, b)` when `j ∈ s`, and
-/// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`).
-fn flat_direct(h: &[f64], d: usize, weights: &Weights) -> Vec<f64> {
+/// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`); only for the patterns in `only`
+/// when given (a bit set), zero elsewhere.
+fn flat_direct(h: &[f64], d: usize, weights: &Weights, only: Option<&[u64]>) -> Vec<f64> {
     let size = 1usize << d;
     let mut flat = vec![0.0; size * d];
     let mut pos = vec![0.0; d];
     for s in 0..size {
+        if only.is_some_and(|bits| bits[s / 64] >> (s % 64) & 1 == 0) {
+            continue;
+        }
         let b = d - (s as u64).count_ones() as usize;
         let mut neg = 0.0;
         pos.iter_mut().for_each(|v| *v = 0.0);

@@ -22,8 +22,12 @@ use rayon::prelude::*;
 /// Rows per parallel block, at most: a tree's tables (about 200 KB for depth 6) are fetched once
 /// per block, so large blocks amortise them (512 rows: 1.5x faster than 64 on W1).
 pub(crate) const MAX_BLOCK: usize = 512;
-/// Floats of aggregated background held at once (256 MiB).
-const GROUP_FLOATS: usize = 32 << 20;
+/// Floats of aggregated background built at once (2 MiB): a group's tables are still in the
+/// cache when the explained rows read them (every block of rows reads every table of the
+/// group), instead of being streamed from memory once per block. Groups are consecutive trees,
+/// and each row adds its trees' contributions in tree order whatever the grouping, so the
+/// values do not depend on it.
+const GROUP_FLOATS: usize = 1 << 18;
 
 /// How trees are handled (tests force the fallbacks to check them against each other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +132,7 @@ pub fn raw(
                         interactions,
                         n,
                         strategy == Strategy::Lists,
+                        Some(x),
                         cancel,
                     )
                     .map(Some),
@@ -206,9 +211,17 @@ fn explain_block(
                 buf.resize(paths.n_nodes(), 0u64);
                 leaf_patterns.resize(agg.flat.len() * rows, 0u32);
                 for i in 0..rows {
-                    let row = x.row(r0 + i);
-                    let row = row.as_slice().expect("standard layout");
-                    paths.patterns(forest, row, &mut buf);
+                    if let Some(stored) = &agg.row_patterns {
+                        // Walked once already, to find the table entries the rows need.
+                        let (n, r) = (x.nrows(), r0 + i);
+                        for (j, l) in paths.leaves.iter().enumerate() {
+                            buf[l.local] = stored[j * n + r];
+                        }
+                    } else {
+                        let row = x.row(r0 + i);
+                        let row = row.as_slice().expect("standard layout");
+                        paths.patterns(forest, row, &mut buf);
+                    }
                     let mut sink = Sink {
                         out: &mut block[i * per_row..(i + 1) * per_row],
                         p,

@@ -137,7 +137,7 @@ fn shaped(v: Vec<f64>, shape: &[usize]) -> ArrayD<f64> {
 /// `values[i, j, o]` is the weighted mean over background rows z of feature j's exact Shapley
 /// value in the game `v(S) = margin_o(x_S, z_notS)`. Time `O((rows + background) x nodes + rows x
 /// sum over leaves of d)` for trees of moderate depth; memory: the output plus the per-leaf
-/// aggregates of a group of trees (at most about 256 MiB at once).
+/// aggregates of a group of trees (about 2 MiB at once, more for one larger tree).
 pub fn shap_values(
     forest: &Forest,
     x: ArrayView2<f64>,

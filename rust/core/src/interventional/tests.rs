@@ -531,3 +531,29 @@ fn refuses_outputs_that_do_not_fit() {
         ),
     }
 }
+
+#[test]
+fn few_rows_get_the_bits_they_get_among_many() {
+    // A few rows get tables limited to their patterns (and many rows full tables): a row's
+    // values must not depend on which, nor on the rows explained with it.
+    let mut rng = Rng(0x51ED_2701_B3C4_D5E6);
+    for _ in 0..4 {
+        let (p, k) = (5, 1 + rng.below(2));
+        let forest = random_forest(&mut rng, p, k, 12, 5);
+        let many = random_rows(&mut rng, 3000, p);
+        let bg = random_rows(&mut rng, 40, p);
+        let all = shap_values(&forest, many.view(), bg.view(), None, 2, &Silent).unwrap();
+        for rows in [1, 7, 100] {
+            let few = many.slice(ndarray::s![..rows, ..]);
+            let alone = shap_values(&forest, few, bg.view(), None, 2, &Silent).unwrap();
+            let among = all.slice(ndarray::s![..rows, .., ..]);
+            assert!(
+                alone
+                    .iter()
+                    .zip(among.iter())
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{rows} rows"
+            );
+        }
+    }
+}
