@@ -16,41 +16,11 @@ from treelens.loaders.forest_builder import (
     ForestBuilder,
     malformed_is_format_error,
 )
+from treelens.loaders.lightgbm import _LINKS, SUPPORTED_OBJECTIVES
 from treelens.model import Model
-
-SUPPORTED_OBJECTIVES = (
-    "regression",
-    "regression_l1",
-    "huber",
-    "fair",
-    "poisson",
-    "quantile",
-    "mape",
-    "gamma",
-    "tweedie",
-    "binary",
-    "multiclass",
-    "multiclassova",
-    "cross_entropy",
-    "cross_entropy_lambda",
-    "lambdarank",
-    "rank_xendcg",
-    "custom",
-)
 
 #: LightGBM's feature indices are 32-bit.
 _MAX_FEATURES = 2**31 - 1
-
-_LINKS = {
-    "binary": "logistic",
-    "cross_entropy": "logistic",
-    "cross_entropy_lambda": "softplus",
-    "multiclass": "softmax",
-    "multiclassova": "logistic",
-    "poisson": "exp",
-    "gamma": "exp",
-    "tweedie": "exp",
-}
 
 
 def _split_blocks(text: str):
