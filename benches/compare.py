@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-MODULES = ["predict", "path_shap", "interventional", "permutation", "hstats"]
+MODULES = ["predict", "path_shap", "interventional", "permutation", "hstats", "deep_trees"]
 
 
 def main() -> int:
