@@ -32,6 +32,7 @@ MODULES = [
     "interventional",
     "permutation",
     "hstats",
+    "deep_trees",
 ]
 
 

@@ -554,13 +554,54 @@ pub fn accumulate(
         }
         LeafData::List(list) => {
             let missing = full & !s;
-            for &(q, w) in list {
-                if q & missing != 0 {
-                    continue;
-                }
+            for_each_inside(list, missing, d, |q, w| {
                 add_pair_game(&leaf.features, q, missing, w, value, output, weights, sink);
-            }
+            });
         }
+    }
+}
+
+/// Ranges of a list at most this long are scanned rather than split further.
+const SCAN_RANGE: usize = 16;
+
+/// Calls `visit(q, w)` for the entries of `list` (sorted by `q`, bits below `d`) with
+/// `q & missing == 0`, in list order, without testing every entry: the sorted list is a binary
+/// trie over the bits from the highest down, and a range whose entries all share the bits above
+/// `b` splits at bit `b` by one binary search; where `b` is missing only the half without it is
+/// kept. A row of a deep leaf then costs about the prefixes it can match, not the whole list.
+#[inline]
+pub fn for_each_inside(
+    list: &[(u64, f64)],
+    missing: u64,
+    d: usize,
+    mut visit: impl FnMut(u64, f64),
+) {
+    // Pending right halves, at most one per bit (explicit stack, never recursion).
+    let mut stack = [(0usize, 0usize, 0usize); 64];
+    let mut top = 0;
+    let (mut lo, mut hi, mut bit) = (0usize, list.len(), d.min(64));
+    loop {
+        if hi - lo <= SCAN_RANGE || bit == 0 || missing & super::paths::full_mask(bit) == 0 {
+            for &(q, w) in &list[lo..hi] {
+                if q & missing == 0 {
+                    visit(q, w);
+                }
+            }
+            if top == 0 {
+                return;
+            }
+            top -= 1;
+            (lo, hi, bit) = stack[top];
+            continue;
+        }
+        let b = bit - 1;
+        let split = lo + list[lo..hi].partition_point(|e| (e.0 >> b) & 1 == 0);
+        if (missing >> b) & 1 == 0 && split < hi {
+            stack[top] = (split, hi, b);
+            top += 1;
+        }
+        hi = split;
+        bit = b;
     }
 }
 

@@ -203,6 +203,7 @@ fn explain_block(
     let rows = block.len() / per_row;
     let mut buf = Vec::new();
     let mut leaf_patterns: Vec<u32> = Vec::new();
+    let mut other_patterns: Vec<u64> = Vec::new();
     let mut walker = PairWalker::new(p);
     for (m, agg) in methods.iter().zip(aggregates) {
         match (m, agg) {
@@ -210,6 +211,7 @@ fn explain_block(
                 let output = forest.tree_output(paths.tree);
                 buf.resize(paths.n_nodes(), 0u64);
                 leaf_patterns.resize(agg.flat.len() * rows, 0u32);
+                other_patterns.resize(agg.leaves.len() * rows, 0u64);
                 for i in 0..rows {
                     if let Some(stored) = &agg.row_patterns {
                         // Walked once already, to find the table entries the rows need.
@@ -222,17 +224,29 @@ fn explain_block(
                         let row = row.as_slice().expect("standard layout");
                         paths.patterns(forest, row, &mut buf);
                     }
-                    let mut sink = Sink {
-                        out: &mut block[i * per_row..(i + 1) * per_row],
-                        p,
-                        k,
-                        interactions,
-                    };
                     for (l, &local) in agg.flat.local.iter().enumerate() {
                         leaf_patterns[l * rows + i] = buf[local as usize] as u32;
                     }
-                    for (leaf, &local) in agg.leaves.iter().zip(&agg.locals) {
-                        let s = buf[local] & super::paths::full_mask(leaf.features.len());
+                    for (l, &local) in agg.locals.iter().enumerate() {
+                        other_patterns[l * rows + i] = buf[local];
+                    }
+                }
+                // Leaf-major, as for the flat tables: a deep leaf's list (or an interaction
+                // table) is read once per block of rows, not once per row. Each row still
+                // adds its leaves in the same order (these, then the flat ones).
+                for (l, leaf) in agg.leaves.iter().enumerate() {
+                    if cancel.is_set() {
+                        return;
+                    }
+                    let full = super::paths::full_mask(leaf.features.len());
+                    for i in 0..rows {
+                        let mut sink = Sink {
+                            out: &mut block[i * per_row..(i + 1) * per_row],
+                            p,
+                            k,
+                            interactions,
+                        };
+                        let s = other_patterns[l * rows + i] & full;
                         accumulate(leaf, s, &leaf.value, output, weights, &mut sink);
                     }
                 }

@@ -196,8 +196,9 @@ pub(crate) fn raw(
     let bg = Background::new(forest, background, weights)?;
     let (n, p, k) = (x.nrows(), forest.n_features(), forest.n_outputs());
     let (shape, what) = output_shape(n, p, k, interactions, "");
-    // Per thread, a block's leaf patterns and one tree's node patterns (the background's
-    // aggregates are checked once they are sized, see `linear::raw`).
+    // Per thread, a block's leaf patterns (u32 for table leaves, u64 for the others) and one
+    // tree's node patterns (the background's aggregates are checked once they are sized, see
+    // `linear::raw`).
     let largest = max_tree_nodes(forest);
     let busy = threads.min(n.max(1));
     let block = (n / (threads * 4).max(1)).clamp(16, linear::MAX_BLOCK);
@@ -205,7 +206,7 @@ pub(crate) fn raw(
         &what,
         bytes_of::<f64>(&shape),
         0,
-        bytes_of::<u32>(&[block, largest]).saturating_add(bytes_of::<u64>(&[largest])),
+        bytes_of::<u64>(&[block, largest]).saturating_add(bytes_of::<u64>(&[largest])),
         busy,
     )?;
     let mut out = allocate(&shape, &what, "explain fewer rows at a time")?;

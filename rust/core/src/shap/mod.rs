@@ -20,7 +20,7 @@ use crate::forest::Forest;
 use crate::memory::{bytes_of, ensure_fits, ensure_fits_within, human_bytes, try_vec};
 use crate::monitor::Monitor;
 use crate::parallel::{
-    for_each_chunk, for_each_chunk_cancellable, items_per_chunk, pool, STEPS_PER_THREAD_CHUNK,
+    for_each_chunk_cancellable, items_per_chunk, pool, Cancel, STEPS_PER_THREAD_CHUNK,
 };
 use decisions::Splits;
 use kernel::{tree_block, tree_tables, BlockCuts, Lane, TreeJob, Work, L};
@@ -221,6 +221,7 @@ fn task_generic<const INTER: bool, const FMA: bool>(
     r0: usize,
     r1: usize,
     sink: Sink,
+    cancel: &Cancel,
 ) -> Result<()> {
     let p = forest.n_features();
     let k = forest.n_outputs();
@@ -247,6 +248,8 @@ fn task_generic<const INTER: bool, const FMA: bool>(
         .map(|rows| BlockCuts::new(forest, &prep.splits, rows))
         .collect();
     for t in 0..forest.n_trees() {
+        // Tasks of deep forests run long: a stop request is honoured between trees.
+        cancel.check()?;
         let m = prep.plan.points[t];
         let rule = &prep.rules[m];
         tree_tables(forest, &prep.plan, t, rule, prep.weighted, &mut scratch);
@@ -379,8 +382,9 @@ unsafe fn task_avx512<const INTER: bool>(
     r0: usize,
     r1: usize,
     sink: Sink,
+    cancel: &Cancel,
 ) -> Result<()> {
-    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
+    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink, cancel)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -392,8 +396,9 @@ unsafe fn task_avx2<const INTER: bool>(
     r0: usize,
     r1: usize,
     sink: Sink,
+    cancel: &Cancel,
 ) -> Result<()> {
-    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
+    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink, cancel)
 }
 
 /// Runs the best compiled version of the kernel this CPU supports.
@@ -404,6 +409,7 @@ fn task<const INTER: bool>(
     r0: usize,
     r1: usize,
     sink: Sink,
+    cancel: &Cancel,
 ) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -412,15 +418,15 @@ fn task<const INTER: bool>(
             && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features the function was compiled for.
-            return unsafe { task_avx512::<INTER>(forest, prep, x, r0, r1, sink) };
+            return unsafe { task_avx512::<INTER>(forest, prep, x, r0, r1, sink, cancel) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: as above.
-            return unsafe { task_avx2::<INTER>(forest, prep, x, r0, r1, sink) };
+            return unsafe { task_avx2::<INTER>(forest, prep, x, r0, r1, sink, cancel) };
         }
     }
-    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink)
+    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink, cancel)
 }
 
 fn check_rows(forest: &Forest, x: &ArrayView2<f64>) -> Result<()> {
@@ -507,14 +513,16 @@ pub fn shap_values(
     let xv = x.view();
     let mut out = zeroed_output(&[n, p, k], "the SHAP values")?;
     // Large tasks reuse each tree's tables over many blocks; small inputs still use all
-    // threads. Blocks costlier than a chunk's budget (deep trees) get one block per task.
+    // threads. Blocks costlier than a chunk's budget (deep or large trees) get tasks of up to
+    // 8 blocks, one per thread and chunk: building a deep tree's tables costs about as much
+    // as walking one block through it, so one block per task spent half the time on tables
+    // (a stop request is still honoured between trees, see `task_generic`).
     let block_cost = prep.row_cost(false) * L as f64;
     let costly = block_cost > STEPS_PER_THREAD_CHUNK;
-    let task_rows = if costly { L } else { task_rows };
-    let tasks = if costly {
-        items_per_chunk(block_cost, threads, threads)
+    let (task_rows, tasks) = if costly {
+        (n.div_ceil(threads).div_ceil(L).clamp(1, 8) * L, threads)
     } else {
-        threads * 4
+        (task_rows, threads * 4)
     };
     fill_rows(
         &pool,
@@ -523,7 +531,7 @@ pub fn shap_values(
         n,
         task_rows,
         tasks,
-        |r0, r1, sl| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl)),
+        |r0, r1, sl, cancel| task::<false>(forest, &prep, &xv, r0, r1, Sink::Values(sl), cancel),
     )?;
     Ok(Array3::from_shape_vec((n, p, k), out).expect("n * p * k values"))
 }
@@ -541,7 +549,7 @@ fn zeroed_output(dims: &[usize], what: &str) -> Result<Vec<f64>> {
 
 /// Fills `data` (`n` rows of equal length, row-major) in parallel tasks of `task_rows` rows,
 /// `tasks_per_chunk` tasks between two monitor checkpoints; `work(r0, r1, rows)` fills rows
-/// `r0..r1`.
+/// `r0..r1` (and may stop early, with an error, once `cancel` is set).
 fn fill_rows<F>(
     pool: &rayon::ThreadPool,
     monitor: &dyn Monitor,
@@ -552,21 +560,21 @@ fn fill_rows<F>(
     work: F,
 ) -> Result<()>
 where
-    F: Fn(usize, usize, &mut [f64]) -> Result<()> + Sync,
+    F: Fn(usize, usize, &mut [f64], &Cancel) -> Result<()> + Sync,
 {
     let row_len = data.len().checked_div(n).unwrap_or(0);
-    for_each_chunk(
+    for_each_chunk_cancellable(
         pool,
         n,
         task_rows * tasks_per_chunk,
         monitor,
-        |start, end| {
+        |start, end, cancel| {
             data[start * row_len..end * row_len]
                 .par_chunks_mut((task_rows * row_len).max(1))
                 .enumerate()
                 .try_for_each(|(ti, rows)| {
                     let r0 = start + ti * task_rows;
-                    work(r0, (r0 + task_rows).min(end), rows)
+                    work(r0, (r0 + task_rows).min(end), rows, cancel)
                 })
         },
     )
@@ -659,9 +667,17 @@ pub fn shap_interaction_values(
     } else {
         threads * 8
     };
-    fill_rows(&pool, monitor, &mut out, n, L, tasks, |r0, r1, sl| {
-        task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl))
-    })?;
+    fill_rows(
+        &pool,
+        monitor,
+        &mut out,
+        n,
+        L,
+        tasks,
+        |r0, r1, sl, cancel| {
+            task::<true>(forest, &prep, &xv, r0, r1, Sink::Interactions(sl), cancel)
+        },
+    )?;
     Ok(Array4::from_shape_vec((n, p, p, k), out).expect("n * p * p * k values"))
 }
 
@@ -705,24 +721,38 @@ pub fn shap_interaction_summary(
     let mut total = zeroed_output(&[len], "the interaction summary")?;
     // Two blocks per thread at most between checkpoints: each holds a (p, p, k) sum.
     let tasks = items_per_chunk(prep.row_cost(true) * L as f64, threads, threads).min(2 * threads);
-    for_each_chunk(&pool, n, task_rows * tasks, monitor, |start, end| {
-        let starts: Vec<usize> = (start..end).step_by(task_rows).collect();
-        // One sum per block of L rows (blocks start at multiples of L whatever the thread
-        // count), added in row order: the same result for any number of threads.
-        let parts: Vec<Vec<f64>> = starts
-            .into_par_iter()
-            .map(|r0| -> Result<Vec<f64>> {
-                let r1 = (r0 + task_rows).min(end);
-                let mut s = zeroed_output(&[len], "a thread's partial interaction sum")?;
-                task::<true>(forest, &prep, &xv, r0, r1, Sink::Summary(&mut s, reduce))?;
-                Ok(s)
-            })
-            .collect::<Result<_>>()?;
-        for part in parts {
-            total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
-        }
-        Ok(())
-    })?;
+    for_each_chunk_cancellable(
+        &pool,
+        n,
+        task_rows * tasks,
+        monitor,
+        |start, end, cancel| {
+            let starts: Vec<usize> = (start..end).step_by(task_rows).collect();
+            // One sum per block of L rows (blocks start at multiples of L whatever the thread
+            // count), added in row order: the same result for any number of threads.
+            let parts: Vec<Vec<f64>> = starts
+                .into_par_iter()
+                .map(|r0| -> Result<Vec<f64>> {
+                    let r1 = (r0 + task_rows).min(end);
+                    let mut s = zeroed_output(&[len], "a thread's partial interaction sum")?;
+                    task::<true>(
+                        forest,
+                        &prep,
+                        &xv,
+                        r0,
+                        r1,
+                        Sink::Summary(&mut s, reduce),
+                        cancel,
+                    )?;
+                    Ok(s)
+                })
+                .collect::<Result<_>>()?;
+            for part in parts {
+                total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+            }
+            Ok(())
+        },
+    )?;
     let inv = 1.0 / n as f64;
     total.iter_mut().for_each(|v| *v *= inv);
     Ok(Array3::from_shape_vec((p, p, k), total).expect("p * p * k values"))
