@@ -280,3 +280,18 @@ def read_xgboost_model(
     ``base_margin(objective, base)`` maps the output-space base score to the margin. Raises
     ``ModelFormatError`` for a corrupt document, ``UnsupportedModelError`` for an unsupported
     objective, booster or iteration range."""
+
+def read_xgboost_dump(
+    *,
+    text: Optional[str],
+    trees: Optional[list[Optional[str]]],
+    n_outputs: int,
+    n_features: Optional[int],
+    feature_names: Optional[list[Optional[str]]],
+    tree_weights: Optional[tuple[list[float], str]],
+    base_margin: Callable[[int], npt.NDArray[np.float64]],
+) -> Forest:
+    """Reads an XGBoost JSON dump (a file's ``text``, or ``get_dump``'s ``trees``, None for an
+    item that is no text) into a validated forest; ``tree_weights`` is (weights, their shape as
+    text). ``base_margin(n_outputs)`` returns the base score in margin space. Raises
+    ``ModelFormatError`` for a corrupt dump."""

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
-import re
 
 import numpy as np
 
 from .. import _core
 from ..exceptions import ModelFormatError, UnsupportedModelError
 from ..model import Model
-from . import deep_json
-from .forest_builder import ForestBuilder, brief, malformed_is_format_error
+from .forest_builder import brief, malformed_is_format_error
 
 #: Objectives whose base score XGBoost keeps as a probability (margin = logit).
 _LOGIT_BASE = {"binary:logistic", "reg:logistic"}
@@ -81,33 +80,6 @@ def _check_objective(objective: str) -> None:
             f"XGBoost objective {brief(objective)} is not supported; supported: "
             f"{', '.join(SUPPORTED_OBJECTIVES)}"
         )
-
-
-#: XGBoost's category ids are integers below 2**24 (exact in float32).
-MAX_CATEGORY = 2**24 - 1
-#: XGBoost's feature indices are 32-bit (bst_feature_t).
-_MAX_FEATURES = 2**31 - 1
-
-
-def _ints(v, name: str) -> np.ndarray:
-    """A 1-D integer array from a document field, refusing floats, strings and nesting."""
-    arr = np.asarray(v if v is not None else [])
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iub"):
-        raise ModelFormatError(f"XGBoost field {name} is not a list of integers")
-    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise ModelFormatError(f"XGBoost field {name} holds an integer beyond int64")
-    return arr.astype(np.int64)
-
-
-def _count(value, name: str, *, low: int, high: int) -> int:
-    """A size declared in the document, checked for plausibility before anything uses it."""
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ModelFormatError(f"XGBoost {name} is {brief(value)}, not an integer") from None
-    if not low <= n <= high:
-        raise ModelFormatError(f"XGBoost {name} is {n}; a plausible model has {low}..{high}")
-    return n
 
 
 def _base_kind(objective: str) -> str:
@@ -249,12 +221,10 @@ def from_bytes(data: bytes, **kwargs) -> Model:
         is_json = True
     elif data.lstrip()[:1] == b"[":
         try:
-            dump = deep_json.loads(data.decode("utf-8"))
+            text = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise ModelFormatError(f"the XGBoost JSON dump is not UTF-8 text: {e}") from None
-        except ModelFormatError as e:
-            raise ModelFormatError(f"the XGBoost JSON dump is corrupt or truncated: {e}") from None
-        return from_dump(dump, **kwargs)
+        return from_dump(None, text=text, **kwargs)
     else:
         raise ModelFormatError("not an XGBoost JSON or UBJSON model (it does not start with '{')")
     dump_only = set(kwargs) - {"iteration_range"}
@@ -266,8 +236,6 @@ def from_bytes(data: bytes, **kwargs) -> Model:
 
 
 # ----- get_dump(dump_format="json") -------------------------------------------------------------
-
-_FEATURE_INDEX = re.compile(r"^f(\d+)$")
 
 
 @malformed_is_format_error("the XGBoost dump")
@@ -282,8 +250,10 @@ def from_dump(
     iteration_range=None,
     tree_weights=None,
     booster: str | None = None,
+    text: str | None = None,
 ) -> Model:
-    """A model from ``Booster.get_dump(dump_format="json", with_stats=True)``.
+    """A model from ``Booster.get_dump(dump_format="json", with_stats=True)`` (a list of each
+    tree's JSON text, bytes or parsed dict), or from the ``text`` of a dump file.
 
     A dump carries no base score, objective or class count: ``base_score`` (as XGBoost reports
     it, in output space), ``objective`` (default reg:squarederror) and ``n_outputs`` (the number
@@ -291,7 +261,7 @@ def from_dump(
 
     A dart model's dump lacks the trees' weights (``weight_drop``): pass them as
     ``tree_weights`` (one per tree), or the loaded model is not the model. ``booster="dart"``
-    without ``tree_weights`` is refused.
+    without ``tree_weights`` is refused. The core reads and checks the trees.
     """
     if iteration_range is not None:
         raise UnsupportedModelError("iteration_range is not available for dumps")
@@ -312,66 +282,33 @@ def from_dump(
         )
     objective = objective or "reg:squarederror"
     _check_objective(objective)
-    if not isinstance(dump, list) or not dump:
-        raise ModelFormatError("an XGBoost JSON dump is a non-empty list of trees")
-    k = _count(n_outputs or 1, "n_outputs", low=1, high=len(dump))
-    trees = []
-    for i, t in enumerate(dump):
-        if isinstance(t, bytes):
-            t = t.decode("utf-8")
-        if isinstance(t, str):
-            try:
-                t = deep_json.loads(t)
-            except ModelFormatError as e:
-                raise ModelFormatError(
-                    f"XGBoost dump tree {i} is not JSON ({e}): dump with "
-                    "get_dump(dump_format='json', with_stats=True)"
-                ) from None
-        if not isinstance(t, dict):
-            raise ModelFormatError(f"XGBoost dump tree {i} is not a tree object")
-        trees.append(t)
+    trees = None
+    if text is None:
+        if not isinstance(dump, list) or not dump:
+            raise ModelFormatError("an XGBoost JSON dump is a non-empty list of trees")
+        trees = [_dump_item_text(t) for t in dump]
     if tree_weights is not None:
-        tree_weights = np.asarray(tree_weights, dtype=np.float64)
-        if tree_weights.shape != (len(trees),) or not np.all(np.isfinite(tree_weights)):
-            raise ModelFormatError(
-                f"tree_weights must hold one finite weight per tree ({len(trees)}), got shape "
-                f"{tree_weights.shape}"
-            )
+        w = np.asarray(tree_weights, dtype=np.float64)
+        tree_weights = (w.ravel().tolist(), str(w.shape))
     names = list(feature_names) if feature_names is not None else None
-    parsed = [_flatten_dump_tree(t, names, i) for i, t in enumerate(trees)]
-    max_feature = max((int(p[0].max()) for p in parsed if p[0].size), default=-1)
-    if n_features is None:
-        n_features = len(names) if names is not None else max_feature + 1
-    n_features = _count(n_features, "n_features", low=0, high=_MAX_FEATURES)
-    if max_feature >= n_features:
-        raise ModelFormatError(f"the dump splits on feature {max_feature} of {n_features}")
-    builder = ForestBuilder(
-        n_features=n_features,
-        n_outputs=k,
-        less_equal=False,
-        f32_inputs=True,
-        max_category=MAX_CATEGORY,
+
+    def margin(k: int) -> np.ndarray:
+        base = _parse_base_score(base_score)
+        if base.size not in (1, k):
+            raise ModelFormatError(f"base_score has {base.size} values for {k} outputs")
+        return np.ascontiguousarray(base_margin(objective, np.broadcast_to(base, (k,))))
+
+    forest = _core.read_xgboost_dump(
+        text=text,
+        trees=trees,
+        n_outputs=_size(n_outputs or 1, "n_outputs"),
+        n_features=None if n_features is None else _size(n_features, "n_features"),
+        feature_names=None if names is None else [n if isinstance(n, str) else None for n in names],
+        tree_weights=tree_weights,
+        base_margin=margin,
     )
-    for i, (feature, threshold, left, right, default_left, cover, values, cats) in enumerate(
-        parsed
-    ):
-        builder.add_tree(
-            feature=feature,
-            threshold=threshold,
-            left=left,
-            right=right,
-            default_left=default_left,
-            cover=cover,
-            values=values if tree_weights is None else values * tree_weights[i],
-            output=i % k,
-            categories=cats,
-        )
-    base = _parse_base_score(base_score)
-    if base.size not in (1, k):
-        raise ModelFormatError(f"base_score has {base.size} values for {k} outputs")
-    base = base_margin(objective, np.broadcast_to(base, (k,)))
     return Model(
-        forest=builder.build(base),
+        forest=forest,
         feature_names=names,
         objective=objective,
         link=_link(objective),
@@ -380,102 +317,37 @@ def from_dump(
     )
 
 
-def _dump_id(node, field: str, tree: int) -> int:
-    v = node.get(field)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ModelFormatError(
-            f"XGBoost dump tree {tree}: a node's {field} is {brief(v)}, not an id"
-        )
-    return v
-
-
-def _flatten_dump_tree(tree: dict, names, index: int):
-    """One dump tree as arrays, its nodes renumbered in pre-order (a pruned tree's ids have
-    gaps). Iterative, so trees of any depth load; each node must be reached exactly once, and
-    its ``children`` must be the nodes its ``yes``/``no`` name."""
-    nodes = []  # in pre-order: (node object, parent position, is_left)
-    seen = set()
-    stack = [(tree, -1, False)]
-    while stack:
-        node, parent, is_left = stack.pop()
-        if not isinstance(node, dict):
-            raise ModelFormatError(f"XGBoost dump tree {index}: a node is not an object")
-        nid = _dump_id(node, "nodeid", index)
-        if nid in seen:
-            raise ModelFormatError(f"XGBoost dump tree {index}: node id {nid} appears twice")
-        seen.add(nid)
-        position = len(nodes)
-        nodes.append((node, parent, is_left))
-        if "leaf" in node:
-            if node.get("children"):
-                raise ModelFormatError(f"XGBoost dump tree {index}: leaf {nid} has children")
-            continue
-        children = node.get("children")
-        yes, no = _dump_id(node, "yes", index), _dump_id(node, "no", index)
-        miss = _dump_id(node, "missing", index)
-        if not isinstance(children, list) or len(children) != 2 or yes == no:
-            raise ModelFormatError(
-                f"XGBoost dump tree {index}: split {nid} needs two distinct children"
-            )
-        if not all(isinstance(c, dict) for c in children):
-            raise ModelFormatError(f"XGBoost dump tree {index}: a child of {nid} is not a node")
-        ids = [_dump_id(c, "nodeid", index) for c in children]
-        if sorted(ids) != sorted([yes, no]) or miss not in (yes, no):
-            raise ModelFormatError(
-                f"XGBoost dump tree {index}: split {nid} has children {ids}, but yes={yes}, "
-                f"no={no}, missing={miss}"
-            )
-        by_id = dict(zip(ids, children))
-        # Pushed right first so that the left (yes) subtree comes next in pre-order.
-        stack.append((by_id[no], position, False))
-        stack.append((by_id[yes], position, True))
-    with np.errstate(over="ignore"):  # decimals beyond float32 become +-inf, as in XGBoost
-        return _dump_arrays(nodes, names, index)
-
-
-def _dump_arrays(nodes, names, index: int):
-    n = len(nodes)
-    feature = np.full(n, -1, dtype=np.int64)
-    threshold = np.zeros(n)
-    left = np.full(n, -1, dtype=np.int64)
-    right = np.full(n, -1, dtype=np.int64)
-    default_left = np.zeros(n, dtype=bool)
-    cover = np.zeros(n)
-    values = np.zeros(n)
-    cats = {}
-    for position, (node, parent, is_left) in enumerate(nodes):
-        if parent >= 0:
-            (left if is_left else right)[parent] = position
-        cover[position] = np.float32(float(node.get("cover", 0.0)))
-        if "leaf" in node:
-            values[position] = np.float32(float(node["leaf"]))
-            continue
+def _dump_item_text(tree) -> str | None:
+    """A dump tree as JSON text for the core: text as it is, bytes decoded, a parsed tree (dict)
+    written back; None for anything else (the core says which tree is no tree object)."""
+    if isinstance(tree, bytes):
+        return tree.decode("utf-8")
+    if isinstance(tree, str):
+        return tree
+    if isinstance(tree, dict):
         try:
-            split = node["split"]
-            cond = node["split_condition"]
-        except KeyError as e:
+            return json.dumps(tree, default=_json_scalar)
+        except RecursionError:
             raise ModelFormatError(
-                f"XGBoost dump tree {index}: node {node['nodeid']} lacks the field {e}"
+                "a dump tree given as a dict is nested too deeply to read: pass the dump's JSON "
+                "text (get_dump(dump_format='json', with_stats=True)) instead"
             ) from None
-        feature[position] = _feature_index(split, names)
-        # "yes" is taken when x < condition, or when the category is in the listed set.
-        default_left[position] = node["missing"] == node["yes"]
-        if isinstance(cond, list):
-            cats[position] = (_ints(cond, "split_condition"), True)
-        else:
-            threshold[position] = np.float32(float(cond))
-    return feature, threshold, left, right, default_left, cover, values, cats
+        except ValueError as e:  # a cycle
+            raise ModelFormatError(f"a dump tree given as a dict is not a tree ({e})") from None
+    return None
 
 
-def _feature_index(split, names) -> int:
-    if names is not None:
-        try:
-            return names.index(str(split))
-        except ValueError:
-            pass
-    m = _FEATURE_INDEX.match(str(split))
-    if m:
-        return int(m.group(1))
-    raise ModelFormatError(
-        f"the dump splits on feature {brief(split)}: pass feature_names= to map names to columns"
-    )
+def _json_scalar(value):
+    """numpy scalars in a parsed dump tree, as Python numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _size(value, name: str) -> int:
+    """An integer option (checked for range by the core), clamped into int64."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ModelFormatError(f"XGBoost {name} is {brief(value)}, not an integer") from None
+    return max(min(n, 2**62), -(2**62))

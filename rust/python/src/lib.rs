@@ -38,6 +38,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shap::path_shap_interaction_summary, m)?)?;
     m.add_function(wrap_pyfunction!(shap::path_data_covers, m)?)?;
     m.add_function(wrap_pyfunction!(xgboost::read_xgboost_model, m)?)?;
+    m.add_function(wrap_pyfunction!(xgboost::read_xgboost_dump, m)?)?;
     m.add("max_threads", treelens_core::parallel::max_threads())?;
     m.add(
         "available_threads",

@@ -1,4 +1,5 @@
-//! `treelens._core.read_xgboost_model`: XGBoost's saved model bytes straight into a forest.
+//! `treelens._core.read_xgboost_model` / `read_xgboost_dump`: XGBoost's saved model bytes and
+//! JSON dumps straight into a forest.
 
 use crate::errors::CoreError;
 use crate::forest::PyForest;
@@ -7,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::sync::Arc;
 use treelens_core::formats::xgboost::{read, BaseTransform, Encoding, Options};
+use treelens_core::formats::xgboost_dump::{read_dump, DumpOptions, DumpSource};
 use treelens_core::Forest;
 
 /// Reads a model saved by `save_model` / `save_raw` (UBJSON, or JSON when `json`); returns the
@@ -81,4 +83,49 @@ pub fn read_xgboost_model<'py>(
         },
         meta,
     ))
+}
+
+/// Reads an XGBoost JSON dump: a file's `text`, or `trees` (each tree's JSON text, None for an
+/// item that is no text), straight into a forest. `base_margin(n_outputs)` gives the base score
+/// in margin space (the caller parses and checks it after the trees, as before).
+#[pyfunction]
+#[pyo3(signature = (*, text, trees, n_outputs, n_features, feature_names, tree_weights, base_margin))]
+#[allow(clippy::too_many_arguments)]
+pub fn read_xgboost_dump<'py>(
+    py: Python<'py>,
+    text: Option<String>,
+    trees: Option<Vec<Option<String>>>,
+    n_outputs: i64,
+    n_features: Option<i64>,
+    feature_names: Option<Vec<Option<String>>>,
+    tree_weights: Option<(Vec<f64>, String)>,
+    base_margin: Bound<'py, PyAny>,
+) -> PyResult<PyForest> {
+    let source = match (text, trees) {
+        (Some(text), None) => DumpSource::Text(text),
+        (None, Some(trees)) => DumpSource::Trees(trees),
+        _ => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "read_xgboost_dump takes text or trees",
+            ))
+        }
+    };
+    let opts = DumpOptions {
+        n_outputs,
+        n_features,
+        feature_names,
+        tree_weights,
+    };
+    let mut parts = py
+        .detach(|| treelens_core::error::guarded(|| read_dump(&source, &opts)))
+        .map_err(CoreError)?;
+    drop(source);
+    let margin: PyReadonlyArray1<f64> = base_margin.call1((parts.n_outputs,))?.extract()?;
+    parts.base_score = margin.as_array().to_vec();
+    let forest = py
+        .detach(|| treelens_core::error::guarded(|| Forest::new(parts)))
+        .map_err(CoreError)?;
+    Ok(PyForest {
+        inner: Arc::new(forest),
+    })
 }

@@ -9,8 +9,11 @@ mod lightgbm_tree;
 pub mod ubjson;
 pub mod value;
 pub mod xgboost;
+pub mod xgboost_dump;
 
 #[cfg(test)]
 mod lightgbm_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod xgboost_dump_tests;

@@ -53,18 +53,7 @@ fn to_ubjson(v: &Value, out: &mut Vec<u8>) {
             len(s.len(), out);
             out.extend_from_slice(s.as_bytes());
         }
-        Value::Ints(a) => {
-            out.extend_from_slice(b"[$L#");
-            len(a.len(), out);
-            a.iter()
-                .for_each(|x| out.extend_from_slice(&x.to_be_bytes()));
-        }
-        Value::Floats(a) => {
-            out.extend_from_slice(b"[$d#");
-            len(a.len(), out);
-            a.iter()
-                .for_each(|x| out.extend_from_slice(&(*x as f32).to_be_bytes()));
-        }
+        Value::Packed(_) => unreachable!("JSON documents hold no packed arrays"),
         Value::Array(items) => {
             out.push(b'[');
             items.iter().for_each(|x| to_ubjson(x, out));

@@ -2,9 +2,9 @@
 //!
 //! Iterative (an explicit stack), and every declared length or count is checked against the
 //! bytes that remain before anything is allocated from it: a few bytes never claim a huge
-//! container. Typed arrays of numbers come back packed ([`Value::Ints`], [`Value::Floats`]).
+//! container. Typed arrays of numbers stay packed in the bytes ([`Value::Packed`]).
 
-use super::value::Value;
+use super::value::{Packed, Value};
 use crate::error::{Error, Result};
 
 fn corrupt(what: &str, pos: usize) -> Error {
@@ -196,39 +196,13 @@ impl<'a> Reader<'a> {
         Ok((kind, Some(count), None))
     }
 
-    /// A typed array of `count` numbers of type `kind` (its size already checked).
+    /// A typed array of `count` numbers of type `kind` (its size already checked), left
+    /// packed in the bytes.
     fn typed_array(&mut self, kind: u8, count: usize) -> Result<Value> {
         let size = number_size(kind).unwrap_or(1);
-        let raw = self.take(count * size)?;
-        Ok(match kind {
-            b'd' => Value::Floats(
-                raw.chunks_exact(4)
-                    .map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64)
-                    .collect(),
-            ),
-            b'D' => Value::Floats(
-                raw.chunks_exact(8)
-                    .map(|b| f64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
-                    .collect(),
-            ),
-            b'i' => Value::Ints(raw.iter().map(|&b| b as i8 as i64).collect()),
-            b'U' => Value::Ints(raw.iter().map(|&b| b as i64).collect()),
-            b'I' => Value::Ints(
-                raw.chunks_exact(2)
-                    .map(|b| i16::from_be_bytes([b[0], b[1]]) as i64)
-                    .collect(),
-            ),
-            b'l' => Value::Ints(
-                raw.chunks_exact(4)
-                    .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as i64)
-                    .collect(),
-            ),
-            _ => Value::Ints(
-                raw.chunks_exact(8)
-                    .map(|b| i64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
-                    .collect(),
-            ),
-        })
+        let start = self.pos;
+        self.take(count * size)?;
+        Ok(Value::Packed(Packed { kind, start, count }))
     }
 }
 

@@ -1,6 +1,98 @@
 //! A parsed JSON / UBJSON document: the values both formats share.
 
-/// One value of a document. Typed UBJSON arrays of numbers stay packed (`Ints`, `Floats`).
+/// A typed UBJSON array of numbers, left undecoded in the document's bytes: `count` big-endian
+/// numbers of UBJSON type `kind` from byte `start`. A reader decodes it once, straight into
+/// where the numbers go (no intermediate array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packed {
+    pub kind: u8,
+    pub start: usize,
+    pub count: usize,
+}
+
+impl Packed {
+    /// Bytes one number takes.
+    pub fn width(&self) -> usize {
+        match self.kind {
+            b'i' | b'U' => 1,
+            b'I' => 2,
+            b'l' | b'd' => 4,
+            _ => 8,
+        }
+    }
+
+    pub fn is_float(&self) -> bool {
+        matches!(self.kind, b'd' | b'D')
+    }
+
+    /// The raw bytes in `src` (empty if `src` is not the document it was read from: never a
+    /// panic).
+    fn raw<'a>(&self, src: &'a [u8]) -> &'a [u8] {
+        let end = self.start.saturating_add(self.count.saturating_mul(self.width()));
+        src.get(self.start..end).unwrap_or(&[])
+    }
+
+    /// Appends the numbers as integers (floats truncated: callers check `is_float` first).
+    pub fn ints_into(&self, src: &[u8], out: &mut Vec<i64>) {
+        let raw = self.raw(src);
+        match self.kind {
+            b'i' => out.extend(raw.iter().map(|&b| b as i8 as i64)),
+            b'U' => out.extend(raw.iter().map(|&b| b as i64)),
+            b'I' => out.extend(
+                raw.chunks_exact(2)
+                    .map(|b| i16::from_be_bytes([b[0], b[1]]) as i64),
+            ),
+            b'l' => out.extend(
+                raw.chunks_exact(4)
+                    .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as i64),
+            ),
+            b'L' => out.extend(
+                raw.chunks_exact(8)
+                    .map(|b| i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
+            ),
+            _ => out.extend(self.floats(src).map(|f| f as i64)),
+        }
+    }
+
+    /// The numbers as float64 (integers converted, float32 widened).
+    pub fn floats<'a>(&self, src: &'a [u8]) -> Box<dyn Iterator<Item = f64> + 'a> {
+        let raw = self.raw(src);
+        match self.kind {
+            b'd' => Box::new(
+                raw.chunks_exact(4)
+                    .map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64),
+            ),
+            b'D' => Box::new(
+                raw.chunks_exact(8)
+                    .map(|b| f64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
+            ),
+            _ => {
+                let mut ints = Vec::with_capacity(self.count);
+                self.ints_into(src, &mut ints);
+                Box::new(ints.into_iter().map(|i| i as f64))
+            }
+        }
+    }
+
+    /// Appends the numbers rounded to float32 and widened (integers go to float32 directly).
+    pub fn float32s_into(&self, src: &[u8], out: &mut Vec<f64>) {
+        let raw = self.raw(src);
+        match self.kind {
+            b'd' => out.extend(
+                raw.chunks_exact(4)
+                    .map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64),
+            ),
+            b'D' => out.extend(self.floats(src).map(|x| x as f32 as f64)),
+            _ => {
+                let mut ints = Vec::with_capacity(self.count);
+                self.ints_into(src, &mut ints);
+                out.extend(ints.into_iter().map(|i| i as f32 as f64));
+            }
+        }
+    }
+}
+
+/// One value of a document. Typed UBJSON arrays of numbers stay packed in the bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Null,
@@ -8,10 +100,8 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(String),
-    /// A typed array of integers (UBJSON `[$i#`, `[$U#`, `[$l#`...).
-    Ints(Vec<i64>),
-    /// A typed array of floats (UBJSON `[$d#`, `[$D#`), widened to f64.
-    Floats(Vec<f64>),
+    /// A typed array of numbers (UBJSON `[$i#`, `[$l#`, `[$d#`...), undecoded.
+    Packed(Packed),
     Array(Vec<Value>),
     /// Keys in document order; a repeated key's last value wins (as in Python's dict).
     Object(Vec<(String, Value)>),
@@ -34,8 +124,7 @@ impl Value {
     pub fn array_len(&self) -> Option<usize> {
         match self {
             Value::Array(v) => Some(v.len()),
-            Value::Ints(v) => Some(v.len()),
-            Value::Floats(v) => Some(v.len()),
+            Value::Packed(p) => Some(p.count),
             _ => None,
         }
     }
@@ -48,8 +137,7 @@ impl Value {
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
-            Value::Ints(v) => !v.is_empty(),
-            Value::Floats(v) => !v.is_empty(),
+            Value::Packed(p) => p.count > 0,
             Value::Array(v) => !v.is_empty(),
             Value::Object(v) => !v.is_empty(),
         }
@@ -61,7 +149,7 @@ impl Value {
             Value::Null => "None".into(),
             Value::Bool(b) => if *b { "True" } else { "False" }.into(),
             Value::Int(i) => i.to_string(),
-            Value::Float(f) => format!("{f:?}"),
+            Value::Float(f) => py_repr(*f),
             Value::Str(s) => {
                 let text = format!("'{s}'");
                 if text.chars().count() <= 60 {
@@ -94,6 +182,28 @@ impl Drop for Value {
                 _ => {}
             }
         }
+    }
+}
+
+/// A float as Python's `repr` writes it (`1e+39`, `1.5e-05`, `nan`), for messages.
+pub fn py_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    // Rust's Debug switches to an exponent where Python's repr does (below 1e-4, from 1e16).
+    let text = format!("{f:?}");
+    match text.split_once('e') {
+        Some((mantissa, exp)) => {
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            format!("{mantissa}e{sign}{digits:0>2}")
+        }
+        None => text,
     }
 }
 

@@ -12,14 +12,14 @@ use crate::forest::ForestParts;
 /// XGBoost's category ids are integers below 2**24 (exact in float32).
 const MAX_CATEGORY: i64 = (1 << 24) - 1;
 /// XGBoost's feature indices are 32-bit; its deleted nodes carry this index.
-const MAX_FEATURES: i64 = (1 << 31) - 1;
+pub(super) const MAX_FEATURES: i64 = (1 << 31) - 1;
 const DELETED_NODE: i64 = (1 << 31) - 1;
 /// More outputs than this is no plausible model (and would allocate per output).
 const MAX_OUTPUTS: i64 = 1 << 20;
 /// Largest total size of the categorical bitsets of one model (32-bit words: 256 MiB).
 const MAX_BITSET_WORDS: usize = 1 << 26;
 /// How far a node's cover may differ from the sum of its children's (relative).
-const COVER_TOLERANCE: f64 = 1e-3;
+pub(super) const COVER_TOLERANCE: f64 = 1e-3;
 
 /// How an objective's base score maps to the margin (checked here, transformed by the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,12 +106,16 @@ fn get_or<'a>(obj: &'a Value, k: &str, default: &'a Value) -> Result<&'a Value> 
 }
 
 /// A 1-D integer array from a document field, refusing floats, strings and nesting.
-fn ints(v: Option<&Value>, name: &str) -> Result<Vec<i64>> {
+fn ints(src: &[u8], v: Option<&Value>, name: &str) -> Result<Vec<i64>> {
     let bad = || format_err(format!("XGBoost field {name} is not a list of integers"));
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Ints(a)) => Ok(a.clone()),
-        Some(Value::Floats(a)) if a.is_empty() => Ok(Vec::new()),
+        Some(Value::Packed(p)) if p.is_float() && p.count > 0 => Err(bad()),
+        Some(Value::Packed(p)) => {
+            let mut out = Vec::with_capacity(p.count);
+            p.ints_into(src, &mut out);
+            Ok(out)
+        }
         Some(Value::Array(items)) => items
             .iter()
             .map(|x| match x {
@@ -127,12 +131,15 @@ fn ints(v: Option<&Value>, name: &str) -> Result<Vec<i64>> {
 /// A 1-D float array from a document field, rounded to float32: XGBoost keeps float32 values,
 /// which its JSON writes as decimals; rounding them back makes a JSON and a UBJSON file of one
 /// model load bitwise identically.
-fn float32s(v: Option<&Value>, name: &str) -> Result<Vec<f64>> {
+fn float32s(src: &[u8], v: Option<&Value>, name: &str) -> Result<Vec<f64>> {
     let bad = || format_err(format!("XGBoost field {name} is not a list of numbers"));
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Floats(a)) => Ok(a.iter().map(|&x| x as f32 as f64).collect()),
-        Some(Value::Ints(a)) => Ok(a.iter().map(|&x| x as f32 as f64).collect()),
+        Some(Value::Packed(p)) => {
+            let mut out = Vec::with_capacity(p.count);
+            p.float32s_into(src, &mut out);
+            Ok(out)
+        }
         Some(Value::Array(items)) => {
             // numpy's dtypes: all booleans is no list of numbers; an all-integer list converts
             // from int64 directly (int64 -> float32), a list with a float through float64.
@@ -164,12 +171,11 @@ fn float32s(v: Option<&Value>, name: &str) -> Result<Vec<f64>> {
 }
 
 /// Plain float64 numbers (the stored categories).
-fn float64s(v: Option<&Value>, name: &str) -> Result<Vec<f64>> {
+fn float64s(src: &[u8], v: Option<&Value>, name: &str) -> Result<Vec<f64>> {
     let bad = || format_err(format!("XGBoost field {name} is not a list of numbers"));
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Floats(a)) => Ok(a.clone()),
-        Some(Value::Ints(a)) => Ok(a.iter().map(|&x| x as f64).collect()),
+        Some(Value::Packed(p)) => Ok(p.floats(src).collect()),
         Some(Value::Array(items)) => items
             .iter()
             .map(|x| match x {
@@ -293,7 +299,7 @@ fn tree_width(tree: &Value, index: usize) -> Result<usize> {
 }
 
 /// Parses a base score: `"5E-1"`, `"[5E-1]"` (xgboost >= 3.1), `"[1E0,2E0]"`, or numbers.
-fn base_score(v: Option<&Value>) -> Result<Vec<f64>> {
+fn base_score(src: &[u8], v: Option<&Value>) -> Result<Vec<f64>> {
     let text = match v {
         None => return Ok(vec![0.5]),
         Some(Value::Str(s)) => s.clone(),
@@ -301,7 +307,7 @@ fn base_score(v: Option<&Value>) -> Result<Vec<f64>> {
         Some(Value::Float(f)) => return Ok(vec![*f]),
         Some(Value::Bool(b)) => if *b { "True" } else { "False" }.to_string(),
         Some(Value::Null) => "None".to_string(),
-        Some(list) => return float64s(Some(list), "base_score"),
+        Some(list) => return float64s(src, Some(list), "base_score"),
     };
     let inner = text.trim().trim_matches(|c| c == '[' || c == ']');
     inner
@@ -323,7 +329,7 @@ fn array_text(values: &[f64]) -> String {
 }
 
 /// The trees collected so far, in the core's flat layout.
-struct Builder {
+pub(super) struct Builder {
     parts: ForestParts,
     set_words: Vec<u32>,
     bitset_words: usize,
@@ -331,7 +337,9 @@ struct Builder {
 }
 
 /// Reads a parsed XGBoost model document.
-pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
+/// Reads a parsed XGBoost model document; `src` holds the bytes of its packed arrays (the
+/// UBJSON document; empty for JSON).
+pub fn read_document(doc: &Value, src: &[u8], opts: &Options) -> Result<Document> {
     let not_a_model = || {
         format_err("not an XGBoost model document (no learner/objective/gradient_booster)".into())
     };
@@ -360,7 +368,7 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
             let model_doc = key(key(booster, "gbtree")?, "model")?;
             let empty = Value::Array(Vec::new());
             let drop = get(booster, "weight_drop")?.unwrap_or(&empty);
-            (model_doc, Some(float32s(Some(drop), "weight_drop")?))
+            (model_doc, Some(float32s(src, Some(drop), "weight_drop")?))
         }
         other => {
             return Err(Error::UnsupportedModel(format!(
@@ -380,7 +388,7 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
         }
     };
     let n_trees = trees.len();
-    let tree_info = ints(model_doc.get("tree_info"), "tree_info")?;
+    let tree_info = ints(src, model_doc.get("tree_info"), "tree_info")?;
     if tree_info.len() != n_trees {
         return Err(format_err(format!(
             "tree_info has {} entries for {n_trees} trees",
@@ -455,7 +463,7 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
             )));
         }
     }
-    let mut base = base_score(get(mparam, "base_score")?)?;
+    let mut base = base_score(src, get(mparam, "base_score")?)?;
     if base.len() == 1 {
         base = vec![base[0]; n_outputs];
     } else if base.len() != n_outputs {
@@ -482,7 +490,7 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
 
     // Which trees: iteration_range (begin, end) as in Booster.predict; (0, 0) means all.
     let indptr = match model_doc.get("iteration_indptr") {
-        Some(v) if length(Some(v))? > 0 => ints(Some(v), "iteration_indptr")?,
+        Some(v) if length(Some(v))? > 0 => ints(src, Some(v), "iteration_indptr")?,
         _ => {
             let gparam_empty = Value::Object(Vec::new());
             let gparam = model_doc.get("gbtree_model_param").unwrap_or(&gparam_empty);
@@ -549,7 +557,7 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
     b.reserve(nodes);
     for i in selected {
         let w = weights.as_ref().map_or(1.0, |w| w[i]);
-        add_tree(&mut b, &trees[i], tree_info[i], w, i, widths[i])?;
+        add_tree(&mut b, src, &trees[i], tree_info[i], w, i, widths[i])?;
     }
     if b.n_trees == 0 {
         return Err(format_err("the model has no trees".into()));
@@ -569,12 +577,12 @@ pub fn read_document(doc: &Value, opts: &Options) -> Result<Document> {
         feature_names,
         feature_types,
         trees_per_round: (n_iter > 0).then(|| (indptr[1] - indptr[0]) as usize),
-        category_encodings: category_encodings(model_doc)?,
+        category_encodings: category_encodings(src, model_doc)?,
     })
 }
 
 /// `cats.enc` of xgboost >= 3.1: per feature its stored categories (values, UTF-8 offsets).
-fn category_encodings(model_doc: &Value) -> Result<Vec<Option<CategoryEncoding>>> {
+fn category_encodings(src: &[u8], model_doc: &Value) -> Result<Vec<Option<CategoryEncoding>>> {
     let Some(cats) = model_doc.get("cats").filter(|c| c.is_object()) else {
         return Ok(Vec::new());
     };
@@ -593,9 +601,9 @@ fn category_encodings(model_doc: &Value) -> Result<Vec<Option<CategoryEncoding>>
             if !e.is_object() {
                 return Ok(None);
             }
-            let values = float64s(e.get("values"), "cats values")?;
+            let values = float64s(src, e.get("values"), "cats values")?;
             let offsets = match e.get("offsets") {
-                Some(o) if length(Some(o))? > 0 => Some(ints(Some(o), "cats offsets")?),
+                Some(o) if length(Some(o))? > 0 => Some(ints(src, Some(o), "cats offsets")?),
                 _ => None,
             };
             Ok(Some((values, offsets)))
@@ -604,7 +612,26 @@ fn category_encodings(model_doc: &Value) -> Result<Vec<Option<CategoryEncoding>>
 }
 
 impl Builder {
-    fn reserve(&mut self, nodes: usize) {
+    pub(super) fn new(parts: ForestParts) -> Self {
+        Builder {
+            parts,
+            set_words: Vec::new(),
+            bitset_words: 0,
+            n_trees: 0,
+        }
+    }
+
+    pub(super) fn parts_mut(&mut self) -> &mut ForestParts {
+        &mut self.parts
+    }
+
+    /// The forest parts, with the categorical sets' words.
+    pub(super) fn finish(mut self) -> ForestParts {
+        self.parts.category_words = std::mem::take(&mut self.set_words);
+        self.parts
+    }
+
+    pub(super) fn reserve(&mut self, nodes: usize) {
         let p = &mut self.parts;
         p.feature.reserve(nodes);
         p.threshold.reserve(nodes);
@@ -617,8 +644,8 @@ impl Builder {
         p.category_set.reserve(nodes);
     }
 
-    /// Adds one categorical set (its members go right, as in XGBoost).
-    fn add_set(&mut self, cats: &[i64]) -> Result<i64> {
+    /// Adds one categorical set (its members go right in XGBoost's models, left in its dumps).
+    pub(super) fn add_set(&mut self, cats: &[i64], members_left: bool) -> Result<i64> {
         let budget = MAX_BITSET_WORDS - self.bitset_words;
         let mut n_words = 0usize;
         if let (Some(&min), Some(&max)) = (cats.iter().min(), cats.iter().max()) {
@@ -649,7 +676,7 @@ impl Builder {
         }
         self.bitset_words += n_words;
         self.parts.category_offsets.push(self.set_words.len());
-        self.parts.category_members_left.push(false);
+        self.parts.category_members_left.push(members_left);
         Ok(self.parts.category_members_left.len() as i64 - 1)
     }
 }
@@ -738,6 +765,7 @@ fn tree_shape(
 
 fn add_tree(
     b: &mut Builder,
+    src: &[u8],
     tree: &Value,
     output: i64,
     weight: f64,
@@ -748,15 +776,15 @@ fn add_tree(
         tree.get(name)
             .ok_or_else(|| format_err(format!("XGBoost tree {index} lacks the field '{name}'")))
     };
-    let left = ints(Some(field("left_children")?), "left_children")?;
-    let right = ints(Some(field("right_children")?), "right_children")?;
-    let feature = ints(Some(field("split_indices")?), "split_indices")?;
-    let cond = float32s(Some(field("split_conditions")?), "split_conditions")?;
-    let default_left = ints(Some(field("default_left")?), "default_left")?;
-    let cover = float32s(Some(field("sum_hessian")?), "sum_hessian")?;
+    let left = ints(src, Some(field("left_children")?), "left_children")?;
+    let right = ints(src, Some(field("right_children")?), "right_children")?;
+    let feature = ints(src, Some(field("split_indices")?), "split_indices")?;
+    let cond = float32s(src, Some(field("split_conditions")?), "split_conditions")?;
+    let default_left = ints(src, Some(field("default_left")?), "default_left")?;
+    let cover = float32s(src, Some(field("sum_hessian")?), "sum_hessian")?;
     let n = left.len();
     let split_type = match tree.get("split_type") {
-        Some(v) => ints(Some(v), "split_type")?,
+        Some(v) => ints(src, Some(v), "split_type")?,
         None => vec![0; n],
     };
     for (name, len) in [
@@ -806,7 +834,7 @@ fn add_tree(
         let leaf_weights = tree.get("leaf_weights");
         if leaf_weights.is_some_and(|v| length(Some(v)).unwrap_or(0) > 0) {
             // xgboost >= 3.1 keeps leaf vectors apart; a leaf's right child indexes them.
-            let lw = float32s(leaf_weights, "leaf_weights")?;
+            let lw = float32s(src, leaf_weights, "leaf_weights")?;
             if lw.len() % width != 0 {
                 return Err(format_err(
                     "a multi-output XGBoost tree has ragged leaf weights".into(),
@@ -830,6 +858,7 @@ fn add_tree(
             values
         } else {
             let weights = float32s(
+                src,
                 Some(
                     tree.get("base_weights")
                         .ok_or_else(|| malformed("KeyError: 'base_weights'".into()))?,
@@ -850,14 +879,14 @@ fn add_tree(
     };
 
     // Categorical splits: categories listed in the split go right; everything else left.
-    let cat_nodes = ints(tree.get("categories_nodes"), "categories_nodes")?;
+    let cat_nodes = ints(src, tree.get("categories_nodes"), "categories_nodes")?;
     let mut listed = vec![false; n];
     let mut node_sets: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
     let mut cats = Vec::new();
     if !cat_nodes.is_empty() {
-        cats = ints(tree.get("categories"), "categories")?;
-        let seg = ints(tree.get("categories_segments"), "categories_segments")?;
-        let size = ints(tree.get("categories_sizes"), "categories_sizes")?;
+        cats = ints(src, tree.get("categories"), "categories")?;
+        let seg = ints(src, tree.get("categories_segments"), "categories_segments")?;
+        let size = ints(src, tree.get("categories_sizes"), "categories_sizes")?;
         if seg.len() != cat_nodes.len() || size.len() != cat_nodes.len() {
             return Err(format_err(format!(
                 "XGBoost tree {index}: {} categorical nodes, {} segments and {} sizes",
@@ -950,7 +979,7 @@ fn add_tree(
     let first_set = b.parts.category_members_left.len() as i64;
     let mut set_of = vec![-1i64; m];
     for (k, (node, range)) in node_sets.iter().enumerate() {
-        let s = b.add_set(&cats[range.clone()])?;
+        let s = b.add_set(&cats[range.clone()], false)?;
         debug_assert_eq!(s, first_set + k as i64);
         set_of[*node] = s;
     }
@@ -984,17 +1013,18 @@ pub enum Encoding {
 
 /// Reads an XGBoost model saved by `save_model` / `save_raw` (UBJSON or JSON).
 pub fn read(data: &[u8], encoding: Encoding, opts: &Options) -> Result<Document> {
-    let doc = match encoding {
-        Encoding::Ubjson => super::ubjson::parse(data)?,
+    let (doc, src) = match encoding {
+        Encoding::Ubjson => (super::ubjson::parse(data)?, data),
         Encoding::Json => {
             let text = std::str::from_utf8(data).map_err(|e| {
                 format_err(format!("the XGBoost JSON model is not UTF-8 text: {e}"))
             })?;
-            super::json::parse(text).map_err(|e| {
+            let doc = super::json::parse(text).map_err(|e| {
                 format_err(format!(
                     "the XGBoost JSON model is corrupt or truncated: {e}"
                 ))
-            })?
+            })?;
+            (doc, &[][..])
         }
     };
     if !doc.is_object() {
@@ -1002,5 +1032,5 @@ pub fn read(data: &[u8], encoding: Encoding, opts: &Options) -> Result<Document>
             "not an XGBoost model document (not an object)".into(),
         ));
     }
-    read_document(&doc, opts)
+    read_document(&doc, src, opts)
 }
