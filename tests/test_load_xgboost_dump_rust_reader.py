@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import numpy as np
 import pandas as pd
@@ -130,11 +131,15 @@ def _same_outcome(dump, kw):
     if isinstance(new, tuple) or isinstance(old, tuple):
         assert isinstance(new, tuple) and isinstance(old, tuple), (new, old)
         assert new[0] == old[0], (new, old)
-        if "malformed" not in old[1]:
-            assert new[1] == old[1]
+        if "malformed" not in old[1]:  # the JSON parsers word their details differently
+            assert _json_detail_cut(new[1]) == _json_detail_cut(old[1])
         return new
     assert_same_model(new, old)
     return None
+
+
+def _json_detail_cut(message: str) -> str:
+    return re.sub(r"not valid JSON: .*?(?=\): dump with|$)", "not valid JSON", message)
 
 
 ODD = [-1, 0, 1, 2, 3, 2**31 - 1, 2**40, 1.5, -0.0, "x", "f3", "f99", "2.5", "nan", "", None, [],

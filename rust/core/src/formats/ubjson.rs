@@ -206,10 +206,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The elements of an open container: an object's keys stay beside their values (no second
+/// vector to zip at the end).
+enum Items {
+    Array(Vec<Value>),
+    Object(Vec<(String, Value)>),
+}
+
 /// An open container on the decoder's stack.
 struct Frame {
-    items: Vec<Value>,
-    keys: Option<Vec<String>>,
+    items: Items,
     /// The shared type marker, or None.
     kind: Option<u8>,
     /// Elements still to read, or None until the closing bracket.
@@ -219,10 +225,14 @@ struct Frame {
 
 impl Frame {
     fn into_value(self) -> Value {
-        match self.keys {
-            Some(keys) => Value::Object(keys.into_iter().zip(self.items).collect()),
-            None => Value::Array(self.items),
+        match self.items {
+            Items::Object(items) => Value::Object(items),
+            Items::Array(items) => Value::Array(items),
         }
+    }
+
+    fn is_object(&self) -> bool {
+        matches!(self.items, Items::Object(_))
     }
 }
 
@@ -241,8 +251,11 @@ pub fn parse(data: &[u8]) -> Result<Value> {
             match (is_object, kind, count) {
                 (false, Some(k), Some(c)) => value = Some(r.typed_array(k, c)?),
                 _ => stack.push(Frame {
-                    items: Vec::new(),
-                    keys: is_object.then(Vec::new),
+                    items: if is_object {
+                        Items::Object(Vec::new())
+                    } else {
+                        Items::Array(Vec::new())
+                    },
                     kind,
                     left: count,
                     key: None,
@@ -258,10 +271,10 @@ pub fn parse(data: &[u8]) -> Result<Value> {
                 let Some(top) = stack.last_mut() else {
                     return Ok(v);
                 };
-                if let (Some(keys), Some(k)) = (top.keys.as_mut(), top.key.take()) {
-                    keys.push(k);
+                match &mut top.items {
+                    Items::Object(items) => items.push((top.key.take().unwrap_or_default(), v)),
+                    Items::Array(items) => items.push(v),
                 }
-                top.items.push(v);
                 if let Some(left) = top.left.as_mut() {
                     *left -= 1;
                 }
@@ -269,7 +282,7 @@ pub fn parse(data: &[u8]) -> Result<Value> {
             let Some(top) = stack.last_mut() else {
                 return Err(Error::Internal("UBJSON decoder lost its stack".into()));
             };
-            let is_object = top.keys.is_some();
+            let is_object = top.is_object();
             if let Some(left) = top.left {
                 if left == 0 {
                     value = stack.pop().map(Frame::into_value);

@@ -28,7 +28,9 @@ impl Packed {
     /// The raw bytes in `src` (empty if `src` is not the document it was read from: never a
     /// panic).
     fn raw<'a>(&self, src: &'a [u8]) -> &'a [u8] {
-        let end = self.start.saturating_add(self.count.saturating_mul(self.width()));
+        let end = self
+            .start
+            .saturating_add(self.count.saturating_mul(self.width()));
         src.get(self.start..end).unwrap_or(&[])
     }
 

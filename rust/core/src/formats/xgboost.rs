@@ -107,39 +107,50 @@ fn get_or<'a>(obj: &'a Value, k: &str, default: &'a Value) -> Result<&'a Value> 
 
 /// A 1-D integer array from a document field, refusing floats, strings and nesting.
 fn ints(src: &[u8], v: Option<&Value>, name: &str) -> Result<Vec<i64>> {
+    let mut out = Vec::new();
+    ints_into(src, v, name, &mut out)?;
+    Ok(out)
+}
+
+/// [`ints`] into a reused buffer (cleared first).
+fn ints_into(src: &[u8], v: Option<&Value>, name: &str, out: &mut Vec<i64>) -> Result<()> {
     let bad = || format_err(format!("XGBoost field {name} is not a list of integers"));
+    out.clear();
     match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Packed(p)) if p.is_float() && p.count > 0 => Err(bad()),
-        Some(Value::Packed(p)) => {
-            let mut out = Vec::with_capacity(p.count);
-            p.ints_into(src, &mut out);
-            Ok(out)
+        None | Some(Value::Null) => {}
+        Some(Value::Packed(p)) if p.is_float() && p.count > 0 => return Err(bad()),
+        Some(Value::Packed(p)) => p.ints_into(src, out),
+        Some(Value::Array(items)) => {
+            out.reserve(items.len());
+            for x in items {
+                out.push(match x {
+                    Value::Int(i) => *i,
+                    Value::Bool(b) => *b as i64,
+                    _ => return Err(bad()),
+                });
+            }
         }
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|x| match x {
-                Value::Int(i) => Ok(*i),
-                Value::Bool(b) => Ok(*b as i64),
-                _ => Err(bad()),
-            })
-            .collect(),
-        _ => Err(bad()),
+        _ => return Err(bad()),
     }
+    Ok(())
 }
 
 /// A 1-D float array from a document field, rounded to float32: XGBoost keeps float32 values,
 /// which its JSON writes as decimals; rounding them back makes a JSON and a UBJSON file of one
 /// model load bitwise identically.
 fn float32s(src: &[u8], v: Option<&Value>, name: &str) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    float32s_into(src, v, name, &mut out)?;
+    Ok(out)
+}
+
+/// [`float32s`] into a reused buffer (cleared first).
+fn float32s_into(src: &[u8], v: Option<&Value>, name: &str, out: &mut Vec<f64>) -> Result<()> {
     let bad = || format_err(format!("XGBoost field {name} is not a list of numbers"));
+    out.clear();
     match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Packed(p)) => {
-            let mut out = Vec::with_capacity(p.count);
-            p.float32s_into(src, &mut out);
-            Ok(out)
-        }
+        None | Some(Value::Null) => {}
+        Some(Value::Packed(p)) => p.float32s_into(src, out),
         Some(Value::Array(items)) => {
             // numpy's dtypes: all booleans is no list of numbers; an all-integer list converts
             // from int64 directly (int64 -> float32), a list with a float through float64.
@@ -149,25 +160,27 @@ fn float32s(src: &[u8], v: Option<&Value>, name: &str) -> Result<Vec<f64>> {
             let all_ints = items
                 .iter()
                 .all(|x| matches!(x, Value::Int(_) | Value::Bool(_)));
-            items
-                .iter()
-                .map(|x| {
-                    let i = match x {
-                        Value::Float(f) => return Ok(*f as f32 as f64),
-                        Value::Int(i) => *i,
-                        Value::Bool(b) => *b as i64,
-                        _ => return Err(bad()),
-                    };
-                    Ok(if all_ints {
-                        i as f32 as f64
-                    } else {
-                        i as f64 as f32 as f64
-                    })
-                })
-                .collect()
+            out.reserve(items.len());
+            for x in items {
+                let i = match x {
+                    Value::Float(f) => {
+                        out.push(*f as f32 as f64);
+                        continue;
+                    }
+                    Value::Int(i) => *i,
+                    Value::Bool(b) => *b as i64,
+                    _ => return Err(bad()),
+                };
+                out.push(if all_ints {
+                    i as f32 as f64
+                } else {
+                    i as f64 as f32 as f64
+                });
+            }
         }
-        _ => Err(bad()),
+        _ => return Err(bad()),
     }
+    Ok(())
 }
 
 /// Plain float64 numbers (the stored categories).
@@ -555,9 +568,19 @@ pub fn read_document(doc: &Value, src: &[u8], opts: &Options) -> Result<Document
         })
         .sum();
     b.reserve(nodes);
+    let mut scratch = Scratch::default();
     for i in selected {
         let w = weights.as_ref().map_or(1.0, |w| w[i]);
-        add_tree(&mut b, src, &trees[i], tree_info[i], w, i, widths[i])?;
+        add_tree(
+            &mut b,
+            &mut scratch,
+            src,
+            &trees[i],
+            tree_info[i],
+            w,
+            i,
+            widths[i],
+        )?;
     }
     if b.n_trees == 0 {
         return Err(format_err("the model has no trees".into()));
@@ -689,7 +712,8 @@ fn tree_shape(
     right: &[i64],
     split_index: &[i64],
     index: usize,
-) -> Result<(Vec<usize>, Vec<i64>)> {
+    shape: &mut Shape,
+) -> Result<()> {
     let n = left.len();
     let ni = n as i64;
     let internal = |i: usize| left[i] != -1;
@@ -700,7 +724,14 @@ fn tree_shape(
             left[bad], right[bad]
         )));
     }
-    let mut indegree = vec![0u32; n];
+    let Shape {
+        indegree,
+        keep,
+        order,
+        new_index,
+    } = shape;
+    indegree.clear();
+    indegree.resize(n, 0);
     for i in (0..n).filter(|&i| internal(i)) {
         indegree[left[i] as usize] += 1;
         indegree[right[i] as usize] += 1;
@@ -716,7 +747,8 @@ fn tree_shape(
             indegree[bad]
         )));
     }
-    let mut keep = vec![true; n];
+    keep.clear();
+    keep.resize(n, true);
     for o in (1..n).filter(|&i| indegree[i] == 0) {
         if internal(o) || split_index[o] != DELETED_NODE {
             return Err(format_err(format!(
@@ -729,11 +761,11 @@ fn tree_shape(
     let forward = (0..n)
         .filter(|&p| internal(p))
         .all(|p| left[p] > p as i64 && right[p] > p as i64);
-    let order: Vec<usize> = if forward {
-        (0..n).filter(|&i| keep[i]).collect()
+    order.clear();
+    if forward {
+        order.extend((0..n).filter(|&i| keep[i]));
     } else {
         // XGBoost may reuse a deleted slot for a later node: lay the tree out in pre-order.
-        let mut order = Vec::with_capacity(kept);
         let mut seen = vec![false; n];
         let mut stack = vec![0usize];
         while let Some(node) = stack.pop() {
@@ -754,17 +786,42 @@ fn tree_shape(
                 "XGBoost tree {index}: some nodes are not reached from the root"
             )));
         }
-        order
-    };
-    let mut new_index = vec![-1i64; n];
+    }
+    new_index.clear();
+    new_index.resize(n, -1);
     for (k, &o) in order.iter().enumerate() {
         new_index[o] = k as i64;
     }
-    Ok((order, new_index))
+    Ok(())
 }
 
+/// [`tree_shape`]'s result (the kept nodes in order, each old node's new index) and working
+/// arrays, reused from tree to tree.
+#[derive(Default)]
+pub(super) struct Shape {
+    indegree: Vec<u32>,
+    keep: Vec<bool>,
+    order: Vec<usize>,
+    new_index: Vec<i64>,
+}
+
+/// One tree's arrays as read, reused from tree to tree (no allocation per tree).
+#[derive(Default)]
+pub(super) struct Scratch {
+    left: Vec<i64>,
+    right: Vec<i64>,
+    feature: Vec<i64>,
+    cond: Vec<f64>,
+    default_left: Vec<i64>,
+    cover: Vec<f64>,
+    split_type: Vec<i64>,
+    shape: Shape,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn add_tree(
     b: &mut Builder,
+    scratch: &mut Scratch,
     src: &[u8],
     tree: &Value,
     output: i64,
@@ -776,17 +833,49 @@ fn add_tree(
         tree.get(name)
             .ok_or_else(|| format_err(format!("XGBoost tree {index} lacks the field '{name}'")))
     };
-    let left = ints(src, Some(field("left_children")?), "left_children")?;
-    let right = ints(src, Some(field("right_children")?), "right_children")?;
-    let feature = ints(src, Some(field("split_indices")?), "split_indices")?;
-    let cond = float32s(src, Some(field("split_conditions")?), "split_conditions")?;
-    let default_left = ints(src, Some(field("default_left")?), "default_left")?;
-    let cover = float32s(src, Some(field("sum_hessian")?), "sum_hessian")?;
+    let Scratch {
+        left,
+        right,
+        feature,
+        cond,
+        default_left,
+        cover,
+        split_type,
+        shape,
+    } = scratch;
+    ints_into(src, Some(field("left_children")?), "left_children", left)?;
+    ints_into(src, Some(field("right_children")?), "right_children", right)?;
+    ints_into(src, Some(field("split_indices")?), "split_indices", feature)?;
+    float32s_into(
+        src,
+        Some(field("split_conditions")?),
+        "split_conditions",
+        cond,
+    )?;
+    ints_into(
+        src,
+        Some(field("default_left")?),
+        "default_left",
+        default_left,
+    )?;
+    float32s_into(src, Some(field("sum_hessian")?), "sum_hessian", cover)?;
     let n = left.len();
-    let split_type = match tree.get("split_type") {
-        Some(v) => ints(src, Some(v), "split_type")?,
-        None => vec![0; n],
-    };
+    match tree.get("split_type") {
+        Some(v) => ints_into(src, Some(v), "split_type", split_type)?,
+        None => {
+            split_type.clear();
+            split_type.resize(n, 0);
+        }
+    }
+    let (left, right, feature, cond, default_left, cover, split_type) = (
+        &left[..],
+        &right[..],
+        &feature[..],
+        &cond[..],
+        &default_left[..],
+        &cover[..],
+        &split_type[..],
+    );
     for (name, len) in [
         ("right_children", right.len()),
         ("split_indices", feature.len()),
@@ -826,11 +915,13 @@ fn add_tree(
              (categorical)"
         )));
     }
-    let (order, new_index) = tree_shape(&left, &right, &feature, index)?;
+    tree_shape(left, right, feature, index, shape)?;
+    let (order, new_index) = (&shape.order[..], &shape.new_index[..]);
     let leaf = |i: usize| left[i] == -1;
 
-    // Node values (before reordering): one per node, or `width` per node for vector leaves.
-    let values: Vec<f64> = if width > 1 {
+    // Vector leaves' values (before reordering), `width` per node; single values are taken
+    // from `cond` as the nodes are added.
+    let vector_values: Option<Vec<f64>> = if width > 1 {
         let leaf_weights = tree.get("leaf_weights");
         if leaf_weights.is_some_and(|v| length(Some(v)).unwrap_or(0) > 0) {
             // xgboost >= 3.1 keeps leaf vectors apart; a leaf's right child indexes them.
@@ -855,7 +946,7 @@ fn add_tree(
                     values.push(v * weight);
                 }
             }
-            values
+            Some(values)
         } else {
             let weights = float32s(
                 src,
@@ -870,17 +961,15 @@ fn add_tree(
                     "a multi-output XGBoost tree has the wrong number of weights".into(),
                 ));
             }
-            weights.iter().map(|&v| v * weight).collect()
+            Some(weights.iter().map(|&v| v * weight).collect())
         }
     } else {
-        (0..n)
-            .map(|i| if leaf(i) { cond[i] } else { 0.0 } * weight)
-            .collect()
+        None
     };
 
     // Categorical splits: categories listed in the split go right; everything else left.
     let cat_nodes = ints(src, tree.get("categories_nodes"), "categories_nodes")?;
-    let mut listed = vec![false; n];
+    let mut listed = Vec::new();
     let mut node_sets: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
     let mut cats = Vec::new();
     if !cat_nodes.is_empty() {
@@ -911,6 +1000,7 @@ fn add_tree(
                 "XGBoost tree {index}: categories_nodes names a node outside the tree"
             )));
         }
+        listed.resize(n, false);
         let mut repeated = false;
         for &c in &cat_nodes {
             repeated |= listed[c as usize] || leaf(c as usize);
@@ -926,7 +1016,8 @@ fn add_tree(
             node_sets.push((new_index[c as usize] as usize, s..s + z));
         }
     }
-    if (0..n).any(|i| listed[i] != (split_type[i] == 1 && !leaf(i))) {
+    let is_listed = |i: usize| listed.get(i).copied().unwrap_or(false);
+    if (0..n).any(|i| is_listed(i) != (split_type[i] == 1 && !leaf(i))) {
         return Err(format_err(format!(
             "XGBoost tree {index}: categorical split lists do not match its categorical nodes"
         )));
@@ -954,7 +1045,10 @@ fn add_tree(
             b.n_trees, feature[order[k]]
         )));
     }
-    let new_cover: Vec<f64> = order.iter().map(|&o| cover[o]).collect();
+    // The covers in their new order go straight into the forest (an error drops it all).
+    let start = b.parts.cover.len();
+    b.parts.cover.extend(order.iter().map(|&o| cover[o]));
+    let new_cover = &b.parts.cover[start..];
     if new_cover.iter().all(|c| c.is_finite()) {
         for (k, &o) in order.iter().enumerate() {
             if leaf(o) {
@@ -977,7 +1071,11 @@ fn add_tree(
         }
     }
     let first_set = b.parts.category_members_left.len() as i64;
-    let mut set_of = vec![-1i64; m];
+    let mut set_of = if node_sets.is_empty() {
+        Vec::new()
+    } else {
+        vec![-1i64; m]
+    };
     for (k, (node, range)) in node_sets.iter().enumerate() {
         let s = b.add_set(&cats[range.clone()], false)?;
         debug_assert_eq!(s, first_set + k as i64);
@@ -993,11 +1091,14 @@ fn add_tree(
         p.right.push(new_right(o));
         p.default_left.push(default_left[o] == 1);
         p.missing.push(0);
-        p.category_set.push(set_of[k]);
-        p.values
-            .extend_from_slice(&values[o * width..(o + 1) * width]);
+        p.category_set.push(set_of.get(k).copied().unwrap_or(-1));
+        match &vector_values {
+            Some(values) => p
+                .values
+                .extend_from_slice(&values[o * width..(o + 1) * width]),
+            None => p.values.push(if is_leaf { cond[o] } else { 0.0 } * weight),
+        }
     }
-    p.cover.extend_from_slice(&new_cover);
     p.tree_start.push(p.feature.len());
     p.tree_output.push(if width > 1 { -1 } else { output });
     b.n_trees += 1;

@@ -65,7 +65,9 @@ pub fn read_dump(source: &DumpSource, opts: &DumpOptions) -> Result<ForestParts>
     let file_items: &[Value] = match source {
         DumpSource::Text(text) => {
             parsed_file = json::parse(text).map_err(|e| {
-                format_err(format!("the XGBoost JSON dump is corrupt or truncated: {e}"))
+                format_err(format!(
+                    "the XGBoost JSON dump is corrupt or truncated: {e}"
+                ))
             })?;
             match &parsed_file {
                 Value::Array(items) if !items.is_empty() => items,

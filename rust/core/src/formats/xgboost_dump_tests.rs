@@ -28,7 +28,10 @@ fn chain(depth: usize) -> String {
             2 * k + 1
         );
     }
-    out += &format!("{{\"nodeid\": {}, \"leaf\": {depth}, \"cover\": 1}}", 2 * depth);
+    out += &format!(
+        "{{\"nodeid\": {}, \"leaf\": {depth}, \"cover\": 1}}",
+        2 * depth
+    );
     out += &"]}".repeat(depth);
     out
 }
@@ -68,12 +71,33 @@ fn hostile_nesting_and_broken_structure_are_format_errors() {
     let split = r#"{"nodeid": 0, "split": "f0", "split_condition": 1, "yes": 1, "no": 2,
         "missing": 1, "children": [{"nodeid": 1, "leaf": 1}, CHILD]}"#;
     for (child, expected) in [
-        (r#"{"nodeid": 1, "leaf": 2}"#, "node id 1 appears twice"),
-        (r#"{"nodeid": 3, "leaf": 2}"#, "split 0 has children [1, 3], but yes=1, no=2"),
-        (r#"{"nodeid": 2.0, "leaf": 2}"#, "a node's nodeid is 2.0, not an id"),
-        (r#"{"nodeid": 2, "leaf": 2, "children": [1]}"#, "leaf 2 has children"),
-        (r#"{"nodeid": 2}"#, "node 2 lacks the field 'split'"),
-        (r#"{"nodeid": 2, "leaf": "x"}"#, "could not convert string to float: 'x'"),
+        (
+            r#"{"nodeid": 2, "split": "f0", "split_condition": 2, "yes": 3, "no": 1,
+            "missing": 3, "children": [{"nodeid": 3, "leaf": 1}, {"nodeid": 1, "leaf": 2}]}"#,
+            "node id 1 appears twice",
+        ),
+        (r#"{"nodeid": 1, "leaf": 2}"#, "split 0 has children [1, 1]"),
+        (
+            r#"{"nodeid": 3, "leaf": 2}"#,
+            "split 0 has children [1, 3], but yes=1, no=2",
+        ),
+        (
+            r#"{"nodeid": 2.0, "leaf": 2}"#,
+            "a node's nodeid is 2.0, not an id",
+        ),
+        (
+            r#"{"nodeid": 2, "leaf": 2, "children": [1]}"#,
+            "leaf 2 has children",
+        ),
+        (
+            r#"{"nodeid": 2, "yes": 3, "no": 4, "missing": 3,
+            "children": [{"nodeid": 3, "leaf": 1}, {"nodeid": 4, "leaf": 1}]}"#,
+            "node 2 lacks the field 'split'",
+        ),
+        (
+            r#"{"nodeid": 2, "leaf": "x"}"#,
+            "could not convert string to float: 'x'",
+        ),
         (r#"{"nodeid": 2, "leaf": null}"#, "not 'NoneType'"),
         ("7", "a child of 0 is not a node"),
     ] {
@@ -105,7 +129,10 @@ fn hostile_nesting_and_broken_structure_are_format_errors() {
             ..Default::default()
         },
     );
-    assert!(m.contains("n_outputs is 2; a plausible model has 1..1"), "{m}");
+    assert!(
+        m.contains("n_outputs is 2; a plausible model has 1..1"),
+        "{m}"
+    );
 }
 
 #[test]
