@@ -729,6 +729,7 @@ fn tree_shape(
         keep,
         order,
         new_index,
+        identity,
     } = shape;
     indegree.clear();
     indegree.resize(n, 0);
@@ -762,6 +763,7 @@ fn tree_shape(
         .filter(|&p| internal(p))
         .all(|p| left[p] > p as i64 && right[p] > p as i64);
     order.clear();
+    *identity = forward && kept == n;
     if forward {
         order.extend((0..n).filter(|&i| keep[i]));
     } else {
@@ -803,6 +805,8 @@ pub(super) struct Shape {
     keep: Vec<bool>,
     order: Vec<usize>,
     new_index: Vec<i64>,
+    /// Whether the order is the stored one (children after parents, nothing deleted).
+    identity: bool,
 }
 
 /// One tree's arrays as read, reused from tree to tree (no allocation per tree).
@@ -1083,7 +1087,37 @@ fn add_tree(
     }
 
     let p = &mut b.parts;
-    for (k, &o) in order.iter().enumerate() {
+    if shape.identity {
+        // The common case, array by array: nodes keep their places and children their indices.
+        let inner = |l: &i64| *l != -1;
+        let at_split = |v: i64, l: &i64| if inner(l) { v } else { -1 };
+        p.feature
+            .extend(left.iter().zip(feature).map(|(l, &f)| at_split(f, l)));
+        p.threshold.extend(
+            left.iter()
+                .zip(cond)
+                .map(|(l, &c)| if inner(l) { c } else { 0.0 }),
+        );
+        p.left.extend(left.iter().map(|l| at_split(*l, l)));
+        p.right
+            .extend(left.iter().zip(right).map(|(l, &r)| at_split(r, l)));
+        p.default_left.extend(default_left.iter().map(|&d| d == 1));
+        p.missing.extend(std::iter::repeat_n(0u8, n));
+        if set_of.is_empty() {
+            p.category_set.extend(std::iter::repeat_n(-1i64, n));
+        } else {
+            p.category_set.extend_from_slice(&set_of);
+        }
+        match &vector_values {
+            Some(values) => p.values.extend_from_slice(values),
+            None => p.values.extend(
+                left.iter()
+                    .zip(cond)
+                    .map(|(l, &c)| if inner(l) { 0.0 } else { c } * weight),
+            ),
+        }
+    }
+    for (k, &o) in order.iter().enumerate().filter(|_| !shape.identity) {
         let is_leaf = leaf(o);
         p.feature.push(if is_leaf { -1 } else { feature[o] });
         p.threshold.push(if is_leaf { 0.0 } else { cond[o] });
