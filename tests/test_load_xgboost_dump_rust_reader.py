@@ -62,9 +62,7 @@ def dumps():
     )
     yc = X[:, 0] + (cats["c"].cat.codes % 2)
     dart = _train({"booster": "dart", "rate_drop": 0.4, "skip_drop": 0.0, "seed": 1}, X, y, 6)
-    weights = json.loads(bytes(dart.save_raw("json")))["learner"]["gradient_booster"][
-        "weight_drop"
-    ]
+    weights = json.loads(bytes(dart.save_raw("json")))["learner"]["gradient_booster"]["weight_drop"]
     n = 300  # a lossguide chain: every split peels off one end point, ~300 levels deep
     deep = xgb.train(
         {"tree_method": "hist", "grow_policy": "lossguide", "max_depth": 0, "max_leaves": n,
@@ -158,7 +156,7 @@ def _nodes(tree):
 def test_broken_dumps_give_the_oracles_outcome(dumps):
     rng = random.Random(7)
     refused = 0
-    for name, dump, kw in dumps[:-1]:
+    for _name, dump, kw in dumps[:-1]:
         trees = [json.loads(t) for t in dump[:3]]
         kw = {**kw, "n_outputs": min(kw.get("n_outputs", 1), len(trees))}
         if "tree_weights" in kw:
@@ -184,7 +182,7 @@ def test_broken_dumps_give_the_oracles_outcome(dumps):
 
 def test_broken_dump_text_and_options_give_the_oracles_outcome(dumps):
     rng = random.Random(8)
-    name, dump, kw = dumps[0]
+    _name, dump, kw = dumps[0]
     text = json.dumps(json.loads(dump[0]))
     for _ in range(200):
         b = bytearray(text.encode())
