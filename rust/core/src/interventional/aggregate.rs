@@ -19,6 +19,7 @@
 //!   per matching entry.
 
 use super::paths::{full_mask, TreePaths};
+use super::ranked::flat_ranked;
 use super::sink::Sink;
 use super::weights::Weights;
 use crate::forest::Forest;
@@ -57,8 +58,8 @@ pub struct LeafAggregate {
 pub struct TreeAggregate {
     /// Leaves looked up through [`accumulate`] (interaction tables and lists).
     pub leaves: Vec<LeafAggregate>,
-    /// Leaf local index for each aggregate (to find the row's pattern).
-    pub locals: Vec<usize>,
+    /// For each of `leaves`, its index in [`TreePaths::leaves`] (to find the row's pattern).
+    pub leaf_index: Vec<usize>,
     /// SHAP-value tables packed contiguously for the hot loop.
     pub flat: FlatLeaves,
     /// When the tables were limited to the explained rows' patterns: each row's pattern at
@@ -73,7 +74,8 @@ pub struct TreeAggregate {
 /// `values` is empty; otherwise `values` holds `width` values per leaf.
 #[derive(Debug, Clone, Default)]
 pub struct FlatLeaves {
-    pub local: Vec<u32>,
+    /// Each leaf's index in [`TreePaths::leaves`].
+    pub leaf: Vec<u32>,
     pub d: Vec<u32>,
     pub feature_at: Vec<u32>,
     pub table_at: Vec<usize>,
@@ -84,9 +86,9 @@ pub struct FlatLeaves {
 }
 
 impl FlatLeaves {
-    fn push(&mut self, local: usize, leaf: &LeafAggregate, table: &[f64]) {
+    fn push(&mut self, index: usize, leaf: &LeafAggregate, table: &[f64]) {
         let d = leaf.features.len();
-        self.local.push(local as u32);
+        self.leaf.push(index as u32);
         self.d.push(d as u32);
         self.feature_at.push(self.features.len() as u32);
         self.features.extend_from_slice(&leaf.features);
@@ -101,11 +103,11 @@ impl FlatLeaves {
     }
 
     pub fn len(&self) -> usize {
-        self.local.len()
+        self.leaf.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.local.is_empty()
+        self.leaf.is_empty()
     }
 }
 
@@ -218,7 +220,7 @@ pub fn aggregate_tree(
         }
     }
     let mut leaves = Vec::new();
-    let mut locals = Vec::new();
+    let mut leaf_index = Vec::new();
     let mut flat = FlatLeaves {
         width: forest.tree_width(paths.tree),
         ..Default::default()
@@ -265,15 +267,15 @@ pub fn aggregate_tree(
             data,
         };
         if let LeafData::Flat(table) = &leaf.data {
-            flat.push(l.local, &leaf, table);
+            flat.push(i, &leaf, table);
         } else {
             leaves.push(leaf);
-            locals.push(l.local);
+            leaf_index.push(i);
         }
     }
     Some(TreeAggregate {
         leaves,
-        locals,
+        leaf_index,
         flat,
         row_patterns,
     })
@@ -283,7 +285,7 @@ pub fn aggregate_tree(
 /// over its `2^d` patterns, per leaf of `paths.leaves`) and every row's pattern at every leaf
 /// (see [`TreeAggregate::row_patterns`]), when the rows are few enough to keep their patterns;
 /// `None` otherwise (every entry is built, the rows are walked as they are explained). SHAP values only: an
-/// entry of their tables is computed on its own (see [`flat_direct`]), so building a subset of
+/// entry of their tables is computed on its own (see [`flat_ranked`]), so building a subset of
 /// the entries gives those entries bit for bit.
 fn needed_patterns(
     forest: &Forest,
@@ -336,8 +338,8 @@ fn needed_patterns(
     Some((needed, patterns))
 }
 
-/// A leaf's table; `only` (a bit set over the patterns) limits it to the patterns explained
-/// rows have (the others stay zero and are never read).
+/// A leaf's table; `only` (a bit set over the patterns) limits a SHAP-value table to the
+/// patterns explained rows have (the others stay zero and are never read).
 fn make_table(
     h: &[f64],
     d: usize,
@@ -345,29 +347,27 @@ fn make_table(
     weights: &Weights,
     only: Option<&[u64]>,
 ) -> LeafData {
-    match only {
-        Some(bits) if !interactions && d <= DIRECT_FLAT_BITS && !bits.is_empty() => {
-            LeafData::Flat(flat_direct(h, d, weights, Some(bits)))
-        }
-        _ => make_table_with(h, d, interactions, weights, DIRECT_FLAT_BITS),
-    }
-}
-
-pub(crate) fn make_table_with(
-    h: &[f64],
-    d: usize,
-    interactions: bool,
-    weights: &Weights,
-    direct_bits: usize,
-) -> LeafData {
     if interactions {
         return LeafData::FlatInteractions(flat_interactions(
             &build_table(h, d, kinds(true), weights)[..],
             d,
         ));
     }
-    if d <= direct_bits {
-        return LeafData::Flat(flat_direct(h, d, weights, None));
+    LeafData::Flat(flat_ranked(
+        h,
+        d,
+        weights,
+        only.filter(|bits| !bits.is_empty()),
+    ))
+}
+
+/// The SHAP-value table by the other two methods, to check [`flat_ranked`] against:
+/// enumerating the subsets of each pattern (`direct`) or zeta transforms per coefficient
+/// function and `b`.
+#[cfg(test)]
+pub(crate) fn flat_by(h: &[f64], d: usize, weights: &Weights, direct: bool) -> Vec<f64> {
+    if direct {
+        return flat_direct(h, d, weights);
     }
     let r = build_table(h, d, kinds(false), weights);
     let size = 1usize << d;
@@ -385,25 +385,17 @@ pub(crate) fn make_table_with(
             };
         }
     }
-    LeafData::Flat(flat)
+    flat
 }
 
-/// Up to this many path features, flat tables are built by enumerating the subsets of each
-/// pattern (`O(3^d)` over the `q` with background weight) rather than by zeta transforms
-/// (`O(2^d d^2)`), which is cheaper there and skips the empty `q`.
-pub(crate) const DIRECT_FLAT_BITS: usize = 12;
-
 /// For each row pattern `s` and bit `j`: `sum_{q ⊆ s, j ∈ q} h[q] c_A(|q|, b)` when `j ∈ s`, and
-/// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`); only for the patterns in `only`
-/// when given (a bit set), zero elsewhere.
-fn flat_direct(h: &[f64], d: usize, weights: &Weights, only: Option<&[u64]>) -> Vec<f64> {
+/// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`), by enumerating the subsets of `s`.
+#[cfg(test)]
+fn flat_direct(h: &[f64], d: usize, weights: &Weights) -> Vec<f64> {
     let size = 1usize << d;
     let mut flat = vec![0.0; size * d];
     let mut pos = vec![0.0; d];
     for s in 0..size {
-        if only.is_some_and(|bits| bits[s / 64] >> (s % 64) & 1 == 0) {
-            continue;
-        }
         let b = d - (s as u64).count_ones() as usize;
         let mut neg = 0.0;
         pos.iter_mut().for_each(|v| *v = 0.0);

@@ -11,9 +11,11 @@
 //! - Transformed outputs ([`transformed_values`]): shap's per-pair rescaling, `O(rows x background)`.
 
 pub mod aggregate;
+mod few_rows;
 pub mod linear;
 pub mod pairs;
 pub mod paths;
+pub mod ranked;
 pub mod sink;
 pub mod transformed;
 pub mod weights;
@@ -30,7 +32,32 @@ use crate::monitor::Monitor;
 use crate::parallel::pool;
 use ndarray::{Array, ArrayD, ArrayView1, ArrayView2, IxDyn};
 
-/// Background rows in standard layout with weights normalised to sum to 1.
+/// Rows in standard layout, rounded once as the model compares them ([`Forest::prepare_row`]):
+/// every decision is then a plain comparison with the split's threshold (rounding again, as
+/// [`Forest::goes_left`] does, changes nothing).
+pub(crate) fn prepared(forest: &Forest, rows: ArrayView2<f64>) -> Result<ndarray::Array2<f64>> {
+    let (n, p) = rows.dim();
+    let mut out = crate::memory::filled_vec(
+        n.saturating_mul(p),
+        0.0,
+        "a copy of the rows rounded as the model compares them",
+        "explain fewer rows at a time, or use a smaller background",
+    )?;
+    if p > 0 {
+        for (row, dst) in rows.rows().into_iter().zip(out.chunks_exact_mut(p)) {
+            match row.as_slice() {
+                Some(src) => forest.prepare_row(src, dst),
+                None => {
+                    let src = row.to_vec();
+                    forest.prepare_row(&src, dst);
+                }
+            }
+        }
+    }
+    Ok(ndarray::Array2::from_shape_vec((n, p), out).expect("shape matches allocation"))
+}
+
+/// Background rows, prepared (see [`prepared`]), with weights normalised to sum to 1.
 pub struct Background<'a> {
     pub data: ndarray::CowArray<'a, f64, ndarray::Ix2>,
     pub weights: Vec<f64>,
@@ -83,11 +110,7 @@ impl<'a> Background<'a> {
             ));
         }
         Ok(Background {
-            data: if data.is_standard_layout() {
-                ndarray::CowArray::from(data)
-            } else {
-                ndarray::CowArray::from(data.as_standard_layout().into_owned())
-            },
+            data: ndarray::CowArray::from(prepared(forest, data)?),
             weights: w.iter().map(|v| v / total).collect(),
         })
     }
@@ -153,6 +176,7 @@ pub fn shap_values(
         weights,
         false,
         linear::Strategy::Auto,
+        linear::Split::Auto,
         threads,
         monitor,
     )
@@ -176,6 +200,7 @@ pub fn interaction_values(
         weights,
         true,
         linear::Strategy::Auto,
+        linear::Split::Auto,
         threads,
         monitor,
     )
@@ -189,6 +214,7 @@ pub(crate) fn raw(
     weights: Option<ArrayView1<f64>>,
     interactions: bool,
     strategy: linear::Strategy,
+    split: linear::Split,
     threads: usize,
     monitor: &dyn Monitor,
 ) -> Result<ArrayD<f64>> {
@@ -210,7 +236,7 @@ pub(crate) fn raw(
         busy,
     )?;
     let mut out = allocate(&shape, &what, "explain fewer rows at a time")?;
-    let x = x.as_standard_layout();
+    let x = prepared(forest, x)?;
     let pool = pool(threads)?;
     linear::raw(
         forest,
@@ -218,6 +244,7 @@ pub(crate) fn raw(
         &bg,
         interactions,
         strategy,
+        split,
         &mut out,
         &pool,
         monitor,

@@ -55,9 +55,15 @@ pub struct TreePaths {
 #[derive(Debug, Clone, Copy)]
 struct Internal {
     node: u32,
+    local: u32,
     feature: u32,
     left: u32,
     right: u32,
+    /// See [`Forest::plain_threshold`] (unused when `special`).
+    threshold: f64,
+    /// The split needs [`Forest::goes_left`].
+    special: bool,
+    default_left: bool,
     clear: u64,
 }
 
@@ -103,9 +109,13 @@ impl TreePaths {
             .filter(|&n| !forest.is_leaf(n))
             .map(|n| Internal {
                 node: n as u32,
+                local: (n - start) as u32,
                 feature: forest.feature(n) as u32,
                 left: (forest.left(n) - start) as u32,
                 right: (forest.right(n) - start) as u32,
+                threshold: forest.plain_threshold(n).unwrap_or(f64::NAN),
+                special: forest.plain_threshold(n).is_none(),
+                default_left: forest.default_left(n),
                 clear: !(1u64 << bit[n - start]),
             })
             .collect();
@@ -120,21 +130,23 @@ impl TreePaths {
     }
 
     /// Fills `buf` (one entry per node of the tree) with the row's pattern at every node; a leaf's
-    /// pattern is `buf[leaf.local] & leaf.full()`.
+    /// pattern is `buf[leaf.local] & leaf.full()`. The row must be prepared
+    /// ([`Forest::prepare_row`]).
     #[inline]
     pub fn patterns(&self, forest: &Forest, row: &[f64], buf: &mut [u64]) {
         buf[0] = u64::MAX;
         for node in &self.internal {
-            let local = node.node as usize - self.start;
-            let p = buf[local];
-            let left = forest.goes_left(node.node as usize, row[node.feature as usize]);
-            let (pl, pr) = if left {
-                (p, p & node.clear)
+            let p = buf[node.local as usize];
+            let v = row[node.feature as usize];
+            let left = if node.special {
+                forest.goes_left(node.node as usize, v)
             } else {
-                (p & node.clear, p)
+                (v <= node.threshold) | (v.is_nan() & node.default_left)
             };
-            buf[node.left as usize] = pl;
-            buf[node.right as usize] = pr;
+            // Branch-free: all ones when the row goes left.
+            let m = (left as u64).wrapping_neg();
+            buf[node.left as usize] = p & (node.clear | m);
+            buf[node.right as usize] = p & (node.clear | !m);
         }
     }
 
