@@ -18,13 +18,13 @@
 //!   `2^d`) of them). A row costs one subset test per entry and `O(d)` (`O(d^2)` for interactions)
 //!   per matching entry.
 
+use super::columns::{Columns, WALK_ROWS};
 use super::paths::{full_mask, TreePaths};
-use super::ranked::flat_ranked;
+use super::ranked::{flat_ranked, flat_ranked_into};
 use super::sink::Sink;
 use super::weights::Weights;
 use crate::forest::Forest;
 use crate::parallel::Cancel;
-use ndarray::ArrayView2;
 use std::collections::HashMap;
 
 /// Leaves with at most this many path features always use a table.
@@ -63,7 +63,7 @@ pub struct TreeAggregate {
     /// SHAP-value tables packed contiguously for the hot loop.
     pub flat: FlatLeaves,
     /// When the tables were limited to the explained rows' patterns: each row's pattern at
-    /// each leaf (unmasked, as [`TreePaths::patterns`] leaves it), `leaf * rows + row` for
+    /// each leaf (unmasked, as [`TreePaths::block_patterns`] leaves it), `leaf * rows + row` for
     /// the leaves of [`TreePaths::leaves`] in order, so that the rows are not walked twice.
     pub row_patterns: Option<Vec<u64>>,
 }
@@ -168,13 +168,13 @@ pub fn estimate_floats(paths: &TreePaths, background_rows: usize, interactions: 
 pub fn aggregate_tree(
     forest: &Forest,
     paths: &TreePaths,
-    background: &ArrayView2<f64>,
+    background: &Columns,
     weights_norm: &[f64],
     weights: &Weights,
     interactions: bool,
     explained_rows: usize,
     force_lists: bool,
-    rows: Option<&ArrayView2<f64>>,
+    rows: Option<&Columns>,
     cancel: &Cancel,
 ) -> Option<TreeAggregate> {
     let kinds = kinds(interactions);
@@ -183,63 +183,111 @@ pub fn aggregate_tree(
             Some((needed, patterns)) => (Some(needed), Some(patterns)),
             None => (None, None),
         };
-    let mut dense: Vec<Option<Vec<f64>>> = Vec::with_capacity(paths.leaves.len());
+    // The always-tabled leaves' histograms, one after the other in `hist`.
+    let mut dense: Vec<Option<usize>> = Vec::with_capacity(paths.leaves.len());
     let mut sparse: Vec<Option<HashMap<u64, f64>>> = Vec::with_capacity(paths.leaves.len());
+    let mut hist_len = 0;
     for l in &paths.leaves {
         let d = l.depth();
         if d == 0 {
             dense.push(None);
             sparse.push(None);
         } else if d <= ALWAYS_TABLE_BITS && !force_lists {
-            dense.push(Some(vec![0.0; 1 << d]));
+            dense.push(Some(hist_len));
+            hist_len += 1 << d;
             sparse.push(None);
         } else {
             dense.push(None);
             sparse.push(Some(HashMap::new()));
         }
     }
-    let mut buf = vec![0u64; paths.n_nodes()];
-    for (r, row) in background.rows().into_iter().enumerate() {
-        if r % 256 == 0 && cancel.is_set() {
+    let mut hist = vec![0.0; hist_len];
+    let mut buf = vec![0u64; paths.n_nodes() * WALK_ROWS];
+    let m = background.rows();
+    for b in 0..m.div_ceil(WALK_ROWS) {
+        if b % 16 == 0 && cancel.is_set() {
             return None;
         }
-        let w = weights_norm[r];
-        if w == 0.0 {
-            continue;
-        }
-        let row = row.as_slice().expect("standard layout");
-        paths.patterns(forest, row, &mut buf);
+        paths.block_patterns(forest, background.block(b), background.nan(b), &mut buf);
+        let r0 = b * WALK_ROWS;
+        let w = &weights_norm[r0..(r0 + WALK_ROWS).min(m)];
+        // Per leaf, the block's rows in order: each entry adds its rows' weights in row order.
         for (i, l) in paths.leaves.iter().enumerate() {
             let full = l.full();
-            let q = !buf[l.local] & full;
-            if let Some(h) = dense[i].as_mut() {
-                h[q as usize] += w;
+            let pats = &buf[l.local * WALK_ROWS..][..w.len()];
+            if let Some(at) = dense[i] {
+                let h = &mut hist[at..at + (1 << l.depth())];
+                for (&pat, &w) in pats.iter().zip(w) {
+                    h[(!pat & full) as usize] += w;
+                }
             } else if let Some(h) = sparse[i].as_mut() {
-                *h.entry(q).or_insert(0.0) += w;
+                for (&pat, &w) in pats.iter().zip(w) {
+                    if w != 0.0 {
+                        *h.entry(!pat & full).or_insert(0.0) += w;
+                    }
+                }
             }
         }
     }
     let mut leaves = Vec::new();
     let mut leaf_index = Vec::new();
+    let width = forest.tree_width(paths.tree);
+    let tw = forest.tree_weight(paths.tree);
     let mut flat = FlatLeaves {
-        width: forest.tree_width(paths.tree),
+        width,
         ..Default::default()
     };
+    if !interactions {
+        let tabled = dense.iter().filter(|at| at.is_some()).count();
+        flat.tables.reserve(
+            paths
+                .leaves
+                .iter()
+                .zip(&dense)
+                .filter(|(_, at)| at.is_some())
+                .map(|(l, _)| l.depth() << l.depth())
+                .sum(),
+        );
+        flat.leaf.reserve(tabled);
+        flat.d.reserve(tabled);
+        flat.feature_at.reserve(tabled);
+        flat.table_at.reserve(tabled);
+    }
+    let mut scratch = Vec::new();
     for (i, l) in paths.leaves.iter().enumerate() {
         let d = l.depth();
-        let width = forest.tree_width(paths.tree);
-        let tw = forest.tree_weight(paths.tree);
-        let value: Vec<f64> = forest
-            .node_values(l.node, width)
-            .iter()
-            .map(|v| v * tw)
-            .collect();
-        if d == 0 || value.iter().all(|&v| v == 0.0) {
+        let raw_value = forest.node_values(l.node, width);
+        if d == 0 || raw_value.iter().all(|&v| v * tw == 0.0) {
             continue;
         }
-        let data = if let Some(h) = dense[i].take() {
+        if let (Some(at), false) = (dense[i], interactions) {
+            // Straight into the packed tables, without a table of its own.
+            let h = &hist[at..at + (1 << d)];
+            let only = needed
+                .as_ref()
+                .map(|n| &n[i][..])
+                .filter(|bits| !bits.is_empty());
+            let start = flat.tables.len();
+            flat.tables.resize(start + (d << d), 0.0);
+            let table = &mut flat.tables[start..];
+            flat_ranked_into(h, d, weights, only, &mut scratch, table);
+            if width == 1 {
+                let v = raw_value[0] * tw;
+                table.iter_mut().for_each(|c| *c *= v);
+            } else {
+                flat.values.extend(raw_value.iter().map(|v| v * tw));
+            }
+            flat.leaf.push(i as u32);
+            flat.d.push(d as u32);
+            flat.feature_at.push(flat.features.len() as u32);
+            flat.features.extend_from_slice(&l.features);
+            flat.table_at.push(start);
+            continue;
+        }
+        let value: Vec<f64> = raw_value.iter().map(|v| v * tw).collect();
+        let data = if let Some(at) = dense[i] {
             let only = needed.as_ref().map(|n| &n[i][..]);
-            make_table(&h, d, interactions, weights, only)
+            make_table(&hist[at..at + (1 << d)], d, interactions, weights, only)
         } else {
             let map = sparse[i].take().unwrap_or_default();
             let u = map.len();
@@ -287,10 +335,11 @@ pub fn aggregate_tree(
 /// `None` otherwise (every entry is built, the rows are walked as they are explained). SHAP values only: an
 /// entry of their tables is computed on its own (see [`flat_ranked`]), so building a subset of
 /// the entries gives those entries bit for bit.
+#[inline(never)] //PROF
 fn needed_patterns(
     forest: &Forest,
     paths: &TreePaths,
-    rows: &ArrayView2<f64>,
+    rows: &Columns,
     interactions: bool,
     force_lists: bool,
 ) -> Option<(Vec<Vec<u64>>, Vec<u64>)> {
@@ -306,7 +355,7 @@ fn needed_patterns(
         .filter(|&d| d > 0 && d <= ALWAYS_TABLE_BITS)
         .map(|d| d << d)
         .sum();
-    if rows.nrows() * paths.leaves.len() > 4 * table_floats {
+    if rows.rows() * paths.leaves.len() > 4 * table_floats {
         return None;
     }
     let mut needed: Vec<Vec<u64>> = paths
@@ -321,17 +370,22 @@ fn needed_patterns(
             }
         })
         .collect();
-    let n = rows.nrows();
+    let n = rows.rows();
     let mut patterns = vec![0u64; paths.leaves.len() * n];
-    let mut buf = vec![0u64; paths.n_nodes()];
-    for (r, row) in rows.rows().into_iter().enumerate() {
-        let row = row.as_slice().expect("standard layout");
-        paths.patterns(forest, row, &mut buf);
+    let mut buf = vec![0u64; paths.n_nodes() * WALK_ROWS];
+    for b in 0..n.div_ceil(WALK_ROWS) {
+        paths.block_patterns(forest, rows.block(b), rows.nan(b), &mut buf);
+        let r0 = b * WALK_ROWS;
+        let count = (n - r0).min(WALK_ROWS);
         for (i, (l, bits)) in paths.leaves.iter().zip(needed.iter_mut()).enumerate() {
-            patterns[i * n + r] = buf[l.local];
+            let pats = &buf[l.local * WALK_ROWS..][..count];
+            patterns[i * n + r0..i * n + r0 + count].copy_from_slice(pats);
             if !bits.is_empty() {
-                let s = (buf[l.local] & l.full()) as usize;
-                bits[s / 64] |= 1u64 << (s % 64);
+                let full = l.full();
+                for &pat in pats {
+                    let s = (pat & full) as usize;
+                    bits[s / 64] |= 1u64 << (s % 64);
+                }
             }
         }
     }
@@ -340,6 +394,7 @@ fn needed_patterns(
 
 /// A leaf's table; `only` (a bit set over the patterns) limits a SHAP-value table to the
 /// patterns explained rows have (the others stay zero and are never read).
+#[inline(never)] //PROF
 fn make_table(
     h: &[f64],
     d: usize,
@@ -391,6 +446,7 @@ pub(crate) fn flat_by(h: &[f64], d: usize, weights: &Weights, direct: bool) -> V
 /// For each row pattern `s` and bit `j`: `sum_{q ⊆ s, j ∈ q} h[q] c_A(|q|, b)` when `j ∈ s`, and
 /// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`), by enumerating the subsets of `s`.
 #[cfg(test)]
+#[inline(never)] //PROF
 fn flat_direct(h: &[f64], d: usize, weights: &Weights) -> Vec<f64> {
     let size = 1usize << d;
     let mut flat = vec![0.0; size * d];

@@ -11,6 +11,7 @@
 //! same order.
 
 use super::aggregate::aggregate_tree;
+use super::columns::Columns;
 use super::linear::{add_part, add_tree, part_len, Method, TreeWork};
 use super::weights::Weights;
 use super::Background;
@@ -41,7 +42,9 @@ pub(crate) fn applies(n: usize, per_row: usize) -> bool {
 pub(crate) fn values(
     forest: &Forest,
     x: &ArrayView2<f64>,
+    columns: &Columns,
     bg: &Background,
+    bg_columns: &Columns,
     methods: &[Method],
     weights: &Weights,
     force_lists: bool,
@@ -84,13 +87,13 @@ pub(crate) fn values(
                                 aggregate_tree(
                                     forest,
                                     paths,
-                                    &bg.data.view(),
+                                    bg_columns,
                                     &bg.weights,
                                     weights,
                                     false,
                                     n,
                                     force_lists,
-                                    Some(x),
+                                    Some(columns),
                                     cancel,
                                 )
                                 .ok_or(Error::Interrupted)?,
@@ -100,6 +103,7 @@ pub(crate) fn values(
                         add_tree(
                             forest,
                             x,
+                            columns,
                             0,
                             part_sums,
                             per_row,

@@ -7,6 +7,7 @@
 //! [`super::pairs`], which costs `O(rows x background x nodes)` for those trees only.
 
 use super::aggregate::{accumulate, aggregate_tree, estimate_floats, FlatLeaves, TreeAggregate};
+use super::columns::{Columns, WALK_ROWS};
 use super::pairs::PairWalker;
 use super::paths::TreePaths;
 use super::sink::{finish_interactions, Sink};
@@ -98,11 +99,16 @@ pub fn raw(
         Split::Rows => false,
         Split::Trees => true,
     };
+    // Every pattern walk reads the rows transposed in blocks.
+    let columns = Columns::new(forest, x)?;
+    let bg_columns = Columns::new(forest, &bg.data.view())?;
     if !interactions && by_trees {
         return super::few_rows::values(
             forest,
             x,
+            &columns,
             bg,
+            &bg_columns,
             &methods,
             &weights,
             strategy == Strategy::Lists,
@@ -169,13 +175,13 @@ pub fn raw(
                     Method::Patterns(paths) => aggregate_tree(
                         forest,
                         paths,
-                        &bg.data.view(),
+                        &bg_columns,
                         &bg.weights,
                         &weights,
                         interactions,
                         n,
                         strategy == Strategy::Lists,
-                        Some(x),
+                        Some(&columns),
                         cancel,
                     )
                     .map(Some),
@@ -201,6 +207,7 @@ pub fn raw(
                         explain_block(
                             forest,
                             x,
+                            &columns,
                             r0,
                             block,
                             per_row,
@@ -236,6 +243,7 @@ pub fn raw(
 fn explain_block(
     forest: &Forest,
     x: &ArrayView2<f64>,
+    columns: &Columns,
     r0: usize,
     block: &mut [f64],
     per_row: usize,
@@ -261,6 +269,7 @@ fn explain_block(
             add_tree(
                 forest,
                 x,
+                columns,
                 r0,
                 block,
                 per_row,
@@ -277,6 +286,7 @@ fn explain_block(
         add_tree(
             forest,
             x,
+            columns,
             r0,
             &mut scratch,
             per_row,
@@ -312,6 +322,30 @@ pub(crate) fn part_len(n_trees: usize) -> usize {
     n_trees.div_ceil(MAX_PARTS).max(1)
 }
 
+/// One single-output flat leaf of `D` features for the rows of `pats`: the same additions, in the
+/// same order, as the general loop of [`add_flat`].
+#[inline(always)]
+fn add_leaf<const D: usize>(
+    table: &[f64],
+    feats: &[u32],
+    pats: &[u32],
+    block: &mut [f64],
+    per_row: usize,
+    k: usize,
+    o: usize,
+) {
+    let at: [usize; D] = std::array::from_fn(|j| feats[j] as usize * k + o);
+    let mask = (1usize << D) - 1;
+    for (r, &pat) in pats.iter().enumerate() {
+        let s = pat as usize & mask;
+        let coef: &[f64; D] = table[s * D..s * D + D].try_into().expect("an entry");
+        let out = &mut block[r * per_row..(r + 1) * per_row];
+        for j in 0..D {
+            out[at[j]] += coef[j];
+        }
+    }
+}
+
 /// Rows whose values the flat leaves of a tree are added to at once (see [`add_tree`]).
 const FLAT_ROWS: usize = 32;
 
@@ -343,6 +377,7 @@ impl TreeWork {
 pub(crate) fn add_tree(
     forest: &Forest,
     x: &ArrayView2<f64>,
+    columns: &Columns,
     r0: usize,
     target: &mut [f64],
     per_row: usize,
@@ -366,7 +401,7 @@ pub(crate) fn add_tree(
     match (method, agg) {
         (Method::Patterns(paths), Some(agg)) => {
             let output = forest.tree_output(paths.tree);
-            buf.resize(paths.n_nodes(), 0u64);
+            buf.resize(paths.n_nodes() * WALK_ROWS, 0u64);
             leaf_patterns.resize(agg.flat.len() * rows, 0u32);
             other_patterns.resize(agg.leaves.len() * rows, 0u64);
             if let Some(stored) = &agg.row_patterns {
@@ -384,15 +419,26 @@ pub(crate) fn add_tree(
                         .copy_from_slice(&stored[leaf * n + r0..][..rows]);
                 }
             } else {
-                for i in 0..rows {
-                    let row = x.row(r0 + i);
-                    let row = row.as_slice().expect("standard layout");
-                    paths.patterns(forest, row, buf);
+                for b in r0 / WALK_ROWS..(r0 + rows).div_ceil(WALK_ROWS) {
+                    paths.block_patterns(forest, columns.block(b), columns.nan(b), buf);
+                    // The block's rows among r0..r0 + rows, as offsets in the block and in r0...
+                    let lo = (b * WALK_ROWS).max(r0);
+                    let hi = ((b + 1) * WALK_ROWS).min(r0 + rows);
+                    let (from, to) = (lo - b * WALK_ROWS, lo - r0);
+                    let count = hi - lo;
                     for (l, &leaf) in agg.flat.leaf.iter().enumerate() {
-                        leaf_patterns[l * rows + i] = buf[paths.leaves[leaf as usize].local] as u32;
+                        let local = paths.leaves[leaf as usize].local;
+                        let src = &buf[local * WALK_ROWS + from..][..count];
+                        for (dst, &pat) in
+                            leaf_patterns[l * rows + to..][..count].iter_mut().zip(src)
+                        {
+                            *dst = pat as u32;
+                        }
                     }
                     for (l, &leaf) in agg.leaf_index.iter().enumerate() {
-                        other_patterns[l * rows + i] = buf[paths.leaves[leaf].local];
+                        let local = paths.leaves[leaf].local;
+                        other_patterns[l * rows + to..][..count]
+                            .copy_from_slice(&buf[local * WALK_ROWS + from..][..count]);
                     }
                 }
             }
@@ -462,7 +508,7 @@ pub(crate) fn add_tree(
 /// The hot loop of SHAP values, leaf-major so that a leaf's table (`2^d x d` floats) stays in
 /// the first-level cache while the block's rows look up their coefficients.
 /// `leaf_patterns[l * rows + r]` is row `r`'s pattern at flat leaf `l` (unmasked).
-#[inline]
+#[inline(never)] //PROF
 #[allow(clippy::too_many_arguments)]
 fn add_flat(
     flat: &FlatLeaves,
@@ -484,12 +530,26 @@ fn add_flat(
         let pats = &leaf_patterns[l * rows + range.start..l * rows + range.end];
         match output {
             Some(o) => {
-                for (r, &pat) in pats.iter().enumerate() {
-                    let s = (pat & mask) as usize;
-                    let coef = &table[s * d..s * d + d];
-                    let out = &mut block[r * per_row..(r + 1) * per_row];
-                    for (&f, &c) in feats.iter().zip(coef) {
-                        out[f as usize * k + o] += c;
+                let (block, per_row) = (&mut *block, per_row);
+                // Shallow leaves with their size known to the compiler (unrolled).
+                match d {
+                    1 => add_leaf::<1>(table, feats, pats, block, per_row, k, o),
+                    2 => add_leaf::<2>(table, feats, pats, block, per_row, k, o),
+                    3 => add_leaf::<3>(table, feats, pats, block, per_row, k, o),
+                    4 => add_leaf::<4>(table, feats, pats, block, per_row, k, o),
+                    5 => add_leaf::<5>(table, feats, pats, block, per_row, k, o),
+                    6 => add_leaf::<6>(table, feats, pats, block, per_row, k, o),
+                    7 => add_leaf::<7>(table, feats, pats, block, per_row, k, o),
+                    8 => add_leaf::<8>(table, feats, pats, block, per_row, k, o),
+                    _ => {
+                        for (r, &pat) in pats.iter().enumerate() {
+                            let s = (pat & mask) as usize;
+                            let coef = &table[s * d..s * d + d];
+                            let out = &mut block[r * per_row..(r + 1) * per_row];
+                            for (&f, &c) in feats.iter().zip(coef) {
+                                out[f as usize * k + o] += c;
+                            }
+                        }
                     }
                 }
             }

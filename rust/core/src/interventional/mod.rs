@@ -11,6 +11,7 @@
 //! - Transformed outputs ([`transformed_values`]): shap's per-pair rescaling, `O(rows x background)`.
 
 pub mod aggregate;
+pub mod columns;
 mod few_rows;
 pub mod linear;
 pub mod pairs;
@@ -32,32 +33,7 @@ use crate::monitor::Monitor;
 use crate::parallel::pool;
 use ndarray::{Array, ArrayD, ArrayView1, ArrayView2, IxDyn};
 
-/// Rows in standard layout, rounded once as the model compares them ([`Forest::prepare_row`]):
-/// every decision is then a plain comparison with the split's threshold (rounding again, as
-/// [`Forest::goes_left`] does, changes nothing).
-pub(crate) fn prepared(forest: &Forest, rows: ArrayView2<f64>) -> Result<ndarray::Array2<f64>> {
-    let (n, p) = rows.dim();
-    let mut out = crate::memory::filled_vec(
-        n.saturating_mul(p),
-        0.0,
-        "a copy of the rows rounded as the model compares them",
-        "explain fewer rows at a time, or use a smaller background",
-    )?;
-    if p > 0 {
-        for (row, dst) in rows.rows().into_iter().zip(out.chunks_exact_mut(p)) {
-            match row.as_slice() {
-                Some(src) => forest.prepare_row(src, dst),
-                None => {
-                    let src = row.to_vec();
-                    forest.prepare_row(&src, dst);
-                }
-            }
-        }
-    }
-    Ok(ndarray::Array2::from_shape_vec((n, p), out).expect("shape matches allocation"))
-}
-
-/// Background rows, prepared (see [`prepared`]), with weights normalised to sum to 1.
+/// Background rows in standard layout with weights normalised to sum to 1.
 pub struct Background<'a> {
     pub data: ndarray::CowArray<'a, f64, ndarray::Ix2>,
     pub weights: Vec<f64>,
@@ -110,7 +86,11 @@ impl<'a> Background<'a> {
             ));
         }
         Ok(Background {
-            data: ndarray::CowArray::from(prepared(forest, data)?),
+            data: if data.is_standard_layout() {
+                ndarray::CowArray::from(data)
+            } else {
+                ndarray::CowArray::from(data.as_standard_layout().into_owned())
+            },
             weights: w.iter().map(|v| v / total).collect(),
         })
     }
@@ -236,7 +216,7 @@ pub(crate) fn raw(
         busy,
     )?;
     let mut out = allocate(&shape, &what, "explain fewer rows at a time")?;
-    let x = prepared(forest, x)?;
+    let x = x.as_standard_layout();
     let pool = pool(threads)?;
     linear::raw(
         forest,

@@ -15,11 +15,116 @@ use super::weights::Weights;
 /// The flat table (`2^d` patterns x `d` coefficients, see [`super::aggregate::LeafData::Flat`])
 /// of the histogram `h` (`2^d` entries), only for the patterns in `only` (a bit set) when
 /// given; the other entries stay zero.
+#[inline(never)] //PROF
 pub fn flat_ranked(h: &[f64], d: usize, weights: &Weights, only: Option<&[u64]>) -> Vec<f64> {
+    let mut flat = vec![0.0; (1usize << d) * d];
+    flat_ranked_into(h, d, weights, only, &mut Vec::new(), &mut flat);
+    flat
+}
+
+/// [`flat_ranked`] into `flat` (`2^d x d` zeros), with `scratch` for the transform (reused
+/// between leaves, so that a tree's leaves allocate nothing).
+pub fn flat_ranked_into(
+    h: &[f64],
+    d: usize,
+    weights: &Weights,
+    only: Option<&[u64]>,
+    scratch: &mut Vec<f64>,
+    flat: &mut [f64],
+) {
+    scratch.clear();
+    scratch.resize((1usize << d) * (d + 1), 0.0);
+    // Shallow leaves (the common case) with the sizes known to the compiler: unrolled,
+    // vectorised loops over the ranks.
+    match d {
+        1 => fixed::<1, 2>(h, weights, only, scratch, flat),
+        2 => fixed::<2, 3>(h, weights, only, scratch, flat),
+        3 => fixed::<3, 4>(h, weights, only, scratch, flat),
+        4 => fixed::<4, 5>(h, weights, only, scratch, flat),
+        5 => fixed::<5, 6>(h, weights, only, scratch, flat),
+        6 => fixed::<6, 7>(h, weights, only, scratch, flat),
+        7 => fixed::<7, 8>(h, weights, only, scratch, flat),
+        8 => fixed::<8, 9>(h, weights, only, scratch, flat),
+        _ => any_depth(h, d, weights, only, scratch, flat),
+    }
+}
+
+/// [`flat_ranked`] for `D` path features, `W = D + 1` ranks; every sum runs over all `W` ranks
+/// (the terms beyond the pattern's size are zero).
+fn fixed<const D: usize, const W: usize>(
+    h: &[f64],
+    weights: &Weights,
+    only: Option<&[u64]>,
+    f: &mut [f64],
+    flat: &mut [f64],
+) {
+    debug_assert_eq!(W, D + 1);
+    let size = 1usize << D;
+    // f[u * W + a] = F_a(u).
+    for (q, &w) in h.iter().enumerate().take(size) {
+        f[q * W + (q as u64).count_ones() as usize] = w;
+    }
+    for j in 0..D {
+        let bit = 1usize << j;
+        for base in (0..size).step_by(2 * bit) {
+            let (lower, upper) = f[base * W..(base + 2 * bit) * W].split_at_mut(bit * W);
+            for (dst, src) in upper.chunks_exact_mut(W).zip(lower.chunks_exact(W)) {
+                let dst: &mut [f64; W] = dst.try_into().expect("W ranks");
+                let src: &[f64; W] = src.try_into().expect("W ranks");
+                for a in 0..W {
+                    dst[a] += src[a];
+                }
+            }
+        }
+    }
+    // By b = D - |s|: the coefficients of each rank.
+    let mut c_a = [[0.0f64; W]; W];
+    let mut c_b = [[0.0f64; W]; W];
+    for b in 0..W {
+        for a in 0..W - b {
+            c_a[b][a] = weights.in_a(a, b);
+            c_b[b][a] = weights.in_b(a, b);
+        }
+    }
+    for (s, entry) in flat.chunks_exact_mut(D).enumerate().take(size) {
+        if only.is_some_and(|bits| bits[s / 64] >> (s % 64) & 1 == 0) {
+            continue;
+        }
+        let b = D - (s as u64).count_ones() as usize;
+        let fs: &[f64; W] = f[s * W..(s + 1) * W].try_into().expect("W ranks");
+        let mut neg = 0.0;
+        for a in 0..W {
+            neg += c_b[b][a] * fs[a];
+        }
+        for (j, slot) in entry.iter_mut().enumerate() {
+            let bit = 1usize << j;
+            *slot = if s & bit != 0 {
+                let u = s ^ bit;
+                let fu: &[f64; W] = f[u * W..(u + 1) * W].try_into().expect("W ranks");
+                let mut pos = 0.0;
+                for a in 0..W {
+                    pos += c_a[b][a] * (fs[a] - fu[a]);
+                }
+                pos
+            } else {
+                -neg
+            };
+        }
+    }
+}
+
+/// [`flat_ranked`] for any number of path features.
+fn any_depth(
+    h: &[f64],
+    d: usize,
+    weights: &Weights,
+    only: Option<&[u64]>,
+    f: &mut [f64],
+    flat: &mut [f64],
+) {
     let size = 1usize << d;
     let width = d + 1;
     // f[u * width + a] = F_a(u).
-    let mut f = vec![0.0; size * width];
     for (q, &w) in h.iter().enumerate().take(size) {
         f[q * width + (q as u64).count_ones() as usize] = w;
     }
@@ -44,7 +149,6 @@ pub fn flat_ranked(h: &[f64], d: usize, weights: &Weights, only: Option<&[u64]>)
             }
         })
         .collect();
-    let mut flat = vec![0.0; size * d];
     for s in 0..size {
         if only.is_some_and(|bits| bits[s / 64] >> (s % 64) & 1 == 0) {
             continue;
@@ -70,5 +174,4 @@ pub fn flat_ranked(h: &[f64], d: usize, weights: &Weights, only: Option<&[u64]>)
             };
         }
     }
-    flat
 }
