@@ -335,7 +335,6 @@ pub fn aggregate_tree(
 /// `None` otherwise (every entry is built, the rows are walked as they are explained). SHAP values only: an
 /// entry of their tables is computed on its own (see [`flat_ranked`]), so building a subset of
 /// the entries gives those entries bit for bit.
-#[inline(never)] //PROF
 fn needed_patterns(
     forest: &Forest,
     paths: &TreePaths,
@@ -380,8 +379,15 @@ fn needed_patterns(
         for (i, (l, bits)) in paths.leaves.iter().zip(needed.iter_mut()).enumerate() {
             let pats = &buf[l.local * WALK_ROWS..][..count];
             patterns[i * n + r0..i * n + r0 + count].copy_from_slice(pats);
-            if !bits.is_empty() {
-                let full = l.full();
+            let full = l.full();
+            if bits.len() == 1 {
+                // One word (d <= 6): kept in a register, not a chain of stores and loads.
+                let mut word = bits[0];
+                for &pat in pats {
+                    word |= 1u64 << (pat & full);
+                }
+                bits[0] = word;
+            } else if !bits.is_empty() {
                 for &pat in pats {
                     let s = (pat & full) as usize;
                     bits[s / 64] |= 1u64 << (s % 64);
@@ -394,7 +400,6 @@ fn needed_patterns(
 
 /// A leaf's table; `only` (a bit set over the patterns) limits a SHAP-value table to the
 /// patterns explained rows have (the others stay zero and are never read).
-#[inline(never)] //PROF
 fn make_table(
     h: &[f64],
     d: usize,
@@ -446,7 +451,6 @@ pub(crate) fn flat_by(h: &[f64], d: usize, weights: &Weights, direct: bool) -> V
 /// For each row pattern `s` and bit `j`: `sum_{q ⊆ s, j ∈ q} h[q] c_A(|q|, b)` when `j ∈ s`, and
 /// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`), by enumerating the subsets of `s`.
 #[cfg(test)]
-#[inline(never)] //PROF
 fn flat_direct(h: &[f64], d: usize, weights: &Weights) -> Vec<f64> {
     let size = 1usize << d;
     let mut flat = vec![0.0; size * d];

@@ -508,7 +508,7 @@ pub(crate) fn add_tree(
 /// The hot loop of SHAP values, leaf-major so that a leaf's table (`2^d x d` floats) stays in
 /// the first-level cache while the block's rows look up their coefficients.
 /// `leaf_patterns[l * rows + r]` is row `r`'s pattern at flat leaf `l` (unmasked).
-#[inline(never)] //PROF
+#[inline]
 #[allow(clippy::too_many_arguments)]
 fn add_flat(
     flat: &FlatLeaves,

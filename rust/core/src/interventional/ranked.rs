@@ -15,7 +15,6 @@ use super::weights::Weights;
 /// The flat table (`2^d` patterns x `d` coefficients, see [`super::aggregate::LeafData::Flat`])
 /// of the histogram `h` (`2^d` entries), only for the patterns in `only` (a bit set) when
 /// given; the other entries stay zero.
-#[inline(never)] //PROF
 pub fn flat_ranked(h: &[f64], d: usize, weights: &Weights, only: Option<&[u64]>) -> Vec<f64> {
     let mut flat = vec![0.0; (1usize << d) * d];
     flat_ranked_into(h, d, weights, only, &mut Vec::new(), &mut flat);
@@ -86,26 +85,32 @@ fn fixed<const D: usize, const W: usize>(
             c_b[b][a] = weights.in_b(a, b);
         }
     }
+    // Per u: g = sum_a c_A(a, D - |u|) F_a(u), the same with b = D - |u| - 1 (for the
+    // patterns with one more bit, `up`), and neg = sum_a c_B(a, D - |u|) F_a(u). Then
+    // pos_j(s) = g(s) - up(s \ j): the terms with q ⊆ s \ j cancel. Independent sums per u,
+    // so that they overlap (a sum over the ranks is a chain of dependent additions).
+    let mut g = vec![[0.0f64; 3]; size];
+    for (u, gu) in g.iter_mut().enumerate() {
+        let b = D - (u as u64).count_ones() as usize;
+        let fu: &[f64; W] = f[u * W..(u + 1) * W].try_into().expect("W ranks");
+        let up = b.saturating_sub(1);
+        let (mut own, mut above, mut neg) = (0.0, 0.0, 0.0);
+        for a in 0..W {
+            own += c_a[b][a] * fu[a];
+            above += c_a[up][a] * fu[a];
+            neg += c_b[b][a] * fu[a];
+        }
+        *gu = [own, above, neg];
+    }
     for (s, entry) in flat.chunks_exact_mut(D).enumerate().take(size) {
         if only.is_some_and(|bits| bits[s / 64] >> (s % 64) & 1 == 0) {
             continue;
         }
-        let b = D - (s as u64).count_ones() as usize;
-        let fs: &[f64; W] = f[s * W..(s + 1) * W].try_into().expect("W ranks");
-        let mut neg = 0.0;
-        for a in 0..W {
-            neg += c_b[b][a] * fs[a];
-        }
+        let [own, _, neg] = g[s];
         for (j, slot) in entry.iter_mut().enumerate() {
             let bit = 1usize << j;
             *slot = if s & bit != 0 {
-                let u = s ^ bit;
-                let fu: &[f64; W] = f[u * W..(u + 1) * W].try_into().expect("W ranks");
-                let mut pos = 0.0;
-                for a in 0..W {
-                    pos += c_a[b][a] * (fs[a] - fu[a]);
-                }
-                pos
+                own - g[s ^ bit][1]
             } else {
                 -neg
             };
