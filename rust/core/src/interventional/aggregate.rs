@@ -9,8 +9,9 @@
 //!
 //! - **Table** (small `d`): every row pattern `s` gets its coefficients precomputed, contiguous:
 //!   `phi_j = R_A[b][s] - R_A[b][s \ j]` for `j ∈ s` and `phi_j = -R_B[b][s]` otherwise, where
-//!   `R[b][u] = sum_{q ⊆ u} H[q] c(|q|, b)` are subset sums (built by enumerating the subsets of
-//!   each `s`, `O(3^d)`, or by zeta transforms, `O(2^d d^2)`); for interactions also the pair
+//!   `R[b][u] = sum_{q ⊆ u} H[q] c(|q|, b)` are subset sums (for SHAP values from one ranked zeta
+//!   transform, [`super::ranked`], `O(2^d d^2)`; by zeta transforms per `b` for interactions,
+//!   `O(2^d d^2)` each); for interactions also the pair
 //!   indices by inclusion-exclusion on `R_AA`, `R_AB`, `R_BB`. A row then reads one contiguous
 //!   entry per leaf: `d` floats for SHAP values (`2^d d` per leaf), `d (d + 1) / 2` for
 //!   interactions (`2^d d (d + 1) / 2` per leaf).

@@ -4,7 +4,8 @@
 //! - Raw output ([`shap_values`], [`interaction_values`]): time linear in rows + background
 //!   ([`linear`]): the background is aggregated per leaf once, and each explained row costs one
 //!   pass over every tree's nodes plus `O(d)` lookups per leaf for SHAP values (`O(d^2)` for
-//!   interactions), `d` being the leaf's number of distinct path features. Leaves with many path
+//!   interactions), `d` being the leaf's number of distinct path features. For few rows
+//!   ([`few_rows`]) the trees are split between threads rather than the rows. Leaves with many path
 //!   features keep the background's distinct patterns instead of a table (a row then costs one
 //!   test per distinct pattern); trees with a path of more than 64 distinct features are walked
 //!   per (row, background row) pair.
