@@ -15,8 +15,9 @@ Cost
     leaves when it pays, up to ``d = 16``) get a table of ``2^d x d`` floats (``2^d x d(d+1)/2``
     for interactions), SHAP-value tables by one ranked zeta transform in ``O(2^d d^2)``; each
     explained row then costs one pass over every tree's nodes (16 rows at a time) plus one
-    contiguous table read of ``d`` floats per leaf (``d(d+1)/2`` for interactions). Deeper leaves keep the background's distinct patterns (at most
-    ``min(background rows, 2^d)`` entries) and cost one bit test per entry for each row. Trees
+    contiguous table read of ``d`` floats per leaf (``d(d+1)/2`` for interactions). Deeper
+    leaves keep the background's distinct patterns (at most ``min(background rows, 2^d)``
+    entries) and cost one bit test per entry for each row. Trees
     with a root-to-leaf path testing more than 64 distinct features are walked per (row,
     background row) pair, ``O(rows x background x nodes)`` for those trees only. The tables are
     built for groups of trees of about 2 MiB at a time, so that the rows read them from the
