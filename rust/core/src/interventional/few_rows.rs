@@ -69,7 +69,8 @@ pub(crate) fn values(
         bytes_of::<f64>(&[window, floats]),
         "explain fewer rows at a time",
     )?;
-    let mut sums: Vec<Vec<f64>> = (0..window).map(|_| vec![0.0; floats]).collect();
+    // Allocated (and zeroed) by the tasks, in parallel, once; reused by the next windows.
+    let mut sums: Vec<Vec<f64>> = (0..window).map(|_| Vec::new()).collect();
     monitor.checkpoint(0, parts.len())?;
     let mut done = 0;
     for batch in parts.chunks(window) {
@@ -79,7 +80,11 @@ pub(crate) fn values(
                 .par_iter_mut()
                 .zip(batch)
                 .try_for_each(|(part_sums, trees)| {
-                    part_sums.fill(0.0);
+                    if part_sums.len() == floats {
+                        part_sums.fill(0.0);
+                    } else {
+                        *part_sums = vec![0.0; floats];
+                    }
                     let mut work = TreeWork::new(forest.n_features());
                     for method in &methods[trees.clone()] {
                         let agg = match method {
