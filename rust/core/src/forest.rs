@@ -584,6 +584,20 @@ impl Forest {
         }
     }
 
+    /// Node `n`'s split as [`Forest::leaf_of_prepared`] reads it: `Some(threshold)` when a value
+    /// prepared by [`Forest::prepare_row`] goes left exactly when it is `<= threshold` (and, when
+    /// NaN, when [`Forest::default_left`]); `None` when the split needs [`Forest::goes_left`]
+    /// (categorical, LightGBM's zero rules).
+    #[inline]
+    pub fn plain_threshold(&self, n: usize) -> Option<f64> {
+        let node = &self.packed[n];
+        if node.flags & FLAG_SPECIAL != 0 {
+            None
+        } else {
+            Some(node.threshold)
+        }
+    }
+
     /// The leaves of tree `t` for consecutive prepared rows (`rows` holds `leaves.len()` rows of
     /// `p` values). Walks several rows in lockstep so their independent branch chains overlap.
     pub fn leaves_of_prepared(&self, t: usize, rows: &[f64], p: usize, leaves: &mut [usize]) {

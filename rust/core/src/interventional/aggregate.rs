@@ -9,8 +9,9 @@
 //!
 //! - **Table** (small `d`): every row pattern `s` gets its coefficients precomputed, contiguous:
 //!   `phi_j = R_A[b][s] - R_A[b][s \ j]` for `j ∈ s` and `phi_j = -R_B[b][s]` otherwise, where
-//!   `R[b][u] = sum_{q ⊆ u} H[q] c(|q|, b)` are subset sums (built by enumerating the subsets of
-//!   each `s`, `O(3^d)`, or by zeta transforms, `O(2^d d^2)`); for interactions also the pair
+//!   `R[b][u] = sum_{q ⊆ u} H[q] c(|q|, b)` are subset sums (for SHAP values from one ranked zeta
+//!   transform, [`super::ranked`], `O(2^d d^2)`; by zeta transforms per `b` for interactions,
+//!   `O(2^d d^2)` each); for interactions also the pair
 //!   indices by inclusion-exclusion on `R_AA`, `R_AB`, `R_BB`. A row then reads one contiguous
 //!   entry per leaf: `d` floats for SHAP values (`2^d d` per leaf), `d (d + 1) / 2` for
 //!   interactions (`2^d d (d + 1) / 2` per leaf).
@@ -18,12 +19,13 @@
 //!   `2^d`) of them). A row costs one subset test per entry and `O(d)` (`O(d^2)` for interactions)
 //!   per matching entry.
 
+use super::columns::{Columns, WALK_ROWS};
 use super::paths::{full_mask, TreePaths};
+use super::ranked::{flat_ranked, flat_ranked_into};
 use super::sink::Sink;
 use super::weights::Weights;
 use crate::forest::Forest;
 use crate::parallel::Cancel;
-use ndarray::ArrayView2;
 use std::collections::HashMap;
 
 /// Leaves with at most this many path features always use a table.
@@ -57,12 +59,12 @@ pub struct LeafAggregate {
 pub struct TreeAggregate {
     /// Leaves looked up through [`accumulate`] (interaction tables and lists).
     pub leaves: Vec<LeafAggregate>,
-    /// Leaf local index for each aggregate (to find the row's pattern).
-    pub locals: Vec<usize>,
+    /// For each of `leaves`, its index in [`TreePaths::leaves`] (to find the row's pattern).
+    pub leaf_index: Vec<usize>,
     /// SHAP-value tables packed contiguously for the hot loop.
     pub flat: FlatLeaves,
     /// When the tables were limited to the explained rows' patterns: each row's pattern at
-    /// each leaf (unmasked, as [`TreePaths::patterns`] leaves it), `leaf * rows + row` for
+    /// each leaf (unmasked, as [`TreePaths::block_patterns`] leaves it), `leaf * rows + row` for
     /// the leaves of [`TreePaths::leaves`] in order, so that the rows are not walked twice.
     pub row_patterns: Option<Vec<u64>>,
 }
@@ -73,7 +75,8 @@ pub struct TreeAggregate {
 /// `values` is empty; otherwise `values` holds `width` values per leaf.
 #[derive(Debug, Clone, Default)]
 pub struct FlatLeaves {
-    pub local: Vec<u32>,
+    /// Each leaf's index in [`TreePaths::leaves`].
+    pub leaf: Vec<u32>,
     pub d: Vec<u32>,
     pub feature_at: Vec<u32>,
     pub table_at: Vec<usize>,
@@ -84,9 +87,9 @@ pub struct FlatLeaves {
 }
 
 impl FlatLeaves {
-    fn push(&mut self, local: usize, leaf: &LeafAggregate, table: &[f64]) {
+    fn push(&mut self, index: usize, leaf: &LeafAggregate, table: &[f64]) {
         let d = leaf.features.len();
-        self.local.push(local as u32);
+        self.leaf.push(index as u32);
         self.d.push(d as u32);
         self.feature_at.push(self.features.len() as u32);
         self.features.extend_from_slice(&leaf.features);
@@ -101,11 +104,11 @@ impl FlatLeaves {
     }
 
     pub fn len(&self) -> usize {
-        self.local.len()
+        self.leaf.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.local.is_empty()
+        self.leaf.is_empty()
     }
 }
 
@@ -166,13 +169,13 @@ pub fn estimate_floats(paths: &TreePaths, background_rows: usize, interactions: 
 pub fn aggregate_tree(
     forest: &Forest,
     paths: &TreePaths,
-    background: &ArrayView2<f64>,
+    background: &Columns,
     weights_norm: &[f64],
     weights: &Weights,
     interactions: bool,
     explained_rows: usize,
     force_lists: bool,
-    rows: Option<&ArrayView2<f64>>,
+    rows: Option<&Columns>,
     cancel: &Cancel,
 ) -> Option<TreeAggregate> {
     let kinds = kinds(interactions);
@@ -181,63 +184,111 @@ pub fn aggregate_tree(
             Some((needed, patterns)) => (Some(needed), Some(patterns)),
             None => (None, None),
         };
-    let mut dense: Vec<Option<Vec<f64>>> = Vec::with_capacity(paths.leaves.len());
+    // The always-tabled leaves' histograms, one after the other in `hist`.
+    let mut dense: Vec<Option<usize>> = Vec::with_capacity(paths.leaves.len());
     let mut sparse: Vec<Option<HashMap<u64, f64>>> = Vec::with_capacity(paths.leaves.len());
+    let mut hist_len = 0;
     for l in &paths.leaves {
         let d = l.depth();
         if d == 0 {
             dense.push(None);
             sparse.push(None);
         } else if d <= ALWAYS_TABLE_BITS && !force_lists {
-            dense.push(Some(vec![0.0; 1 << d]));
+            dense.push(Some(hist_len));
+            hist_len += 1 << d;
             sparse.push(None);
         } else {
             dense.push(None);
             sparse.push(Some(HashMap::new()));
         }
     }
-    let mut buf = vec![0u64; paths.n_nodes()];
-    for (r, row) in background.rows().into_iter().enumerate() {
-        if r % 256 == 0 && cancel.is_set() {
+    let mut hist = vec![0.0; hist_len];
+    let mut buf = vec![0u64; paths.n_nodes() * WALK_ROWS];
+    let m = background.rows();
+    for b in 0..m.div_ceil(WALK_ROWS) {
+        if b % 16 == 0 && cancel.is_set() {
             return None;
         }
-        let w = weights_norm[r];
-        if w == 0.0 {
-            continue;
-        }
-        let row = row.as_slice().expect("standard layout");
-        paths.patterns(forest, row, &mut buf);
+        paths.block_patterns(forest, background.block(b), background.nan(b), &mut buf);
+        let r0 = b * WALK_ROWS;
+        let w = &weights_norm[r0..(r0 + WALK_ROWS).min(m)];
+        // Per leaf, the block's rows in order: each entry adds its rows' weights in row order.
         for (i, l) in paths.leaves.iter().enumerate() {
             let full = l.full();
-            let q = !buf[l.local] & full;
-            if let Some(h) = dense[i].as_mut() {
-                h[q as usize] += w;
+            let pats = &buf[l.local * WALK_ROWS..][..w.len()];
+            if let Some(at) = dense[i] {
+                let h = &mut hist[at..at + (1 << l.depth())];
+                for (&pat, &w) in pats.iter().zip(w) {
+                    h[(!pat & full) as usize] += w;
+                }
             } else if let Some(h) = sparse[i].as_mut() {
-                *h.entry(q).or_insert(0.0) += w;
+                for (&pat, &w) in pats.iter().zip(w) {
+                    if w != 0.0 {
+                        *h.entry(!pat & full).or_insert(0.0) += w;
+                    }
+                }
             }
         }
     }
     let mut leaves = Vec::new();
-    let mut locals = Vec::new();
+    let mut leaf_index = Vec::new();
+    let width = forest.tree_width(paths.tree);
+    let tw = forest.tree_weight(paths.tree);
     let mut flat = FlatLeaves {
-        width: forest.tree_width(paths.tree),
+        width,
         ..Default::default()
     };
+    if !interactions {
+        let tabled = dense.iter().filter(|at| at.is_some()).count();
+        flat.tables.reserve(
+            paths
+                .leaves
+                .iter()
+                .zip(&dense)
+                .filter(|(_, at)| at.is_some())
+                .map(|(l, _)| l.depth() << l.depth())
+                .sum(),
+        );
+        flat.leaf.reserve(tabled);
+        flat.d.reserve(tabled);
+        flat.feature_at.reserve(tabled);
+        flat.table_at.reserve(tabled);
+    }
+    let mut scratch = Vec::new();
     for (i, l) in paths.leaves.iter().enumerate() {
         let d = l.depth();
-        let width = forest.tree_width(paths.tree);
-        let tw = forest.tree_weight(paths.tree);
-        let value: Vec<f64> = forest
-            .node_values(l.node, width)
-            .iter()
-            .map(|v| v * tw)
-            .collect();
-        if d == 0 || value.iter().all(|&v| v == 0.0) {
+        let raw_value = forest.node_values(l.node, width);
+        if d == 0 || raw_value.iter().all(|&v| v * tw == 0.0) {
             continue;
         }
-        let data = if let Some(h) = dense[i].take() {
+        if let (Some(at), false) = (dense[i], interactions) {
+            // Straight into the packed tables, without a table of its own.
+            let h = &hist[at..at + (1 << d)];
+            let only = needed
+                .as_ref()
+                .map(|n| &n[i][..])
+                .filter(|bits| !bits.is_empty());
+            let start = flat.tables.len();
+            flat.tables.resize(start + (d << d), 0.0);
+            let table = &mut flat.tables[start..];
+            flat_ranked_into(h, d, weights, only, &mut scratch, table);
+            if width == 1 {
+                let v = raw_value[0] * tw;
+                table.iter_mut().for_each(|c| *c *= v);
+            } else {
+                flat.values.extend(raw_value.iter().map(|v| v * tw));
+            }
+            flat.leaf.push(i as u32);
+            flat.d.push(d as u32);
+            flat.feature_at.push(flat.features.len() as u32);
+            flat.features.extend_from_slice(&l.features);
+            flat.table_at.push(start);
+            continue;
+        }
+        let value: Vec<f64> = raw_value.iter().map(|v| v * tw).collect();
+        let data = if let Some(at) = dense[i] {
             let only = needed.as_ref().map(|n| &n[i][..]);
-            make_table(&h, d, interactions, weights, only)
+            make_table(&hist[at..at + (1 << d)], d, interactions, weights, only)
         } else {
             let map = sparse[i].take().unwrap_or_default();
             let u = map.len();
@@ -265,15 +316,15 @@ pub fn aggregate_tree(
             data,
         };
         if let LeafData::Flat(table) = &leaf.data {
-            flat.push(l.local, &leaf, table);
+            flat.push(i, &leaf, table);
         } else {
             leaves.push(leaf);
-            locals.push(l.local);
+            leaf_index.push(i);
         }
     }
     Some(TreeAggregate {
         leaves,
-        locals,
+        leaf_index,
         flat,
         row_patterns,
     })
@@ -283,12 +334,12 @@ pub fn aggregate_tree(
 /// over its `2^d` patterns, per leaf of `paths.leaves`) and every row's pattern at every leaf
 /// (see [`TreeAggregate::row_patterns`]), when the rows are few enough to keep their patterns;
 /// `None` otherwise (every entry is built, the rows are walked as they are explained). SHAP values only: an
-/// entry of their tables is computed on its own (see [`flat_direct`]), so building a subset of
+/// entry of their tables is computed on its own (see [`flat_ranked`]), so building a subset of
 /// the entries gives those entries bit for bit.
 fn needed_patterns(
     forest: &Forest,
     paths: &TreePaths,
-    rows: &ArrayView2<f64>,
+    rows: &Columns,
     interactions: bool,
     force_lists: bool,
 ) -> Option<(Vec<Vec<u64>>, Vec<u64>)> {
@@ -304,7 +355,7 @@ fn needed_patterns(
         .filter(|&d| d > 0 && d <= ALWAYS_TABLE_BITS)
         .map(|d| d << d)
         .sum();
-    if rows.nrows() * paths.leaves.len() > 4 * table_floats {
+    if rows.rows() * paths.leaves.len() > 4 * table_floats {
         return None;
     }
     let mut needed: Vec<Vec<u64>> = paths
@@ -319,25 +370,37 @@ fn needed_patterns(
             }
         })
         .collect();
-    let n = rows.nrows();
+    let n = rows.rows();
     let mut patterns = vec![0u64; paths.leaves.len() * n];
-    let mut buf = vec![0u64; paths.n_nodes()];
-    for (r, row) in rows.rows().into_iter().enumerate() {
-        let row = row.as_slice().expect("standard layout");
-        paths.patterns(forest, row, &mut buf);
+    let mut buf = vec![0u64; paths.n_nodes() * WALK_ROWS];
+    for b in 0..n.div_ceil(WALK_ROWS) {
+        paths.block_patterns(forest, rows.block(b), rows.nan(b), &mut buf);
+        let r0 = b * WALK_ROWS;
+        let count = (n - r0).min(WALK_ROWS);
         for (i, (l, bits)) in paths.leaves.iter().zip(needed.iter_mut()).enumerate() {
-            patterns[i * n + r] = buf[l.local];
-            if !bits.is_empty() {
-                let s = (buf[l.local] & l.full()) as usize;
-                bits[s / 64] |= 1u64 << (s % 64);
+            let pats = &buf[l.local * WALK_ROWS..][..count];
+            patterns[i * n + r0..i * n + r0 + count].copy_from_slice(pats);
+            let full = l.full();
+            if bits.len() == 1 {
+                // One word (d <= 6): kept in a register, not a chain of stores and loads.
+                let mut word = bits[0];
+                for &pat in pats {
+                    word |= 1u64 << (pat & full);
+                }
+                bits[0] = word;
+            } else if !bits.is_empty() {
+                for &pat in pats {
+                    let s = (pat & full) as usize;
+                    bits[s / 64] |= 1u64 << (s % 64);
+                }
             }
         }
     }
     Some((needed, patterns))
 }
 
-/// A leaf's table; `only` (a bit set over the patterns) limits it to the patterns explained
-/// rows have (the others stay zero and are never read).
+/// A leaf's table; `only` (a bit set over the patterns) limits a SHAP-value table to the
+/// patterns explained rows have (the others stay zero and are never read).
 fn make_table(
     h: &[f64],
     d: usize,
@@ -345,29 +408,27 @@ fn make_table(
     weights: &Weights,
     only: Option<&[u64]>,
 ) -> LeafData {
-    match only {
-        Some(bits) if !interactions && d <= DIRECT_FLAT_BITS && !bits.is_empty() => {
-            LeafData::Flat(flat_direct(h, d, weights, Some(bits)))
-        }
-        _ => make_table_with(h, d, interactions, weights, DIRECT_FLAT_BITS),
-    }
-}
-
-pub(crate) fn make_table_with(
-    h: &[f64],
-    d: usize,
-    interactions: bool,
-    weights: &Weights,
-    direct_bits: usize,
-) -> LeafData {
     if interactions {
         return LeafData::FlatInteractions(flat_interactions(
             &build_table(h, d, kinds(true), weights)[..],
             d,
         ));
     }
-    if d <= direct_bits {
-        return LeafData::Flat(flat_direct(h, d, weights, None));
+    LeafData::Flat(flat_ranked(
+        h,
+        d,
+        weights,
+        only.filter(|bits| !bits.is_empty()),
+    ))
+}
+
+/// The SHAP-value table by the other two methods, to check [`flat_ranked`] against:
+/// enumerating the subsets of each pattern (`direct`) or zeta transforms per coefficient
+/// function and `b`.
+#[cfg(test)]
+pub(crate) fn flat_by(h: &[f64], d: usize, weights: &Weights, direct: bool) -> Vec<f64> {
+    if direct {
+        return flat_direct(h, d, weights);
     }
     let r = build_table(h, d, kinds(false), weights);
     let size = 1usize << d;
@@ -385,25 +446,17 @@ pub(crate) fn make_table_with(
             };
         }
     }
-    LeafData::Flat(flat)
+    flat
 }
 
-/// Up to this many path features, flat tables are built by enumerating the subsets of each
-/// pattern (`O(3^d)` over the `q` with background weight) rather than by zeta transforms
-/// (`O(2^d d^2)`), which is cheaper there and skips the empty `q`.
-pub(crate) const DIRECT_FLAT_BITS: usize = 12;
-
 /// For each row pattern `s` and bit `j`: `sum_{q ⊆ s, j ∈ q} h[q] c_A(|q|, b)` when `j ∈ s`, and
-/// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`); only for the patterns in `only`
-/// when given (a bit set), zero elsewhere.
-fn flat_direct(h: &[f64], d: usize, weights: &Weights, only: Option<&[u64]>) -> Vec<f64> {
+/// `-sum_{q ⊆ s} h[q] c_B(|q|, b)` otherwise (`b = d - |s|`), by enumerating the subsets of `s`.
+#[cfg(test)]
+fn flat_direct(h: &[f64], d: usize, weights: &Weights) -> Vec<f64> {
     let size = 1usize << d;
     let mut flat = vec![0.0; size * d];
     let mut pos = vec![0.0; d];
     for s in 0..size {
-        if only.is_some_and(|bits| bits[s / 64] >> (s % 64) & 1 == 0) {
-            continue;
-        }
         let b = d - (s as u64).count_ones() as usize;
         let mut neg = 0.0;
         pos.iter_mut().for_each(|v| *v = 0.0);

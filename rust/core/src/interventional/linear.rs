@@ -7,6 +7,7 @@
 //! [`super::pairs`], which costs `O(rows x background x nodes)` for those trees only.
 
 use super::aggregate::{accumulate, aggregate_tree, estimate_floats, FlatLeaves, TreeAggregate};
+use super::columns::{Columns, WALK_ROWS};
 use super::pairs::PairWalker;
 use super::paths::TreePaths;
 use super::sink::{finish_interactions, Sink};
@@ -40,9 +41,30 @@ pub enum Strategy {
     Pairs,
 }
 
-enum Method {
+pub(crate) enum Method {
     Patterns(TreePaths),
     Pairs(usize),
+}
+
+impl Method {
+    /// The tree's index in the forest.
+    pub(crate) fn tree(&self) -> usize {
+        match self {
+            Method::Patterns(paths) => paths.tree,
+            Method::Pairs(t) => *t,
+        }
+    }
+}
+
+/// How the work is split between threads (tests force each to check they agree bit for bit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Trees for few rows' SHAP values ([`super::few_rows`]), rows otherwise.
+    Auto,
+    /// Blocks of rows, against groups of trees.
+    Rows,
+    /// Parts of trees ([`super::few_rows`]; SHAP values only, interactions split rows).
+    Trees,
 }
 
 /// Fills `out` (`n` blocks of `per_row` floats, laid out as in [`Sink`]).
@@ -53,6 +75,7 @@ pub fn raw(
     bg: &Background,
     interactions: bool,
     strategy: Strategy,
+    split: Split,
     out: &mut [f64],
     pool: &rayon::ThreadPool,
     monitor: &dyn Monitor,
@@ -71,7 +94,33 @@ pub fn raw(
             })
             .collect())
     })?;
-    // Groups of consecutive trees whose aggregates fit the memory budget.
+    let by_trees = match split {
+        Split::Auto => super::few_rows::applies(n, per_row),
+        Split::Rows => false,
+        Split::Trees => true,
+    };
+    // Every pattern walk reads the rows transposed in blocks.
+    let columns = Columns::new(forest, x)?;
+    let bg_columns = Columns::new(forest, &bg.data.view())?;
+    if !interactions && by_trees {
+        return super::few_rows::values(
+            forest,
+            x,
+            &columns,
+            bg,
+            &bg_columns,
+            &methods,
+            &weights,
+            strategy == Strategy::Lists,
+            out,
+            per_row,
+            pool,
+            monitor,
+        );
+    }
+    // Groups of consecutive trees whose aggregates fit the memory budget, made of whole parts
+    // (see [`part_len`]).
+    let part = part_len(methods.len());
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
     let mut floats = 0usize;
@@ -81,7 +130,7 @@ pub fn raw(
             Method::Patterns(paths) => estimate_floats(paths, bg.rows(), interactions),
             Method::Pairs(_) => 0,
         };
-        if t > start && floats + size > GROUP_FLOATS {
+        if t > start && t % part == 0 && floats + size > GROUP_FLOATS {
             groups.push(start..t);
             start = t;
             floats = 0;
@@ -126,13 +175,13 @@ pub fn raw(
                     Method::Patterns(paths) => aggregate_tree(
                         forest,
                         paths,
-                        &bg.data.view(),
+                        &bg_columns,
                         &bg.weights,
                         &weights,
                         interactions,
                         n,
                         strategy == Strategy::Lists,
-                        Some(x),
+                        Some(&columns),
                         cancel,
                     )
                     .map(Some),
@@ -158,6 +207,7 @@ pub fn raw(
                         explain_block(
                             forest,
                             x,
+                            &columns,
                             r0,
                             block,
                             per_row,
@@ -184,10 +234,16 @@ pub fn raw(
     Ok(())
 }
 
+/// Explains rows `r0..` (as many as `block` holds) against a group of trees.
+///
+/// SHAP values are summed per part of trees ([`part_len`]): each part's trees are added into a
+/// zeroed scratch, which is then added to the rows' values, as [`super::few_rows`] does (the same
+/// bits). Interactions are added straight into the rows' values.
 #[allow(clippy::too_many_arguments)]
 fn explain_block(
     forest: &Forest,
     x: &ArrayView2<f64>,
+    columns: &Columns,
     r0: usize,
     block: &mut [f64],
     per_row: usize,
@@ -198,84 +254,254 @@ fn explain_block(
     interactions: bool,
     cancel: &Cancel,
 ) {
+    let part = part_len(forest.n_trees());
+    let mut scratch = if interactions {
+        Vec::new()
+    } else {
+        vec![0.0; block.len()]
+    };
+    let mut work = TreeWork::new(forest.n_features());
+    for (m, agg) in methods.iter().zip(aggregates) {
+        if cancel.is_set() {
+            return;
+        }
+        if interactions {
+            add_tree(
+                forest,
+                x,
+                columns,
+                r0,
+                block,
+                per_row,
+                m,
+                agg.as_ref(),
+                bg,
+                weights,
+                true,
+                &mut work,
+                cancel,
+            );
+            continue;
+        }
+        add_tree(
+            forest,
+            x,
+            columns,
+            r0,
+            &mut scratch,
+            per_row,
+            m,
+            agg.as_ref(),
+            bg,
+            weights,
+            false,
+            &mut work,
+            cancel,
+        );
+        let t = m.tree();
+        if (t + 1) % part == 0 || t + 1 == forest.n_trees() {
+            add_part(block, &scratch);
+            scratch.fill(0.0);
+        }
+    }
+}
+
+/// Adds a part's sums to the rows' values.
+#[inline]
+pub(crate) fn add_part(values: &mut [f64], sums: &[f64]) {
+    for (v, s) in values.iter_mut().zip(sums) {
+        *v += *s;
+    }
+}
+
+/// Trees summed together before their sum is added to a row's values: `ceil(trees / 64)`,
+/// fixed by the forest alone, so that a row's values never depend on the threads or on the rows
+/// explained with it, whether the rows ([`raw`]) or the parts ([`super::few_rows`]) are split
+/// between threads.
+pub(crate) fn part_len(n_trees: usize) -> usize {
+    n_trees.div_ceil(MAX_PARTS).max(1)
+}
+
+/// One single-output flat leaf of `D` features for the rows of `pats`: the same additions, in the
+/// same order, as the general loop of [`add_flat`].
+#[inline(always)]
+fn add_leaf<const D: usize>(
+    table: &[f64],
+    feats: &[u32],
+    pats: &[u32],
+    block: &mut [f64],
+    per_row: usize,
+    k: usize,
+    o: usize,
+) {
+    let at: [usize; D] = std::array::from_fn(|j| feats[j] as usize * k + o);
+    let mask = (1usize << D) - 1;
+    for (r, &pat) in pats.iter().enumerate() {
+        let s = pat as usize & mask;
+        let coef: &[f64; D] = table[s * D..s * D + D].try_into().expect("an entry");
+        let out = &mut block[r * per_row..(r + 1) * per_row];
+        for j in 0..D {
+            out[at[j]] += coef[j];
+        }
+    }
+}
+
+/// Rows whose values the flat leaves of a tree are added to at once (see [`add_tree`]).
+const FLAT_ROWS: usize = 32;
+
+/// Most parts of trees (see [`part_len`]).
+pub(crate) const MAX_PARTS: usize = 64;
+
+/// Reusable buffers of [`add_tree`].
+pub(crate) struct TreeWork {
+    buf: Vec<u64>,
+    leaf_patterns: Vec<u32>,
+    other_patterns: Vec<u64>,
+    walker: PairWalker,
+}
+
+impl TreeWork {
+    pub(crate) fn new(p: usize) -> Self {
+        TreeWork {
+            buf: Vec::new(),
+            leaf_patterns: Vec::new(),
+            other_patterns: Vec::new(),
+            walker: PairWalker::new(p),
+        }
+    }
+}
+
+/// Adds one tree's contributions to rows `r0..` (as many as `target` holds, `per_row` floats
+/// each), leaf by leaf in a fixed order.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn add_tree(
+    forest: &Forest,
+    x: &ArrayView2<f64>,
+    columns: &Columns,
+    r0: usize,
+    target: &mut [f64],
+    per_row: usize,
+    method: &Method,
+    agg: Option<&TreeAggregate>,
+    bg: &Background,
+    weights: &Weights,
+    interactions: bool,
+    work: &mut TreeWork,
+    cancel: &Cancel,
+) {
     let p = forest.n_features();
     let k = forest.n_outputs();
-    let rows = block.len() / per_row;
-    let mut buf = Vec::new();
-    let mut leaf_patterns: Vec<u32> = Vec::new();
-    let mut other_patterns: Vec<u64> = Vec::new();
-    let mut walker = PairWalker::new(p);
-    for (m, agg) in methods.iter().zip(aggregates) {
-        match (m, agg) {
-            (Method::Patterns(paths), Some(agg)) => {
-                let output = forest.tree_output(paths.tree);
-                buf.resize(paths.n_nodes(), 0u64);
-                leaf_patterns.resize(agg.flat.len() * rows, 0u32);
-                other_patterns.resize(agg.leaves.len() * rows, 0u64);
-                for i in 0..rows {
-                    if let Some(stored) = &agg.row_patterns {
-                        // Walked once already, to find the table entries the rows need.
-                        let (n, r) = (x.nrows(), r0 + i);
-                        for (j, l) in paths.leaves.iter().enumerate() {
-                            buf[l.local] = stored[j * n + r];
+    let rows = target.len() / per_row;
+    let TreeWork {
+        buf,
+        leaf_patterns,
+        other_patterns,
+        walker,
+    } = work;
+    match (method, agg) {
+        (Method::Patterns(paths), Some(agg)) => {
+            let output = forest.tree_output(paths.tree);
+            buf.resize(paths.n_nodes() * WALK_ROWS, 0u64);
+            leaf_patterns.resize(agg.flat.len() * rows, 0u32);
+            other_patterns.resize(agg.leaves.len() * rows, 0u64);
+            if let Some(stored) = &agg.row_patterns {
+                // Walked once already, to find the table entries the rows need.
+                let n = x.nrows();
+                for (l, &leaf) in agg.flat.leaf.iter().enumerate() {
+                    let from = &stored[leaf as usize * n + r0..][..rows];
+                    for (dst, &pat) in leaf_patterns[l * rows..(l + 1) * rows].iter_mut().zip(from)
+                    {
+                        *dst = pat as u32;
+                    }
+                }
+                for (l, &leaf) in agg.leaf_index.iter().enumerate() {
+                    other_patterns[l * rows..(l + 1) * rows]
+                        .copy_from_slice(&stored[leaf * n + r0..][..rows]);
+                }
+            } else {
+                for b in r0 / WALK_ROWS..(r0 + rows).div_ceil(WALK_ROWS) {
+                    paths.block_patterns(forest, columns.block(b), columns.nan(b), buf);
+                    // The block's rows among r0..r0 + rows, as offsets in the block and in r0...
+                    let lo = (b * WALK_ROWS).max(r0);
+                    let hi = ((b + 1) * WALK_ROWS).min(r0 + rows);
+                    let (from, to) = (lo - b * WALK_ROWS, lo - r0);
+                    let count = hi - lo;
+                    for (l, &leaf) in agg.flat.leaf.iter().enumerate() {
+                        let local = paths.leaves[leaf as usize].local;
+                        let src = &buf[local * WALK_ROWS + from..][..count];
+                        for (dst, &pat) in
+                            leaf_patterns[l * rows + to..][..count].iter_mut().zip(src)
+                        {
+                            *dst = pat as u32;
                         }
-                    } else {
-                        let row = x.row(r0 + i);
-                        let row = row.as_slice().expect("standard layout");
-                        paths.patterns(forest, row, &mut buf);
                     }
-                    for (l, &local) in agg.flat.local.iter().enumerate() {
-                        leaf_patterns[l * rows + i] = buf[local as usize] as u32;
-                    }
-                    for (l, &local) in agg.locals.iter().enumerate() {
-                        other_patterns[l * rows + i] = buf[local];
+                    for (l, &leaf) in agg.leaf_index.iter().enumerate() {
+                        let local = paths.leaves[leaf].local;
+                        other_patterns[l * rows + to..][..count]
+                            .copy_from_slice(&buf[local * WALK_ROWS + from..][..count]);
                     }
                 }
-                // Leaf-major, as for the flat tables: a deep leaf's list (or an interaction
-                // table) is read once per block of rows, not once per row. Each row still
-                // adds its leaves in the same order (these, then the flat ones).
-                for (l, leaf) in agg.leaves.iter().enumerate() {
-                    if cancel.is_set() {
-                        return;
-                    }
-                    let full = super::paths::full_mask(leaf.features.len());
-                    for i in 0..rows {
-                        let mut sink = Sink {
-                            out: &mut block[i * per_row..(i + 1) * per_row],
-                            p,
-                            k,
-                            interactions,
-                        };
-                        let s = other_patterns[l * rows + i] & full;
-                        accumulate(leaf, s, &leaf.value, output, weights, &mut sink);
-                    }
-                }
-                add_flat(&agg.flat, &leaf_patterns, rows, output, block, per_row, k);
             }
-            (Method::Pairs(t), _) => {
+            // Leaf-major, as for the flat tables: a deep leaf's list (or an interaction
+            // table) is read once per block of rows, not once per row. Each row still
+            // adds its leaves in the same order (these, then the flat ones).
+            for (l, leaf) in agg.leaves.iter().enumerate() {
+                if cancel.is_set() {
+                    return;
+                }
+                let full = super::paths::full_mask(leaf.features.len());
                 for i in 0..rows {
-                    if cancel.is_set() {
-                        return;
-                    }
-                    let row = x.row(r0 + i);
-                    let row = row.as_slice().expect("standard layout");
                     let mut sink = Sink {
-                        out: &mut block[i * per_row..(i + 1) * per_row],
+                        out: &mut target[i * per_row..(i + 1) * per_row],
                         p,
                         k,
                         interactions,
                     };
-                    for (z, &w) in bg.data.rows().into_iter().zip(&bg.weights) {
-                        if w == 0.0 {
-                            continue;
-                        }
-                        let z = z.as_slice().expect("standard layout");
-                        walker.add_tree(forest, *t, row, z, w, weights, &mut sink);
-                    }
+                    let s = other_patterns[l * rows + i] & full;
+                    accumulate(leaf, s, &leaf.value, output, weights, &mut sink);
                 }
             }
-            _ => {}
+            // In blocks of rows whose values stay in the first-level cache while the leaves'
+            // tables are read (the rows' order of leaves is unchanged).
+            let mut r = 0;
+            while r < rows {
+                let end = (r + FLAT_ROWS).min(rows);
+                add_flat(
+                    &agg.flat,
+                    leaf_patterns,
+                    rows,
+                    r..end,
+                    output,
+                    target,
+                    per_row,
+                    k,
+                );
+                r = end;
+            }
         }
+        (Method::Pairs(t), _) => {
+            for i in 0..rows {
+                if cancel.is_set() {
+                    return;
+                }
+                let row = x.row(r0 + i);
+                let row = row.as_slice().expect("standard layout");
+                let mut sink = Sink {
+                    out: &mut target[i * per_row..(i + 1) * per_row],
+                    p,
+                    k,
+                    interactions,
+                };
+                for (z, &w) in bg.data.rows().into_iter().zip(&bg.weights) {
+                    if w == 0.0 {
+                        continue;
+                    }
+                    let z = z.as_slice().expect("standard layout");
+                    walker.add_tree(forest, *t, row, z, w, weights, &mut sink);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -283,30 +509,47 @@ fn explain_block(
 /// the first-level cache while the block's rows look up their coefficients.
 /// `leaf_patterns[l * rows + r]` is row `r`'s pattern at flat leaf `l` (unmasked).
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn add_flat(
     flat: &FlatLeaves,
     leaf_patterns: &[u32],
     rows: usize,
+    range: std::ops::Range<usize>,
     output: Option<usize>,
     block: &mut [f64],
     per_row: usize,
     k: usize,
 ) {
+    let block = &mut block[range.start * per_row..range.end * per_row];
     for l in 0..flat.len() {
         let d = flat.d[l] as usize;
         let mask = ((1u64 << d) - 1) as u32;
         let table = &flat.tables[flat.table_at[l]..flat.table_at[l] + (d << d)];
         let fa = flat.feature_at[l] as usize;
         let feats = &flat.features[fa..fa + d];
-        let pats = &leaf_patterns[l * rows..(l + 1) * rows];
+        let pats = &leaf_patterns[l * rows + range.start..l * rows + range.end];
         match output {
             Some(o) => {
-                for (r, &pat) in pats.iter().enumerate() {
-                    let s = (pat & mask) as usize;
-                    let coef = &table[s * d..s * d + d];
-                    let out = &mut block[r * per_row..(r + 1) * per_row];
-                    for (&f, &c) in feats.iter().zip(coef) {
-                        out[f as usize * k + o] += c;
+                let (block, per_row) = (&mut *block, per_row);
+                // Shallow leaves with their size known to the compiler (unrolled).
+                match d {
+                    1 => add_leaf::<1>(table, feats, pats, block, per_row, k, o),
+                    2 => add_leaf::<2>(table, feats, pats, block, per_row, k, o),
+                    3 => add_leaf::<3>(table, feats, pats, block, per_row, k, o),
+                    4 => add_leaf::<4>(table, feats, pats, block, per_row, k, o),
+                    5 => add_leaf::<5>(table, feats, pats, block, per_row, k, o),
+                    6 => add_leaf::<6>(table, feats, pats, block, per_row, k, o),
+                    7 => add_leaf::<7>(table, feats, pats, block, per_row, k, o),
+                    8 => add_leaf::<8>(table, feats, pats, block, per_row, k, o),
+                    _ => {
+                        for (r, &pat) in pats.iter().enumerate() {
+                            let s = (pat & mask) as usize;
+                            let coef = &table[s * d..s * d + d];
+                            let out = &mut block[r * per_row..(r + 1) * per_row];
+                            for (&f, &c) in feats.iter().zip(coef) {
+                                out[f as usize * k + o] += c;
+                            }
+                        }
                     }
                 }
             }

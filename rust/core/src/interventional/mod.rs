@@ -4,16 +4,20 @@
 //! - Raw output ([`shap_values`], [`interaction_values`]): time linear in rows + background
 //!   ([`linear`]): the background is aggregated per leaf once, and each explained row costs one
 //!   pass over every tree's nodes plus `O(d)` lookups per leaf for SHAP values (`O(d^2)` for
-//!   interactions), `d` being the leaf's number of distinct path features. Leaves with many path
+//!   interactions), `d` being the leaf's number of distinct path features. For few rows
+//!   ([`few_rows`]) the trees are split between threads rather than the rows. Leaves with many path
 //!   features keep the background's distinct patterns instead of a table (a row then costs one
 //!   test per distinct pattern); trees with a path of more than 64 distinct features are walked
 //!   per (row, background row) pair.
 //! - Transformed outputs ([`transformed_values`]): shap's per-pair rescaling, `O(rows x background)`.
 
 pub mod aggregate;
+pub mod columns;
+mod few_rows;
 pub mod linear;
 pub mod pairs;
 pub mod paths;
+pub mod ranked;
 pub mod sink;
 pub mod transformed;
 pub mod weights;
@@ -153,6 +157,7 @@ pub fn shap_values(
         weights,
         false,
         linear::Strategy::Auto,
+        linear::Split::Auto,
         threads,
         monitor,
     )
@@ -176,6 +181,7 @@ pub fn interaction_values(
         weights,
         true,
         linear::Strategy::Auto,
+        linear::Split::Auto,
         threads,
         monitor,
     )
@@ -189,6 +195,7 @@ pub(crate) fn raw(
     weights: Option<ArrayView1<f64>>,
     interactions: bool,
     strategy: linear::Strategy,
+    split: linear::Split,
     threads: usize,
     monitor: &dyn Monitor,
 ) -> Result<ArrayD<f64>> {
@@ -218,6 +225,7 @@ pub(crate) fn raw(
         &bg,
         interactions,
         strategy,
+        split,
         &mut out,
         &pool,
         monitor,

@@ -6,6 +6,7 @@
 //! leaf's `j`-th feature. One pass over a tree's nodes (children come after parents) gives the
 //! patterns of all its leaves.
 
+use super::columns::WALK_ROWS;
 use crate::forest::Forest;
 
 /// Most distinct path features a pattern (a `u64`) can hold.
@@ -55,9 +56,15 @@ pub struct TreePaths {
 #[derive(Debug, Clone, Copy)]
 struct Internal {
     node: u32,
+    local: u32,
     feature: u32,
     left: u32,
     right: u32,
+    /// See [`Forest::plain_threshold`] (unused when `special`).
+    threshold: f64,
+    /// The split needs [`Forest::goes_left`].
+    special: bool,
+    default_left: bool,
     clear: u64,
 }
 
@@ -103,9 +110,13 @@ impl TreePaths {
             .filter(|&n| !forest.is_leaf(n))
             .map(|n| Internal {
                 node: n as u32,
+                local: (n - start) as u32,
                 feature: forest.feature(n) as u32,
                 left: (forest.left(n) - start) as u32,
                 right: (forest.right(n) - start) as u32,
+                threshold: forest.plain_threshold(n).unwrap_or(f64::NAN),
+                special: forest.plain_threshold(n).is_none(),
+                default_left: forest.default_left(n),
                 clear: !(1u64 << bit[n - start]),
             })
             .collect();
@@ -119,22 +130,52 @@ impl TreePaths {
         })
     }
 
-    /// Fills `buf` (one entry per node of the tree) with the row's pattern at every node; a leaf's
-    /// pattern is `buf[leaf.local] & leaf.full()`.
+    /// Fills `buf` (`WALK_ROWS` entries per node of the tree, node-major) with the patterns of a
+    /// block of rows ([`super::columns::Columns::block`]) at every node: node `v`'s are
+    /// `buf[v * WALK_ROWS..][..WALK_ROWS]`; a leaf's pattern is its entry `& leaf.full()`.
     #[inline]
-    pub fn patterns(&self, forest: &Forest, row: &[f64], buf: &mut [u64]) {
-        buf[0] = u64::MAX;
+    pub fn block_patterns(&self, forest: &Forest, block: &[f64], nan: &[bool], buf: &mut [u64]) {
+        buf[..WALK_ROWS].fill(u64::MAX);
         for node in &self.internal {
-            let local = node.node as usize - self.start;
-            let p = buf[local];
-            let left = forest.goes_left(node.node as usize, row[node.feature as usize]);
-            let (pl, pr) = if left {
-                (p, p & node.clear)
+            let f = node.feature as usize;
+            let v: &[f64; WALK_ROWS] = block[f * WALK_ROWS..(f + 1) * WALK_ROWS]
+                .try_into()
+                .expect("a block");
+            // All ones where the row goes left; branch-free so that it vectorises.
+            let mut left = [0u64; WALK_ROWS];
+            if node.special {
+                for (m, &x) in left.iter_mut().zip(v) {
+                    *m = (forest.goes_left(node.node as usize, x) as u64).wrapping_neg();
+                }
+            } else if nan[f] {
+                for (m, &x) in left.iter_mut().zip(v) {
+                    *m = (((x <= node.threshold) | (x.is_nan() & node.default_left)) as u64)
+                        .wrapping_neg();
+                }
             } else {
-                (p & node.clear, p)
-            };
-            buf[node.left as usize] = pl;
-            buf[node.right as usize] = pr;
+                for (m, &x) in left.iter_mut().zip(v) {
+                    *m = ((x <= node.threshold) as u64).wrapping_neg();
+                }
+            }
+            // Children come after their parent (checked by `Forest::new`): the parent's
+            // entries lie before both children's.
+            let (l, r) = (node.left as usize, node.right as usize);
+            let (first, second) = (l.min(r), l.max(r));
+            if first == second {
+                continue;
+            }
+            let (head, tail) = buf.split_at_mut(first * WALK_ROWS);
+            let at = node.local as usize * WALK_ROWS;
+            let parent: &[u64; WALK_ROWS] = head[at..at + WALK_ROWS].try_into().expect("a block");
+            let (a, b) = tail.split_at_mut((second - first) * WALK_ROWS);
+            let a: &mut [u64; WALK_ROWS] = (&mut a[..WALK_ROWS]).try_into().expect("a block");
+            let b: &mut [u64; WALK_ROWS] = (&mut b[..WALK_ROWS]).try_into().expect("a block");
+            let (to_left, to_right) = if l < r { (a, b) } else { (b, a) };
+            let clear = node.clear;
+            for i in 0..WALK_ROWS {
+                to_left[i] = parent[i] & (clear | left[i]);
+                to_right[i] = parent[i] & (clear | !left[i]);
+            }
         }
     }
 

@@ -1,11 +1,11 @@
 //! Brute force: all feature subsets, all background rows, on small random hand-built forests.
 #![allow(clippy::needless_range_loop)]
 
-use super::linear::Strategy;
+use super::linear::{Split, Strategy};
 use super::*;
 use crate::forest::ForestParts;
 use crate::monitor::Silent;
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayView2};
 
 struct Rng(u64);
 
@@ -220,7 +220,11 @@ fn raw_values_and_interactions_match_brute_force() {
                 rng.unit() + 0.1
             }
         });
-        for strategy in [Strategy::Auto, Strategy::Lists, Strategy::Pairs] {
+        let splits = [Split::Rows, Split::Trees];
+        for (strategy, split) in [Strategy::Auto, Strategy::Lists, Strategy::Pairs]
+            .into_iter()
+            .flat_map(|s| splits.map(|t| (s, t)))
+        {
             let values = raw(
                 &forest,
                 x.view(),
@@ -228,6 +232,7 @@ fn raw_values_and_interactions_match_brute_force() {
                 Some(w.view()),
                 false,
                 strategy,
+                split,
                 2,
                 &Silent,
             )
@@ -239,6 +244,7 @@ fn raw_values_and_interactions_match_brute_force() {
                 Some(w.view()),
                 true,
                 strategy,
+                split,
                 2,
                 &Silent,
             )
@@ -338,6 +344,7 @@ fn local_accuracy_and_fallbacks_on_deeper_trees() {
         None,
         false,
         Strategy::Auto,
+        Split::Auto,
         2,
         &Silent,
     )
@@ -349,6 +356,7 @@ fn local_accuracy_and_fallbacks_on_deeper_trees() {
         None,
         false,
         Strategy::Pairs,
+        Split::Auto,
         2,
         &Silent,
     )
@@ -360,6 +368,7 @@ fn local_accuracy_and_fallbacks_on_deeper_trees() {
         None,
         false,
         Strategy::Lists,
+        Split::Auto,
         2,
         &Silent,
     )
@@ -480,18 +489,33 @@ fn paths_with_more_than_64_features_fall_back_to_pair_walks() {
 }
 
 #[test]
-fn flat_tables_by_subsets_equal_flat_tables_by_zeta_transforms() {
+fn flat_tables_by_ranked_transform_equal_subset_enumeration_and_zeta_transforms() {
     let mut rng = Rng(4242);
     let weights = weights::Weights::new(12);
     for d in 1..=9 {
         let h: Vec<f64> = (0..1usize << d)
             .map(|_| if rng.below(3) == 0 { 0.0 } else { rng.unit() })
             .collect();
-        let direct = aggregate::make_table_with(&h, d, false, &weights, 64);
-        let zeta = aggregate::make_table_with(&h, d, false, &weights, 0);
-        match (direct, zeta) {
-            (aggregate::LeafData::Flat(a), aggregate::LeafData::Flat(b)) => close(&a, &b, 1e-13),
-            _ => panic!("expected flat tables"),
+        let direct = aggregate::flat_by(&h, d, &weights, true);
+        let zeta = aggregate::flat_by(&h, d, &weights, false);
+        close(&direct, &zeta, 1e-13);
+        let ranked = ranked::flat_ranked(&h, d, &weights, None);
+        close(&ranked, &direct, 1e-13);
+        // Some entries only: those, bit for bit, and zeros elsewhere.
+        let only: Vec<u64> = (0..(1usize << d).div_ceil(64))
+            .map(|_| rng.next() & rng.next())
+            .collect();
+        let some = ranked::flat_ranked(&h, d, &weights, Some(&only));
+        for s in 0..1usize << d {
+            let inside = only[s / 64] >> (s % 64) & 1 == 1;
+            for j in 0..d {
+                let want = if inside { ranked[s * d + j] } else { 0.0 };
+                assert_eq!(
+                    some[s * d + j].to_bits(),
+                    want.to_bits(),
+                    "d={d} s={s} j={j}"
+                );
+            }
         }
     }
 }
@@ -582,6 +606,59 @@ fn list_search_visits_exactly_the_entries_inside_the_row_pattern() {
             let mut got = Vec::new();
             for_each_inside(&list, missing, d, |q, w| got.push((q, w)));
             assert_eq!(got, want, "d={d} len={len} missing={missing:#x}");
+        }
+    }
+}
+
+#[test]
+fn rows_split_between_threads_and_trees_split_between_threads_agree_bit_for_bit() {
+    // More than 64 trees, so that parts hold several trees; lists and pair walks too. Any
+    // thread count, either split and any company of rows must give the same bits.
+    let mut rng = Rng(0x7A3B_91C2_0D4E_5F60);
+    for case in 0..3 {
+        let (p, k) = (6, 1 + case % 2);
+        let forest = random_forest(&mut rng, p, k, 150, 4 + case);
+        let many = random_rows(&mut rng, 200, p);
+        let bg = random_rows(&mut rng, 30, p);
+        let run = |x: ArrayView2<f64>, strategy, split, threads| {
+            raw(
+                &forest,
+                x,
+                bg.view(),
+                None,
+                false,
+                strategy,
+                split,
+                threads,
+                &Silent,
+            )
+            .unwrap()
+        };
+        for strategy in [Strategy::Auto, Strategy::Lists, Strategy::Pairs] {
+            let reference = run(many.view(), strategy, Split::Rows, 1);
+            for (split, threads) in [
+                (Split::Rows, 3),
+                (Split::Trees, 1),
+                (Split::Trees, 2),
+                (Split::Trees, 5),
+                (Split::Auto, 2),
+            ] {
+                for rows in [1, 3, 200] {
+                    let got = run(
+                        many.slice(ndarray::s![..rows, ..]),
+                        strategy,
+                        split,
+                        threads,
+                    );
+                    let want = reference.slice(ndarray::s![..rows, .., ..]);
+                    assert!(
+                        got.iter()
+                            .zip(want.iter())
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "case {case} {strategy:?} {split:?} {threads} threads, {rows} rows"
+                    );
+                }
+            }
         }
     }
 }
