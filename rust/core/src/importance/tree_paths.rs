@@ -20,6 +20,19 @@ use super::exact_sum::{Fixed, FixedValues};
 use super::leaf_table::LeafTables;
 use crate::forest::Forest;
 
+/// Asks the CPU to bring the cache line holding `p` closer: a hint, never a fault (any
+/// address may be given; nothing is read).
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it does not access memory architecturally.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// On an ancestor list: no later ancestor splits on the same column.
 pub const NO_NEXT: u16 = u16::MAX;
 
@@ -186,6 +199,25 @@ impl<'a> TreeView<'a> {
     pub fn steps(&self, leaf: usize) -> &'a [PathStep] {
         let at = self.ancestors_at[leaf] as usize;
         &self.steps[at..at + self.nodes[leaf].depth as usize]
+    }
+
+    /// Asks the CPU to fetch where leaf `leaf`'s path steps start (its ancestor-list offset
+    /// and depth): the first of the two dependent loads [`TreeView::steps`] makes.
+    #[inline(always)]
+    pub fn prefetch_leaf(&self, leaf: usize) {
+        prefetch(self.ancestors_at.as_ptr().wrapping_add(leaf));
+        prefetch(self.nodes.as_ptr().wrapping_add(leaf));
+    }
+
+    /// Asks the CPU to fetch the first `lines` cache lines of leaf `leaf`'s path steps (its
+    /// offset should be in cache: see [`TreeView::prefetch_leaf`]).
+    #[inline(always)]
+    pub fn prefetch_steps(&self, leaf: usize, lines: usize) {
+        let at = self.ancestors_at[leaf] as usize;
+        let first = self.steps.as_ptr().wrapping_add(at).cast::<u8>();
+        for line in 0..lines {
+            prefetch(first.wrapping_add(64 * line));
+        }
     }
 
     /// The fixed-point values of leaf `leaf`.
