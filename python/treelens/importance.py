@@ -325,6 +325,31 @@ def _task(model):
     )
 
 
+def _numeric_class_codes(classes, labels):
+    """The class index of each label by binary search, when labels and classes are plain
+    numbers (as a Python dict lookup matches them: 1 == 1.0 == True); None when anything is
+    unusual (labels that are no class, NaN, other types), for the label-by-label lookup that
+    names the culprit."""
+    numeric = "biuf"
+    if labels.dtype.kind not in numeric or classes.dtype.kind not in numeric or not classes.size:
+        return None
+    if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+        return None
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        return None
+    order = np.argsort(classes, kind="stable")
+    ranked = classes[order]
+    if np.any(ranked[1:] == ranked[:-1]):
+        return None
+    # Exact comparisons only: int64 classes and labels compare as integers, not as floats.
+    if (labels.dtype.kind == "f") != (classes.dtype.kind == "f"):
+        return None
+    at = np.minimum(np.searchsorted(ranked, labels), ranked.size - 1)
+    if not np.array_equal(ranked[at], labels):
+        return None
+    return order[at].astype(np.int64)
+
+
 def _encode_y(model, y, n_rows: int):
     """``(y_values, y_classes)`` for the core; raises on bad y."""
     if y is None:
@@ -356,6 +381,9 @@ def _encode_y(model, y, n_rows: int):
         raise InvalidInputError(
             f"y must be 1-D class labels for a classifier, got shape {arr.shape}"
         )
+    codes = _numeric_class_codes(np.asarray(model.classes), arr)
+    if codes is not None:
+        return None, codes
     classes = np.asarray(model.classes).tolist()
     lookup = {c: i for i, c in enumerate(classes)}
     codes = np.empty(n_rows, dtype=np.int64)

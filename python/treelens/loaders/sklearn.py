@@ -10,6 +10,7 @@ import numpy as np
 from ..exceptions import UnsupportedModelError
 from ..model import Model
 from .forest_builder import Bitset, ForestBuilder, malformed_is_format_error
+from .sklearn_flat import cart_forest
 
 SUPPORTED = (
     "DecisionTreeRegressor",
@@ -104,6 +105,32 @@ def _add_cart(builder: ForestBuilder, tree, *, classifier: bool, output: int = 0
     )
 
 
+def cart_trees_one_by_one(
+    trees,
+    *,
+    n_features: int,
+    n_outputs: int,
+    classifier: bool,
+    average: bool,
+    outputs=None,
+    scale: float = 1.0,
+    base_score=None,
+):
+    """:func:`cart_forest` tree by tree through a :class:`ForestBuilder`, whose checks name
+    the tree and node of anything malformed."""
+    builder = ForestBuilder(
+        n_features=n_features,
+        n_outputs=n_outputs,
+        less_equal=True,
+        f32_inputs=True,
+        average=average,
+    )
+    for t, tree in enumerate(trees):
+        output = 0 if outputs is None else int(outputs[t])
+        _add_cart(builder, tree, classifier=classifier, output=output, scale=scale)
+    return builder.build(np.zeros(n_outputs) if base_score is None else base_score)
+
+
 def _load_trees(est, name: str, *, forest: bool) -> Model:
     estimators = est.estimators_ if forest else [est]
     classifier = _is_classifier(est)
@@ -115,17 +142,15 @@ def _load_trees(est, name: str, *, forest: bool) -> Model:
         n_out = len(est.classes_)
     else:
         n_out = int(getattr(est, "n_outputs_", 1))
-    builder = ForestBuilder(
-        n_features=est.n_features_in_,
-        n_outputs=n_out,
-        less_equal=True,
-        f32_inputs=True,
-        average=forest,
+    options = dict(
+        n_features=est.n_features_in_, n_outputs=n_out, classifier=classifier, average=forest
     )
-    for e in estimators:
-        _add_cart(builder, e.tree_, classifier=classifier)
+    trees = [e.tree_ for e in estimators]
+    core_forest = cart_forest(trees, **options)
+    if core_forest is None:  # something unusual: tree by tree, for the precise error
+        core_forest = cart_trees_one_by_one(trees, **options)
     return Model(
-        forest=builder.build(np.zeros(n_out)),
+        forest=core_forest,
         feature_names=_names(est),
         objective="probability" if classifier else "regression",
         link="identity",
@@ -197,22 +222,29 @@ def _load_gradient_boosting(est) -> Model:
     classifier = _is_classifier(est)
     stages = np.asarray(est.estimators_)
     k = stages.shape[1]
-    builder = ForestBuilder(
-        n_features=est.n_features_in_, n_outputs=k, less_equal=True, f32_inputs=True
-    )
     lr = float(est.learning_rate)
-    for i in range(stages.shape[0]):
-        for j in range(k):
-            _add_cart(builder, stages[i, j].tree_, classifier=False, output=j, scale=lr)
+    base = _gradient_boosting_base(est)
+    trees = [stages[i, j].tree_ for i in range(stages.shape[0]) for j in range(k)]
+    options = dict(
+        n_features=est.n_features_in_,
+        n_outputs=k,
+        classifier=False,
+        average=False,
+        outputs=np.tile(np.arange(k), stages.shape[0]),
+        scale=lr,
+        base_score=base,
+    )
+    core_forest = cart_forest(trees, **options)
+    if core_forest is None:  # something unusual: tree by tree, for the precise error
+        core_forest = cart_trees_one_by_one(trees, **options)
     if classifier:
         link = "logistic" if k == 1 else "softmax"
     else:
         link = "identity"
     # The exponential (AdaBoost) loss: predict_proba is expit(2 * raw).
     link_scale = 2.0 if classifier and getattr(est, "loss", "") == "exponential" else 1.0
-    base = _gradient_boosting_base(est)
     return Model(
-        forest=builder.build(base),
+        forest=core_forest,
         feature_names=_names(est),
         objective=getattr(est, "loss", "") or "",
         link=link,

@@ -76,7 +76,8 @@ impl Cancel {
         }
     }
 
-    fn set(&self) {
+    /// Requests the stop (the watcher does, on the monitor's request; tests directly).
+    pub fn raise(&self) {
         self.0.store(true, Ordering::Relaxed);
     }
 }
@@ -132,7 +133,7 @@ where
                 std::thread::park_timeout(POLL);
                 if stop.is_ok() && !done.load(Ordering::Acquire) {
                     if let Err(e) = monitor.poll() {
-                        cancel.set();
+                        cancel.raise();
                         *stop = Err(e);
                     }
                 }

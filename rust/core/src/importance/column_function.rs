@@ -11,8 +11,10 @@
 //! included. NaN gets its own rank and goes where `goes_left(n, NaN)` says. Columns with
 //! categorical splits are not ranked: their values are routed directly with `goes_left`.
 
+use crate::error::Result;
 use crate::forest::Forest;
-use ndarray::ArrayView2;
+use crate::parallel::Cancel;
+use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 /// The rank given to NaN.
@@ -85,8 +87,10 @@ pub struct ColumnRanks {
 }
 
 impl ColumnRanks {
-    /// Ranks the columns of `x` and cuts every split on them.
-    pub fn new(forest: &Forest, x: ArrayView2<f64>) -> Self {
+    /// Ranks the columns of `x` and cuts every split on them; stops with
+    /// [`crate::Error::Interrupted`] soon after `cancel` is raised (sorting a column of many
+    /// rows takes seconds, so the sort itself checks it).
+    pub fn new(forest: &Forest, x: ArrayView2<f64>, cancel: &Cancel) -> Result<Self> {
         let p = forest.n_features();
         let m = x.nrows();
         let mut nodes_of: Vec<Vec<usize>> = vec![Vec::new(); p];
@@ -102,11 +106,12 @@ impl ColumnRanks {
         // Columns in parallel (in the caller's thread pool), then gathered in order.
         let columns: Vec<Option<RankedColumn>> = (0..p)
             .into_par_iter()
-            .map(|f| rank_column(forest, x, f, &nodes_of[f]))
-            .collect();
+            .map(|f| rank_column(forest, x, f, &nodes_of[f], cancel))
+            .collect::<Result<_>>()?;
         let mut rank = vec![0u32; m * p];
         let mut ranked = vec![false; p];
         for (f, column) in columns.into_iter().enumerate() {
+            cancel.check()?;
             let Some(column) = column else { continue };
             for (n, c, nan_left) in column.cuts {
                 nodes[n].cut = c;
@@ -117,12 +122,12 @@ impl ColumnRanks {
                 rank[i * p + f] = q;
             }
         }
-        ColumnRanks {
+        Ok(ColumnRanks {
             nodes,
             rank,
             ranked,
             n_features: p,
-        }
+        })
     }
 
     /// Stores in each leaf where its values start in a value table (`offset(n)`); false (and
@@ -186,21 +191,22 @@ fn rank_column(
     x: ArrayView2<f64>,
     f: usize,
     nodes: &[usize],
-) -> Option<RankedColumn> {
+    cancel: &Cancel,
+) -> Result<Option<RankedColumn>> {
+    cancel.check()?;
     if nodes.is_empty() {
         // No split tells its values apart: one rank for all of them.
-        return Some(RankedColumn {
+        return Ok(Some(RankedColumn {
             cuts: Vec::new(),
             ranks: vec![0; x.nrows()],
-        });
+        }));
     }
     if nodes.iter().any(|&n| forest.is_categorical(n)) || f as u32 >= FEATURE_MASK {
-        return None;
+        return Ok(None);
     }
     // Rows in the order of their values (NaN last), then ranks in one pass.
     let column = x.column(f);
-    let mut order: Vec<u32> = (0..x.nrows() as u32).collect();
-    order.sort_unstable_by(|&a, &b| column[a as usize].total_cmp(&column[b as usize]));
+    let order = sorted_rows(column, cancel)?;
     let mut sorted: Vec<f64> = Vec::new();
     let mut ranks = vec![NAN_RANK; x.nrows()];
     for &i in &order {
@@ -215,7 +221,7 @@ fn rank_column(
         ranks[i as usize] = (sorted.len() - 1) as u32;
     }
     if sorted.len() >= NAN_RANK as usize {
-        return None;
+        return Ok(None);
     }
     let has_zero_band = sorted.iter().any(|v| v.abs() <= ZERO_BAND);
     let mut cuts = Vec::with_capacity(nodes.len());
@@ -229,11 +235,59 @@ fn rank_column(
                 .enumerate()
                 .any(|(k, &v)| forest.goes_left(n, v) != (k < c))
         {
-            return None;
+            return Ok(None);
         }
         cuts.push((n, c as u32, forest.goes_left(n, f64::NAN)));
     }
-    Some(RankedColumn { cuts, ranks })
+    Ok(Some(RankedColumn { cuts, ranks }))
+}
+
+/// Rows sorted in one run before the runs are merged: a run, and a merge step of this many
+/// rows, take a few milliseconds, so that a stop request is seen between them.
+const SORT_RUN: usize = 1 << 16;
+
+/// The rows of `column` in the order of their values ([`f64::total_cmp`]: NaN after every
+/// number): sorted in runs that are then merged, checking `cancel` every [`SORT_RUN`] rows.
+fn sorted_rows(column: ArrayView1<f64>, cancel: &Cancel) -> Result<Vec<u32>> {
+    // Each value as an integer in the order of `total_cmp` (read once, contiguous).
+    let keys: Vec<i64> = column
+        .iter()
+        .map(|v| {
+            let b = v.to_bits() as i64;
+            b ^ (((b >> 63) as u64) >> 1) as i64
+        })
+        .collect();
+    let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+    for run in order.chunks_mut(SORT_RUN) {
+        cancel.check()?;
+        run.sort_unstable_by_key(|&i| keys[i as usize]);
+    }
+    // Bottom-up merges of neighbouring runs.
+    let mut spare = vec![0u32; order.len()];
+    let mut width = SORT_RUN;
+    while width < order.len() {
+        for (pair, out) in order.chunks(2 * width).zip(spare.chunks_mut(2 * width)) {
+            let (a, b) = pair.split_at(width.min(pair.len()));
+            let (mut i, mut j) = (0, 0);
+            for (k, slot) in out.iter_mut().enumerate() {
+                if k % SORT_RUN == 0 {
+                    cancel.check()?;
+                }
+                let take_a =
+                    j == b.len() || (i < a.len() && keys[a[i] as usize] <= keys[b[j] as usize]);
+                if take_a {
+                    *slot = a[i];
+                    i += 1;
+                } else {
+                    *slot = b[j];
+                    j += 1;
+                }
+            }
+        }
+        std::mem::swap(&mut order, &mut spare);
+        width *= 2;
+    }
+    Ok(order)
 }
 
 #[cfg(test)]
@@ -271,12 +325,62 @@ mod tests {
     }
 
     #[test]
+    fn rows_sort_in_runs_as_in_one_sort() {
+        // Several runs and an odd one out, ties, both zeros, infinities and NaNs of both signs.
+        let m = 2 * SORT_RUN + SORT_RUN / 3;
+        let mut state = 11u64;
+        let special = [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+        ];
+        let values: Vec<f64> = (0..m)
+            .map(|i| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                if i % 97 == 0 {
+                    special[(state >> 40) as usize % special.len()]
+                } else {
+                    ((state >> 33) % 5000) as f64 / 7.0 - 300.0
+                }
+            })
+            .collect();
+        let column = ndarray::ArrayView1::from(&values);
+        let got = sorted_rows(column, &Cancel::new()).unwrap();
+        let mut want: Vec<u32> = (0..m as u32).collect();
+        want.sort_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]));
+        let bits = |order: &[u32]| -> Vec<u64> {
+            order
+                .iter()
+                .map(|&i| values[i as usize].to_bits())
+                .collect()
+        };
+        assert_eq!(bits(&got), bits(&want));
+        let mut seen = got.clone();
+        seen.sort_unstable();
+        assert!(seen.iter().enumerate().all(|(i, &r)| r as usize == i));
+    }
+
+    #[test]
+    fn a_raised_cancel_stops_the_ranking() {
+        let cancel = Cancel::new();
+        cancel.raise();
+        let x = Array2::<f64>::zeros((10, 1));
+        assert!(matches!(
+            ColumnRanks::new(&forest(0), x.view(), &cancel),
+            Err(crate::Error::Interrupted)
+        ));
+    }
+
+    #[test]
     fn ranks_route_like_values() {
         for missing in [0u8, 1, 2] {
             let f = forest(missing);
             let values = [-2.0, -1.0, 0.0, -0.0, 0.5, 0.7, f64::NAN, 3.0, -1.0];
             let x = Array2::from_shape_vec((values.len(), 1), values.to_vec()).unwrap();
-            let ranks = ColumnRanks::new(&f, x.view());
+            let ranks = ColumnRanks::new(&f, x.view(), &Cancel::new()).unwrap();
             if !ranks.ranked[0] {
                 // Zero-is-missing splits over a column holding 0 are not monotone: no ranks.
                 assert_eq!(missing, 2);

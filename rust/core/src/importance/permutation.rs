@@ -12,12 +12,12 @@ use super::float_order::FloatOrder;
 use super::leaf_table::LeafTables;
 use super::metrics::{check_metrics, evaluate, Metric, Scratch, Target, Task};
 use super::routing::Chunk;
-use super::tree_paths::TreePaths;
+use super::tree_paths::{prefetch, TreePaths};
 use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::memory::{bytes_of, ensure_fits, filled_vec};
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, items_per_chunk, pool};
+use crate::parallel::{for_each_chunk, items_per_chunk, pool, watched};
 use ndarray::{Array2, Array3, ArrayView2};
 use rayon::prelude::*;
 
@@ -30,6 +30,9 @@ const PAIR_BLOCK: usize = 8;
 /// to no fewer than [`MIN_BLOCK`] rows when there are many units or repeats.
 const BLOCK_BYTES: usize = 1 << 20;
 const MIN_BLOCK: usize = 32;
+
+/// How many rows ahead the scoring asks for a row's changes.
+const PREFETCH_ROWS: usize = 16;
 
 const FIXED_BYTES: usize = std::mem::size_of::<Fixed>();
 
@@ -184,19 +187,25 @@ pub fn permutation_scores(
 
     let pool = pool(threads)?;
     let x = perm.x.as_standard_layout();
-    let mut ranks = pool.install(|| ColumnRanks::new(forest, x.view()));
-    let fixed = FixedValues::new(forest)?;
-    if !ranks.set_leaf_offsets(|n| fixed.offset(n)) {
-        return Err(Error::InvalidInput(format!(
-            "the model has {} leaf values; permutation importance handles fewer than 2^32",
-            fixed.values().len()
-        )));
-    }
-
-    let tables = LeafTables::new(forest, &ranks);
-    let paths = TreePaths::new(forest, &ranks, &fixed, &tables);
-    let float_order =
-        settles_ties(task, metrics).map(|ranking| FloatOrder::new(forest, &fixed, ranking));
+    // The setup, watched: ranking the columns sorts all rows, seconds for millions of them.
+    let (ranks, fixed, tables, paths, float_order) = watched(&pool, monitor, |cancel| {
+        let mut ranks = ColumnRanks::new(forest, x.view(), cancel)?;
+        let fixed = FixedValues::new(forest)?;
+        if !ranks.set_leaf_offsets(|n| fixed.offset(n)) {
+            return Err(Error::InvalidInput(format!(
+                "the model has {} leaf values; permutation importance handles fewer than 2^32",
+                fixed.values().len()
+            )));
+        }
+        cancel.check()?;
+        let tables = LeafTables::new(forest, &ranks);
+        cancel.check()?;
+        let paths = TreePaths::new(forest, &ranks, &fixed, &tables);
+        cancel.check()?;
+        let float_order =
+            settles_ties(task, metrics).map(|ranking| FloatOrder::new(forest, &fixed, ranking));
+        Ok((ranks, fixed, tables, paths, float_order))
+    })?;
 
     let mut out = Array3::<f64>::zeros((n_units, n_repeats, metrics.len()));
     let mut unpermuted = vec![0.0; metrics.len()];
@@ -259,15 +268,21 @@ pub fn permutation_scores(
         // changes are read a cache line at a time, not one value per line.
         let n_pairs = (u1 - u0) * n_repeats;
         let units_here = u1 - u0;
-        let scores: Vec<Vec<f64>> = pool.install(|| {
+        let scores: Vec<Vec<Vec<f64>>> = watched(&pool, monitor, |cancel| {
             (0..n_pairs.div_ceil(PAIR_BLOCK))
                 .into_par_iter()
                 .map_init(
                     || (Scratch::default(), Vec::<Array2<f64>>::new()),
                     |(scratch, margins), block| {
+                        // A block of pairs reads every row: seconds for millions of rows.
+                        cancel.check()?;
                         let pairs = block * PAIR_BLOCK..((block + 1) * PAIR_BLOCK).min(n_pairs);
                         margins.resize_with(pairs.len(), || Array2::zeros((m, k)));
                         for i in 0..m {
+                            // Rows are a stride apart, a pattern the hardware does not
+                            // prefetch: ask for the line of a row some way ahead.
+                            let ahead = (i + PREFETCH_ROWS) * stride + pairs.start * k;
+                            prefetch(acc.as_ptr().wrapping_add(ahead));
                             let row = &acc[i * stride..(i + 1) * stride];
                             for (margin, pair) in margins.iter_mut().zip(pairs.clone()) {
                                 let a = &row[pair * k..(pair + 1) * k];
@@ -289,12 +304,12 @@ pub fn permutation_scores(
                             evaluate(task, metrics, margin.view(), target, scratch, &mut s);
                             block_scores.push(s);
                         }
-                        block_scores
+                        Ok(block_scores)
                     },
                 )
-                .flatten()
-                .collect()
-        });
+                .collect::<Result<_>>()
+        })?;
+        let scores: Vec<Vec<f64>> = scores.into_iter().flatten().collect();
         debug_assert_eq!(scores.len(), units_here * n_repeats);
         for (pair, s) in scores.into_iter().enumerate() {
             let (u, r) = (pair / n_repeats, pair % n_repeats);

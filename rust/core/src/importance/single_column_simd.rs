@@ -101,10 +101,23 @@ fn lanes<V: Vector, const K: usize>(
 ) {
     let per_row = ctx.n_units * ctx.n_repeats;
     let single = tree.nodes.len() == 1;
+    // A tree of one node is its root leaf, which has no table row.
+    let leaf_of = |lane: usize| if single { 0 } else { table.leaf(0, lane) };
+    // Each row's path steps are a chain of dependent loads (leaf, where its steps start, the
+    // steps): fetched in a pipeline, two rows and one row ahead.
+    let lines = std::mem::size_of_val(tree.steps(leaf_of(0))).div_ceil(64);
+    for ahead in 0..2.min(count) {
+        tree.prefetch_leaf(leaf_of(ahead));
+    }
     for lane in 0..count {
         let li = li0 + lane;
-        // A tree of one node is its root leaf, which has no table row.
-        let leaf0 = if single { 0 } else { table.leaf(0, lane) };
+        if lane + 2 < count {
+            tree.prefetch_leaf(leaf_of(lane + 2));
+        }
+        if lane + 1 < count {
+            tree.prefetch_steps(leaf_of(lane + 1), lines.min(4));
+        }
+        let leaf0 = leaf_of(lane);
         let v0: [Fixed; K] = tree.values(leaf0).try_into().expect("K values per leaf");
         for (s, v) in sums[li * K..(li + 1) * K].iter_mut().zip(v0) {
             *s += v;

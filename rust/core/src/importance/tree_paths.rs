@@ -20,6 +20,19 @@ use super::exact_sum::{Fixed, FixedValues};
 use super::leaf_table::LeafTables;
 use crate::forest::Forest;
 
+/// Asks the CPU to bring the cache line holding `p` closer: a hint, never a fault (any
+/// address may be given; nothing is read).
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it does not access memory architecturally.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// On an ancestor list: no later ancestor splits on the same column.
 pub const NO_NEXT: u16 = u16::MAX;
 
@@ -188,6 +201,25 @@ impl<'a> TreeView<'a> {
         &self.steps[at..at + self.nodes[leaf].depth as usize]
     }
 
+    /// Asks the CPU to fetch where leaf `leaf`'s path steps start (its ancestor-list offset
+    /// and depth): the first of the two dependent loads [`TreeView::steps`] makes.
+    #[inline(always)]
+    pub fn prefetch_leaf(&self, leaf: usize) {
+        prefetch(self.ancestors_at.as_ptr().wrapping_add(leaf));
+        prefetch(self.nodes.as_ptr().wrapping_add(leaf));
+    }
+
+    /// Asks the CPU to fetch the first `lines` cache lines of leaf `leaf`'s path steps (its
+    /// offset should be in cache: see [`TreeView::prefetch_leaf`]).
+    #[inline(always)]
+    pub fn prefetch_steps(&self, leaf: usize, lines: usize) {
+        let at = self.ancestors_at[leaf] as usize;
+        let first = self.steps.as_ptr().wrapping_add(at).cast::<u8>();
+        for line in 0..lines {
+            prefetch(first.wrapping_add(64 * line));
+        }
+    }
+
     /// The fixed-point values of leaf `leaf`.
     #[inline(always)]
     pub fn values(&self, leaf: usize) -> &'a [Fixed] {
@@ -225,6 +257,7 @@ impl TreePaths {
             below: vec![0; n_nodes],
         };
         let mut path: Vec<usize> = Vec::new();
+        let mut leaves: Vec<usize> = Vec::new();
         // Per column: its latest position on the list being built (from the leaf up).
         let mut seen = vec![NO_NEXT; forest.n_features()];
         // Per column, going down a leaf's path: the ranks still on it, and whether NaN is.
@@ -232,10 +265,9 @@ impl TreePaths {
         for t in 0..forest.n_trees() {
             let nodes = forest.tree_nodes(t);
             let first = nodes.start;
-            // Children have larger depths: deepest first is children before parents.
-            let mut order: Vec<usize> = nodes.clone().collect();
-            order.sort_by_key(|&n| std::cmp::Reverse(forest.depth(n)));
-            for &n in &order {
+            // Children come after their parents (the forest checks it): backwards, children
+            // before parents.
+            for n in nodes.clone().rev() {
                 if !forest.is_leaf(n) {
                     paths.below[n] = (1u64 << (forest.feature(n) % 64))
                         | paths.below[forest.left(n)]
@@ -254,84 +286,38 @@ impl TreePaths {
                     paths.values.extend(std::iter::repeat_n(0, width));
                 }
             }
-            // Whether column f is split on in the subtree of n, exactly.
-            let split_below = |n: usize, f: usize| {
-                let mut stack = vec![n];
-                while let Some(m) = stack.pop() {
-                    if !forest.is_leaf(m) {
-                        if forest.feature(m) == f {
-                            return true;
-                        }
-                        stack.push(forest.left(m));
-                        stack.push(forest.right(m));
-                    }
-                }
-                false
-            };
-            // Ancestor lists, depth-first with the current path on a stack.
+            // Ancestor lists, depth-first with the current path on a stack. Whether a split's
+            // column is split on again below a child comes from the same lists: exactly when,
+            // on some leaf's list through that child, the split has a next one on its column.
+            leaves.clear();
             let mut stack = vec![(forest.root(t), 0usize)];
             while let Some((n, depth)) = stack.pop() {
                 path.truncate(depth);
-                let node = &mut paths.nodes[n];
                 if forest.is_leaf(n) {
-                    node.depth = depth as u16;
+                    paths.nodes[n].depth = depth as u16;
                     paths.ancestors_at[n] = paths.ancestors.len() as u32;
                     let at = paths.ancestors.len();
                     paths.ancestors.resize(at + depth, [0, NO_NEXT]);
                     for (i, &a) in path.iter().enumerate().rev() {
                         let f = forest.feature(a);
                         paths.ancestors[at + i] = [(a - first) as u16, seen[f]];
+                        if seen[f] != NO_NEXT {
+                            let below = path.get(i + 1).copied().unwrap_or(n);
+                            paths.nodes[a].flags |= if below == forest.left(a) {
+                                AGAIN_LEFT
+                            } else {
+                                AGAIN_RIGHT
+                            };
+                        }
                         seen[f] = i as u16;
                     }
                     for &a in &path {
                         seen[forest.feature(a)] = NO_NEXT;
                     }
-                    paths.steps.resize(at + depth, PathStep::default());
-                    for (i, &a) in path.iter().enumerate() {
-                        let f = forest.feature(a);
-                        let next = path.get(i + 1).copied().unwrap_or(n) - first;
-                        let split = paths.nodes[a];
-                        let (went_left, other) = split.other(next);
-                        let (lo, hi, nan_on) = on_path[f];
-                        // Non-NaN ranks below the raw cut go left.
-                        let cut = split.cut - split.shift();
-                        let nan_left = split.shift() != 0;
-                        let (stay, leave) = if went_left {
-                            ((lo, hi.min(cut)), (lo.max(cut), hi))
-                        } else {
-                            ((lo.max(cut), hi), (lo, hi.min(cut)))
-                        };
-                        let (leave_lo, leave_hi) = if leave.0 < leave.1 { leave } else { (0, 0) };
-                        let next_same = paths.ancestors[at + i][1];
-                        let mut flags = if next_same == NO_NEXT {
-                            (STEP_NO_NEXT as u16) << STEP_NEXT_SHIFT
-                        } else {
-                            next_same << STEP_NEXT_SHIFT
-                        };
-                        if other.leaf {
-                            flags |= STEP_OTHER_LEAF;
-                        }
-                        if other.again {
-                            flags |= STEP_AGAIN;
-                        }
-                        if nan_on && nan_left != went_left {
-                            flags |= STEP_NAN_LEAVES;
-                        }
-                        paths.steps[at + i] = PathStep {
-                            feature: f as u32,
-                            lo: leave_lo,
-                            hi: leave_hi,
-                            other: other.node as u16,
-                            flags,
-                        };
-                        on_path[f] = (stay.0, stay.1, nan_on && nan_left == went_left);
-                    }
-                    for &a in &path {
-                        on_path[forest.feature(a)] = (0, u32::MAX, true);
-                    }
+                    leaves.push(n);
                     continue;
                 }
-                let (l, r, f) = (forest.left(n), forest.right(n), forest.feature(n));
+                let (l, r) = (forest.left(n), forest.right(n));
                 let (shift, cut) = ranks.nodes[n].shifted_cut();
                 let mut flags = if shift != 0 { NAN_LEFT } else { 0 };
                 if forest.is_leaf(l) {
@@ -340,14 +326,8 @@ impl TreePaths {
                 if forest.is_leaf(r) {
                     flags |= RIGHT_LEAF;
                 }
-                if split_below(l, f) {
-                    flags |= AGAIN_LEFT;
-                }
-                if split_below(r, f) {
-                    flags |= AGAIN_RIGHT;
-                }
-                *node = PathNode {
-                    feature: f as u32,
+                paths.nodes[n] = PathNode {
+                    feature: forest.feature(n) as u32,
                     cut,
                     left: (l - first) as u16,
                     right: (r - first) as u16,
@@ -357,6 +337,60 @@ impl TreePaths {
                 path.push(n);
                 stack.push((r, depth + 1));
                 stack.push((l, depth + 1));
+            }
+            // Path steps, once every split's flags are known.
+            for &n in &leaves {
+                let at = paths.ancestors_at[n] as usize;
+                let depth = paths.nodes[n].depth as usize;
+                paths.steps.resize(at + depth, PathStep::default());
+                for i in 0..depth {
+                    let a = first + paths.ancestors[at + i][0] as usize;
+                    let f = forest.feature(a);
+                    let next = if i + 1 < depth {
+                        paths.ancestors[at + i + 1][0] as usize
+                    } else {
+                        n - first
+                    };
+                    let split = paths.nodes[a];
+                    let (went_left, other) = split.other(next);
+                    let (lo, hi, nan_on) = on_path[f];
+                    // Non-NaN ranks below the raw cut go left.
+                    let cut = split.cut - split.shift();
+                    let nan_left = split.shift() != 0;
+                    let (stay, leave) = if went_left {
+                        ((lo, hi.min(cut)), (lo.max(cut), hi))
+                    } else {
+                        ((lo.max(cut), hi), (lo, hi.min(cut)))
+                    };
+                    let (leave_lo, leave_hi) = if leave.0 < leave.1 { leave } else { (0, 0) };
+                    let next_same = paths.ancestors[at + i][1];
+                    let mut flags = if next_same == NO_NEXT {
+                        (STEP_NO_NEXT as u16) << STEP_NEXT_SHIFT
+                    } else {
+                        next_same << STEP_NEXT_SHIFT
+                    };
+                    if other.leaf {
+                        flags |= STEP_OTHER_LEAF;
+                    }
+                    if other.again {
+                        flags |= STEP_AGAIN;
+                    }
+                    if nan_on && nan_left != went_left {
+                        flags |= STEP_NAN_LEAVES;
+                    }
+                    paths.steps[at + i] = PathStep {
+                        feature: f as u32,
+                        lo: leave_lo,
+                        hi: leave_hi,
+                        other: other.node as u16,
+                        flags,
+                    };
+                    on_path[f] = (stay.0, stay.1, nan_on && nan_left == went_left);
+                }
+                for i in 0..depth {
+                    let a = first + paths.ancestors[at + i][0] as usize;
+                    on_path[forest.feature(a)] = (0, u32::MAX, true);
+                }
             }
         }
         paths
