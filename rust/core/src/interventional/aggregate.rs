@@ -21,6 +21,7 @@
 
 use super::columns::{Columns, WALK_ROWS};
 use super::paths::{full_mask, TreePaths};
+use super::pattern_hash::PatternHash;
 use super::ranked::{flat_ranked, flat_ranked_into};
 use super::sink::Sink;
 use super::weights::Weights;
@@ -186,7 +187,9 @@ pub fn aggregate_tree(
         };
     // The always-tabled leaves' histograms, one after the other in `hist`.
     let mut dense: Vec<Option<usize>> = Vec::with_capacity(paths.leaves.len());
-    let mut sparse: Vec<Option<HashMap<u64, f64>>> = Vec::with_capacity(paths.leaves.len());
+    let hash = PatternHash::new();
+    let mut sparse: Vec<Option<HashMap<u64, f64, PatternHash>>> =
+        Vec::with_capacity(paths.leaves.len());
     let mut hist_len = 0;
     for l in &paths.leaves {
         let d = l.depth();
@@ -199,7 +202,7 @@ pub fn aggregate_tree(
             sparse.push(None);
         } else {
             dense.push(None);
-            sparse.push(Some(HashMap::new()));
+            sparse.push(Some(HashMap::with_hasher(hash)));
         }
     }
     let mut hist = vec![0.0; hist_len];
@@ -602,6 +605,37 @@ pub fn accumulate(
             for (j, &c) in t[s * d..(s + 1) * d].iter().enumerate() {
                 if c != 0.0 {
                     sink.phi(leaf.features[j] as usize, c, value, output);
+                }
+            }
+        }
+        LeafData::List(list) if !sink.interactions => {
+            // Summed per leaf first: a deep leaf can meet many background patterns, and each
+            // would otherwise scatter into the whole output row.
+            let missing = full & !s;
+            let b = missing.count_ones() as usize;
+            let mut pos = [0.0f64; 64];
+            let mut neg = 0.0;
+            let mut met = false;
+            for_each_inside(list, missing, d, |q, w| {
+                let a = q.count_ones() as usize;
+                if a + b == 0 {
+                    return;
+                }
+                met = true;
+                neg += w * weights.in_b(a, b);
+                let ca = w * weights.in_a(a, b);
+                let mut rest = q;
+                while rest != 0 {
+                    pos[rest.trailing_zeros() as usize] += ca;
+                    rest &= rest - 1;
+                }
+            });
+            if met {
+                for (j, &f) in leaf.features.iter().enumerate() {
+                    let c = if missing >> j & 1 == 1 { -neg } else { pos[j] };
+                    if c != 0.0 {
+                        sink.phi(f as usize, c, value, output);
+                    }
                 }
             }
         }

@@ -17,6 +17,7 @@ mod few_rows;
 pub mod linear;
 pub mod pairs;
 pub mod paths;
+mod pattern_hash;
 pub mod ranked;
 pub mod sink;
 pub mod transformed;
