@@ -93,6 +93,18 @@ def _frame(x):
     return pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
 
 
+def _against(name: str, n: int, peers: dict, t_ours: float, note: str) -> list[dict]:
+    """The peers' rows (method -> seconds), then treelens' against the fastest of them."""
+    rows = [dict(workload=name, method=m, rows=n, seconds=t) for m, t in peers.items()]
+    best = min(peers.values())
+    rows.append(
+        dict(
+            workload=name, method="treelens", rows=n, seconds=t_ours, ratio=best / t_ours, note=note
+        )
+    )
+    return rows
+
+
 def lgbm_path(quick: bool) -> list[dict]:
     import treelens as tl
 
@@ -103,17 +115,8 @@ def lgbm_path(quick: bool) -> list[dict]:
     booster = model.booster_
     t_lgb, c = _timed(lambda: booster.predict(x, pred_contrib=True, num_threads=THREADS))
     name = f"LGB 1000x255 path SHAP {n}"
-    return [
-        dict(workload=name, method="lightgbm pred_contrib", rows=n, seconds=t_lgb),
-        dict(
-            workload=name,
-            method="treelens",
-            rows=n,
-            seconds=t_ours,
-            ratio=t_lgb / t_ours,
-            note=f"max rel diff {_rel(v, c[:, :-1]):.1e}",
-        ),
-    ]
+    note = f"max rel diff {_rel(v, c[:, :-1]):.1e}"
+    return _against(name, n, {"lightgbm pred_contrib": t_lgb}, t_ours, note)
 
 
 def rf_path(quick: bool) -> list[dict]:
@@ -127,26 +130,16 @@ def rf_path(quick: bool) -> list[dict]:
     x = X[-n:]
     name = f"RF 100x15 path SHAP {n}"
     t_ours, v = _timed(lambda: tl.TreeExplainer(model).shap_values(x, n_jobs=THREADS), 3)
-    rows = []
     t_fts, f = _timed(
         lambda: fts.TreeExplainer(model, algorithm="auto", n_jobs=THREADS).shap_values(x)
     )
-    rows.append(dict(workload=name, method="fasttreeshap auto", rows=n, seconds=t_fts))
     frame = _frame(x)
     t_w, w = _timed(lambda: WoodelfExplainer(model).shap_values(frame, verbose=False))
-    rows.append(dict(workload=name, method="woodelf", rows=n, seconds=t_w))
-    rows.append(
-        dict(
-            workload=name,
-            method="treelens",
-            rows=n,
-            seconds=t_ours,
-            ratio=min(t_fts, t_w) / t_ours,
-            note=f"vs fasttreeshap x{t_fts / t_ours:,.1f} (diff {_rel(v, f):.1e}), "
-            f"vs woodelf x{t_w / t_ours:,.1f} (diff {_rel(v, np.asarray(w)):.1e})",
-        )
+    note = (
+        f"vs fasttreeshap x{t_fts / t_ours:,.1f} (diff {_rel(v, f):.1e}), "
+        f"vs woodelf x{t_w / t_ours:,.1f} (diff {_rel(v, np.asarray(w)):.1e})"
     )
-    return rows
+    return _against(name, n, {"fasttreeshap auto": t_fts, "woodelf": t_w}, t_ours, note)
 
 
 def rf_interventional(quick: bool) -> list[dict]:
@@ -162,17 +155,8 @@ def rf_interventional(quick: bool) -> list[dict]:
         lambda: InterventionalExplainer(model, bg).shap_values(x, n_jobs=THREADS)[:, :, 0], 3
     )
     t_w, w = _timed(lambda: WoodelfExplainer(model, _frame(bg)).shap_values(_frame(x)))
-    return [
-        dict(workload=name, method="woodelf", rows=n, seconds=t_w),
-        dict(
-            workload=name,
-            method="treelens",
-            rows=n,
-            seconds=t_ours,
-            ratio=t_w / t_ours,
-            note=f"max rel diff {_rel(v, np.asarray(w)):.1e}",
-        ),
-    ]
+    note = f"max rel diff {_rel(v, np.asarray(w)):.1e}"
+    return _against(name, n, {"woodelf": t_w}, t_ours, note)
 
 
 def run(quick: bool = False) -> list[dict]:
