@@ -56,8 +56,8 @@ const NO_SET: u32 = u32::MAX;
 /// enough below f64::MAX that sums over trees and SHAP's weighted differences stay finite.
 const MAX_MAGNITUDE: f64 = 1e300;
 
-/// No parent (yet) while checking that each node has exactly one.
-const NO_PARENT: u32 = u32::MAX;
+/// No depth (no parent) yet while checking that each node has exactly one parent.
+const NO_DEPTH: u32 = u32::MAX;
 
 /// What a loader hands over. Child indices are local to their tree; -1 marks a leaf.
 #[derive(Debug, Clone, Default)]
@@ -125,6 +125,7 @@ pub struct Forest {
     default_left: Vec<bool>,
     missing: Vec<Missing>,
     cover: Vec<f64>,
+    /// Per node: where its values start in `values`; empty when every node holds one value.
     value_at: Vec<usize>,
     values: Vec<f64>,
     category_set: Vec<u32>,
@@ -132,7 +133,8 @@ pub struct Forest {
     category_words: Vec<u32>,
     category_members_left: Vec<bool>,
     category_truncate_first: bool,
-    depth: Vec<usize>,
+    /// Per node: its depth in its tree (the root has depth 0).
+    depth: Vec<u32>,
     /// The same nodes packed for traversal: one cache line holds what a branch needs.
     packed: Vec<PackedNode>,
 }
@@ -153,6 +155,16 @@ const FLAG_LEAF: u32 = 1;
 const FLAG_DEFAULT_LEFT: u32 = 2;
 /// Anything but a plain numeric split with NaN-is-missing: categorical or LightGBM zero rules.
 const FLAG_SPECIAL: u32 = 4;
+
+/// A node's threshold as traversal reads it: for finite x, `x < t` is `x <= the largest float
+/// below t`; `x < -inf` never holds, and `x <= NaN` is never true.
+fn packed_threshold(comparison: Comparison, t: f64) -> f64 {
+    match comparison {
+        Comparison::LessEqual => t,
+        Comparison::Less if t == f64::NEG_INFINITY => f64::NAN,
+        Comparison::Less => t.next_down(),
+    }
+}
 
 fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
     if len == expected {
@@ -203,7 +215,6 @@ impl Forest {
         }
 
         let mut tree_output = Vec::with_capacity(n_trees);
-        let mut value_at = vec![0usize; n_nodes];
         let mut trees_per_output = vec![0usize; p.n_outputs];
         let mut next_value = 0usize;
         for t in 0..n_trees {
@@ -238,12 +249,18 @@ impl Forest {
                 .ok_or_else(|| Error::InvalidModel(format!("tree {t} holds too many values")))?;
         }
         check_len("values", p.values.len(), next_value)?;
-        let mut next_value = 0usize;
-        for (t, output) in tree_output.iter().enumerate() {
-            let width = if output.is_some() { 1 } else { p.n_outputs };
-            for slot in &mut value_at[p.tree_start[t]..p.tree_start[t + 1]] {
-                *slot = next_value;
-                next_value += width;
+        // Where each node's values start; left empty when every node holds one value (node n's
+        // value is then values[n]), which saves a word per node for the usual models.
+        let mut value_at = Vec::new();
+        if next_value != n_nodes {
+            value_at.reserve_exact(n_nodes);
+            let mut next_value = 0usize;
+            for (t, output) in tree_output.iter().enumerate() {
+                let width = if output.is_some() { 1 } else { p.n_outputs };
+                for _ in p.tree_start[t]..p.tree_start[t + 1] {
+                    value_at.push(next_value);
+                    next_value += width;
+                }
             }
         }
 
@@ -259,39 +276,65 @@ impl Forest {
             }
         }
 
+        if !p.cover.iter().all(|c| c.is_finite()) {
+            for (t, w) in p.tree_start.windows(2).enumerate() {
+                if let Some(n) = (w[0]..w[1]).find(|&n| !p.cover[n].is_finite()) {
+                    // Negative covers are accepted: scikit-learn trees fitted with negative
+                    // sample weights have them.
+                    return Err(Error::InvalidModel(format!(
+                        "tree {t}, node {}: cover {} is not finite",
+                        n - w[0],
+                        p.cover[n]
+                    )));
+                }
+            }
+        }
+        let comparison = if p.less_equal {
+            Comparison::LessEqual
+        } else {
+            Comparison::Less
+        };
+        // One pass over the nodes checks each and builds every derived array (the traversal
+        // nodes and depths too): a load touches each node's memory once.
         let mut feature = vec![0u32; n_nodes];
         let mut is_leaf = vec![false; n_nodes];
         let mut left = vec![0u32; n_nodes];
         let mut right = vec![0u32; n_nodes];
         let mut missing = Vec::with_capacity(n_nodes);
         let mut category_set = vec![NO_SET; n_nodes];
-        for (t, w) in p.tree_start.windows(2).enumerate() {
-            if let Some(n) = (w[0]..w[1]).find(|&n| !p.cover[n].is_finite()) {
-                // Negative covers are accepted: scikit-learn trees fitted with negative sample
-                // weights have them.
-                return Err(Error::InvalidModel(format!(
-                    "tree {t}, node {}: cover {} is not finite",
-                    n - w[0],
-                    p.cover[n]
-                )));
-            }
-        }
-        // Per node: its parent (local index), to refuse a node with two parents (a DAG).
-        let mut parent = vec![NO_PARENT; n_nodes];
+        let mut packed = Vec::with_capacity(n_nodes);
+        // Depth doubles as the "has a parent" mark: NO_DEPTH until a parent claims the node.
+        let mut depth = vec![NO_DEPTH; n_nodes];
         for (t, output) in tree_output.iter().enumerate() {
             let (a, b) = (p.tree_start[t], p.tree_start[t + 1]);
             let width = if output.is_some() { 1 } else { p.n_outputs };
+            let size = (b - a) as i64;
+            depth[a] = 0;
             for n in a..b {
                 let local = n - a;
                 let at = || format!("tree {t}, node {local}");
-                missing.push(Missing::from_code(p.missing[n]).map_err(|e| match e {
-                    Error::InvalidModel(m) => Error::InvalidModel(format!("{}: {m}", at())),
-                    e => e,
-                })?);
+                let node_missing = match p.missing[n] {
+                    0 => Missing::Nan,
+                    code => Missing::from_code(code).map_err(|e| match e {
+                        Error::InvalidModel(m) => Error::InvalidModel(format!("{}: {m}", at())),
+                        e => e,
+                    })?,
+                };
+                missing.push(node_missing);
+                let mut flags = if p.default_left[n] {
+                    FLAG_DEFAULT_LEFT
+                } else {
+                    0
+                };
+                if node_missing != Missing::Nan {
+                    flags |= FLAG_SPECIAL;
+                }
+                let threshold = packed_threshold(comparison, p.threshold[n]);
                 match p.feature[n] {
                     -1 => {
                         is_leaf[n] = true;
-                        let values = &p.values[value_at[n]..value_at[n] + width];
+                        let start = if value_at.is_empty() { n } else { value_at[n] };
+                        let values = &p.values[start..start + width];
                         if let Some(v) = values.iter().find(|v| !v.is_finite()) {
                             return Err(Error::InvalidModel(format!(
                                 "{}: leaf value {v} is not finite",
@@ -305,6 +348,13 @@ impl Forest {
                                 at()
                             )));
                         }
+                        packed.push(PackedNode {
+                            threshold,
+                            feature: 0,
+                            left: 0,
+                            right: 0,
+                            flags: flags | FLAG_LEAF,
+                        });
                         continue;
                     }
                     f if f < 0 => {
@@ -323,7 +373,8 @@ impl Forest {
                     }
                     f => feature[n] = f as u32,
                 }
-                let size = (b - a) as i64;
+                // An orphan's children get depth 0 here; the orphan itself is refused below.
+                let child_depth = depth[n].wrapping_add(1);
                 for (child, dst) in [(p.left[n], &mut left[n]), (p.right[n], &mut right[n])] {
                     // Children come after their parent: this rules out cycles.
                     if child <= local as i64 || child >= size {
@@ -336,18 +387,26 @@ impl Forest {
                     let c = a + child as usize;
                     // One parent per node: with children after parents, every node is then
                     // reached exactly once from the root.
-                    if parent[c] != NO_PARENT {
+                    if depth[c] != NO_DEPTH {
+                        let first = (a..n)
+                            .find(|&q| {
+                                p.feature[q] != -1 && (p.left[q] == child || p.right[q] == child)
+                            })
+                            .map_or(local, |q| q - a);
                         return Err(Error::InvalidModel(format!(
-                            "tree {t}: node {child} has two parents (nodes {} and {local}); \
-                             a tree node has exactly one",
-                            parent[c]
+                            "tree {t}: node {child} has two parents (nodes {first} and {local}); \
+                             a tree node has exactly one"
                         )));
                     }
-                    parent[c] = local as u32;
+                    depth[c] = child_depth;
                     *dst = c as u32;
                     // Path-dependent SHAP weighs a branch by cover(child) / cover(parent): a
-                    // ratio that overflows (a denormal parent cover) would make it NaN.
-                    if p.cover[n] > 0.0 && !(p.cover[c] / p.cover[n]).is_finite() {
+                    // ratio that overflows (a denormal parent cover) would make it NaN. Covers
+                    // are finite, so a parent cover of at least 1 never overflows.
+                    if p.cover[n] > 0.0
+                        && p.cover[n] < 1.0
+                        && !(p.cover[c] / p.cover[n]).is_finite()
+                    {
                         return Err(Error::InvalidModel(format!(
                             "{}: child {child}'s cover {} against the node's cover {} is not \
                              a usable fraction",
@@ -371,10 +430,20 @@ impl Forest {
                             at()
                         )))
                     }
-                    s => category_set[n] = s as u32,
+                    s => {
+                        category_set[n] = s as u32;
+                        flags |= FLAG_SPECIAL;
+                    }
                 }
+                packed.push(PackedNode {
+                    threshold,
+                    feature: feature[n],
+                    left: left[n],
+                    right: right[n],
+                    flags,
+                });
             }
-            if let Some(orphan) = (a + 1..b).find(|&n| parent[n] == NO_PARENT) {
+            if let Some(orphan) = (a + 1..b).find(|&n| depth[n] == NO_DEPTH) {
                 return Err(Error::InvalidModel(format!(
                     "tree {t}: node {} is not reached from the root (no parent)",
                     orphan - a
@@ -404,16 +473,12 @@ impl Forest {
             })
             .collect();
 
-        let mut forest = Forest {
+        let forest = Forest {
             n_features: p.n_features,
             n_outputs: p.n_outputs,
             base_score: p.base_score,
             aggregation,
-            comparison: if p.less_equal {
-                Comparison::LessEqual
-            } else {
-                Comparison::Less
-            },
+            comparison,
             f32_inputs: p.f32_inputs,
             tree_start: p.tree_start,
             tree_output,
@@ -434,11 +499,9 @@ impl Forest {
             category_words: p.category_words,
             category_members_left: p.category_members_left,
             category_truncate_first: p.category_truncate_first,
-            depth: vec![0; n_nodes],
-            packed: Vec::new(),
+            depth,
+            packed,
         };
-        forest.compute_depths();
-        forest.pack();
         Ok(forest)
     }
 
@@ -515,38 +578,6 @@ impl Forest {
         p.values.truncate(values);
         // The categorical sets stay whole: the kept nodes refer to them by index.
         Forest::new(p)
-    }
-
-    fn pack(&mut self) {
-        self.packed = (0..self.n_nodes())
-            .map(|n| {
-                let mut flags = 0;
-                if self.is_leaf[n] {
-                    flags |= FLAG_LEAF;
-                }
-                if self.default_left[n] {
-                    flags |= FLAG_DEFAULT_LEFT;
-                }
-                if self.missing[n] != Missing::Nan || self.category_set[n] != NO_SET {
-                    flags |= FLAG_SPECIAL;
-                }
-                let t = self.threshold[n];
-                // For finite x, `x < t` is `x <= the largest float below t`; `x < -inf` never
-                // holds, and `x <= NaN` is never true.
-                let threshold = match self.comparison {
-                    Comparison::LessEqual => t,
-                    Comparison::Less if t == f64::NEG_INFINITY => f64::NAN,
-                    Comparison::Less => t.next_down(),
-                };
-                PackedNode {
-                    threshold,
-                    feature: self.feature[n],
-                    left: self.left[n],
-                    right: self.right[n],
-                    flags,
-                }
-            })
-            .collect();
     }
 
     /// Rounds a row to the precision the model compares in (float32 for scikit-learn trees and
@@ -637,18 +668,6 @@ impl Forest {
         }
     }
 
-    fn compute_depths(&mut self) {
-        for t in 0..self.n_trees() {
-            for n in self.tree_nodes(t) {
-                if !self.is_leaf[n] {
-                    let d = self.depth[n] + 1;
-                    self.depth[self.left[n] as usize] = d;
-                    self.depth[self.right[n] as usize] = d;
-                }
-            }
-        }
-    }
-
     pub fn n_features(&self) -> usize {
         self.n_features
     }
@@ -724,16 +743,20 @@ impl Forest {
     /// Depth of node `n` in its tree (the root has depth 0).
     #[inline]
     pub fn depth(&self, n: usize) -> usize {
-        self.depth[n]
+        self.depth[n] as usize
     }
     /// Largest leaf depth over all trees.
     pub fn max_depth(&self) -> usize {
-        self.depth.iter().copied().max().unwrap_or(0)
+        self.depth.iter().copied().max().unwrap_or(0) as usize
     }
     /// The values of node `n`: one, or one per output for vector-leaf trees.
     #[inline]
     pub fn node_values(&self, n: usize, width: usize) -> &[f64] {
-        let a = self.value_at[n];
+        let a = if self.value_at.is_empty() {
+            n
+        } else {
+            self.value_at[n]
+        };
         &self.values[a..a + width]
     }
     /// Whether node `n` routes missing values left.
