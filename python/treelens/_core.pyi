@@ -266,7 +266,7 @@ class XGBoostModelInfo(TypedDict):
     ]
 
 def read_xgboost_model(
-    data: bytes,
+    data: bytes | bytearray,
     *,
     json: bool,
     iteration_range: Optional[tuple[int, int]],
@@ -275,7 +275,8 @@ def read_xgboost_model(
     base_margin: Callable[[str, npt.NDArray[np.float64]], npt.NDArray[np.float64]],
 ) -> tuple[Forest, XGBoostModelInfo]:
     """Reads an XGBoost model saved by ``save_model`` / ``save_raw`` (UBJSON, or JSON text when
-    ``json``) into a validated forest. ``objectives`` lists the supported objectives with their
+    ``json``) into a validated forest; ``data`` may be any contiguous byte buffer that nothing
+    modifies during the call (read in place). ``objectives`` lists the supported objectives with their
     base-score transform (``"logit"``, ``"log"`` or ``"identity"``, checked here);
     ``base_margin(objective, base)`` maps the output-space base score to the margin. Raises
     ``ModelFormatError`` for a corrupt document, ``UnsupportedModelError`` for an unsupported

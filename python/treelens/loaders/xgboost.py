@@ -122,7 +122,7 @@ def _cat_lists(encodings) -> dict[int, np.ndarray]:
 
 @malformed_is_format_error("the XGBoost model document")
 def from_model_bytes(
-    data: bytes,
+    data: bytes | bytearray,
     *,
     json: bool,
     iteration_range=None,
@@ -165,10 +165,11 @@ def from_model_bytes(
 
 
 def from_booster(booster, *, iteration_range=None, estimator=None, missing=None, classes=None):
-    # UBJSON: XGBoost writes it several times faster than JSON, and it keeps float32 exact.
+    # UBJSON: XGBoost writes it several times faster than JSON, and it keeps float32 exact. The
+    # core reads the bytearray in place: copying it into bytes would cost as much as parsing.
     raw = booster.save_raw(raw_format="ubj")
     return from_model_bytes(
-        bytes(raw),
+        raw,
         json=False,
         feature_names=booster.feature_names,
         iteration_range=iteration_range,

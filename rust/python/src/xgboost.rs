@@ -4,6 +4,7 @@
 use crate::errors::CoreError;
 use crate::forest::PyForest;
 use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::sync::Arc;
@@ -12,14 +13,16 @@ use treelens_core::formats::xgboost_dump::{read_dump, DumpOptions, DumpSource};
 use treelens_core::Forest;
 
 /// Reads a model saved by `save_model` / `save_raw` (UBJSON, or JSON when `json`); returns the
-/// forest and what the Python model needs. `base_margin(objective, base)` maps the base score
+/// forest and what the Python model needs. `data` is `bytes`, or any contiguous byte buffer
+/// (`save_raw`'s bytearray, read where it is rather than copied into `bytes` first) that
+/// nothing modifies during the call. `base_margin(objective, base)` maps the base score
 /// (output space, one per output) to the margin: numpy's logs, so every path agrees bitwise.
 #[pyfunction]
 #[pyo3(signature = (data, *, json, iteration_range, feature_names, objectives, base_margin))]
 #[allow(clippy::too_many_arguments)]
 pub fn read_xgboost_model<'py>(
     py: Python<'py>,
-    data: &Bound<'py, PyBytes>,
+    data: &Bound<'py, PyAny>,
     json: bool,
     iteration_range: Option<(i64, i64)>,
     feature_names: Option<Vec<String>>,
@@ -42,7 +45,22 @@ pub fn read_xgboost_model<'py>(
         feature_names,
         objectives,
     };
-    let bytes = data.as_bytes();
+    let buffer;
+    let bytes: &[u8] = match data.cast::<PyBytes>() {
+        Ok(b) => b.as_bytes(),
+        Err(_) => {
+            buffer = PyBuffer::<u8>::get(data)?;
+            let Some(ptr) = buffer.as_slice_ptr() else {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "read_xgboost_model takes bytes or a contiguous byte buffer",
+                ));
+            };
+            // SAFETY: `buffer` holds the exporter's buffer (it can be neither freed nor
+            // resized) until the end of this function, and the callers pass a buffer that
+            // nothing else writes (the bytearray save_raw just returned).
+            unsafe { ptr.as_ref() }
+        }
+    };
     let encoding = if json {
         Encoding::Json
     } else {
