@@ -1,7 +1,7 @@
 //! JSON text at any nesting depth (an explicit stack, no recursion), as Python's `json` reads
 //! it: integers stay integers, `NaN` / `Infinity` / `-Infinity` are accepted.
 
-use super::value::Value;
+use super::value::{Key, Value};
 use crate::error::{Error, Result};
 
 fn error(what: &str, pos: usize) -> Error {
@@ -10,7 +10,7 @@ fn error(what: &str, pos: usize) -> Error {
 
 enum Open {
     Array(Vec<Value>),
-    Object(Vec<(String, Value)>, Option<String>),
+    Object(Vec<(Key, Value)>, Option<String>),
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -269,7 +269,7 @@ pub fn parse(text: &str) -> Result<Value> {
             }
             Some(Open::Array(items)) => items.push(value),
             Some(Open::Object(items, key)) => {
-                items.push((key.take().unwrap_or_default(), value));
+                items.push((Key::Owned(key.take().unwrap_or_default()), value));
             }
         }
         expect = Expect::CommaOrClose;

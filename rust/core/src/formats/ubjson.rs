@@ -4,7 +4,7 @@
 //! bytes that remain before anything is allocated from it: a few bytes never claim a huge
 //! container. Typed arrays of numbers stay packed in the bytes ([`Value::Packed`]).
 
-use super::value::{Packed, Value};
+use super::value::{intern, Key, Packed, Value};
 use crate::error::{Error, Result};
 
 fn corrupt(what: &str, pos: usize) -> Error {
@@ -121,6 +121,22 @@ impl<'a> Reader<'a> {
         self.string_after(m, at)
     }
 
+    /// An object key whose length marker `m` (at byte `at`) was already read (XGBoost's usual
+    /// names are not copied).
+    fn key_after(&mut self, m: u8, at: usize) -> Result<Key> {
+        let n = self.length_after(m, at)?;
+        let raw = self.take(n)?;
+        std::str::from_utf8(raw)
+            .map(intern)
+            .map_err(|_| corrupt("a string is not UTF-8", self.pos - n))
+    }
+
+    fn key(&mut self) -> Result<Key> {
+        let at = self.pos;
+        let m = self.marker()?;
+        self.key_after(m, at)
+    }
+
     fn scalar(&mut self, m: u8) -> Result<Value> {
         Ok(match m {
             b'i' | b'U' | b'I' | b'l' | b'L' => Value::Int(self.int(m)?),
@@ -210,7 +226,7 @@ impl<'a> Reader<'a> {
 /// vector to zip at the end).
 enum Items {
     Array(Vec<Value>),
-    Object(Vec<(String, Value)>),
+    Object(Vec<(Key, Value)>),
 }
 
 /// An open container on the decoder's stack.
@@ -220,7 +236,7 @@ struct Frame {
     kind: Option<u8>,
     /// Elements still to read, or None until the closing bracket.
     left: Option<usize>,
-    key: Option<String>,
+    key: Option<Key>,
 }
 
 impl Frame {
@@ -289,7 +305,7 @@ pub fn parse(data: &[u8]) -> Result<Value> {
                     continue;
                 }
                 if is_object {
-                    top.key = Some(r.string()?);
+                    top.key = Some(r.key()?);
                 }
                 m = match top.kind {
                     Some(k) => k,
@@ -308,7 +324,7 @@ pub fn parse(data: &[u8]) -> Result<Value> {
             }
             if is_object {
                 // Keys carry no 'S' marker: `first` is already the marker of the key's length.
-                top.key = Some(r.string_after(first, at)?);
+                top.key = Some(r.key_after(first, at)?);
                 m = r.marker()?;
             } else {
                 m = first;

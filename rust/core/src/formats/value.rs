@@ -1,5 +1,46 @@
 //! A parsed JSON / UBJSON document: the values both formats share.
 
+use std::borrow::Cow;
+
+/// An object's key: the names XGBoost writes in every tree are shared constants, so a model of
+/// many trees does not allocate a string per key ([`Key`] from [`intern`]).
+pub type Key = Cow<'static, str>;
+
+/// The key `text`, borrowed from a constant when it is one of XGBoost's usual names.
+pub fn intern(text: &str) -> Key {
+    const NAMES: [&str; 25] = [
+        "base_weights",
+        "categories",
+        "categories_nodes",
+        "categories_segments",
+        "categories_sizes",
+        "default_left",
+        "id",
+        "left_children",
+        "loss_changes",
+        "parents",
+        "right_children",
+        "split_conditions",
+        "split_indices",
+        "split_type",
+        "sum_hessian",
+        "tree_param",
+        "num_deleted",
+        "num_feature",
+        "num_nodes",
+        "size_leaf_vector",
+        "leaf_weights",
+        "tree_info",
+        "iteration_indptr",
+        "trees",
+        "name",
+    ];
+    match NAMES.iter().find(|&&name| name == text) {
+        Some(&name) => Cow::Borrowed(name),
+        None => Cow::Owned(text.to_owned()),
+    }
+}
+
 /// A typed UBJSON array of numbers, left undecoded in the document's bytes: `count` big-endian
 /// numbers of UBJSON type `kind` from byte `start`. A reader decodes it once, straight into
 /// where the numbers go (no intermediate array).
@@ -106,14 +147,18 @@ pub enum Value {
     Packed(Packed),
     Array(Vec<Value>),
     /// Keys in document order; a repeated key's last value wins (as in Python's dict).
-    Object(Vec<(String, Value)>),
+    Object(Vec<(Key, Value)>),
 }
 
 impl Value {
     /// The value of `key` in an object (`None` for a missing key or a non-object).
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Object(items) => items.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Object(items) => items
+                .iter()
+                .rev()
+                .find(|(k, _)| k.as_ref() == key)
+                .map(|(_, v)| v),
             _ => None,
         }
     }
