@@ -291,12 +291,12 @@ fn tree_width(tree: &Value, index: usize) -> Result<usize> {
     let n = length(Some(key(tree, "left_children")?))?;
     let present = length(tree.get("base_weights"))?.max(length(tree.get("leaf_weights"))?);
     let one = Value::Int(1);
-    let width = count(
-        get_or(param, "size_leaf_vector", &one)?,
-        &format!("tree {index} size_leaf_vector"),
-        1,
-        present.max(1) as i64,
-    )?;
+    let declared = get_or(param, "size_leaf_vector", &one)?;
+    let high = present.max(1) as i64;
+    // The tree's own name only for the message (formatting it for every tree costs more than
+    // reading the tree's size).
+    let width = count(declared, "size_leaf_vector", 1, high)
+        .or_else(|_| count(declared, &format!("tree {index} size_leaf_vector"), 1, high))?;
     if let Some(declared) = param.get("num_nodes") {
         if count(declared, "num_nodes", 1, n as i64)? != n as i64 {
             let shown = match declared {
@@ -715,6 +715,14 @@ fn tree_shape(
     shape: &mut Shape,
 ) -> Result<()> {
     let n = left.len();
+    if stored_order_is_tree(left, right, &mut shape.indegree) {
+        shape.order.clear();
+        shape.order.extend(0..n);
+        shape.new_index.clear();
+        shape.new_index.extend(0..n as i64);
+        shape.identity = true;
+        return Ok(());
+    }
     let ni = n as i64;
     let internal = |i: usize| left[i] != -1;
     let outside = |c: i64| c < 0 || c >= ni;
@@ -795,6 +803,28 @@ fn tree_shape(
         new_index[o] = k as i64;
     }
     Ok(())
+}
+
+/// The usual case, checked in one pass: every child lies after its parent inside the tree, and
+/// every node but the root is the child of exactly one node (so nothing is deleted, and the
+/// stored order is the tree's). `false` sends the tree to the full check, which says what is
+/// wrong or drops deleted nodes.
+fn stored_order_is_tree(left: &[i64], right: &[i64], indegree: &mut Vec<u32>) -> bool {
+    let n = left.len();
+    indegree.clear();
+    indegree.resize(n, 0);
+    for (i, (&l, &r)) in left.iter().zip(right).enumerate() {
+        if l == -1 {
+            continue;
+        }
+        let after = |c: i64| c > i as i64 && c < n as i64;
+        if !(after(l) && after(r)) {
+            return false;
+        }
+        indegree[l as usize] += 1;
+        indegree[r as usize] += 1;
+    }
+    indegree.iter().skip(1).all(|&d| d == 1)
 }
 
 /// [`tree_shape`]'s result (the kept nodes in order, each old node's new index) and working
