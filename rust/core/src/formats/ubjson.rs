@@ -4,7 +4,7 @@
 //! bytes that remain before anything is allocated from it: a few bytes never claim a huge
 //! container. Typed arrays of numbers stay packed in the bytes ([`Value::Packed`]).
 
-use super::value::{intern, Key, Packed, Value};
+use super::value::{intern_after, Key, Packed, Value};
 use crate::error::{Error, Result};
 
 fn corrupt(what: &str, pos: usize) -> Error {
@@ -38,6 +38,8 @@ fn number_size(m: u8) -> Option<usize> {
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Where the last key was found among XGBoost's usual names (see [`intern_after`]).
+    key_hint: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -127,7 +129,7 @@ impl<'a> Reader<'a> {
         let n = self.length_after(m, at)?;
         let raw = self.take(n)?;
         std::str::from_utf8(raw)
-            .map(intern)
+            .map(|text| intern_after(text, &mut self.key_hint))
             .map_err(|_| corrupt("a string is not UTF-8", self.pos - n))
     }
 
@@ -254,7 +256,11 @@ impl Frame {
 
 /// Decodes one UBJSON document (bytes after it are ignored).
 pub fn parse(data: &[u8]) -> Result<Value> {
-    let mut r = Reader { data, pos: 0 };
+    let mut r = Reader {
+        data,
+        pos: 0,
+        key_hint: 0,
+    };
     let mut stack: Vec<Frame> = Vec::new();
     let mut m = r.marker()?;
     let mut pending: Option<u8> = None;

@@ -8,6 +8,12 @@ pub type Key = Cow<'static, str>;
 
 /// The key `text`, borrowed from a constant when it is one of XGBoost's usual names.
 pub fn intern(text: &str) -> Key {
+    intern_after(text, &mut 0)
+}
+
+/// [`intern`], trying first the name after the one found last (`hint`, updated): XGBoost writes
+/// a tree's keys in the order of the list, so a tree's keys are found at the first try.
+pub fn intern_after(text: &str, hint: &mut usize) -> Key {
     const NAMES: [&str; 25] = [
         "base_weights",
         "categories",
@@ -35,8 +41,16 @@ pub fn intern(text: &str) -> Key {
         "trees",
         "name",
     ];
-    match NAMES.iter().find(|&&name| name == text) {
-        Some(&name) => Cow::Borrowed(name),
+    let next = (*hint + 1) % NAMES.len();
+    if NAMES[next] == text {
+        *hint = next;
+        return Cow::Borrowed(NAMES[next]);
+    }
+    match NAMES.iter().position(|&name| name == text) {
+        Some(i) => {
+            *hint = i;
+            Cow::Borrowed(NAMES[i])
+        }
         None => Cow::Owned(text.to_owned()),
     }
 }

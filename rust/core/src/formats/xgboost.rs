@@ -1081,18 +1081,23 @@ fn add_tree(
     }
     // The covers in their new order go straight into the forest (an error drops it all).
     let start = b.parts.cover.len();
-    b.parts.cover.extend(order.iter().map(|&o| cover[o]));
+    if shape.identity {
+        b.parts.cover.extend_from_slice(cover);
+    } else {
+        b.parts.cover.extend(order.iter().map(|&o| cover[o]));
+    }
     let new_cover = &b.parts.cover[start..];
     if new_cover.iter().all(|c| c.is_finite()) {
         for (k, &o) in order.iter().enumerate() {
             if leaf(o) {
                 continue;
             }
-            let (lc, rc, pc) = (
-                new_cover[new_left(o) as usize],
-                new_cover[new_right(o) as usize],
-                new_cover[k],
-            );
+            let (l, r) = if shape.identity {
+                (left[o] as usize, right[o] as usize)
+            } else {
+                (new_left(o) as usize, new_right(o) as usize)
+            };
+            let (lc, rc, pc) = (new_cover[l], new_cover[r], new_cover[k]);
             let gap = (lc + rc - pc).abs();
             let bound = COVER_TOLERANCE * (lc.abs() + rc.abs() + pc.abs()) + 1e-9;
             if gap > bound {
