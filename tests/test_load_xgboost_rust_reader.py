@@ -228,3 +228,27 @@ def test_feature_names_and_types_must_be_strings(boosters):
             d["learner"][field] = bad
             with pytest.raises(ModelFormatError, match=f"{field} is not a list of strings"):
                 tl.load(json.dumps(d).encode())
+
+
+def test_save_raw_bytearray_is_read_in_place(boosters):
+    """A live Booster's save_raw bytearray goes to the core uncopied: the same model as its
+    bytes; a byte buffer that is not contiguous is refused, not misread."""
+    from treelens import _core
+    from treelens.loaders import xgboost as xgb_loader
+
+    for name in ("regression", "multiclass", "categorical"):
+        raw = boosters[name].save_raw("ubj")
+        assert isinstance(raw, bytearray)
+        in_place = xgb_loader.from_model_bytes(raw, json=False)
+        assert_same_model(in_place, xgb_loader.from_model_bytes(bytes(raw), json=False))
+        assert_same_model(tl.load(boosters[name]), in_place)
+    raw = boosters["regression"].save_raw("ubj")
+    with pytest.raises(TypeError, match="contiguous byte buffer"):
+        _core.read_xgboost_model(
+            memoryview(raw)[::2],
+            json=False,
+            iteration_range=None,
+            feature_names=None,
+            objectives=xgb_loader._OBJECTIVES,
+            base_margin=xgb_loader.base_margin,
+        )

@@ -276,8 +276,8 @@ def read_xgboost_model(
 ) -> tuple[Forest, XGBoostModelInfo]:
     """Reads an XGBoost model saved by ``save_model`` / ``save_raw`` (UBJSON, or JSON text when
     ``json``) into a validated forest; ``data`` may be any contiguous byte buffer that nothing
-    modifies during the call (read in place). ``objectives`` lists the supported objectives with their
-    base-score transform (``"logit"``, ``"log"`` or ``"identity"``, checked here);
+    modifies during the call (read in place). ``objectives`` lists the supported objectives
+    with their base-score transform (``"logit"``, ``"log"`` or ``"identity"``, checked here);
     ``base_margin(objective, base)`` maps the output-space base score to the margin. Raises
     ``ModelFormatError`` for a corrupt document, ``UnsupportedModelError`` for an unsupported
     objective, booster or iteration range."""

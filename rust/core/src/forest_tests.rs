@@ -867,3 +867,52 @@ fn first_trees_predict_like_a_forest_of_those_trees() {
         }
     }
 }
+
+#[test]
+fn traversal_nodes_depths_and_values_match_the_node_arrays() {
+    // Forest::new builds the traversal nodes, the depths and the value offsets in the pass that
+    // checks the nodes: walking the checked arrays must give the same leaves, depths and values.
+    let mut rng = Rng(0x0dd_ba11_5eed_0042);
+    for round in 0..24 {
+        let vector_leaves = round % 3 == 0;
+        let n_outputs = if round % 2 == 0 { 1 } else { 3 };
+        let mut p = random_parts(&mut rng, 7, n_outputs, vector_leaves, false);
+        p.less_equal = round % 4 < 2;
+        let f = Forest::new(p.clone()).unwrap();
+        let mut value_start = 0;
+        for t in 0..f.n_trees() {
+            let width = f.tree_width(t);
+            for n in f.tree_nodes(t) {
+                let expected = &p.values[value_start..value_start + width];
+                assert_eq!(f.node_values(n, width), expected, "tree {t}, node {n}");
+                value_start += width;
+            }
+            let mut stack = vec![(f.root(t), 0usize)];
+            let mut seen = 0;
+            while let Some((n, d)) = stack.pop() {
+                seen += 1;
+                assert_eq!(f.depth(n), d, "tree {t}, node {n}");
+                if !f.is_leaf(n) {
+                    stack.push((f.left(n), d + 1));
+                    stack.push((f.right(n), d + 1));
+                }
+            }
+            assert_eq!(seen, f.tree_nodes(t).len());
+        }
+        for _ in 0..100 {
+            let row: Vec<f64> = (0..f.n_features())
+                .map(|_| match rng.below(6) {
+                    0 => f64::NAN,
+                    1 => 0.0,
+                    // On and around the thresholds, which lie on a grid of 0.5.
+                    _ => (rng.below(19) as f64 - 9.0) * 0.25,
+                })
+                .collect();
+            let mut prepared = vec![0.0; row.len()];
+            f.prepare_row(&row, &mut prepared);
+            for t in 0..f.n_trees() {
+                assert_eq!(f.leaf_of_prepared(t, &prepared), f.leaf(t, &row));
+            }
+        }
+    }
+}
