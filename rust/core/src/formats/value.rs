@@ -3,16 +3,12 @@
 use std::borrow::Cow;
 
 /// An object's key: the names XGBoost writes in every tree are shared constants, so a model of
-/// many trees does not allocate a string per key ([`Key`] from [`intern`]).
+/// many trees does not allocate a string per key ([`intern_after`]).
 pub type Key = Cow<'static, str>;
 
-/// The key `text`, borrowed from a constant when it is one of XGBoost's usual names.
-pub fn intern(text: &str) -> Key {
-    intern_after(text, &mut 0)
-}
-
-/// [`intern`], trying first the name after the one found last (`hint`, updated): XGBoost writes
-/// a tree's keys in the order of the list, so a tree's keys are found at the first try.
+/// The key `text`, borrowed from a constant when it is one of XGBoost's usual names. The name
+/// after the one found last (`hint`, updated) is tried first: XGBoost writes a tree's keys in
+/// the order of the list, so each is found at the first try.
 pub fn intern_after(text: &str, hint: &mut usize) -> Key {
     const NAMES: [&str; 25] = [
         "base_weights",
