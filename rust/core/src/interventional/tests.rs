@@ -584,7 +584,7 @@ fn few_rows_get_the_bits_they_get_among_many() {
 
 #[test]
 fn list_search_visits_exactly_the_entries_inside_the_row_pattern() {
-    use super::aggregate::for_each_inside;
+    use super::pattern_list::PatternList;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for case in 0..300 {
         let d = 1 + case % 40;
@@ -596,15 +596,16 @@ fn list_search_visits_exactly_the_entries_inside_the_row_pattern() {
             .collect();
         list.sort_by_key(|e| e.0);
         list.dedup_by_key(|e| e.0);
+        let searchable = PatternList::new(&list);
         for _ in 0..20 {
             let missing = rng.next() & rng.next() & full;
-            let want: Vec<(u64, f64)> = list
+            let want: Vec<(u64, f64, usize)> = list
                 .iter()
-                .copied()
                 .filter(|e| e.0 & missing == 0)
+                .map(|e| (e.0, e.1, e.0.count_ones() as usize))
                 .collect();
             let mut got = Vec::new();
-            for_each_inside(&list, missing, d, |q, w| got.push((q, w)));
+            searchable.for_each_inside(missing, |q, w, a| got.push((q, w, a)));
             assert_eq!(got, want, "d={d} len={len} missing={missing:#x}");
         }
     }
