@@ -16,8 +16,8 @@
 //!   entry per leaf: `d` floats for SHAP values (`2^d d` per leaf), `d (d + 1) / 2` for
 //!   interactions (`2^d d (d + 1) / 2` per leaf).
 //! - **List** (deep leaves): the distinct `q` with their weights (at most min(background rows,
-//!   `2^d`) of them). A row costs one subset test per entry and `O(d)` (`O(d^2)` for interactions)
-//!   per matching entry.
+//!   `2^d`) of them), with per-bit bitmaps ([`PatternList`]). A row costs an AND of its missing
+//!   bits' bitmaps per 64 entries and `O(d)` (`O(d^2)` for interactions) per matching entry.
 
 use super::columns::{Columns, WALK_ROWS};
 use super::paths::{full_mask, TreePaths};
@@ -311,7 +311,7 @@ pub fn aggregate_tree(
             } else {
                 let mut list: Vec<(u64, f64)> = map.into_iter().collect();
                 list.sort_unstable_by_key(|e| e.0);
-                LeafData::List(PatternList::new(&list))
+                LeafData::List(PatternList::new(&list, d))
             }
         };
         let leaf = LeafAggregate {

@@ -587,7 +587,7 @@ fn list_search_visits_exactly_the_entries_inside_the_row_pattern() {
     use super::pattern_list::PatternList;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for case in 0..300 {
-        let d = 1 + case % 40;
+        let d = case % 65;
         let full = super::paths::full_mask(d);
         let len = rng.below(3000);
         // Entries biased towards few bits set (as a background failing few path features).
@@ -596,7 +596,7 @@ fn list_search_visits_exactly_the_entries_inside_the_row_pattern() {
             .collect();
         list.sort_by_key(|e| e.0);
         list.dedup_by_key(|e| e.0);
-        let searchable = PatternList::new(&list);
+        let searchable = PatternList::new(&list, d);
         for _ in 0..20 {
             let missing = rng.next() & rng.next() & full;
             let want: Vec<(u64, f64, usize)> = list
