@@ -16,12 +16,13 @@
 //!   entry per leaf: `d` floats for SHAP values (`2^d d` per leaf), `d (d + 1) / 2` for
 //!   interactions (`2^d d (d + 1) / 2` per leaf).
 //! - **List** (deep leaves): the distinct `q` with their weights (at most min(background rows,
-//!   `2^d`) of them). A row costs one subset test per entry and `O(d)` (`O(d^2)` for interactions)
-//!   per matching entry.
+//!   `2^d`) of them), with per-bit bitmaps ([`PatternList`]). A row costs an AND of its missing
+//!   bits' bitmaps per 64 entries and `O(d)` (`O(d^2)` for interactions) per matching entry.
 
 use super::columns::{Columns, WALK_ROWS};
 use super::paths::{full_mask, TreePaths};
 use super::pattern_hash::PatternHash;
+use super::pattern_list::PatternList;
 use super::ranked::{flat_ranked, flat_ranked_into};
 use super::sink::Sink;
 use super::weights::Weights;
@@ -43,7 +44,7 @@ pub enum LeafData {
     /// contiguous (`s * d + j`): one cache line per leaf and row.
     Flat(Vec<f64>),
     /// Distinct `q` (features the background row fails) with normalised weights.
-    List(Vec<(u64, f64)>),
+    List(PatternList),
 }
 
 #[derive(Debug, Clone)]
@@ -153,9 +154,10 @@ pub fn estimate_floats(paths: &TreePaths, background_rows: usize, interactions: 
             } else if d <= ALWAYS_TABLE_BITS {
                 per_pattern(d) << d
             } else {
-                // A table only when 2^d <= 4 u; a list holds u entries of two words.
+                // A table only when 2^d <= 4 u; a list holds u entries and their trie.
                 let u = background_rows.min(1usize << d.min(40));
-                (4 * u * per_pattern(d)).min(per_pattern(d) << d.min(MAX_TABLE_BITS)) + 2 * u
+                (4 * u * per_pattern(d)).min(per_pattern(d) << d.min(MAX_TABLE_BITS))
+                    + PatternList::WORDS_PER_ENTRY * u
             }
         })
         .sum()
@@ -308,8 +310,8 @@ pub fn aggregate_tree(
                 make_table(&h, d, interactions, weights, None)
             } else {
                 let mut list: Vec<(u64, f64)> = map.into_iter().collect();
-                list.sort_by_key(|e| e.0);
-                LeafData::List(list)
+                list.sort_unstable_by_key(|e| e.0);
+                LeafData::List(PatternList::new(&list, d))
             }
         };
         let leaf = LeafAggregate {
@@ -616,8 +618,7 @@ pub fn accumulate(
             let mut pos = [0.0f64; 64];
             let mut neg = 0.0;
             let mut met = false;
-            for_each_inside(list, missing, d, |q, w| {
-                let a = q.count_ones() as usize;
+            list.for_each_inside(missing, |q, w, a| {
                 if a + b == 0 {
                     return;
                 }
@@ -641,54 +642,10 @@ pub fn accumulate(
         }
         LeafData::List(list) => {
             let missing = full & !s;
-            for_each_inside(list, missing, d, |q, w| {
+            list.for_each_inside(missing, |q, w, _| {
                 add_pair_game(&leaf.features, q, missing, w, value, output, weights, sink);
             });
         }
-    }
-}
-
-/// Ranges of a list at most this long are scanned rather than split further.
-const SCAN_RANGE: usize = 16;
-
-/// Calls `visit(q, w)` for the entries of `list` (sorted by `q`, bits below `d`) with
-/// `q & missing == 0`, in list order, without testing every entry: the sorted list is a binary
-/// trie over the bits from the highest down, and a range whose entries all share the bits above
-/// `b` splits at bit `b` by one binary search; where `b` is missing only the half without it is
-/// kept. A row of a deep leaf then costs about the prefixes it can match, not the whole list.
-#[inline]
-pub fn for_each_inside(
-    list: &[(u64, f64)],
-    missing: u64,
-    d: usize,
-    mut visit: impl FnMut(u64, f64),
-) {
-    // Pending right halves, at most one per bit (explicit stack, never recursion).
-    let mut stack = [(0usize, 0usize, 0usize); 64];
-    let mut top = 0;
-    let (mut lo, mut hi, mut bit) = (0usize, list.len(), d.min(64));
-    loop {
-        if hi - lo <= SCAN_RANGE || bit == 0 || missing & super::paths::full_mask(bit) == 0 {
-            for &(q, w) in &list[lo..hi] {
-                if q & missing == 0 {
-                    visit(q, w);
-                }
-            }
-            if top == 0 {
-                return;
-            }
-            top -= 1;
-            (lo, hi, bit) = stack[top];
-            continue;
-        }
-        let b = bit - 1;
-        let split = lo + list[lo..hi].partition_point(|e| (e.0 >> b) & 1 == 0);
-        if (missing >> b) & 1 == 0 && split < hi {
-            stack[top] = (split, hi, b);
-            top += 1;
-        }
-        hi = split;
-        bit = b;
     }
 }
 

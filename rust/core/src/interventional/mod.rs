@@ -18,6 +18,7 @@ pub mod linear;
 pub mod pairs;
 pub mod paths;
 mod pattern_hash;
+pub mod pattern_list;
 pub mod ranked;
 pub mod sink;
 pub mod transformed;

@@ -584,10 +584,10 @@ fn few_rows_get_the_bits_they_get_among_many() {
 
 #[test]
 fn list_search_visits_exactly_the_entries_inside_the_row_pattern() {
-    use super::aggregate::for_each_inside;
+    use super::pattern_list::PatternList;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for case in 0..300 {
-        let d = 1 + case % 40;
+        let d = case % 65;
         let full = super::paths::full_mask(d);
         let len = rng.below(3000);
         // Entries biased towards few bits set (as a background failing few path features).
@@ -596,15 +596,16 @@ fn list_search_visits_exactly_the_entries_inside_the_row_pattern() {
             .collect();
         list.sort_by_key(|e| e.0);
         list.dedup_by_key(|e| e.0);
+        let searchable = PatternList::new(&list, d);
         for _ in 0..20 {
             let missing = rng.next() & rng.next() & full;
-            let want: Vec<(u64, f64)> = list
+            let want: Vec<(u64, f64, usize)> = list
                 .iter()
-                .copied()
                 .filter(|e| e.0 & missing == 0)
+                .map(|e| (e.0, e.1, e.0.count_ones() as usize))
                 .collect();
             let mut got = Vec::new();
-            for_each_inside(&list, missing, d, |q, w| got.push((q, w)));
+            searchable.for_each_inside(missing, |q, w, a| got.push((q, w, a)));
             assert_eq!(got, want, "d={d} len={len} missing={missing:#x}");
         }
     }
