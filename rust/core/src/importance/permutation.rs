@@ -125,9 +125,9 @@ fn routing_cost(
         .sum()
 }
 
-/// Rows per step of the routing (the progress is reported between steps): whole blocks, at
-/// least [`BLOCKS_PER_THREAD`] per thread, else about a chunk's work (see
-/// [`items_per_chunk`]) per thread, and steps of equal size. Each step ends when its last block
+/// Rows per step of the routing (the progress is reported between steps): whole blocks, as
+/// few steps of equal size as hold at most [`BLOCKS_PER_THREAD`] blocks per thread or, when
+/// more, about a chunk's work (see [`items_per_chunk`]) per thread. Each step ends when its last block
 /// does, with the other threads idle meanwhile: few long steps keep both busy.
 fn rows_per_step(m: usize, block: usize, row_cost: f64, threads: usize) -> usize {
     let blocks = items_per_chunk(
@@ -136,7 +136,7 @@ fn rows_per_step(m: usize, block: usize, row_cost: f64, threads: usize) -> usize
         threads * BLOCKS_PER_THREAD,
     );
     let n_steps = m.div_ceil(blocks * block).max(1);
-    m.div_ceil(n_steps).div_ceil(block) * block
+    (m.div_ceil(n_steps).div_ceil(block) * block).max(block)
 }
 
 /// How margins are settled to the library's float sums: None when no score can see their last
@@ -475,6 +475,28 @@ mod tests {
             parts.tree_start.push(parts.feature.len());
         }
         Forest::new(parts).unwrap()
+    }
+
+    #[test]
+    fn steps_are_whole_blocks_of_equal_size() {
+        for (m, block, cost, threads) in [
+            (10_000, 160, 3.0e4, 2),
+            (10_000, 96, 1.05e5, 2),
+            (1_000_000, 128, 1.0e6, 4),
+            (7, 32, 1.0, 1),
+            (0, 32, 1.0, 2),
+        ] {
+            let step = rows_per_step(m, block, cost, threads);
+            assert!(step > 0 && step.is_multiple_of(block), "{m} {block}");
+            let n_steps = m.div_ceil(step);
+            // Equal steps: the last one is short by less than a block per step.
+            assert!(n_steps * step - m < block * n_steps.max(1), "{m} {block}");
+            // As few steps as hold at most the fewest blocks per thread (cheap rows): steps
+            // made equal keep at least half as many, unless the rows end first.
+            let most = threads * BLOCKS_PER_THREAD;
+            assert_eq!(n_steps.max(1), m.div_ceil(most * block).max(1), "{m}");
+            assert!(2 * (step / block) >= most.min(m.div_ceil(block)), "{m}");
+        }
     }
 
     #[test]
