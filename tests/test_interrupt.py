@@ -75,6 +75,13 @@ WORKLOADS = {
         "; y = rng.normal(size=len(x))",
         "tl.permutation_importance(m, x, y, n_repeats=5, random_state=0)",
     ),
+    # Chains of 201 nodes get leaf tables: the single-column routing, whose steps hold many
+    # blocks of rows and stop between blocks.
+    "permutation_importance_tabled": (
+        "m = _core_chains(100, 3, n_trees=200); x = _rows(300_000, 100, 3)"
+        "; y = rng.normal(size=len(x))",
+        "tl.permutation_importance(m, x, y, n_repeats=5, random_state=0)",
+    ),
     "hstats_one_deep_tree": (
         "m = _core_chains(3 * depth, 3, n_trees=1); x = _rows(40_000, 3 * depth, 3)",
         "tl.hstats(m, x)",

@@ -9,7 +9,7 @@
 use super::column_function::ColumnRanks;
 use super::exact_sum::{exact_margins_with, margin as exact_margin, Fixed, FixedValues};
 use super::float_order::FloatOrder;
-use super::leaf_table::LeafTables;
+use super::leaf_table::{LeafTables, LANES};
 use super::metrics::{check_metrics, evaluate, Metric, Scratch, Target, Task};
 use super::routing::Chunk;
 use super::tree_paths::{prefetch, TreePaths};
@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::forest::Forest;
 use crate::memory::{bytes_of, ensure_fits, filled_vec};
 use crate::monitor::Monitor;
-use crate::parallel::{for_each_chunk, items_per_chunk, pool, watched};
+use crate::parallel::{for_each_chunk_cancellable, items_per_chunk, pool, watched};
 use ndarray::{Array2, Array3, ArrayView2};
 use rayon::prelude::*;
 
@@ -26,10 +26,18 @@ const BLOCK: usize = 256;
 /// (unit, repeat) pairs scored together: 8 changes of one output fill a cache line.
 const PAIR_BLOCK: usize = 8;
 
-/// Bytes of per-repeat output changes one block of rows may hold (kept in cache); blocks shrink
-/// to no fewer than [`MIN_BLOCK`] rows when there are many units or repeats.
-const BLOCK_BYTES: usize = 1 << 20;
-const MIN_BLOCK: usize = 32;
+/// Bytes of per-row routing data (output changes, permuted ranks, source rows) one block of rows
+/// may hold: every tree of the forest reads and writes all of it at random, so it is sized to
+/// stay in a core's second-level cache next to a tree's data. Blocks are whole lane-blocks
+/// ([`LANES`] rows: a leaf table is filled for all of them) of no fewer than [`LANES`] rows.
+/// (W1, 50 columns x 5 repeats: 160 rows; a binary forest classifier: 96.)
+const BLOCK_BYTES: usize = 1 << 19;
+
+/// Fewest blocks per thread in a step of the routing (see [`rows_per_step`]).
+const BLOCKS_PER_THREAD: usize = 32;
+
+/// A repeat pass of the single-column routing ([`super::single_column_simd`]'s widest).
+const PASS: usize = 16;
 
 /// How many rows ahead the scoring asks for a row's changes.
 const PREFETCH_ROWS: usize = 16;
@@ -85,6 +93,50 @@ pub fn baseline_scores(
         &mut out,
     );
     Ok(out)
+}
+
+/// Elementary steps (see [`items_per_chunk`]) routing one row's repeats costs. Through the
+/// general routing, a row's repeats cost about its path lengths per repeat and unit. On the
+/// single-column path of a tabled tree, a split of the row's path costs a few steps per pass of
+/// [`PASS`] repeats, and the table's fill a fraction of a step per node.
+fn routing_cost(
+    forest: &Forest,
+    tables: &LeafTables,
+    single_column: bool,
+    n_repeats: usize,
+    n_units: usize,
+) -> f64 {
+    (0..forest.n_trees())
+        .map(|t| {
+            let deepest = forest
+                .tree_nodes(t)
+                .map(|n| forest.depth(n))
+                .max()
+                .unwrap_or(0);
+            let path = (deepest + 1) as f64;
+            if single_column && tables.tabled(t) {
+                // Measured on W1 and a deep binary forest classifier (a step is about 1.5 ns).
+                forest.tree_nodes(t).len() as f64 / 4.0
+                    + 4.0 * path * n_repeats.div_ceil(PASS) as f64
+            } else {
+                path * (1 + n_repeats * n_units) as f64
+            }
+        })
+        .sum()
+}
+
+/// Rows per step of the routing (the progress is reported between steps): whole blocks, as
+/// few steps of equal size as hold at most [`BLOCKS_PER_THREAD`] blocks per thread or, when
+/// more, about a chunk's work (see [`items_per_chunk`]) per thread. Each step ends when its last block
+/// does, with the other threads idle meanwhile: few long steps keep both busy.
+fn rows_per_step(m: usize, block: usize, row_cost: f64, threads: usize) -> usize {
+    let blocks = items_per_chunk(
+        row_cost * block as f64,
+        threads,
+        threads * BLOCKS_PER_THREAD,
+    );
+    let n_steps = m.div_ceil(blocks * block).max(1);
+    (m.div_ceil(n_steps).div_ceil(block) * block).max(block)
 }
 
 /// How margins are settled to the library's float sums: None when no score can see their last
@@ -221,15 +273,28 @@ pub fn permutation_scores(
             way_out,
         )?;
         let mut sums = vec![0 as Fixed; m * k];
-        let block = (BLOCK_BYTES / (stride * FIXED_BYTES).max(1)).clamp(MIN_BLOCK, BLOCK);
-        // Chunks sized by work: a row's repeats cost about its path lengths per repeat.
-        let row_cost = crate::predict::row_cost(forest) * (1 + n_repeats * chunk.n_units()) as f64;
-        // Blocks of fewer rows when rows are costly (deep trees), so that a chunk stays short.
-        let block = block.min(items_per_chunk(row_cost, 1, 1));
-        let rows_per_step = items_per_chunk(row_cost * block as f64, threads, threads) * block;
+        let row_bytes = stride * FIXED_BYTES + (chunk.n_units() + 1) * n_repeats * 4;
+        let block = (BLOCK_BYTES / row_bytes.max(1) / LANES * LANES).clamp(LANES, BLOCK);
+        // Chunks sized by work.
+        let row_cost = routing_cost(
+            forest,
+            &tables,
+            chunk.single_column(),
+            n_repeats,
+            stride / k,
+        );
+        // Blocks of fewer rows when rows are costly (deep trees), so that a chunk stays short;
+        // whole lane-blocks while that leaves at least one.
+        let cap = items_per_chunk(row_cost, 1, 1);
+        let block = if cap >= LANES {
+            block.min(cap / LANES * LANES)
+        } else {
+            cap
+        };
+        let rows_per_step = rows_per_step(m, block, row_cost, threads);
         let xv = x.view();
         let perms = perm.perms;
-        for_each_chunk(&pool, m, rows_per_step, monitor, |start, end| {
+        for_each_chunk_cancellable(&pool, m, rows_per_step, monitor, |start, end, cancel| {
             acc[start * stride..end * stride]
                 .par_chunks_mut(block * stride)
                 .zip(sums[start * k..end * k].par_chunks_mut(block * k))
@@ -237,11 +302,15 @@ pub fn permutation_scores(
                 .for_each_init(
                     || chunk.scratch(n_repeats),
                     |scratch, (b, (acc_block, sum_block))| {
+                        // Steps are long (see `rows_per_step`): a stop skips the blocks left.
+                        if cancel.is_set() {
+                            return;
+                        }
                         let r0 = start + b * block;
                         chunk.block(scratch, forest, xv, perms, r0, acc_block, sum_block);
                     },
                 );
-            Ok(())
+            cancel.check()
         })?;
         if u0 == 0 {
             let mut margin = Array2::<f64>::zeros((m, k));
@@ -406,6 +475,28 @@ mod tests {
             parts.tree_start.push(parts.feature.len());
         }
         Forest::new(parts).unwrap()
+    }
+
+    #[test]
+    fn steps_are_whole_blocks_of_equal_size() {
+        for (m, block, cost, threads) in [
+            (10_000, 160, 3.0e4, 2),
+            (10_000, 96, 1.05e5, 2),
+            (1_000_000, 128, 1.0e6, 4),
+            (7, 32, 1.0, 1),
+            (0, 32, 1.0, 2),
+        ] {
+            let step = rows_per_step(m, block, cost, threads);
+            assert!(step > 0 && step.is_multiple_of(block), "{m} {block}");
+            let n_steps = m.div_ceil(step);
+            // Equal steps: the last one is short by less than a block per step.
+            assert!(n_steps * step - m < block * n_steps.max(1), "{m} {block}");
+            // As few steps as hold at most the fewest blocks per thread (cheap rows): steps
+            // made equal keep at least half as many, unless the rows end first.
+            let most = threads * BLOCKS_PER_THREAD;
+            assert_eq!(n_steps.max(1), m.div_ceil(most * block).max(1), "{m}");
+            assert!(2 * (step / block) >= most.min(m.div_ceil(block)), "{m}");
+        }
     }
 
     #[test]

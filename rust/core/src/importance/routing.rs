@@ -148,6 +148,12 @@ impl<'a> Chunk<'a> {
         }
     }
 
+    /// Whether every unit is one ranked column, in no other unit: the single-column path
+    /// routes its tabled trees.
+    pub fn single_column(&self) -> bool {
+        self.unit_of.is_some()
+    }
+
     /// Number of units.
     pub fn n_units(&self) -> usize {
         self.member.len()

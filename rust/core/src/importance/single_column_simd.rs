@@ -124,7 +124,7 @@ fn lanes<V: Vector, const K: usize>(
         }
         let row = Lane {
             ctx,
-            tree,
+            tree: &tree,
             table,
             lane,
             qs: ctx.qrank[li * per_row..].as_ptr(),
@@ -354,7 +354,9 @@ fn spread_pairs(bits: u32) -> u32 {
 /// One row in one tree, with `K` outputs.
 struct Lane<'a, const K: usize> {
     ctx: &'a SingleColumns<'a>,
-    tree: TreeView<'a>,
+    /// By reference: a copy per row is a wide store read back field by field, which the CPU
+    /// cannot forward (a stall on every row).
+    tree: &'a TreeView<'a>,
     table: &'a LeafTable,
     lane: usize,
     /// The row's ranks (per unit, per repeat), and its changes.
