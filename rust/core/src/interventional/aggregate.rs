@@ -154,7 +154,7 @@ pub fn estimate_floats(paths: &TreePaths, background_rows: usize, interactions: 
             } else if d <= ALWAYS_TABLE_BITS {
                 per_pattern(d) << d
             } else {
-                // A table only when 2^d <= 4 u; a list holds u entries and their trie.
+                // A table only when 2^d <= 4 u; a list holds u entries and their bitmaps.
                 let u = background_rows.min(1usize << d.min(40));
                 (4 * u * per_pattern(d)).min(per_pattern(d) << d.min(MAX_TABLE_BITS))
                     + PatternList::WORDS_PER_ENTRY * u

@@ -2,7 +2,7 @@
 //!
 //! A row with missing features `M` meets exactly the entries `q` with `q & M == 0`: the entries
 //! that lack every bit of `M`. So each leaf keeps, per bit `j` of its path, the set of entries
-//! without bit `j` as a bitmap (word-major: a word's `d` bitmaps share a cache line), and a row's
+//! without bit `j` as a bitmap (word-major: a word's `d` bitmaps are contiguous), and a row's
 //! search is the AND of its missing bits' bitmaps, 64 entries at a time, stopping a word as soon
 //! as nothing in it is left. No branch depends on the entries' values one at a time, and the
 //! bitmaps take `d / 64` words per entry, less than the entries themselves.
