@@ -8,37 +8,18 @@ import re
 
 import numpy as np
 
-from treelens.exceptions import ModelFormatError, UnsupportedModelError
+from treelens.exceptions import ModelFormatError
 from treelens.loaders import deep_json
 from treelens.loaders.forest_builder import ForestBuilder, brief, malformed_is_format_error
-from treelens.loaders.xgboost import _check_objective, _link, _parse_base_score, base_margin
+from treelens.loaders.xgboost import _check_dump_options, _link, _parse_base_score, base_margin
 from treelens.model import Model
+
+from _xgboost_oracle import _count, _ints
 
 #: XGBoost's category ids are integers below 2**24 (exact in float32).
 MAX_CATEGORY = 2**24 - 1
 #: XGBoost's feature indices are 32-bit (bst_feature_t).
 _MAX_FEATURES = 2**31 - 1
-
-
-def _ints(v, name: str) -> np.ndarray:
-    """A 1-D integer array from a document field, refusing floats, strings and nesting."""
-    arr = np.asarray(v if v is not None else [])
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iub"):
-        raise ModelFormatError(f"XGBoost field {name} is not a list of integers")
-    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise ModelFormatError(f"XGBoost field {name} holds an integer beyond int64")
-    return arr.astype(np.int64)
-
-
-def _count(value, name: str, *, low: int, high: int) -> int:
-    """A size declared in the document, checked for plausibility before anything uses it."""
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ModelFormatError(f"XGBoost {name} is {brief(value)}, not an integer") from None
-    if not low <= n <= high:
-        raise ModelFormatError(f"XGBoost {name} is {n}; a plausible model has {low}..{high}")
-    return n
 
 
 def load_file(data: bytes, **kwargs) -> Model:
@@ -78,25 +59,13 @@ def from_dump(
     ``tree_weights`` (one per tree), or the loaded model is not the model. ``booster="dart"``
     without ``tree_weights`` is refused.
     """
-    if iteration_range is not None:
-        raise UnsupportedModelError("iteration_range is not available for dumps")
-    if base_score is None:
-        raise UnsupportedModelError(
-            "an XGBoost dump has no base score: pass base_score= (booster's learner_model_param "
-            "base_score, e.g. 0.5) and objective="
-        )
-    if booster not in (None, "gbtree", "dart"):
-        raise UnsupportedModelError(
-            f"XGBoost booster {booster!r} is not supported; supported: gbtree, dart"
-        )
-    if booster == "dart" and tree_weights is None:
-        raise UnsupportedModelError(
-            "a dart model's dump carries no tree weights, so it does not predict as the model: "
-            "pass tree_weights= (the booster's weight_drop, from save_raw('json')), or load the "
-            "Booster or its saved JSON/UBJSON model instead"
-        )
-    objective = objective or "reg:squarederror"
-    _check_objective(objective)
+    objective = _check_dump_options(
+        base_score=base_score,
+        objective=objective,
+        iteration_range=iteration_range,
+        tree_weights=tree_weights,
+        booster=booster,
+    )
     if not isinstance(dump, list) or not dump:
         raise ModelFormatError("an XGBoost JSON dump is a non-empty list of trees")
     k = _count(n_outputs or 1, "n_outputs", low=1, high=len(dump))

@@ -239,6 +239,31 @@ def from_bytes(data: bytes, **kwargs) -> Model:
 # ----- get_dump(dump_format="json") -------------------------------------------------------------
 
 
+def _check_dump_options(*, base_score, objective, iteration_range, tree_weights, booster) -> str:
+    """Refuses what a dump cannot be loaded with; returns the objective (default
+    reg:squarederror)."""
+    if iteration_range is not None:
+        raise UnsupportedModelError("iteration_range is not available for dumps")
+    if base_score is None:
+        raise UnsupportedModelError(
+            "an XGBoost dump has no base score: pass base_score= (booster's learner_model_param "
+            "base_score, e.g. 0.5) and objective="
+        )
+    if booster not in (None, "gbtree", "dart"):
+        raise UnsupportedModelError(
+            f"XGBoost booster {booster!r} is not supported; supported: gbtree, dart"
+        )
+    if booster == "dart" and tree_weights is None:
+        raise UnsupportedModelError(
+            "a dart model's dump carries no tree weights, so it does not predict as the model: "
+            "pass tree_weights= (the booster's weight_drop, from save_raw('json')), or load the "
+            "Booster or its saved JSON/UBJSON model instead"
+        )
+    objective = objective or "reg:squarederror"
+    _check_objective(objective)
+    return objective
+
+
 @malformed_is_format_error("the XGBoost dump")
 def from_dump(
     dump,
@@ -264,25 +289,13 @@ def from_dump(
     ``tree_weights`` (one per tree), or the loaded model is not the model. ``booster="dart"``
     without ``tree_weights`` is refused. The core reads and checks the trees.
     """
-    if iteration_range is not None:
-        raise UnsupportedModelError("iteration_range is not available for dumps")
-    if base_score is None:
-        raise UnsupportedModelError(
-            "an XGBoost dump has no base score: pass base_score= (booster's learner_model_param "
-            "base_score, e.g. 0.5) and objective="
-        )
-    if booster not in (None, "gbtree", "dart"):
-        raise UnsupportedModelError(
-            f"XGBoost booster {booster!r} is not supported; supported: gbtree, dart"
-        )
-    if booster == "dart" and tree_weights is None:
-        raise UnsupportedModelError(
-            "a dart model's dump carries no tree weights, so it does not predict as the model: "
-            "pass tree_weights= (the booster's weight_drop, from save_raw('json')), or load the "
-            "Booster or its saved JSON/UBJSON model instead"
-        )
-    objective = objective or "reg:squarederror"
-    _check_objective(objective)
+    objective = _check_dump_options(
+        base_score=base_score,
+        objective=objective,
+        iteration_range=iteration_range,
+        tree_weights=tree_weights,
+        booster=booster,
+    )
     trees = None
     if text is None:
         if not isinstance(dump, list) or not dump:
