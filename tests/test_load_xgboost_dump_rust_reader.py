@@ -22,6 +22,7 @@ import xgboost as xgb
 
 import treelens as tl
 from treelens.exceptions import ModelFormatError, TreelensError
+from treelens.loaders.xgboost import from_dump
 
 import _xgboost_dump_oracle as oracle
 
@@ -231,3 +232,22 @@ def test_cyclic_dict_tree_is_refused():
     root["children"] = [leaf, root]
     with pytest.raises(ModelFormatError, match="not a tree"):
         tl.load([root], base_score=0.5)
+
+
+@pytest.mark.parametrize(
+    "dump, options",
+    [
+        ([b'{"nodeid": 0, "leaf": "\xff"}'], {}),  # bytes that are not UTF-8
+        ([{"nodeid": 0, "leaf": 1.0}], {"tree_weights": ["heavy"]}),
+        ([{"nodeid": 0, "leaf": 1.0}], {"feature_names": 5}),
+        ([{"nodeid": 0, "leaf": 1.0}], {"base_score": [["half"]]}),
+    ],
+)
+def test_malformed_dump_arguments_are_format_errors(dump, options):
+    # What Python itself rejects while preparing the dump (decoding, converting options) must
+    # surface as ModelFormatError naming the dump, not as a bare ValueError or TypeError.
+    kw = {"base_score": 0.5, **options}
+    for load in (tl.load, from_dump):
+        with pytest.raises(ModelFormatError, match="the XGBoost dump is malformed") as caught:
+            load(dump, **kw)
+        assert caught.value.__cause__ is None
