@@ -4,6 +4,7 @@
 //! checks it thoroughly so that the algorithms can index without further checks and never panic.
 
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use std::ops::Range;
 
 /// How a numeric split compares: the row goes left when `x < t` (XGBoost) or `x <= t`
@@ -295,161 +296,43 @@ impl Forest {
             Comparison::Less
         };
         // One pass over the nodes checks each and builds every derived array (the traversal
-        // nodes and depths too): a load touches each node's memory once.
+        // nodes and depths too): a load touches each node's memory once. Trees are independent
+        // and large forests derive them in parallel; the first error in tree order wins.
         let mut feature = vec![0u32; n_nodes];
         let mut is_leaf = vec![false; n_nodes];
         let mut left = vec![0u32; n_nodes];
         let mut right = vec![0u32; n_nodes];
-        let mut missing = Vec::with_capacity(n_nodes);
+        let mut missing = vec![Missing::Nan; n_nodes];
         let mut category_set = vec![NO_SET; n_nodes];
-        let mut packed = Vec::with_capacity(n_nodes);
+        let mut packed = vec![PackedNode::default(); n_nodes];
         // Depth doubles as the "has a parent" mark: NO_DEPTH until a parent claims the node.
         let mut depth = vec![NO_DEPTH; n_nodes];
+        let mut rest = TreeArrays {
+            feature: &mut feature,
+            is_leaf: &mut is_leaf,
+            left: &mut left,
+            right: &mut right,
+            missing: &mut missing,
+            category_set: &mut category_set,
+            packed: &mut packed,
+            depth: &mut depth,
+        };
+        let mut per_tree = Vec::with_capacity(n_trees);
         for (t, output) in tree_output.iter().enumerate() {
-            let (a, b) = (p.tree_start[t], p.tree_start[t + 1]);
-            let width = if output.is_some() { 1 } else { p.n_outputs };
-            let size = (b - a) as i64;
-            depth[a] = 0;
-            for n in a..b {
-                let local = n - a;
-                let at = || format!("tree {t}, node {local}");
-                let node_missing = match p.missing[n] {
-                    0 => Missing::Nan,
-                    code => Missing::from_code(code).map_err(|e| match e {
-                        Error::InvalidModel(m) => Error::InvalidModel(format!("{}: {m}", at())),
-                        e => e,
-                    })?,
-                };
-                missing.push(node_missing);
-                let mut flags = if p.default_left[n] {
-                    FLAG_DEFAULT_LEFT
-                } else {
-                    0
-                };
-                if node_missing != Missing::Nan {
-                    flags |= FLAG_SPECIAL;
-                }
-                let threshold = packed_threshold(comparison, p.threshold[n]);
-                match p.feature[n] {
-                    -1 => {
-                        is_leaf[n] = true;
-                        let start = if value_at.is_empty() { n } else { value_at[n] };
-                        let values = &p.values[start..start + width];
-                        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-                            return Err(Error::InvalidModel(format!(
-                                "{}: leaf value {v} is not finite",
-                                at()
-                            )));
-                        }
-                        if let Some(v) = values.iter().find(|v| v.abs() > MAX_MAGNITUDE) {
-                            return Err(Error::InvalidModel(format!(
-                                "{}: leaf value {v:e} is beyond +-{MAX_MAGNITUDE:e}, where sums \
-                                 over trees and SHAP weights would overflow",
-                                at()
-                            )));
-                        }
-                        packed.push(PackedNode {
-                            threshold,
-                            feature: 0,
-                            left: 0,
-                            right: 0,
-                            flags: flags | FLAG_LEAF,
-                        });
-                        continue;
-                    }
-                    f if f < 0 => {
-                        return Err(Error::InvalidModel(format!(
-                            "{}: split feature {f} is negative (only -1, marking a leaf, is \
-                             accepted)",
-                            at()
-                        )))
-                    }
-                    f if f as u64 >= p.n_features as u64 => {
-                        return Err(Error::InvalidModel(format!(
-                            "{}: splits on feature {f}, but the model has {} features",
-                            at(),
-                            p.n_features
-                        )))
-                    }
-                    f => feature[n] = f as u32,
-                }
-                // An orphan's children get depth 0 here; the orphan itself is refused below.
-                let child_depth = depth[n].wrapping_add(1);
-                for (child, dst) in [(p.left[n], &mut left[n]), (p.right[n], &mut right[n])] {
-                    // Children come after their parent: this rules out cycles.
-                    if child <= local as i64 || child >= size {
-                        return Err(Error::InvalidModel(format!(
-                            "{}: child {child} outside the tree ({size} nodes) \
-                             or not after its parent",
-                            at()
-                        )));
-                    }
-                    let c = a + child as usize;
-                    // One parent per node: with children after parents, every node is then
-                    // reached exactly once from the root.
-                    if depth[c] != NO_DEPTH {
-                        let first = (a..n)
-                            .find(|&q| {
-                                p.feature[q] != -1 && (p.left[q] == child || p.right[q] == child)
-                            })
-                            .map_or(local, |q| q - a);
-                        return Err(Error::InvalidModel(format!(
-                            "tree {t}: node {child} has two parents (nodes {first} and {local}); \
-                             a tree node has exactly one"
-                        )));
-                    }
-                    depth[c] = child_depth;
-                    *dst = c as u32;
-                    // Path-dependent SHAP weighs a branch by cover(child) / cover(parent): a
-                    // ratio that overflows (a denormal parent cover) would make it NaN. Covers
-                    // are finite, so a parent cover of at least 1 never overflows.
-                    if p.cover[n] > 0.0
-                        && p.cover[n] < 1.0
-                        && !(p.cover[c] / p.cover[n]).is_finite()
-                    {
-                        return Err(Error::InvalidModel(format!(
-                            "{}: child {child}'s cover {} against the node's cover {} is not \
-                             a usable fraction",
-                            at(),
-                            p.cover[c],
-                            p.cover[n]
-                        )));
-                    }
-                }
-                // Infinite thresholds are kept: scikit-learn's histogram gradient boosting
-                // splits "missing vs the rest" at +inf, and XGBoost's float32 midpoints of huge
-                // values round to +-inf. Both compare exactly.
-                if p.threshold[n].is_nan() && p.category_set[n] < 0 {
-                    return Err(Error::InvalidModel(format!("{}: NaN threshold", at())));
-                }
-                match p.category_set[n] {
-                    -1 => {}
-                    s if s < 0 || s as u64 >= n_sets as u64 => {
-                        return Err(Error::InvalidModel(format!(
-                            "{}: refers to categorical set {s} of {n_sets}",
-                            at()
-                        )))
-                    }
-                    s => {
-                        category_set[n] = s as u32;
-                        flags |= FLAG_SPECIAL;
-                    }
-                }
-                packed.push(PackedNode {
-                    threshold,
-                    feature: feature[n],
-                    left: left[n],
-                    right: right[n],
-                    flags,
-                });
-            }
-            if let Some(orphan) = (a + 1..b).find(|&n| depth[n] == NO_DEPTH) {
-                return Err(Error::InvalidModel(format!(
-                    "tree {t}: node {} is not reached from the root (no parent)",
-                    orphan - a
-                )));
-            }
+            let (head, tail) = rest.split_at(p.tree_start[t + 1] - p.tree_start[t]);
+            per_tree.push((t, output.is_some(), head));
+            rest = tail;
         }
+        let derive = |(t, single, out): (usize, bool, TreeArrays)| {
+            let width = if single { 1 } else { p.n_outputs };
+            derive_tree(&p, t, width, &value_at, comparison, n_sets, out)
+        };
+        let derived: Vec<Result<()>> = if n_nodes >= PARALLEL_DERIVE_NODES {
+            per_tree.into_par_iter().map(derive).collect()
+        } else {
+            per_tree.into_iter().map(derive).collect()
+        };
+        derived.into_iter().collect::<Result<()>>()?;
 
         let aggregation = if p.average {
             Aggregation::Average
@@ -845,4 +728,209 @@ impl Forest {
         }
         Ok(())
     }
+}
+
+/// Large forests derive their trees' arrays in parallel (below this, threads cost more).
+const PARALLEL_DERIVE_NODES: usize = 1 << 16;
+
+/// One tree's node range of each array `Forest::new` derives.
+struct TreeArrays<'a> {
+    feature: &'a mut [u32],
+    is_leaf: &'a mut [bool],
+    left: &'a mut [u32],
+    right: &'a mut [u32],
+    missing: &'a mut [Missing],
+    category_set: &'a mut [u32],
+    packed: &'a mut [PackedNode],
+    depth: &'a mut [u32],
+}
+
+impl<'a> TreeArrays<'a> {
+    /// The first `len` nodes, and the rest.
+    fn split_at(self, len: usize) -> (Self, Self) {
+        let (feature, feature_rest) = self.feature.split_at_mut(len);
+        let (is_leaf, is_leaf_rest) = self.is_leaf.split_at_mut(len);
+        let (left, left_rest) = self.left.split_at_mut(len);
+        let (right, right_rest) = self.right.split_at_mut(len);
+        let (missing, missing_rest) = self.missing.split_at_mut(len);
+        let (category_set, category_set_rest) = self.category_set.split_at_mut(len);
+        let (packed, packed_rest) = self.packed.split_at_mut(len);
+        let (depth, depth_rest) = self.depth.split_at_mut(len);
+        (
+            TreeArrays {
+                feature,
+                is_leaf,
+                left,
+                right,
+                missing,
+                category_set,
+                packed,
+                depth,
+            },
+            TreeArrays {
+                feature: feature_rest,
+                is_leaf: is_leaf_rest,
+                left: left_rest,
+                right: right_rest,
+                missing: missing_rest,
+                category_set: category_set_rest,
+                packed: packed_rest,
+                depth: depth_rest,
+            },
+        )
+    }
+}
+
+/// Checks tree `t` of `p` and fills its range of the derived arrays (`out`, indexed by the
+/// node's position in the tree; the child links it stores are forest-wide node numbers).
+/// `width` is the number of values per leaf.
+fn derive_tree(
+    p: &ForestParts,
+    t: usize,
+    width: usize,
+    value_at: &[usize],
+    comparison: Comparison,
+    n_sets: usize,
+    out: TreeArrays,
+) -> Result<()> {
+    let (a, b) = (p.tree_start[t], p.tree_start[t + 1]);
+    let size = (b - a) as i64;
+    out.depth[0] = 0;
+    for n in a..b {
+        let local = n - a;
+        let at = || format!("tree {t}, node {local}");
+        let node_missing = match p.missing[n] {
+            0 => Missing::Nan,
+            code => Missing::from_code(code).map_err(|e| match e {
+                Error::InvalidModel(m) => Error::InvalidModel(format!("{}: {m}", at())),
+                e => e,
+            })?,
+        };
+        out.missing[local] = node_missing;
+        let mut flags = if p.default_left[n] {
+            FLAG_DEFAULT_LEFT
+        } else {
+            0
+        };
+        if node_missing != Missing::Nan {
+            flags |= FLAG_SPECIAL;
+        }
+        let threshold = packed_threshold(comparison, p.threshold[n]);
+        match p.feature[n] {
+            -1 => {
+                out.is_leaf[local] = true;
+                let start = if value_at.is_empty() { n } else { value_at[n] };
+                let values = &p.values[start..start + width];
+                if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                    return Err(Error::InvalidModel(format!(
+                        "{}: leaf value {v} is not finite",
+                        at()
+                    )));
+                }
+                if let Some(v) = values.iter().find(|v| v.abs() > MAX_MAGNITUDE) {
+                    return Err(Error::InvalidModel(format!(
+                        "{}: leaf value {v:e} is beyond +-{MAX_MAGNITUDE:e}, where sums over \
+                         trees and SHAP weights would overflow",
+                        at()
+                    )));
+                }
+                out.packed[local] = PackedNode {
+                    threshold,
+                    feature: 0,
+                    left: 0,
+                    right: 0,
+                    flags: flags | FLAG_LEAF,
+                };
+                continue;
+            }
+            f if f < 0 => {
+                return Err(Error::InvalidModel(format!(
+                    "{}: split feature {f} is negative (only -1, marking a leaf, is accepted)",
+                    at()
+                )))
+            }
+            f if f as u64 >= p.n_features as u64 => {
+                return Err(Error::InvalidModel(format!(
+                    "{}: splits on feature {f}, but the model has {} features",
+                    at(),
+                    p.n_features
+                )))
+            }
+            f => out.feature[local] = f as u32,
+        }
+        // An orphan's children get depth 0 here; the orphan itself is refused below.
+        let child_depth = out.depth[local].wrapping_add(1);
+        for (child, is_left) in [(p.left[n], true), (p.right[n], false)] {
+            // Children come after their parent: this rules out cycles.
+            if child <= local as i64 || child >= size {
+                return Err(Error::InvalidModel(format!(
+                    "{}: child {child} outside the tree ({size} nodes) or not after its parent",
+                    at()
+                )));
+            }
+            let c = child as usize;
+            // One parent per node: with children after parents, every node is then reached
+            // exactly once from the root.
+            if out.depth[c] != NO_DEPTH {
+                let first = (a..n)
+                    .find(|&q| p.feature[q] != -1 && (p.left[q] == child || p.right[q] == child))
+                    .map_or(local, |q| q - a);
+                return Err(Error::InvalidModel(format!(
+                    "tree {t}: node {child} has two parents (nodes {first} and {local}); a tree \
+                     node has exactly one"
+                )));
+            }
+            out.depth[c] = child_depth;
+            let link = if is_left {
+                &mut out.left[local]
+            } else {
+                &mut out.right[local]
+            };
+            *link = (a + c) as u32;
+            // Path-dependent SHAP weighs a branch by cover(child) / cover(parent): a ratio that
+            // overflows (a denormal parent cover) would make it NaN. Covers are finite, so a
+            // parent cover of at least 1 never overflows.
+            if p.cover[n] > 0.0 && p.cover[n] < 1.0 && !(p.cover[a + c] / p.cover[n]).is_finite() {
+                return Err(Error::InvalidModel(format!(
+                    "{}: child {child}'s cover {} against the node's cover {} is not a usable \
+                     fraction",
+                    at(),
+                    p.cover[a + c],
+                    p.cover[n]
+                )));
+            }
+        }
+        // Infinite thresholds are kept: scikit-learn's histogram gradient boosting splits
+        // "missing vs the rest" at +inf, and XGBoost's float32 midpoints of huge values round to
+        // +-inf. Both compare exactly.
+        if p.threshold[n].is_nan() && p.category_set[n] < 0 {
+            return Err(Error::InvalidModel(format!("{}: NaN threshold", at())));
+        }
+        match p.category_set[n] {
+            -1 => {}
+            s if s < 0 || s as u64 >= n_sets as u64 => {
+                return Err(Error::InvalidModel(format!(
+                    "{}: refers to categorical set {s} of {n_sets}",
+                    at()
+                )))
+            }
+            s => {
+                out.category_set[local] = s as u32;
+                flags |= FLAG_SPECIAL;
+            }
+        }
+        out.packed[local] = PackedNode {
+            threshold,
+            feature: out.feature[local],
+            left: out.left[local],
+            right: out.right[local],
+            flags,
+        };
+    }
+    if let Some(orphan) = (1..out.depth.len()).find(|&l| out.depth[l] == NO_DEPTH) {
+        return Err(Error::InvalidModel(format!(
+            "tree {t}: node {orphan} is not reached from the root (no parent)"
+        )));
+    }
+    Ok(())
 }

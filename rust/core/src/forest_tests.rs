@@ -916,3 +916,52 @@ fn traversal_nodes_depths_and_values_match_the_node_arrays() {
         }
     }
 }
+
+/// `k` copies of `five_nodes`' tree in one forest.
+fn many_five_node_trees(k: usize) -> ForestParts {
+    let one = five_nodes();
+    ForestParts {
+        tree_start: (0..=k).map(|t| 5 * t).collect(),
+        tree_output: vec![0; k],
+        feature: one.feature.repeat(k),
+        threshold: one.threshold.repeat(k),
+        left: one.left.repeat(k),
+        right: one.right.repeat(k),
+        default_left: one.default_left.repeat(k),
+        missing: one.missing.repeat(k),
+        cover: one.cover.repeat(k),
+        values: one.values.repeat(k),
+        category_set: one.category_set.repeat(k),
+        ..one
+    }
+}
+
+#[test]
+fn large_forests_derive_trees_in_parallel_as_small_ones_do() {
+    // 20,000 trees (100,000 nodes) take the parallel path; 3 trees the sequential one.
+    for k in [3, 20_000] {
+        let p = many_five_node_trees(k);
+        let forest = Forest::new(p.clone()).unwrap();
+        let back = forest.parts();
+        assert_eq!(
+            (back.feature, back.left, back.right),
+            (p.feature, p.left, p.right)
+        );
+        for t in [0, k / 2, k - 1] {
+            let depths: Vec<usize> = (0..5).map(|n| forest.depth(5 * t + n)).collect();
+            assert_eq!(depths, [0, 1, 1, 2, 2]);
+        }
+        // Two broken trees: the first in tree order is named, as a sequential pass would.
+        let mut p = many_five_node_trees(k);
+        let (early, late) = (1, k - 1);
+        p.left[5 * late + 1] = 2; // a node with two parents
+        p.feature[5 * early] = -7; // a negative split feature
+        let msg = invalid_model(p);
+        assert!(
+            msg.contains(&format!(
+                "tree {early}, node 0: split feature -7 is negative"
+            )),
+            "{k} trees: {msg}"
+        );
+    }
+}

@@ -176,3 +176,57 @@ fn a_single_leaf_tree_and_averaged_forests() {
         (vec![-1], vec![7.0], vec![0.25])
     );
 }
+
+#[test]
+fn whole_numbers_read_fast_equal_the_float_parser_bitwise() {
+    use super::lightgbm_tree::{parse_float, small_whole_number};
+    let mut tokens: Vec<String> = [
+        "0",
+        "-0",
+        "+0",
+        "007",
+        "",
+        "1e5",
+        "12.0",
+        "nan",
+        "inf",
+        "-3",
+        "999999999999999",
+        "1000000000000000",
+        "9007199254740993",
+        "12a",
+        "٣",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    tokens.extend((0..2000u64).map(|i| (i * 7919 % 100_003).to_string()));
+    for t in &tokens {
+        match small_whole_number(t) {
+            // Where the fast path answers, it is the float parser's number to the bit.
+            Some(v) => assert_eq!(Some(v.to_bits()), parse_float(t).map(f64::to_bits), "{t:?}"),
+            // It answers for every plain digit run of up to 15 digits.
+            None => assert!(t.is_empty() || t.len() > 15 || !t.bytes().all(|b| b.is_ascii_digit())),
+        }
+    }
+}
+
+#[test]
+fn words_split_as_split_whitespace() {
+    use super::lightgbm_tree::words;
+    for text in [
+        "",
+        " ",
+        "1 2  3",
+        "\t1\x0b2\x0c3\r\n4 ",
+        "1\u{a0}2 3",
+        "a\u{2003}b\tc",
+        "\u{1c}1 2",
+        "  0.5 -1e-3 nan  ",
+        "é 1",
+    ] {
+        let ours: Vec<&str> = words(text).collect();
+        let std: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(ours, std, "{text:?}");
+    }
+}

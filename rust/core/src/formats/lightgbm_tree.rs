@@ -58,22 +58,68 @@ fn float_text(x: f64) -> String {
 }
 
 /// Reads a float the way Python's `float()` does (surrounding spaces, inf/nan in any case).
-fn parse_float(token: &str) -> Option<f64> {
+pub(crate) fn parse_float(token: &str) -> Option<f64> {
     token.parse::<f64>().ok()
 }
 
-/// The numbers of `key` as float64, or the error naming the key.
-fn floats(block: &TreeBlock, key: &str, tree: usize) -> Result<Vec<f64>> {
+/// A token of digits only (at most 15, so below 2**53) as float64, exactly as `parse_float`
+/// reads it; None for anything else. Counts are written this way, and reading them as integers
+/// is several times cheaper than the general float parser. (A sign is left to the general
+/// parser: "-0" must stay -0.0.)
+pub(crate) fn small_whole_number(token: &str) -> Option<f64> {
+    let bytes = token.as_bytes();
+    if bytes.is_empty() || bytes.len() > 15 {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &b in bytes {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + u64::from(digit);
+    }
+    Some(value as f64)
+}
+
+/// The whitespace-separated words of `raw`, as `str::split_whitespace` gives them. ASCII text
+/// (every model LightGBM writes) is split byte by byte, which is several times cheaper than
+/// decoding characters; ASCII whitespace bytes are always character boundaries.
+pub(crate) fn words(raw: &str) -> Box<dyn Iterator<Item = &str> + '_> {
+    if !raw.is_ascii() {
+        return Box::new(raw.split_whitespace());
+    }
+    let bytes = raw.as_bytes();
+    let mut at = 0;
+    Box::new(std::iter::from_fn(move || {
+        while at < bytes.len() && matches!(bytes[at], b' ' | b'\t'..=b'\r') {
+            at += 1;
+        }
+        let start = at;
+        while at < bytes.len() && !matches!(bytes[at], b' ' | b'\t'..=b'\r') {
+            at += 1;
+        }
+        (at > start).then(|| raw.get(start..at)).flatten()
+    }))
+}
+
+/// The numbers of `key` as float64, or the error naming the key. `expected` (the count the
+/// caller will check) only reserves room, never more than the text can hold.
+fn floats(block: &TreeBlock, key: &str, expected: usize, tree: usize) -> Result<Vec<f64>> {
     let raw = block
         .get(key)
         .ok_or_else(|| format_error(format!("LightGBM tree {tree} lacks {key}")))?;
-    raw.split_whitespace()
-        .map(|t| {
-            parse_float(t).ok_or_else(|| {
+    // Each number takes at least two bytes of text (a digit and a separator) but the last.
+    let mut out = Vec::with_capacity(expected.min(raw.len() / 2 + 1));
+    for t in words(raw) {
+        let value = small_whole_number(t)
+            .or_else(|| parse_float(t))
+            .ok_or_else(|| {
                 format_error(format!("LightGBM tree {tree}: {key} holds a non-number"))
-            })
-        })
-        .collect()
+            })?;
+        out.push(value);
+    }
+    Ok(out)
 }
 
 fn check_count(len: usize, expected: usize, key: &str, tree: usize) -> Result<()> {
@@ -88,7 +134,7 @@ fn check_count(len: usize, expected: usize, key: &str, tree: usize) -> Result<()
 
 /// The numbers of `key` as float64, exactly `count` of them.
 fn float_field(block: &TreeBlock, key: &str, count: usize, tree: usize) -> Result<Vec<f64>> {
-    let v = floats(block, key, tree)?;
+    let v = floats(block, key, count, tree)?;
     check_count(v.len(), count, key, tree)?;
     Ok(v)
 }
@@ -99,9 +145,9 @@ fn int_field(block: &TreeBlock, key: &str, count: Option<usize>, tree: usize) ->
     let raw = block
         .get(key)
         .ok_or_else(|| format_error(format!("LightGBM tree {tree} lacks {key}")))?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(count.unwrap_or(0).min(raw.len() / 2 + 1));
     let mut whole = true;
-    for t in raw.split_whitespace() {
+    for t in words(raw) {
         let value = match t.parse::<i64>() {
             Ok(v) if v.unsigned_abs() < 1 << 53 => v as f64,
             _ => parse_float(t).ok_or_else(|| {
@@ -274,7 +320,7 @@ pub(crate) fn parse_tree(block: &TreeBlock, index: usize) -> Result<ParsedTree> 
                 "LightGBM tree {index} has categorical splits but num_cat 0"
             )));
         }
-        let raw = floats(block, "cat_threshold", index)?;
+        let raw = floats(block, "cat_threshold", 0, index)?;
         if raw
             .iter()
             .any(|&w| !(0.0..4_294_967_296.0).contains(&w) || w != w.floor())
