@@ -88,10 +88,11 @@ def library_margin(model, X, n_rows: int) -> tuple[np.ndarray | None, bool]:
         return None, False
     if out is None:
         return None, False
-    out = np.asarray(out, dtype=np.float64).reshape(n_rows, -1)
-    if out.shape[1] != model.n_outputs:
+    out = np.asarray(out, dtype=np.float64)
+    # (Checked by size: a library's prediction of no rows has no shape to infer a width from.)
+    if out.size != n_rows * model.n_outputs:
         return None, False
-    return out, float32
+    return out.reshape(n_rows, model.n_outputs), float32
 
 
 def check_additivity(

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _core
 from .additivity import check_additivity, library_margin
+from .dask import is_dask_collection
 from .exceptions import InvalidInputError, UnsupportedModelError
 from .explanation import Explanation, make_explanation
 from .inputs import Prepared, input_data, is_table, named_table, row_block, sliceable
@@ -27,6 +28,13 @@ _OUTPUTS = ("raw", "probability", "log_loss", "predict", "predict_proba")
 #: shap's deprecated ``TreeExplainer(approximate=...)``: only whether it was passed matters.
 _UNSET = object()
 _REDUCTIONS = ("mean_abs", "mean")
+
+
+def _check_reduce(reduce) -> None:
+    if reduce is not None and reduce not in _REDUCTIONS:
+        raise InvalidInputError(
+            f"reduce={reduce!r} is not supported; use None, 'mean_abs' or 'mean'"
+        )
 
 
 def _one_row(X):
@@ -200,7 +208,8 @@ class TreeExplainer:
     data_weights : array-like, optional
         Weights of the background rows (treelens' addition).
     n_jobs : int, optional
-        Default number of threads for the methods; None means all cores.
+        Default number of threads for the methods; None means the default (all cores; see
+        ``treelens.options.default_n_jobs``), resolved where the work runs.
 
     Attributes
     ----------
@@ -239,7 +248,8 @@ class TreeExplainer:
                 stacklevel=2,
             )
         self.link = _check_link(link)
-        self.n_jobs = check_n_jobs(n_jobs)
+        # Checked now, resolved per call (see _jobs).
+        self.n_jobs = None if n_jobs is None else check_n_jobs(n_jobs)
         self.model = load(model)
         self._forest = self.model.forest
         data = _masker_rows(data)
@@ -320,7 +330,8 @@ class TreeExplainer:
 
     # -- helpers ------------------------------------------------------------------------------
     def _jobs(self, n_jobs):
-        return self.n_jobs if n_jobs is None else check_n_jobs(n_jobs)
+        # Resolved per call: a default (None) means what it means where the work runs.
+        return check_n_jobs(self.n_jobs if n_jobs is None else n_jobs)
 
     @property
     def _n_out(self) -> int:
@@ -540,6 +551,7 @@ class TreeExplainer:
         progress: bool | None = None,
         max_bytes: int | None = None,
         dtype=np.float64,
+        reduce: str | None = None,
     ) -> np.ndarray:
         """SHAP values of the rows of ``X`` (shap's signature, plus keyword-only options).
 
@@ -585,14 +597,41 @@ class TreeExplainer:
             The type the values are stored in. They are always computed in float64; float32
             stores them in half the memory, converting ``X`` and computing a block of rows at a
             time, for jobs whose float64 result would not fit.
+        reduce : {None, "mean_abs", "mean"}
+            None returns the values of every row. ``"mean_abs"`` returns the mean over rows of
+            ``|phi[r, j]|`` per feature (the global importance usually plotted), ``"mean"`` the
+            plain mean; computed a block of rows at a time, in float64.
 
         Returns
         -------
         ndarray of shape (n_samples, n_features) or (n_samples, n_features, n_outputs)
             ``values.sum(axis=1) + expected_value`` equals the model's output. Features are
             in X's column order (as in scikit-learn): a table's own order, the model's for
-            arrays.
+            arrays. With ``reduce``: ``(n_features,)`` or ``(n_features, n_outputs)``.
+            For a Dask array or DataFrame: a dask array with X's row chunks (lazy); with
+            ``reduce``, the computed summary (see :mod:`treelens.dask`).
         """
+        _check_reduce(reduce)
+        if is_dask_collection(X):
+            from . import dask as tl_dask
+
+            options = dict(
+                tree_limit=tree_limit,
+                approximate=approximate,
+                check_additivity=check_additivity,
+                n_jobs=n_jobs,
+                progress=False,
+                max_bytes=max_bytes,
+                dtype=dtype,
+            )
+            if reduce is None:
+                return tl_dask.map_rows(tl_dask.bound(self.shap_values, **options), X, y)
+            return tl_dask.reduce_rows(
+                tl_dask.bound(self.shap_values, reduce=reduce, **options),
+                X,
+                y,
+                check=tl_dask.bound(self.shap_values, **options),
+            )
         if approximate and self._kind != "raw":
             raise InvalidInputError(
                 f"approximate=True (Saabas values) explains the raw margin only, not "
@@ -605,11 +644,39 @@ class TreeExplainer:
         X, one = _one_row(X)
         if one and y is not None:
             y = np.atleast_1d(y)
+        if reduce is not None:
+            return self._squeeze(
+                ex._shap_summary(X, y, reduce, jobs, progress, bool(approximate), check_additivity)
+            )
         out, _ = ex._explain(
             X, y, False, jobs, progress, max_bytes, dtype, bool(approximate), bool(check_additivity)
         )
         out = self._squeeze(out)
         return out[0] if one else out
+
+    def _shap_summary(self, X, y, reduce, jobs, progress, approximate, check) -> np.ndarray:
+        """The mean over X's rows of the SHAP values (``reduce="mean"``) or of their absolute
+        values (``"mean_abs"``), float64 ``(p, k)``, a block of rows at a time."""
+        n = rows_of(X)
+        if n is None:
+            X = self.model.read(X).matrix
+            n = X.shape[0]
+        if n == 0:
+            raise InvalidInputError(f"X has no rows: reduce={reduce!r} has nothing to average")
+        p, k = self.model.n_features, self._n_out
+        step = block_rows(8 * (p * k + p))
+        X = sliceable(X)
+        y = None if y is None else np.asarray(y)
+        total = np.zeros((p, k))
+        for r0 in range(0, n, step):
+            r1 = min(n, r0 + step)
+            part = y if y is None or np.ndim(y) == 0 else y[r0:r1]
+            values, _ = self._explain(
+                _row_block(X, r0, r1), part, False, jobs, progress, None,
+                np.dtype(np.float64), approximate, check,
+            )  # fmt: skip
+            total += (np.abs(values) if reduce == "mean_abs" else values).sum(axis=0)
+        return total / n
 
     def shap_interaction_values(
         self,
@@ -654,11 +721,28 @@ class TreeExplainer:
         -------
         ndarray
             ``(n, p, p)`` or ``(n, p, p, k)``; with ``reduce``: ``(p, p)`` or ``(p, p, k)``.
-            Both feature axes are in X's column order, as in :meth:`shap_values`.
+            Both feature axes are in X's column order, as in :meth:`shap_values`. For a Dask
+            collection: lazy, or computed with ``reduce``, as in :meth:`shap_values`.
         """
-        if reduce is not None and reduce not in _REDUCTIONS:
-            raise InvalidInputError(
-                f"reduce={reduce!r} is not supported; use None, 'mean_abs' or 'mean'"
+        _check_reduce(reduce)
+        if is_dask_collection(X):
+            from . import dask as tl_dask
+
+            options = dict(
+                tree_limit=tree_limit,
+                n_jobs=n_jobs,
+                progress=False,
+                max_bytes=max_bytes,
+                dtype=dtype,
+            )
+            method = self.shap_interaction_values
+            if reduce is None:
+                return tl_dask.map_rows(tl_dask.bound(method, **options), X, y)
+            return tl_dask.reduce_rows(
+                tl_dask.bound(method, reduce=reduce, **options),
+                X,
+                y,
+                check=tl_dask.bound(method, **options),
             )
         max_bytes = check_max_bytes(max_bytes)
         dtype = check_dtype(dtype)
@@ -715,6 +799,12 @@ class TreeExplainer:
         (``approximate`` with interactions is refused, as in shap). ``feature_groups`` of the
         model (one-hot columns of a Pipeline) is passed on for :meth:`Explanation.sum_groups`.
         """
+        if is_dask_collection(X):
+            raise InvalidInputError(
+                "an Explanation holds its values and data in memory: for a Dask collection call "
+                "shap_values() or shap_interaction_values() (lazy dask arrays), or pass "
+                "reduce='mean_abs' for the global importance"
+            )
         if approximate and interactions:
             raise InvalidInputError(
                 "approximate=True (Saabas values) has no interaction values; use approximate=False"

@@ -198,7 +198,7 @@ def hstats(
     random_state : int or numpy Generator, optional
         Seeds the subsample.
     n_jobs : int, optional
-        Threads; None means all cores.
+        Threads; None means the default (all cores; see ``treelens.options.default_n_jobs``).
     progress : bool, optional
         Show a progress bar.
 

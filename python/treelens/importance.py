@@ -582,7 +582,8 @@ def permutation_importance(
     n_repeats : int, default=5
         Number of permutations per column (or group).
     n_jobs : int, optional
-        Threads; None means all cores (scikit-learn's None means one process).
+        Threads; None means the default (all cores; see ``treelens.options.default_n_jobs``;
+        scikit-learn's None means one process).
     random_state : int, RandomState or None
         As in scikit-learn: one seed is drawn from it, and every column (every group) is shuffled
         by a fresh ``RandomState(seed)``, so all columns see the same permutations.

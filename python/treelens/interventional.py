@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from .dask import is_dask_collection
 from .exceptions import InvalidInputError, UnsupportedModelError
 from .model import Model
 from .options import check_n_jobs
@@ -289,6 +290,11 @@ class InterventionalExplainer:
         the loss of ``y_i``, per ``model_output``). Features are in the input's column order (a
         table's, matched to the model by name; the model's for arrays).
         """
+        if is_dask_collection(x):
+            from . import dask as tl_dask
+
+            fn = tl_dask.bound(self.shap_values, n_jobs=n_jobs, progress=False)
+            return tl_dask.map_rows(fn, x, y)
         rows = self.model.read(x)
         return rows.columns(1, self._run(rows.matrix, y, False, n_jobs, progress))
 
@@ -302,5 +308,10 @@ class InterventionalExplainer:
         Memory: the output, n x p x p x k floats, refused up front if it cannot be allocated.
         Features are in the input's column order, as in :meth:`shap_values`.
         """
+        if is_dask_collection(x):
+            from . import dask as tl_dask
+
+            fn = tl_dask.bound(self.shap_interaction_values, n_jobs=n_jobs, progress=False)
+            return tl_dask.map_rows(fn, x, y)
         rows = self.model.read(x)
         return rows.columns((1, 2), self._run(rows.matrix, y, True, n_jobs, progress))

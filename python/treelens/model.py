@@ -9,6 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _core
+from .dask import is_dask_collection
 from .inputs import Prepared, read_input, row_block, sliceable
 from .memory import block_rows, ensure_fits, input_bytes, rows_of
 from .options import check_n_jobs
@@ -140,14 +141,19 @@ class Model:
             Table whose columns are matched to the model's feature names by name, in any
             order. NaN (or null) is missing; +-inf are compared as numbers.
         n_jobs : int, optional
-            Threads; None means all cores.
+            Threads; None means the default (all cores; see ``treelens.options.default_n_jobs``).
         progress : bool, optional
             Show a progress bar; by default only when stderr is a terminal and the work is long.
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            For a Dask array or DataFrame, a lazy dask array with its row chunks.
         """
+        if is_dask_collection(X):
+            from . import dask as tl_dask
+
+            return tl_dask.map_rows(tl_dask.bound(self.predict, n_jobs=n_jobs, progress=False), X)
         n_jobs = check_n_jobs(n_jobs)
         n = rows_of(X)
         if n is None:  # nested lists: read whole (numpy has to read them first anyway)

@@ -5,6 +5,8 @@ type or out of range is an :class:`InvalidInputError` naming the parameter and w
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 
 import numpy as np
 
@@ -23,12 +25,45 @@ def _is_int(value) -> bool:
     )
 
 
+#: Environment variables that set the default thread count (``n_jobs=None``), first found wins.
+THREAD_VARIABLES = ("TREELENS_NUM_THREADS", "RAYON_NUM_THREADS")
+
+
+def _in_dask_worker() -> bool:
+    """Whether this thread runs a task of a ``distributed`` worker (never imports it)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def default_n_jobs() -> int | None:
+    """What ``n_jobs=None`` means here: ``TREELENS_NUM_THREADS`` or ``RAYON_NUM_THREADS`` when
+    set; inside a Dask worker's task, one thread (the worker runs as many tasks at once as it has
+    threads, which is its thread budget; Dask's nanny sets ``OMP_NUM_THREADS=1`` likewise); else
+    None, all cores."""
+    for variable in THREAD_VARIABLES:
+        value = os.environ.get(variable, "").strip()
+        if value:
+            if not value.isdigit() or int(value) < 1:
+                raise InvalidInputError(
+                    f"{variable}={value!r}: a thread count must be a positive integer"
+                )
+            return min(int(value), int(_core.max_threads))
+    return 1 if _in_dask_worker() else None
+
+
 def check_n_jobs(n_jobs, name: str = "n_jobs") -> int | None:
     """``n_jobs`` as the core takes it: None (all cores) or an int, capped at
     ``_core.max_threads`` (results are the same for any number of threads; more threads than
-    that only cost memory). Negative values count back from the cores as in scikit-learn."""
+    that only cost memory). Negative values count back from the cores as in scikit-learn.
+    None is resolved by :func:`default_n_jobs` when the work runs."""
     if n_jobs is None:
-        return None
+        return default_n_jobs()
     if not _is_int(n_jobs):
         raise InvalidInputError(
             f"{name} must be None (all cores) or an integer (-1: all cores, -2: all but one), "

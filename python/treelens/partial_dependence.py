@@ -8,6 +8,7 @@ from numbers import Integral
 import numpy as np
 
 from . import _core
+from .dask import is_dask_collection
 from .exceptions import FeatureNameError, InvalidInputError
 from .memory import block_rows, ensure_fits
 from .options import check_int, check_n_jobs
@@ -59,6 +60,29 @@ def resolve_features(features, names: list[str]) -> list[int]:
     if not out:
         raise InvalidInputError("features is empty")
     return out
+
+
+#: The error of a partial dependence over no rows.
+NO_ROWS = "X has no rows"
+
+
+def given_grid(grid, n_features: int) -> list[np.ndarray]:
+    """A given grid as float64 1-D arrays, one per feature (a flat sequence of values is the
+    grid of one feature), checked."""
+    if n_features == 1 and all(np.ndim(g) == 0 for g in grid):
+        grid = [grid]
+    grid = list(grid)
+    if len(grid) != n_features:
+        raise InvalidInputError(
+            f"grid must hold one 1-D array per feature ({n_features}), got {len(grid)}"
+        )
+    grid_values = []
+    for g in grid:
+        arr = np.asarray(g, dtype=np.float64)
+        if arr.ndim != 1 or arr.size == 0:
+            raise InvalidInputError("each grid entry must be a non-empty 1-D array of values")
+        grid_values.append(arr)
+    return grid_values
 
 
 def weights(sample_weight, n: int) -> np.ndarray:
@@ -275,7 +299,7 @@ def partial_dependence(
     kind : {"average", "individual", "both"}
         Partial dependence, individual conditional expectation (ICE) curves, or both.
     n_jobs : int, optional
-        Threads; None means all cores.
+        Threads; None means the default (all cores; see ``treelens.options.default_n_jobs``).
     progress : bool, optional
         Show a progress bar.
 
@@ -288,9 +312,31 @@ def partial_dependence(
         (kind "individual" or "both"). ``n_outputs`` is 1 for regressors and binary
         classifiers, the number of classes for multiclass ones (every output with
         ``response_method="raw"``). treelens adds ``features``: the features' names.
+        For a Dask array or DataFrame ``X`` (``grid`` required; ``sample_weight`` then a
+        dask array partitioned as X): ``average`` computed over all rows, ``individual`` a
+        lazy dask array (see :func:`treelens.dask.partial_dependence`).
     """
     from .loaders import load
 
+    if is_dask_collection(X):
+        from . import dask as tl_dask
+
+        return tl_dask.partial_dependence(
+            model,
+            X,
+            features,
+            grid,
+            sample_weight=sample_weight,
+            kind=kind,
+            categorical_features=categorical_features,
+            feature_names=feature_names,
+            response_method=response_method,
+            percentiles=percentiles,
+            grid_resolution=grid_resolution,
+            method=method,
+            n_jobs=n_jobs,
+            progress=False,
+        )
     if kind not in ("average", "individual", "both"):
         raise InvalidInputError(f"kind must be 'average', 'individual' or 'both', got {kind!r}")
     if method not in _METHODS:
@@ -324,9 +370,8 @@ def partial_dependence(
     chosen = resolve_features(features, names)
     cols = rows.model_columns(chosen)
     x = rows.matrix
-    if x.shape[0] == 0:
-        raise InvalidInputError("X has no rows")
-    w = weights(sample_weight, x.shape[0])
+    if x.shape[0] == 0 and grid is None:
+        raise InvalidInputError(NO_ROWS)
     if grid is None:
         in_model = model_categorical_features(model)
         model_cats = {i for i in range(len(names)) if rows.model_columns([i])[0] in in_model}
@@ -336,19 +381,11 @@ def partial_dependence(
             for i, j, c in zip(chosen, cols, is_cat)
         ]
     else:
-        if len(cols) == 1 and np.ndim(grid) == 1:
-            grid = [grid]
-        grid = list(grid)
-        if len(grid) != len(cols):
-            raise InvalidInputError(
-                f"grid must hold one 1-D array per feature ({len(cols)}), got {len(grid)}"
-            )
-        grid_values = []
-        for g in grid:
-            arr = np.asarray(g, dtype=np.float64)
-            if arr.ndim != 1 or arr.size == 0:
-                raise InvalidInputError("each grid entry must be a non-empty 1-D array of values")
-            grid_values.append(arr)
+        grid_values = given_grid(grid, len(cols))
+    # (Checked after the arguments: a Dask caller checks them on X's empty meta.)
+    if x.shape[0] == 0:
+        raise InvalidInputError(NO_ROWS)
+    w = weights(sample_weight, x.shape[0])
     shape = tuple(len(g) for g in grid_values)
     n_points = math.prod(shape)
     n = x.shape[0]

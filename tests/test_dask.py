@@ -1,0 +1,312 @@
+"""treelens on Dask collections, on a real ``distributed.LocalCluster`` of worker processes.
+
+Every row-wise result computed on the cluster equals the in-memory result on the same rows
+(bitwise: each block is explained by the in-memory code); reductions agree to 1e-9. Models:
+scikit-learn, XGBoost and LightGBM (with pandas categoricals); inputs: dask arrays and
+DataFrames, partitioned as one block, unevenly, in many small blocks and with an empty one.
+Bad input is refused when the call is made, before any task runs. One test kills a worker
+process in the middle of a SHAP computation: the scheduler's retry gives the same values.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import distributed
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from sklearn.ensemble import RandomForestRegressor
+
+import treelens as tl
+from treelens.exceptions import InvalidInputError
+from treelens.interventional import InterventionalExplainer
+
+pytestmark = pytest.mark.dask
+
+N, P = 600, 6
+NAMES = [f"f{i}" for i in range(P)]
+# Row partitionings: one block, uneven, many small, and one with an empty partition.
+SPLITS = {
+    "one": [N],
+    "uneven": [17, 400, 183],
+    "small": [25] * (N // 25),
+    "empty": [200, 0, 400],
+}
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, P))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1] * X[:, 2]) + 0.1 * rng.normal(size=N)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def models():
+    X, y = _data()
+    frame = pd.DataFrame(X, columns=NAMES)
+    out = {
+        "sklearn": (
+            RandomForestRegressor(20, max_depth=6, random_state=0).fit(np.nan_to_num(X), y),
+            np.nan_to_num(X),
+        ),
+        "xgboost": (
+            xgb.XGBClassifier(n_estimators=30, max_depth=4, random_state=0).fit(
+                frame, np.digitize(y, [-0.5, 0.5])
+            ),
+            X,
+        ),
+    }
+    cat = frame.copy()
+    cat["f5"] = pd.Categorical(np.random.default_rng(1).choice(list("abcd"), N))
+    target = y + (cat["f5"] == "b").to_numpy()
+    out["lightgbm"] = (
+        lgb.LGBMRegressor(n_estimators=30, num_leaves=15, verbose=-1, random_state=0).fit(
+            cat, target
+        ),
+        cat,
+    )
+    return out
+
+
+def _array(X, split):
+    return da.from_array(np.asarray(X), chunks=(tuple(split), P))
+
+
+def _frame(X, split):
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=NAMES)
+    bounds = np.cumsum([0, *split])
+    parts = [frame.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return dd.from_delayed([dask.delayed(p) for p in parts], meta=frame.iloc[:0])
+
+
+def _collections(X):
+    for name, split in SPLITS.items():
+        if not isinstance(X, pd.DataFrame):
+            yield f"array-{name}", _array(X, split)
+        yield f"frame-{name}", _frame(X, split)
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "xgboost", "lightgbm"])
+def test_row_wise_results_equal_in_memory(client, models, kind):
+    est, X = models[kind]
+    model = tl.load(est)
+    path = tl.TreeExplainer(est)
+    background = X.iloc[:50] if isinstance(X, pd.DataFrame) else X[:50]
+    interventional = InterventionalExplainer(est, background)
+    expected = {
+        "predict": model.predict(X),
+        "shap": path.shap_values(X),
+        "interactions": path.shap_interaction_values(X),
+        "interventional": interventional.shap_values(X),
+        "interventional interactions": interventional.shap_interaction_values(X),
+    }
+    for label, dX in _collections(X):
+        lazy = {
+            "predict": model.predict(dX),
+            "shap": path.shap_values(dX),
+            "interactions": path.shap_interaction_values(dX),
+            "interventional": interventional.shap_values(dX),
+            "interventional interactions": interventional.shap_interaction_values(dX),
+        }
+        computed = dask.compute(lazy)[0]
+        for what, want in expected.items():
+            assert isinstance(lazy[what], da.Array), (label, what)
+            # The row chunks are the input's (unknown for a DataFrame; dask's concatenate drops
+            # an empty one).
+            if label.startswith("array"):
+                rows = tuple(c for c in dX.chunks[0] if c)
+                assert lazy[what].chunks[0] == rows, (label, what)
+            assert computed[what].shape == want.shape, (label, what)
+            np.testing.assert_array_equal(computed[what], want, err_msg=f"{label} {what}")
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "xgboost", "lightgbm"])
+def test_reductions_equal_in_memory(client, models, kind):
+    est, X = models[kind]
+    explainers = [tl.TreeExplainer(est)]
+    background = X.iloc[:40] if isinstance(X, pd.DataFrame) else X[:40]
+    explainers.append(tl.TreeExplainer(est, background, feature_perturbation="interventional"))
+    for ex in explainers:
+        for reduce in ("mean_abs", "mean"):
+            values = ex.shap_values(X)
+            want = np.abs(values).mean(axis=0) if reduce == "mean_abs" else values.mean(axis=0)
+            np.testing.assert_allclose(ex.shap_values(X, reduce=reduce), want, rtol=1e-12)
+            want_pairs = ex.shap_interaction_values(X, reduce=reduce)
+            for label, dX in _collections(X):
+                got = ex.shap_values(dX, reduce=reduce)
+                assert isinstance(got, np.ndarray), label
+                np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=label)
+                got = ex.shap_interaction_values(dX, reduce=reduce)
+                np.testing.assert_allclose(got, want_pairs, rtol=1e-9, atol=1e-12, err_msg=label)
+
+
+def test_labels_follow_the_rows(client):
+    X, target = _data()
+    y = (target > 0).astype(int)
+    est = xgb.XGBClassifier(n_estimators=20, max_depth=4, random_state=0).fit(X, y)
+    ex = tl.TreeExplainer(
+        est, X[:40], feature_perturbation="interventional", model_output="log_loss"
+    )
+    want = ex.shap_values(X, y)
+    split = SPLITS["uneven"]
+    got = ex.shap_values(_array(X, split), da.from_array(y, chunks=(tuple(split),)))
+    np.testing.assert_array_equal(got.compute(), want)
+    with pytest.raises(InvalidInputError, match="partitioned as X's rows"):
+        ex.shap_values(_array(X, split), y)
+
+
+def test_explainer_is_one_key_of_the_graph(models):
+    # The explainer (with its background tables) is stored once in the graph, not once per
+    # block: one entry of the graph is at least its size, and all together not much more.
+    est, X = models["sklearn"]
+    ex = InterventionalExplainer(est, X[:300])
+    size = len(pickle.dumps(ex))
+    lazy = ex.shap_values(_array(X, SPLITS["small"]))
+    graph = dict(lazy.__dask_graph__())
+    assert len(graph) > 24
+    sizes = [len(pickle.dumps(task)) for task in graph.values()]
+    assert sum(s >= size for s in sizes) == 1
+    assert sum(sizes) < size + 2_000 * len(graph)
+
+
+def _ran(path):
+    return os.path.exists(path)
+
+
+def test_bad_input_is_refused_before_any_task_runs(client, models, tmp_path):
+    est, X = models["sklearn"]
+    ex = tl.TreeExplainer(est)
+    marker = str(tmp_path / "ran")
+
+    def block(shape, dtype=np.float64):
+        # A block whose computation leaves a mark: it must never run.
+        def make():
+            open(marker, "w").close()
+            return np.zeros(shape, dtype=dtype)
+
+        return da.from_delayed(dask.delayed(make)(), shape=shape, dtype=dtype)
+
+    cases = [
+        (da.concatenate([block((10, 3)), block((10, 3))], axis=1), "chunked along its columns"),
+        (da.from_array(np.full((10, P), "a")), ""),
+        (block((10,)), "1-D"),
+    ]
+    for dX, message in cases:
+        with pytest.raises(InvalidInputError, match=message):
+            ex.shap_values(dX)
+    frame = _frame(X, SPLITS["uneven"])
+    model = tl.load(models["lightgbm"][0])
+    with pytest.raises(Exception, match="f5"):
+        model.predict(frame.drop(columns=["f5"]))
+    strings = dd.from_pandas(pd.DataFrame({n: ["a"] * 10 for n in NAMES}), npartitions=2)
+    with pytest.raises(InvalidInputError):
+        ex.shap_values(strings)
+    with pytest.raises(InvalidInputError, match="Explanation holds"):
+        ex(_array(X, SPLITS["uneven"]))
+    assert not _ran(marker)
+
+
+def test_a_task_uses_one_thread_by_default_in_a_worker(client, monkeypatch):
+    from treelens.options import default_n_jobs
+
+    assert client.submit(default_n_jobs, pure=False).result() == 1
+    assert default_n_jobs() is None or "TREELENS_NUM_THREADS" in os.environ
+    monkeypatch.setenv("TREELENS_NUM_THREADS", "3")
+    assert default_n_jobs() == 3
+    monkeypatch.setenv("TREELENS_NUM_THREADS", "many")
+    with pytest.raises(InvalidInputError, match="TREELENS_NUM_THREADS"):
+        default_n_jobs()
+    monkeypatch.delenv("TREELENS_NUM_THREADS")
+    monkeypatch.setenv("RAYON_NUM_THREADS", "2")
+    assert default_n_jobs() == 2
+
+
+def test_killing_a_worker_mid_computation_changes_nothing(client, models):
+    est, X = models["sklearn"]
+    rows = np.tile(X, (40, 1))  # 24,000 rows in 96 blocks
+    ex = InterventionalExplainer(est, X[:200])
+    want = ex.shap_values(rows)
+    lazy = ex.shap_values(da.from_array(rows, chunks=(250, P)))
+    pids = client.run(os.getpid)
+    future = client.compute(lazy)
+    # Kill a worker process while it runs one of the blocks (its nanny starts a new one).
+    deadline = time.monotonic() + 60
+    victim = None
+    while victim is None and time.monotonic() < deadline and not future.done():
+        busy = [w for w, tasks in client.processing().items() if tasks and w in pids]
+        victim = busy[0] if busy else None
+        time.sleep(0.01)
+    assert victim is not None and not future.done(), "the computation ended before the kill"
+    os.kill(pids[victim], signal.SIGKILL)
+    got = future.result()
+    np.testing.assert_array_equal(got, want)
+    client.wait_for_workers(2, timeout=60)
+    assert pids[victim] not in client.run(os.getpid).values()
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "xgboost", "lightgbm"])
+def test_partial_dependence_and_ice_equal_in_memory(client, models, kind):
+    est, X = models[kind]
+    features = ["f1", ("f0", "f2")] if kind != "sklearn" else [1, (0, 2)]
+    grids = {1: [np.linspace(-2, 2, 7)], 2: [np.linspace(-1, 1, 4), [-0.5, np.nan, 0.5]]}
+    w = np.random.default_rng(3).uniform(0.5, 2.0, N)
+    for feature in features:
+        grid = grids[np.ndim(feature) + 1]
+        for weighted in (False, True):
+            kw = dict(grid=grid, kind="both")
+            sw = w if weighted else None
+            want = tl.partial_dependence(est, X, feature, sample_weight=sw, **kw)
+            for label, dX in _collections(X):
+                split = dX.chunks[0] if label.startswith("array") else None
+                if weighted:
+                    bounds = SPLITS[label.split("-")[1]]
+                    dw = da.from_array(w, chunks=(tuple(bounds),))
+                else:
+                    dw = None
+                got = tl.partial_dependence(est, dX, feature, sample_weight=dw, **kw)
+                if label.startswith("array") or isinstance(X, pd.DataFrame):
+                    assert got["features"] == want["features"], label
+                for a, b in zip(got["grid_values"], want["grid_values"]):
+                    np.testing.assert_array_equal(a, b)
+                np.testing.assert_allclose(
+                    got["average"], want["average"], rtol=1e-9, atol=1e-12, err_msg=label
+                )
+                assert isinstance(got["individual"], da.Array), label
+                if split is not None:
+                    assert got["individual"].chunks[1] == tuple(c for c in split if c), label
+                np.testing.assert_array_equal(
+                    got["individual"].compute(), want["individual"], err_msg=label
+                )
+
+
+def test_partial_dependence_needs_a_grid_on_dask(models):
+    est, X = models["sklearn"]
+    with pytest.raises(InvalidInputError, match="needs grid="):
+        tl.partial_dependence(est, _array(X, SPLITS["uneven"]), [0])
+    with pytest.raises(InvalidInputError, match="one 1-D array per feature"):
+        tl.partial_dependence(est, _array(X, SPLITS["uneven"]), [0], grid=[[1.0], [2.0]])
+    with pytest.raises(InvalidInputError, match="sample_weight must be a dask array"):
+        tl.partial_dependence(
+            est, _array(X, SPLITS["uneven"]), [0], grid=[[1.0]], sample_weight=np.ones(N)
+        )
