@@ -310,3 +310,98 @@ def test_partial_dependence_needs_a_grid_on_dask(models):
         tl.partial_dependence(
             est, _array(X, SPLITS["uneven"]), [0], grid=[[1.0]], sample_weight=np.ones(N)
         )
+
+
+def _brute_force_importance(est, X, y, w, split, random_state, scorer, n_repeats):
+    """The oracle: every partition's permutations drawn as scikit-learn draws them (one seed
+    from RandomState(partition seed), then RandomState(seed).shuffle per column and repeat,
+    applied on top of the previous repeat's),
+    the permuted partitions put together, scored over all rows by scikit-learn's scorer."""
+    from sklearn.metrics import check_scoring
+
+    from treelens.dask import _partition_seed
+
+    scorer_fn = check_scoring(est, scoring=scorer)
+    bounds = np.cumsum([0, *split])
+    parts = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    kw = {} if w is None else {"sample_weight": w}
+    baseline = scorer_fn(est, X, y, **kw)
+    out = np.empty((X.shape[1], n_repeats))
+    for col in range(X.shape[1]):
+        permuted = [X.copy() for _ in range(n_repeats)]
+        for index, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            if b == a:
+                continue
+            rng = np.random.RandomState(_partition_seed(random_state, index))
+            seed = rng.randint(np.iinfo(np.int32).max + 1)
+            shuffler = np.random.RandomState(seed)
+            order = np.arange(b - a)
+            column = X[a:b, col].copy()
+            for r in range(n_repeats):
+                # As scikit-learn: the index is shuffled in place and applied to the column as
+                # the previous repeat left it.
+                shuffler.shuffle(order)
+                column = column[order]
+                permuted[r][a:b, col] = column
+        for r in range(n_repeats):
+            out[col, r] = baseline - scorer_fn(est, permuted[r], y, **kw)
+    assert parts
+    return out
+
+
+@pytest.mark.parametrize(
+    "kind, scorers",
+    [
+        ("sklearn", ["r2", "neg_mean_squared_error", "neg_root_mean_squared_error",
+                     "neg_mean_absolute_error"]),
+        ("xgboost", ["accuracy", "balanced_accuracy", "neg_log_loss"]),
+    ],
+)  # fmt: skip
+def test_permutation_importance_equals_partition_wise_brute_force(client, models, kind, scorers):
+    est, X = models[kind]
+    y = _data()[1]
+    if kind == "xgboost":
+        y = np.digitize(y, [-0.5, 0.5])
+    w = np.random.default_rng(5).uniform(0.5, 2.0, N)
+    for name in ("uneven", "empty", "one"):
+        split = SPLITS[name]
+        for weights in (None, w):
+            dX = _array(X, split)
+            dy = da.from_array(y, chunks=(tuple(split),))
+            dw = None if weights is None else da.from_array(weights, chunks=(tuple(split),))
+            got = tl.permutation_importance(
+                est, dX, dy, scoring=scorers, n_repeats=3, random_state=7, sample_weight=dw
+            )
+            for scorer in scorers:
+                want = _brute_force_importance(est, X, y, weights, split, 7, scorer, 3)
+                # XGBoost's own probabilities are float32 (treelens' float64): its log loss
+                # agrees to about 1e-7.
+                tol = 1e-6 if scorer == "neg_log_loss" else 1e-9
+                np.testing.assert_allclose(
+                    got[scorer].importances, want, rtol=tol, atol=tol,
+                    err_msg=f"{name} {scorer} weighted={weights is not None}",
+                )  # fmt: skip
+            if name == "one":  # one partition: the in-memory result
+                mem = tl.permutation_importance(
+                    est, X, y, scoring=scorers, n_repeats=3, random_state=7, sample_weight=weights
+                )
+                for scorer in scorers:
+                    np.testing.assert_allclose(
+                        got[scorer].importances, mem[scorer].importances, rtol=1e-12, atol=1e-15
+                    )
+
+
+def test_permutation_importance_on_dask_refuses_what_does_not_decompose(models):
+    est, X = models["sklearn"]
+    dX = _array(X, SPLITS["uneven"])
+    dy = da.from_array(_data()[1], chunks=(tuple(SPLITS["uneven"]),))
+    with pytest.raises(InvalidInputError, match="does not decompose.*r2"):
+        tl.permutation_importance(est, dX, dy, scoring="explained_variance")
+    with pytest.raises(InvalidInputError, match="scorer name"):
+        tl.permutation_importance(est, dX, dy, scoring=lambda e, X, y: 0.0)
+    with pytest.raises(InvalidInputError, match="max_samples"):
+        tl.permutation_importance(est, dX, dy, max_samples=0.5)
+    with pytest.raises(InvalidInputError, match="y must be a dask array"):
+        tl.permutation_importance(est, dX, _data()[1])
+    one = tl.permutation_importance(est, dX, dy, n_repeats=2, random_state=1)
+    assert one.importances.shape == (P, 2)

@@ -29,7 +29,14 @@ import numpy as np
 
 from .exceptions import InvalidInputError
 
-__all__ = ["is_dask_collection", "map_rows", "partial_dependence", "reduce_rows"]
+__all__ = [
+    "DECOMPOSABLE_SCORERS",
+    "is_dask_collection",
+    "map_rows",
+    "partial_dependence",
+    "permutation_importance",
+    "reduce_rows",
+]
 
 
 def is_dask_collection(X) -> bool:
@@ -155,9 +162,14 @@ def _add(a, b):
 
 def _sum_pairwise(level):
     """The sum of Delayed ``(sum, count)`` pairs (None for nothing), added pairwise."""
+    return _reduce_pairwise(level, _add)
+
+
+def _reduce_pairwise(level, combine):
+    """Delayed values combined pairwise (a tree of depth log2 of their number)."""
     import dask
 
-    add = dask.delayed(_add, pure=True)
+    add = dask.delayed(combine, pure=True)
     while len(level) > 1:
         pairs = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         level = pairs + ([level[-1]] if len(level) % 2 else [])
@@ -263,3 +275,201 @@ def partial_dependence(model, X, features, grid, *, sample_weight=None, kind="av
         out["individual"] = da.moveaxis(curves, 0, 1)
     out["features"] = [names[i] for i in chosen]
     return out
+
+
+#: Scorers whose value over all rows follows from per-partition sums.
+DECOMPOSABLE_SCORERS = (
+    "r2",
+    "neg_mean_squared_error",
+    "neg_root_mean_squared_error",
+    "neg_mean_absolute_error",
+    "accuracy",
+    "balanced_accuracy",
+    "neg_log_loss",
+)
+#: What a partition computes for each: a weighted mean the in-memory code scores.
+_PARTITION_SCORER = {
+    "r2": "neg_mean_squared_error",
+    "neg_root_mean_squared_error": "neg_mean_squared_error",
+    "balanced_accuracy": "accuracy",
+}
+
+
+def _partition_seed(random_state: int, index: int) -> int:
+    """Partition ``index``'s seed: ``random_state`` itself for the first (so that one partition
+    draws what the in-memory function draws), a hash of both for the others."""
+    if index == 0:
+        return random_state
+    return int(np.random.SeedSequence([random_state, index]).generate_state(1)[0])
+
+
+def _partition_importance(score, X, y, w, index, random_state, scorers, classes):
+    """One partition's sums: per scorer name, ``(weight, weight x baseline, weight x permuted
+    scores (units, repeats))`` of the weighted-mean score it is computed from, plus what r2
+    (the labels' weighted sum and sum of squares) and balanced accuracy (per class) need."""
+    n = len(X)
+    if n == 0:
+        return None
+    y = np.asarray(y)
+    w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
+    seed = _partition_seed(random_state, index)
+    out = {}
+    means = sorted({_PARTITION_SCORER.get(s, s) for s in scorers if s != "balanced_accuracy"})
+    if means and w.sum() > 0:
+        scores = score(X=X, y=y, sample_weight=w, scoring=means, random_state=seed)[0]
+        for name in means:
+            base, permuted = scores[name]
+            out[name] = (w.sum(), w.sum() * base, w.sum() * np.asarray(permuted))
+    if "r2" in scorers and w.sum() > 0:
+        yf = y.astype(np.float64)
+        mean = np.sum(w * yf) / w.sum()
+        out["labels"] = (w.sum(), mean, np.sum(w * (yf - mean) ** 2))
+    if "balanced_accuracy" in scorers:
+        for c, label in enumerate(classes):
+            wc = np.where(y == label, w, 0.0)
+            if wc.sum() > 0:
+                base, permuted = score(
+                    X=X, y=y, sample_weight=wc, scoring=["accuracy"], random_state=seed
+                )[0]["accuracy"]
+                out[("class", c)] = (wc.sum(), wc.sum() * base, wc.sum() * np.asarray(permuted))
+    return out
+
+
+def _add_sums(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    out = dict(a)
+    for key, value in b.items():
+        if key not in out:
+            out[key] = value
+        elif key == "labels":
+            out[key] = _pooled(out[key], value)
+        else:
+            out[key] = tuple(p + q for p, q in zip(out[key], value))
+    return out
+
+
+def _pooled(a, b):
+    """(weight, mean, sum of squared deviations) of two groups together (Chan et al.): no
+    cancellation of large sums of squares."""
+    (wa, ma, sa), (wb, mb, sb) = a, b
+    w = wa + wb
+    delta = mb - ma
+    return w, ma + delta * wb / w, sa + sb + delta * delta * wa * wb / w
+
+
+def permutation_importance(
+    estimator_or_model,
+    X,
+    y,
+    *,
+    scoring=None,
+    n_repeats=5,
+    n_jobs=None,
+    random_state=None,
+    sample_weight=None,
+    max_samples=1.0,
+    groups=None,
+):
+    """:func:`treelens.permutation_importance` over a Dask collection's rows.
+
+    Each partition permutes its own rows: ``n_repeats`` permutations per column (or group)
+    drawn from its own seed, ``random_state`` for the first partition and a hash of
+    ``random_state`` and the partition's index for the others (not scikit-learn's draw over all
+    rows; with one partition the result is the in-memory one). The scores come from
+    per-partition sums, exactly as over all rows, for the scorers that decompose:
+    ``DECOMPOSABLE_SCORERS`` (a name, or a list of names; None is ``accuracy`` for classifiers
+    and ``r2`` otherwise). Only the sums travel to the client.
+    """
+    import dask
+
+    from .importance import _bunch, _units, importance_scores
+    from .loaders import load
+    from .options import check_int, check_n_jobs, check_seed
+
+    model = load(estimator_or_model)
+    if model.preprocessing is not None:
+        raise InvalidInputError(
+            "permutation importance of a Pipeline on a Dask collection is not available: it "
+            "permutes the raw columns before the Pipeline's transformers; pass the transformed "
+            "collection and the final estimator"
+        )
+    if max_samples != 1.0:
+        raise InvalidInputError(
+            "max_samples draws rows of all of X; on a Dask collection every partition permutes "
+            "its own rows: sample the collection (e.g. ddf.sample) instead"
+        )
+    single = scoring is None or isinstance(scoring, str)
+    names = [scoring] if isinstance(scoring, str) else scoring
+    if scoring is None:
+        names = ["accuracy" if model.is_classifier else "r2"]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(s, str) for s in names):
+        raise InvalidInputError(
+            "on a Dask collection, scoring must be a scorer name or a list of them, from: "
+            + ", ".join(DECOMPOSABLE_SCORERS)
+        )
+    refused = [s for s in names if s not in DECOMPOSABLE_SCORERS]
+    if refused:
+        raise InvalidInputError(
+            f"scorer {refused[0]!r} does not decompose over partitions; on a Dask collection "
+            f"the scorers are: {', '.join(DECOMPOSABLE_SCORERS)}"
+        )
+    if len(set(names)) != len(names):
+        raise InvalidInputError("the list of scorers has duplicates")
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        random_state = int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max))
+    check_seed(random_state, generators=False)
+    blocks, _, empty = _row_blocks(X)
+    labels = _label_blocks(y, len(blocks))
+    weights = _label_blocks(sample_weight, len(blocks), "sample_weight")
+    score = functools.partial(
+        importance_scores,
+        model,
+        n_repeats=n_repeats,
+        n_jobs=n_jobs,
+        max_samples=1.0,
+        groups=groups,
+        progress=False,
+    )
+    # Checked before anything runs: X's columns (on its empty meta), the units, the sizes.
+    rows = model.read(empty)
+    _units(groups, model.n_features, rows.names)
+    check_int("n_repeats", n_repeats, minimum=1)
+    check_n_jobs(n_jobs)
+    classes = list(model.classes) if model.is_classifier and model.classes is not None else []
+    if "balanced_accuracy" in names and not classes:
+        raise InvalidInputError("balanced_accuracy scores classifiers; the model is a regressor")
+    if "r2" in names and model.n_outputs != 1:
+        raise InvalidInputError("r2 on a Dask collection scores models of one output")
+    task = dask.delayed(_partition_importance, pure=True)
+    score_key = _shipped(score)
+    sums = [
+        task(score_key, b, lab, w, i, random_state, tuple(names), classes)
+        for i, (b, lab, w) in enumerate(zip(blocks, labels, weights))
+    ]
+    total = _reduce_pairwise(sums, _add_sums).compute()
+    if total is None:
+        raise InvalidInputError("X has no rows")
+    results = {}
+    for name in names:
+        results[name] = _bunch(*_global_scores(name, total, len(classes)))
+    return results[names[0]] if single else results
+
+
+def _global_scores(name, total, n_classes):
+    """``(baseline, permuted (units, repeats))`` of scorer ``name`` over all rows."""
+    if name == "balanced_accuracy":
+        recalls = [total[k] for k in total if isinstance(k, tuple) and k[0] == "class"]
+        base = np.mean([b / w for w, b, _ in recalls])
+        permuted = np.mean([p / w for w, _, p in recalls], axis=0)
+        return base, permuted
+    w, base, permuted = total[_PARTITION_SCORER.get(name, name)]
+    base, permuted = base / w, permuted / w
+    if name == "neg_root_mean_squared_error":
+        return -np.sqrt(-base), -np.sqrt(-permuted)
+    if name == "r2":
+        sst = total["labels"][2]
+        return 1.0 + base * w / sst, 1.0 + permuted * w / sst
+    return base, permuted

@@ -39,6 +39,7 @@ import numbers
 import numpy as np
 
 from . import _core
+from .dask import is_dask_collection
 from .exceptions import InvalidInputError
 from .inputs import Prepared, is_table, named_table
 from .loaders import load
@@ -606,8 +607,64 @@ def permutation_importance(
         ``importances`` (n_features or n_groups, n_repeats), ``importances_mean``,
         ``importances_std``, rows in the order of X's columns (also for a DataFrame whose
         columns are the model's in another order) or of the groups; a dict of such Bunches
-        keyed by scorer name when several scorers are given.
+        keyed by scorer name when several scorers are given. For a Dask array or DataFrame
+        ``X`` (``y`` and ``sample_weight`` then dask collections partitioned alike), see
+        :func:`treelens.dask.permutation_importance`: permutations within each partition,
+        decomposable scorers only.
     """
+    if is_dask_collection(X):
+        from . import dask as tl_dask
+
+        return tl_dask.permutation_importance(
+            estimator_or_model,
+            X,
+            y,
+            scoring=scoring,
+            n_repeats=n_repeats,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            sample_weight=sample_weight,
+            max_samples=max_samples,
+            groups=groups,
+        )
+    scores, single = importance_scores(
+        estimator_or_model,
+        X,
+        y,
+        scoring=scoring,
+        n_repeats=n_repeats,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        sample_weight=sample_weight,
+        max_samples=max_samples,
+        groups=groups,
+        progress=progress,
+    )
+    if single is None:
+        return scores  # a Pipeline's result, from raw_permutation_importance
+    if single:
+        return _bunch(*scores["score"])
+    return {key: _bunch(*value) for key, value in scores.items()}
+
+
+def importance_scores(
+    estimator_or_model,
+    X,
+    y,
+    *,
+    scoring,
+    n_repeats,
+    n_jobs,
+    random_state,
+    sample_weight,
+    max_samples,
+    groups,
+    progress,
+):
+    """``(scores, single)``: per scorer name, ``(baseline score, permuted scores of shape
+    (units, repeats))``, as :func:`permutation_importance` computes them (whose arguments these
+    are); ``single`` when one scorer was asked for (keyed ``"score"``). For a Pipeline,
+    ``(the result of permutation_importance, None)``."""
     n_repeats = check_int("n_repeats", n_repeats, minimum=1)
     n_jobs = check_n_jobs(n_jobs)
     if random_state is not np.random:
@@ -618,7 +675,7 @@ def permutation_importance(
         # A Pipeline: the raw columns are permuted, as scikit-learn does.
         from .pipeline_importance import raw_permutation_importance
 
-        return raw_permutation_importance(
+        result = raw_permutation_importance(
             model,
             X,
             y,
@@ -631,6 +688,7 @@ def permutation_importance(
             groups=groups,
             progress=progress,
         )
+        return result, None
     n = rows_of(X)
     if n is not None:
         _check_sizes(n, model.n_features, n_repeats, max_samples, groups)
@@ -690,7 +748,7 @@ def permutation_importance(
                 model.forest, x, scoring=scoring_of(lambda a: a), n_jobs=n_jobs
             )
         for q, key in enumerate(native):
-            results[key] = _bunch(base[q], permuted[:, :, q])
+            results[key] = (base[q], permuted[:, :, q])
     for key, entry in entries.items():
         if key in results:
             continue
@@ -698,8 +756,6 @@ def permutation_importance(
         if isinstance(out, dict):
             if not single:
                 raise InvalidInputError("a scorer in a dict or list must return one number")
-            return {name: _bunch(b, p) for name, (b, p) in out.items()}
-        results[key] = _bunch(*out)
-    if single:
-        return results["score"]
-    return {key: results[key] for key in entries}
+            return dict(out), False
+        results[key] = out
+    return {key: results[key] for key in entries}, single
