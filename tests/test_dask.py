@@ -405,3 +405,29 @@ def test_permutation_importance_on_dask_refuses_what_does_not_decompose(models):
         tl.permutation_importance(est, dX, _data()[1])
     one = tl.permutation_importance(est, dX, dy, n_repeats=2, random_state=1)
     assert one.importances.shape == (P, 2)
+
+
+def test_parquet_output_survives_a_killed_worker(client, models, tmp_path):
+    # SHAP values written to Parquet while a worker process is killed: the scheduler reruns
+    # its tasks, and the files hold every row once, equal to the in-memory values.
+    est, X = models["sklearn"]
+    rows = np.tile(X, (40, 1))
+    ex = InterventionalExplainer(est, X[:200])
+    want = ex.shap_values(rows)[:, :, 0]
+    values = ex.shap_values(da.from_array(rows, chunks=(250, P)))[:, :, 0]
+    write = dd.from_dask_array(values, columns=NAMES).to_parquet(tmp_path / "out", compute=False)
+    pids = client.run(os.getpid)
+    future = client.compute(write)
+    deadline = time.monotonic() + 60
+    victim = None
+    while victim is None and time.monotonic() < deadline and not future.done():
+        busy = [w for w, tasks in client.processing().items() if tasks and w in pids]
+        victim = busy[0] if busy else None
+        time.sleep(0.01)
+    assert victim is not None and not future.done(), "the computation ended before the kill"
+    os.kill(pids[victim], signal.SIGKILL)
+    future.result()
+    got = dd.read_parquet(tmp_path / "out").compute()  # in partition order
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got.to_numpy(), want)
+    client.wait_for_workers(2, timeout=60)
