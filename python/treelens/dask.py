@@ -89,24 +89,80 @@ def _is_text(dtype) -> bool:
     return isinstance(dtype, pd.StringDtype) or getattr(dtype, "kind", "") in ("U", "S")
 
 
-def _label_blocks(y, n_blocks: int, name: str = "y"):
-    """Labels (or weights) split as the rows are: a dask array or Series with as many
-    partitions."""
-    if y is None:
-        return [None] * n_blocks
-    if not is_dask_collection(y):
-        raise InvalidInputError(
-            f"with a Dask X, {name} must be a dask array or Series partitioned as X's rows, got "
-            f"{type(y).__name__}"
-        )
+def _aligned_blocks(X, **extras):
+    """``(X's row blocks, their row counts, X's empty block, {name: blocks or Nones})``: the
+    labels and weights in ``extras`` (None, or dask collections of X's rows) split as X's rows
+    are. A DataFrame's Series are joined to it as columns first (so that Dask keeps them
+    partitioned alike, whatever it fuses), and split again in each task; a dask array's are
+    rechunked to X's row chunks."""
+    import dask
     import dask.array as da
+    import dask.dataframe as dd
 
-    blocks = list(y.to_delayed().ravel()) if isinstance(y, da.Array) else list(y.to_delayed())
-    if len(blocks) != n_blocks:
-        raise InvalidInputError(
-            f"{name} has {len(blocks)} partitions and X {n_blocks}: partition them alike"
-        )
-    return blocks
+    blocks, rows, empty = _row_blocks(X)
+    out = {}
+    for name, value in extras.items():
+        if value is not None and not is_dask_collection(value):
+            raise InvalidInputError(
+                f"with a Dask X, {name} must be a dask collection of X's rows (a dask Series for "
+                f"a DataFrame, a dask array for an array), got {type(value).__name__}"
+            )
+    given = {k: v for k, v in extras.items() if v is not None}
+    if isinstance(X, dd.DataFrame):
+        # A dask array beside a DataFrame has no index to align by: it is split by its own
+        # chunks, which must be as many as X's partitions.
+        for name, value in list(given.items()):
+            if isinstance(value, da.Array):
+                parts = list(value.to_delayed().ravel())
+                if value.ndim != 1 or len(parts) != len(blocks):
+                    raise InvalidInputError(
+                        f"{name} is a dask array of {len(parts)} chunks, X a DataFrame of "
+                        f"{len(blocks)} partitions: pass a 1-D array chunked as X's partitions, "
+                        "or a dask Series of X's rows"
+                    )
+                out[name] = parts
+                del given[name]
+            elif not isinstance(value, dd.Series):
+                raise InvalidInputError(
+                    f"X is a dask DataFrame: {name} must be a dask Series of its rows, got "
+                    f"{type(value).__name__}"
+                )
+    if isinstance(X, dd.DataFrame) and given:
+        columns = {name: f"__treelens_{name}__" for name in given}
+        try:
+            frame = X.assign(**{columns[k]: v for k, v in given.items()})
+        except Exception as e:  # dask says why it cannot align them
+            raise InvalidInputError(
+                f"{', '.join(given)} cannot be aligned with X's rows: {e}"
+            ) from None
+        parts = frame.to_delayed()
+        take = dask.delayed(_take_columns, pure=True)
+        names = list(X.columns)
+        blocks = [take(part, names) for part in parts]
+        rows = [np.nan] * len(parts)
+        for name in given:
+            out[name] = [take(part, columns[name]) for part in parts]
+    else:
+        for name, value in given.items():
+            if not isinstance(value, da.Array) or value.ndim != 1:
+                raise InvalidInputError(
+                    f"X is a dask array: {name} must be a 1-D dask array of its rows, got "
+                    f"{type(value).__name__}"
+                )
+            if value.chunks[0] != X.chunks[0]:
+                if np.isnan(value.shape[0]) or np.isnan(X.shape[0]) or value.shape[0] != X.shape[0]:
+                    raise InvalidInputError(
+                        f"{name} has {value.shape[0]} rows and X {X.shape[0]}: give one per row"
+                    )
+                value = value.rechunk((X.chunks[0],))
+            out[name] = list(value.to_delayed().ravel())
+    for name in extras:
+        out.setdefault(name, [None] * len(blocks))
+    return blocks, rows, empty, out
+
+
+def _take_columns(frame, columns):
+    return frame[columns]
 
 
 def _apply(fn, block, labels):
@@ -130,8 +186,8 @@ def map_rows(fn, X, y=None):
     import dask
     import dask.array as da
 
-    blocks, rows, empty = _row_blocks(X)
-    labels = _label_blocks(y, len(blocks))
+    blocks, rows, empty, extra = _aligned_blocks(X, y=y)
+    labels = extra["y"]
     probe = _apply(fn, empty, None if y is None else np.empty(0))
     tail, dtype = probe.shape[1:], probe.dtype
     fn_key = _shipped(fn)
@@ -186,8 +242,8 @@ def reduce_rows(fn, X, y=None, *, check):
     """
     import dask
 
-    blocks, _, empty = _row_blocks(X)
-    labels = _label_blocks(y, len(blocks))
+    blocks, _, empty, extra = _aligned_blocks(X, y=y)
+    labels = extra["y"]
     _apply(check, empty, None if y is None else np.empty(0))
     fn_key = _shipped(fn)
     summed = dask.delayed(_summed, pure=True)
@@ -205,7 +261,9 @@ def bound(method, **options):
 def _weighted_average(fn, block, w):
     """(the block's weighted sum of PD averages, its weight) or None for a block without
     weight: ``fn`` is the in-memory partial dependence, whose average is weighted."""
-    total = float(len(block)) if w is None else float(np.sum(w, dtype=np.float64))
+    if w is not None:
+        w = np.asarray(w, dtype=np.float64)
+    total = float(len(block)) if w is None else float(w.sum())
     if len(block) == 0 or total == 0.0:
         return None
     return fn(X=block, sample_weight=w)["average"] * total, total
@@ -241,8 +299,8 @@ def partial_dependence(model, X, features, grid, *, sample_weight=None, kind="av
     if kind not in ("average", "individual", "both"):
         raise InvalidInputError(f"kind must be 'average', 'individual' or 'both', got {kind!r}")
     model = load(model)  # once here, not once per block
-    blocks, rows, empty = _row_blocks(X)
-    weights = _label_blocks(sample_weight, len(blocks), "sample_weight")
+    blocks, rows, empty, extra = _aligned_blocks(X, sample_weight=sample_weight)
+    weights = extra["sample_weight"]
     fn = functools.partial(in_memory, model=model, features=features, grid=grid, **options)
     try:  # every argument is checked on the empty meta, up to the rows it lacks
         fn(X=empty, kind=kind)
@@ -421,9 +479,8 @@ def permutation_importance(
     if random_state is None or isinstance(random_state, np.random.RandomState):
         random_state = int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max))
     check_seed(random_state, generators=False)
-    blocks, _, empty = _row_blocks(X)
-    labels = _label_blocks(y, len(blocks))
-    weights = _label_blocks(sample_weight, len(blocks), "sample_weight")
+    blocks, _, empty, extra = _aligned_blocks(X, y=y, sample_weight=sample_weight)
+    labels, weights = extra["y"], extra["sample_weight"]
     score = functools.partial(
         importance_scores,
         model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from .dask import is_dask_collection
 from .exceptions import InvalidInputError
 from .inputs import named_table
 from .memory import rows_of
@@ -211,6 +212,12 @@ def hstats(
     """
     from .loaders import load
 
+    if is_dask_collection(X):
+        raise InvalidInputError(
+            "hstats does not take Dask collections yet (its partial dependence tables over all "
+            "rows are not yet reduced across partitions): pass the rows in memory "
+            "(X.compute(), or a sample of them)"
+        )
     pairwise_m = check_optional_int("pairwise_m", pairwise_m, minimum=0, none_means="all features")
     threeway_m = check_optional_int("threeway_m", threeway_m, minimum=0, none_means="all features")
     n_max = check_optional_int("n_max", n_max, minimum=2, none_means="all rows")
