@@ -33,6 +33,7 @@ MODULES = [
     "permutation",
     "hstats",
     "deep_trees",
+    "dask_shap",
 ]
 
 

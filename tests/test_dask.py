@@ -468,3 +468,18 @@ def test_hstats_refuses_dask_collections_clearly(models):
     est, X = models["sklearn"]
     with pytest.raises(InvalidInputError, match="hstats does not take Dask collections yet"):
         tl.hstats(est, _array(X, SPLITS["uneven"]))
+
+
+def test_tasks_use_one_thread_by_default_on_the_threaded_scheduler():
+    # Not only in a distributed worker: treelens' own tasks on Dask's local threaded scheduler
+    # (which runs a task per core at once) take one thread each unless n_jobs says otherwise.
+    from treelens.dask import map_rows
+    from treelens.options import default_n_jobs
+
+    def threads(block):
+        return np.full(len(block), default_n_jobs() or 0)
+
+    X = np.zeros((100, 2))
+    got = map_rows(threads, da.from_array(X, chunks=(25, 2))).compute(scheduler="threads")
+    assert set(got) == {1}
+    assert default_n_jobs() is None or "NUM_THREADS" in str(os.environ)

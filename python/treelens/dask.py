@@ -39,6 +39,20 @@ __all__ = [
 ]
 
 
+def _in_task(fn):
+    """A task function: it runs with ``n_jobs=None`` meaning one thread (see
+    :func:`treelens.options.engine_task`)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        from .options import engine_task
+
+        with engine_task():
+            return fn(*args, **kwargs)
+
+    return run
+
+
 def is_dask_collection(X) -> bool:
     """Whether ``X`` is a Dask array, DataFrame or Series (without importing dask)."""
     if "dask" not in sys.modules:
@@ -165,6 +179,7 @@ def _take_columns(frame, columns):
     return frame[columns]
 
 
+@_in_task
 def _apply(fn, block, labels):
     return fn(block) if labels is None else fn(block, labels)
 
@@ -199,6 +214,7 @@ def map_rows(fn, X, y=None):
     return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
+@_in_task
 def _summed(fn, block, labels):
     """(sum over the block's rows of fn's per-row summary, rows): ``fn`` returns the block's
     mean; an empty block adds nothing."""
@@ -258,6 +274,7 @@ def bound(method, **options):
     return functools.partial(method, **options)
 
 
+@_in_task
 def _weighted_average(fn, block, w):
     """(the block's weighted sum of PD averages, its weight) or None for a block without
     weight: ``fn`` is the in-memory partial dependence, whose average is weighted."""
@@ -269,6 +286,7 @@ def _weighted_average(fn, block, w):
     return fn(X=block, sample_weight=w)["average"] * total, total
 
 
+@_in_task
 def _curves(fn, block, w, tail):
     """A block's ICE curves with the rows first: ``(n_block, *tail)``, tail ``(k, *grid)``."""
     if len(block) == 0:
@@ -361,6 +379,7 @@ def _partition_seed(random_state: int, index: int) -> int:
     return int(np.random.SeedSequence([random_state, index]).generate_state(1)[0])
 
 
+@_in_task
 def _partition_importance(score, X, y, w, index, random_state, scorers, classes):
     """One partition's sums: per scorer name, ``(weight, weight x baseline, weight x permuted
     scores (units, repeats))`` of the weighted-mean score it is computed from, plus what r2

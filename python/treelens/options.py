@@ -4,9 +4,11 @@ type or out of range is an :class:`InvalidInputError` naming the parameter and w
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -41,11 +43,26 @@ def _in_dask_worker() -> bool:
     return True
 
 
+_engine = threading.local()
+
+
+@contextlib.contextmanager
+def engine_task():
+    """Marks the calling thread as running one task of a parallel engine (treelens' Dask tasks,
+    on any scheduler): ``n_jobs=None`` then means one thread."""
+    previous = getattr(_engine, "active", False)
+    _engine.active = True
+    try:
+        yield
+    finally:
+        _engine.active = previous
+
+
 def default_n_jobs() -> int | None:
     """What ``n_jobs=None`` means here: ``TREELENS_NUM_THREADS`` or ``RAYON_NUM_THREADS`` when
-    set; inside a Dask worker's task, one thread (the worker runs as many tasks at once as it has
-    threads, which is its thread budget; Dask's nanny sets ``OMP_NUM_THREADS=1`` likewise); else
-    None, all cores."""
+    set; inside a Dask task (a worker's, or one of treelens' tasks on any scheduler), one thread
+    (the engine runs as many tasks at once as it has threads, its thread budget; Dask's nanny
+    sets ``OMP_NUM_THREADS=1`` likewise); else None, all cores."""
     for variable in THREAD_VARIABLES:
         value = os.environ.get(variable, "").strip()
         if value:
@@ -54,7 +71,7 @@ def default_n_jobs() -> int | None:
                     f"{variable}={value!r}: a thread count must be a positive integer"
                 )
             return min(int(value), int(_core.max_threads))
-    return 1 if _in_dask_worker() else None
+    return 1 if getattr(_engine, "active", False) or _in_dask_worker() else None
 
 
 def check_n_jobs(n_jobs, name: str = "n_jobs") -> int | None:
