@@ -1,11 +1,13 @@
 """Dask collections in treelens' entry points: the same functions, row partitions in parallel.
 
 ``model.predict``, ``TreeExplainer.shap_values`` / ``shap_interaction_values`` and the
-interventional explainer's take a ``dask.array.Array`` (chunked along rows only) or a
-``dask.dataframe.DataFrame`` wherever they take an array or a pandas DataFrame, and dispatch
-here by type. Row-wise results come back lazy, as dask arrays with the input's row chunks
-(unknown sizes for a DataFrame, whose partition lengths Dask does not know); reductions over the
-rows (``reduce=``) come back computed.
+interventional explainer's, ``partial_dependence`` and ``permutation_importance`` take a
+``dask.array.Array`` (chunked along rows only) or a ``dask.dataframe.DataFrame`` wherever they
+take an array or a pandas DataFrame, and dispatch here by type. Row-wise results come back lazy,
+as dask arrays with the input's row chunks (unknown sizes for a DataFrame, whose partition
+lengths Dask does not know); reductions over the rows (``reduce=``, partial dependence averages,
+permutation importance) come back computed, from per-partition sums. ``hstats`` does not take
+Dask collections yet.
 
 Each block is explained by the in-memory code itself, so the numbers are those of the same rows
 in memory. The explainer (forest, background tables) is one key of the task graph, sent to each
@@ -13,9 +15,9 @@ worker once per computation rather than inside every task. Inputs are checked be
 scheduled: the explainer is run on the collection's empty ``_meta`` (names, dtypes, the
 output's shape), and a dask array chunked along columns is refused.
 
-Threads: a task uses one thread by default (``n_jobs=None`` inside a Dask worker; see
-:func:`treelens.options.default_n_jobs`), so a worker with ``t`` threads runs ``t`` blocks at
-once. Pass ``n_jobs`` to give each task more.
+Threads: a task uses one thread by default (``n_jobs=None`` inside a Dask task, on any
+scheduler; see :func:`treelens.options.default_n_jobs`), so a worker with ``t`` threads runs
+``t`` blocks at once. Pass ``n_jobs`` to give each task more.
 
 dask (and distributed, for a cluster) are optional: ``pip install treelens[dask]``.
 """
