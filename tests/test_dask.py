@@ -242,15 +242,9 @@ def test_a_task_uses_one_thread_by_default_in_a_worker(client, monkeypatch):
     assert default_n_jobs() == 2
 
 
-def test_killing_a_worker_mid_computation_changes_nothing(client, models):
-    est, X = models["sklearn"]
-    rows = np.tile(X, (40, 1))  # 24,000 rows in 96 blocks
-    ex = InterventionalExplainer(est, X[:200])
-    want = ex.shap_values(rows)
-    lazy = ex.shap_values(da.from_array(rows, chunks=(250, P)))
-    pids = client.run(os.getpid)
-    future = client.compute(lazy)
-    # Kill a worker process while it runs one of the blocks (its nanny starts a new one).
+def _kill_a_busy_worker(client, future, pids):
+    """Kills (SIGKILL) a worker process while it runs one of ``future``'s tasks (its nanny
+    starts a new one); returns its address."""
     deadline = time.monotonic() + 60
     victim = None
     while victim is None and time.monotonic() < deadline and not future.done():
@@ -259,6 +253,18 @@ def test_killing_a_worker_mid_computation_changes_nothing(client, models):
         time.sleep(0.01)
     assert victim is not None and not future.done(), "the computation ended before the kill"
     os.kill(pids[victim], signal.SIGKILL)
+    return victim
+
+
+def test_killing_a_worker_mid_computation_changes_nothing(client, models):
+    est, X = models["sklearn"]
+    rows = np.tile(X, (40, 1))  # 24,000 rows in 96 blocks
+    ex = InterventionalExplainer(est, X[:200])
+    want = ex.shap_values(rows)
+    lazy = ex.shap_values(da.from_array(rows, chunks=(250, P)))
+    pids = client.run(os.getpid)
+    future = client.compute(lazy)
+    victim = _kill_a_busy_worker(client, future, pids)
     got = future.result()
     np.testing.assert_array_equal(got, want)
     client.wait_for_workers(2, timeout=60)
@@ -418,19 +424,13 @@ def test_parquet_output_survives_a_killed_worker(client, models, tmp_path):
     write = dd.from_dask_array(values, columns=NAMES).to_parquet(tmp_path / "out", compute=False)
     pids = client.run(os.getpid)
     future = client.compute(write)
-    deadline = time.monotonic() + 60
-    victim = None
-    while victim is None and time.monotonic() < deadline and not future.done():
-        busy = [w for w, tasks in client.processing().items() if tasks and w in pids]
-        victim = busy[0] if busy else None
-        time.sleep(0.01)
-    assert victim is not None and not future.done(), "the computation ended before the kill"
-    os.kill(pids[victim], signal.SIGKILL)
+    victim = _kill_a_busy_worker(client, future, pids)
     future.result()
     got = dd.read_parquet(tmp_path / "out").compute()  # in partition order
     assert got.shape == want.shape
     np.testing.assert_array_equal(got.to_numpy(), want)
     client.wait_for_workers(2, timeout=60)
+    assert pids[victim] not in client.run(os.getpid).values()
 
 
 def test_labels_from_the_same_parquet_frame_stay_aligned(client, models, tmp_path):
@@ -483,3 +483,28 @@ def test_tasks_use_one_thread_by_default_on_the_threaded_scheduler():
     got = map_rows(threads, da.from_array(X, chunks=(25, 2))).compute(scheduler="threads")
     assert set(got) == {1}
     assert default_n_jobs() is None or "NUM_THREADS" in str(os.environ)
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "synchronous"])
+def test_local_schedulers_give_the_in_memory_values(models, scheduler):
+    # Without a cluster: Dask's default (threaded) and synchronous schedulers.
+    est, X = models["xgboost"]
+    ex = tl.TreeExplainer(est)
+    want = ex.shap_values(X)
+    with dask.config.set(scheduler=scheduler):
+        got = ex.shap_values(_array(X, SPLITS["uneven"])).compute()
+        mean = ex.shap_values(_frame(X, SPLITS["empty"]), reduce="mean_abs")
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(mean, np.abs(want).mean(axis=0), rtol=1e-12)
+
+
+def test_values_stream_to_zarr(client, models, tmp_path):
+    import zarr
+
+    est, X = models["sklearn"]
+    ex = tl.TreeExplainer(est)
+    values = ex.shap_interaction_values(_array(X, SPLITS["small"]))
+    values.to_zarr(str(tmp_path / "values.zarr"))
+    np.testing.assert_array_equal(
+        zarr.open(str(tmp_path / "values.zarr"), mode="r")[:], ex.shap_interaction_values(X)
+    )

@@ -33,6 +33,7 @@ from .exceptions import InvalidInputError
 
 __all__ = [
     "DECOMPOSABLE_SCORERS",
+    "explain",
     "is_dask_collection",
     "map_rows",
     "partial_dependence",
@@ -269,6 +270,16 @@ def reduce_rows(fn, X, y=None, *, check):
     if total is None:
         raise InvalidInputError("X has no rows: there is nothing to average")
     return total[0] / total[1]
+
+
+def explain(method, X, y, reduce, **options):
+    """An explainer's ``method`` (``shap_values`` or ``shap_interaction_values``) over a Dask
+    collection: lazy per block, or with ``reduce`` its mean over all rows, computed."""
+    if reduce is None:
+        return map_rows(bound(method, **options), X, y)
+    return reduce_rows(
+        bound(method, reduce=reduce, **options), X, y, check=bound(method, **options)
+    )
 
 
 def bound(method, **options):

@@ -624,14 +624,7 @@ class TreeExplainer:
                 max_bytes=max_bytes,
                 dtype=dtype,
             )
-            if reduce is None:
-                return tl_dask.map_rows(tl_dask.bound(self.shap_values, **options), X, y)
-            return tl_dask.reduce_rows(
-                tl_dask.bound(self.shap_values, reduce=reduce, **options),
-                X,
-                y,
-                check=tl_dask.bound(self.shap_values, **options),
-            )
+            return tl_dask.explain(self.shap_values, X, y, reduce, **options)
         if approximate and self._kind != "raw":
             raise InvalidInputError(
                 f"approximate=True (Saabas values) explains the raw margin only, not "
@@ -735,15 +728,7 @@ class TreeExplainer:
                 max_bytes=max_bytes,
                 dtype=dtype,
             )
-            method = self.shap_interaction_values
-            if reduce is None:
-                return tl_dask.map_rows(tl_dask.bound(method, **options), X, y)
-            return tl_dask.reduce_rows(
-                tl_dask.bound(method, reduce=reduce, **options),
-                X,
-                y,
-                check=tl_dask.bound(method, **options),
-            )
+            return tl_dask.explain(self.shap_interaction_values, X, y, reduce, **options)
         max_bytes = check_max_bytes(max_bytes)
         dtype = check_dtype(dtype)
         jobs = self._jobs(n_jobs)

@@ -313,7 +313,7 @@ def partial_dependence(
         classifiers, the number of classes for multiclass ones (every output with
         ``response_method="raw"``). treelens adds ``features``: the features' names.
         For a Dask array or DataFrame ``X`` (``grid`` required; ``sample_weight`` then a
-        dask array partitioned as X): ``average`` computed over all rows, ``individual`` a
+        dask collection of X's rows): ``average`` computed over all rows, ``individual`` a
         lazy dask array (see :func:`treelens.dask.partial_dependence`).
     """
     from .loaders import load
