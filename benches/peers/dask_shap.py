@@ -79,6 +79,18 @@ def _explain_to_parquet(client, explainer, path: Path, rows: int, out: Path):
     return seconds, peak
 
 
+def _row(method: str, rows: int, seconds: float, note: str, ratio: float | None = None) -> dict:
+    """One row of the comparison (``ratio`` for treelens' rows)."""
+    return dict(
+        workload="W1 SHAP, Parquet",
+        method=method,
+        rows=rows,
+        seconds=seconds,
+        ratio=ratio,
+        note=note,
+    )
+
+
 def run(quick: bool) -> list[dict]:
     import pandas as pd
     import xgboost.dask as xgb_dask
@@ -90,7 +102,7 @@ def run(quick: bool) -> list[dict]:
     est, _, _ = workloads.w1()
     explainer = tl.TreeExplainer(est)
     out_dir = workloads.CACHE / "dask_shap_out"
-    rows_out = []
+    out = []
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
         Client(cluster) as client,
@@ -101,78 +113,43 @@ def run(quick: bool) -> list[dict]:
         n_mem = len(sample)
         start = time.perf_counter()
         explainer.shap_values(sample, n_jobs=2, check_additivity=False)
-        in_memory = n_mem / (time.perf_counter() - start)
-        rows_out.append(
-            dict(
-                workload="W1 SHAP, Parquet",
-                method="treelens in memory, 2 threads",
-                rows=n_mem,
-                seconds=n_mem / in_memory,
-                note=f"{in_memory:,.0f} rows/s",
-            )
-        )
+        seconds = time.perf_counter() - start
+        in_memory = n_mem / seconds
+        note = f"{in_memory:,.0f} rows/s"
+        out.append(_row("treelens in memory, 2 threads", n_mem, seconds, note))
         sizes = [total] if quick else [1_000_000, 2_000_000, total]
         for rows in sizes:
             seconds, peak = _explain_to_parquet(client, explainer, path, rows, out_dir)
             rate = rows / seconds
             peaks = ", ".join(f"{v / 1e6:.0f}" for v in peak.values())
-            rows_out.append(
-                dict(
-                    workload="W1 SHAP, Parquet",
-                    method="treelens Dask 2x1 -> Parquet",
-                    rows=rows,
-                    seconds=seconds,
-                    ratio=rate / in_memory,
-                    note=f"{rate:,.0f} rows/s, ratio = throughput / in-memory; "
-                    f"peak RSS per worker {peaks} MB",
-                )
+            note = (
+                f"{rate:,.0f} rows/s, ratio = throughput / in-memory; "
+                f"peak RSS per worker {peaks} MB"
             )
+            out.append(_row("treelens Dask 2x1 -> Parquet", rows, seconds, note, rate / in_memory))
         # XGBoost's own distributed SHAP, on a slice.
         import dask.dataframe as dd
 
-        rows = pd.read_parquet(path / "part.0.parquet").iloc[:XGB_SLICE]
-        frame = dd.from_pandas(rows, npartitions=2)
-        matrix = xgb_dask.DaskDMatrix(client, frame)
+        head = pd.read_parquet(path / "part.0.parquet").iloc[:XGB_SLICE]
+        matrix = xgb_dask.DaskDMatrix(client, dd.from_pandas(head, npartitions=2))
         start = time.perf_counter()
         xgb_dask.predict(client, est.get_booster(), matrix, pred_contribs=True).compute()
-        xgb_rate = XGB_SLICE / (time.perf_counter() - start)
-        rate = rows_out[-1]["rows"] / rows_out[-1]["seconds"]
-        rows_out.append(
-            dict(
-                workload="W1 SHAP, Parquet",
-                method="xgboost.dask.predict(pred_contribs)",
-                rows=XGB_SLICE,
-                seconds=XGB_SLICE / xgb_rate,
-                note=f"{xgb_rate:,.0f} rows/s on the first {XGB_SLICE:,} rows",
-            )
-        )
-        rows_out.append(
-            dict(
-                workload="W1 SHAP, Parquet",
-                method="treelens Dask vs xgboost.dask",
-                rows=rows_out[-2]["rows"],
-                seconds=rows_out[-2]["seconds"],
-                ratio=rate / xgb_rate,
-                note="throughput ratio",
-            )
-        )
+        xgb_seconds = time.perf_counter() - start
+        xgb_rate = XGB_SLICE / xgb_seconds
+        note = f"{xgb_rate:,.0f} rows/s on the first {XGB_SLICE:,} rows"
+        out.append(_row("xgboost.dask.predict(pred_contribs)", XGB_SLICE, xgb_seconds, note))
+        ratio = rate / xgb_rate  # the largest Dask run's throughput
+        out.append(_row("treelens Dask vs xgboost.dask", rows, seconds, "throughput ratio", ratio))
     if not quick:
         with (
             LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
             Client(cluster) as client,
         ):
-            seconds, peak = _explain_to_parquet(client, explainer, path, 1_000_000, out_dir)
-            rows_out.append(
-                dict(
-                    workload="W1 SHAP, Parquet",
-                    method="treelens Dask 1x1 -> Parquet",
-                    rows=1_000_000,
-                    seconds=seconds,
-                    note=f"{1_000_000 / seconds:,.0f} rows/s (one worker)",
-                )
-            )
+            seconds, _ = _explain_to_parquet(client, explainer, path, 1_000_000, out_dir)
+            note = f"{1_000_000 / seconds:,.0f} rows/s (one worker)"
+            out.append(_row("treelens Dask 1x1 -> Parquet", 1_000_000, seconds, note))
     shutil.rmtree(out_dir, ignore_errors=True)
-    return rows_out
+    return out
 
 
 if __name__ == "__main__":

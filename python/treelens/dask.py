@@ -65,9 +65,9 @@ def is_dask_collection(X) -> bool:
     return dask.is_dask_collection(X)
 
 
-def _row_blocks(X, name: str = "X"):
-    """``X``'s row blocks as Delayed objects, their row counts (NaN where Dask does not know
-    them) and an empty block of ``X``'s kind (columns, dtypes) to check the work on."""
+def _empty_block(X, name: str = "X"):
+    """An empty block of ``X``'s kind (columns, dtypes) to check the work on, once ``X`` is
+    checked to be a collection of whole rows treelens can read."""
     import dask.array as da
     import dask.dataframe as dd
 
@@ -82,7 +82,7 @@ def _row_blocks(X, name: str = "X"):
                 f"chunks of {X.chunks[1]}); treelens needs whole rows in each block: chunk it "
                 f"along rows only, e.g. {name}.rechunk({{1: -1}})"
             )
-        return list(X.to_delayed()[:, 0]), list(X.chunks[0]), np.empty((0, X.shape[1]), X.dtype)
+        return np.empty((0, X.shape[1]), X.dtype)
     if isinstance(X, dd.DataFrame):
         text = [str(c) for c, t in X.dtypes.items() if _is_text(t)]
         if text:
@@ -91,7 +91,7 @@ def _row_blocks(X, name: str = "X"):
                 f"{', ...' if len(text) > 5 else ''}): treelens reads numbers, booleans and "
                 "pandas categoricals; convert them (e.g. .astype('category')) or drop them"
             )
-        return list(X.to_delayed()), [np.nan] * X.npartitions, X._meta
+        return X._meta
     raise InvalidInputError(
         f"{name} is a {type(X).__module__}.{type(X).__name__}; the Dask collections accepted are "
         "a 2-D dask.array.Array chunked along rows and a dask.dataframe.DataFrame"
@@ -107,17 +107,16 @@ def _is_text(dtype) -> bool:
 
 
 def _aligned_blocks(X, **extras):
-    """``(X's row blocks, their row counts, X's empty block, {name: blocks or Nones})``: the
-    labels and weights in ``extras`` (None, or dask collections of X's rows) split as X's rows
-    are. A DataFrame's Series are joined to it as columns first (so that Dask keeps them
-    partitioned alike, whatever it fuses), and split again in each task; a dask array's are
-    rechunked to X's row chunks."""
+    """``(X's row blocks as Delayed objects, their row counts (NaN where Dask does not know
+    them), X's empty block, {name: blocks or Nones})``: the labels and weights in ``extras``
+    (None, or dask collections of X's rows) split as X's rows are. A DataFrame's Series are
+    joined to it as columns first (so that Dask keeps them partitioned alike, whatever it
+    fuses), and split again in each task; a dask array's are rechunked to X's row chunks."""
     import dask
     import dask.array as da
     import dask.dataframe as dd
 
-    blocks, rows, empty = _row_blocks(X)
-    out = {}
+    empty = _empty_block(X)
     for name, value in extras.items():
         if value is not None and not is_dask_collection(value):
             raise InvalidInputError(
@@ -125,41 +124,9 @@ def _aligned_blocks(X, **extras):
                 f"a DataFrame, a dask array for an array), got {type(value).__name__}"
             )
     given = {k: v for k, v in extras.items() if v is not None}
-    if isinstance(X, dd.DataFrame):
-        # A dask array beside a DataFrame has no index to align by: it is split by its own
-        # chunks, which must be as many as X's partitions.
-        for name, value in list(given.items()):
-            if isinstance(value, da.Array):
-                parts = list(value.to_delayed().ravel())
-                if value.ndim != 1 or len(parts) != len(blocks):
-                    raise InvalidInputError(
-                        f"{name} is a dask array of {len(parts)} chunks, X a DataFrame of "
-                        f"{len(blocks)} partitions: pass a 1-D array chunked as X's partitions, "
-                        "or a dask Series of X's rows"
-                    )
-                out[name] = parts
-                del given[name]
-            elif not isinstance(value, dd.Series):
-                raise InvalidInputError(
-                    f"X is a dask DataFrame: {name} must be a dask Series of its rows, got "
-                    f"{type(value).__name__}"
-                )
-    if isinstance(X, dd.DataFrame) and given:
-        columns = {name: f"__treelens_{name}__" for name in given}
-        try:
-            frame = X.assign(**{columns[k]: v for k, v in given.items()})
-        except Exception as e:  # dask says why it cannot align them
-            raise InvalidInputError(
-                f"{', '.join(given)} cannot be aligned with X's rows: {e}"
-            ) from None
-        parts = frame.to_delayed()
-        take = dask.delayed(_take_columns, pure=True)
-        names = list(X.columns)
-        blocks = [take(part, names) for part in parts]
-        rows = [np.nan] * len(parts)
-        for name in given:
-            out[name] = [take(part, columns[name]) for part in parts]
-    else:
+    out = {}
+    if isinstance(X, da.Array):
+        blocks, rows = list(X.to_delayed()[:, 0]), list(X.chunks[0])
         for name, value in given.items():
             if not isinstance(value, da.Array) or value.ndim != 1:
                 raise InvalidInputError(
@@ -173,6 +140,44 @@ def _aligned_blocks(X, **extras):
                     )
                 value = value.rechunk((X.chunks[0],))
             out[name] = list(value.to_delayed().ravel())
+    else:
+        series = {}
+        for name, value in given.items():
+            if isinstance(value, da.Array):
+                # A dask array beside a DataFrame has no index to align by: it is split by its
+                # own chunks, which must be as many as X's partitions.
+                parts = list(value.to_delayed().ravel())
+                if value.ndim != 1 or len(parts) != X.npartitions:
+                    raise InvalidInputError(
+                        f"{name} is a dask array of {len(parts)} chunks, X a DataFrame of "
+                        f"{X.npartitions} partitions: pass a 1-D array chunked as X's "
+                        "partitions, or a dask Series of X's rows"
+                    )
+                out[name] = parts
+            elif isinstance(value, dd.Series):
+                series[name] = value
+            else:
+                raise InvalidInputError(
+                    f"X is a dask DataFrame: {name} must be a dask Series of its rows, got "
+                    f"{type(value).__name__}"
+                )
+        if series:
+            columns = {name: f"__treelens_{name}__" for name in series}
+            try:
+                frame = X.assign(**{columns[k]: v for k, v in series.items()})
+            except Exception as e:  # dask says why it cannot align them
+                raise InvalidInputError(
+                    f"{', '.join(series)} cannot be aligned with X's rows: {e}"
+                ) from None
+            parts = frame.to_delayed()
+            take = dask.delayed(_take_columns, pure=True)
+            names = list(X.columns)
+            blocks = [take(part, names) for part in parts]
+            for name in series:
+                out[name] = [take(part, columns[name]) for part in parts]
+        else:
+            blocks = list(X.to_delayed())
+        rows = [np.nan] * len(blocks)
     for name in extras:
         out.setdefault(name, [None] * len(blocks))
     return blocks, rows, empty, out
@@ -396,32 +401,35 @@ def _partition_seed(random_state: int, index: int) -> int:
 def _partition_importance(score, X, y, w, index, random_state, scorers, classes):
     """One partition's sums: per scorer name, ``(weight, weight x baseline, weight x permuted
     scores (units, repeats))`` of the weighted-mean score it is computed from, plus what r2
-    (the labels' weighted sum and sum of squares) and balanced accuracy (per class) need."""
+    (the labels' weight, weighted mean and sum of squared deviations) and balanced accuracy
+    (the same triple per class, of accuracy over that class's rows) need."""
     n = len(X)
     if n == 0:
         return None
     y = np.asarray(y)
     w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
+    total = w.sum()
     seed = _partition_seed(random_state, index)
+
+    def weighted(weight, base, permuted):
+        return weight, weight * base, weight * np.asarray(permuted)
+
     out = {}
     means = sorted({_PARTITION_SCORER.get(s, s) for s in scorers if s != "balanced_accuracy"})
-    if means and w.sum() > 0:
+    if means and total > 0:
         scores = score(X=X, y=y, sample_weight=w, scoring=means, random_state=seed)[0]
         for name in means:
-            base, permuted = scores[name]
-            out[name] = (w.sum(), w.sum() * base, w.sum() * np.asarray(permuted))
-    if "r2" in scorers and w.sum() > 0:
+            out[name] = weighted(total, *scores[name])
+    if "r2" in scorers and total > 0:
         yf = y.astype(np.float64)
-        mean = np.sum(w * yf) / w.sum()
-        out["labels"] = (w.sum(), mean, np.sum(w * (yf - mean) ** 2))
+        mean = np.sum(w * yf) / total
+        out["labels"] = (total, mean, np.sum(w * (yf - mean) ** 2))
     if "balanced_accuracy" in scorers:
         for c, label in enumerate(classes):
             wc = np.where(y == label, w, 0.0)
             if wc.sum() > 0:
-                base, permuted = score(
-                    X=X, y=y, sample_weight=wc, scoring=["accuracy"], random_state=seed
-                )[0]["accuracy"]
-                out[("class", c)] = (wc.sum(), wc.sum() * base, wc.sum() * np.asarray(permuted))
+                scores = score(X=X, y=y, sample_weight=wc, scoring=["accuracy"], random_state=seed)
+                out[("class", c)] = weighted(wc.sum(), *scores[0]["accuracy"])
     return out
 
 

@@ -612,25 +612,7 @@ def permutation_importance(
         :func:`treelens.dask.permutation_importance`: permutations within each partition,
         decomposable scorers only.
     """
-    if is_dask_collection(X):
-        from . import dask as tl_dask
-
-        return tl_dask.permutation_importance(
-            estimator_or_model,
-            X,
-            y,
-            scoring=scoring,
-            n_repeats=n_repeats,
-            n_jobs=n_jobs,
-            random_state=random_state,
-            sample_weight=sample_weight,
-            max_samples=max_samples,
-            groups=groups,
-        )
-    scores, single = importance_scores(
-        estimator_or_model,
-        X,
-        y,
+    options = dict(
         scoring=scoring,
         n_repeats=n_repeats,
         n_jobs=n_jobs,
@@ -638,8 +620,12 @@ def permutation_importance(
         sample_weight=sample_weight,
         max_samples=max_samples,
         groups=groups,
-        progress=progress,
     )
+    if is_dask_collection(X):
+        from . import dask as tl_dask
+
+        return tl_dask.permutation_importance(estimator_or_model, X, y, **options)
+    scores, single = importance_scores(estimator_or_model, X, y, progress=progress, **options)
     if single is None:
         return scores  # a Pipeline's result, from raw_permutation_importance
     if single:

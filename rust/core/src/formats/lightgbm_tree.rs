@@ -103,14 +103,19 @@ pub(crate) fn words(raw: &str) -> Box<dyn Iterator<Item = &str> + '_> {
     }))
 }
 
+/// Room to reserve for `expected` numbers read from `raw`: never more than the text can hold,
+/// each number taking at least two bytes (a digit and a separator) but the last.
+fn room(expected: usize, raw: &str) -> usize {
+    expected.min(raw.len() / 2 + 1)
+}
+
 /// The numbers of `key` as float64, or the error naming the key. `expected` (the count the
 /// caller will check) only reserves room, never more than the text can hold.
 fn floats(block: &TreeBlock, key: &str, expected: usize, tree: usize) -> Result<Vec<f64>> {
     let raw = block
         .get(key)
         .ok_or_else(|| format_error(format!("LightGBM tree {tree} lacks {key}")))?;
-    // Each number takes at least two bytes of text (a digit and a separator) but the last.
-    let mut out = Vec::with_capacity(expected.min(raw.len() / 2 + 1));
+    let mut out = Vec::with_capacity(room(expected, raw));
     for t in words(raw) {
         let value = small_whole_number(t)
             .or_else(|| parse_float(t))
@@ -145,7 +150,7 @@ fn int_field(block: &TreeBlock, key: &str, count: Option<usize>, tree: usize) ->
     let raw = block
         .get(key)
         .ok_or_else(|| format_error(format!("LightGBM tree {tree} lacks {key}")))?;
-    let mut out = Vec::with_capacity(count.unwrap_or(0).min(raw.len() / 2 + 1));
+    let mut out = Vec::with_capacity(room(count.unwrap_or(0), raw));
     let mut whole = true;
     for t in words(raw) {
         let value = match t.parse::<i64>() {
