@@ -120,6 +120,12 @@ pub fn nodes_by_feature(forest: &Forest) -> Vec<Vec<usize>> {
 /// values within 1e-35 of zero the default way, whatever the threshold.
 const TINY: f64 = 1e-30;
 
+/// Values decided one by one rather than by a cut among the ordered values: NaN and values
+/// within [`TINY`] of zero.
+pub fn is_exceptional(v: f64) -> bool {
+    v.is_nan() || v.abs() <= TINY
+}
+
 impl Cells {
     /// Builds the cells of the column `x` (one value per row) with row weights `w`, for the
     /// splits `nodes` on this feature.
@@ -204,6 +210,12 @@ impl Cells {
                 mass[c] += w[i as usize];
             }
         }
+        Cells::from_parts(of_row, rep, &mass)
+    }
+
+    /// Cells with these values (ascending, NaN last; each value stands for its whole class),
+    /// these masses, and this cell for each row.
+    pub fn from_parts(of_row: Vec<u32>, rep: Vec<f64>, mass: &[f64]) -> Cells {
         let mut mass_prefix = Vec::with_capacity(mass.len() + 1);
         mass_prefix.push(0.0);
         let mut acc = 0.0;
@@ -215,7 +227,7 @@ impl Cells {
         let mut exceptional = Bits::empty(n);
         let (mut plain, mut exceptions) = (Vec::new(), Vec::new());
         for (c, v) in rep.iter().enumerate() {
-            if v.is_nan() || v.abs() <= TINY {
+            if is_exceptional(*v) {
                 exceptional.set(c);
                 exceptions.push(c as u32);
             } else {

@@ -13,6 +13,7 @@
 
 use super::cells::{nodes_by_feature, Cells};
 use super::leaves::{FailMasses, Scratch, Walk};
+use super::moments::Moments;
 use super::pairs::{pair_part, triple_part, Axis, LeafRecord, RowIndex};
 use crate::error::{Error, Result};
 use crate::forest::Forest;
@@ -26,7 +27,7 @@ use rayon::prelude::*;
 pub const EPS: f64 = 1e-10;
 
 /// What to compute.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HStatsOptions {
     /// Model columns to consider, distinct.
     pub features: Vec<usize>,
@@ -56,31 +57,11 @@ pub struct HStats {
     pub triples: Vec<([usize; 3], Vec<f64>, Vec<f64>)>,
 }
 
-/// Weighted mean and weighted mean of squared centred values, per output, of `z` (`n x k`).
-fn centred_stats(z: &[f64], w: &[f64], k: usize, w_total: f64) -> (Vec<f64>, Vec<f64>) {
-    let mut mean = vec![0.0; k];
-    for (i, wi) in w.iter().enumerate() {
-        for o in 0..k {
-            mean[o] += wi * z[i * k + o];
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= w_total);
-    let mut sq = vec![0.0; k];
-    for (i, wi) in w.iter().enumerate() {
-        for o in 0..k {
-            let d = z[i * k + o] - mean[o];
-            sq[o] += wi * d * d;
-        }
-    }
-    sq.iter_mut().for_each(|s| *s /= w_total);
-    (mean, sq)
-}
-
 /// Reports the progress of one phase as a share `[from, to)` of one bar of 1000 steps.
-struct Phase<'a> {
-    inner: &'a dyn Monitor,
-    from: usize,
-    to: usize,
+pub(crate) struct Phase<'a> {
+    pub inner: &'a dyn Monitor,
+    pub from: usize,
+    pub to: usize,
 }
 
 impl Monitor for Phase<'_> {
@@ -129,10 +110,13 @@ fn interaction_bytes(forest: &Forest, tracked: &[bool]) -> u64 {
     total
 }
 
-/// Largest positive scores first (stable in position), at most `m`.
+/// Largest positive scores first, at most `m`. Scores equal to about 9 significant digits
+/// keep their order of position, so that ties in exact arithmetic (the two features of a
+/// two-feature model, say) do not depend on the order the rows were summed in.
 fn strongest(scores: &[f64], among: &[usize], m: usize) -> Vec<usize> {
+    let coarse = |v: f64| f64::from_bits(v.to_bits() & !((1u64 << 24) - 1));
     let mut v: Vec<usize> = among.iter().copied().filter(|&a| scores[a] > 0.0).collect();
-    v.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    v.sort_by(|&a, &b| coarse(scores[b]).total_cmp(&coarse(scores[a])));
     v.truncate(m);
     v
 }
@@ -149,49 +133,78 @@ fn tree_blocks(n_trees: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-struct Overall {
-    f: Vec<f64>,
-    delta: Vec<f64>,
-    diff: Vec<Vec<f64>>,
+/// What pass 1 gathers: per row, the prediction `f` (`n x k`) and `PD_notj - f` for each
+/// feature (`q x n x k`); per feature, the difference table of `PD_j` over its cells
+/// (`(cells + 1) x k`).
+pub(crate) struct Overall {
+    pub f: Vec<f64>,
+    pub delta: Vec<f64>,
+    pub diff: Vec<Vec<f64>>,
 }
 
-/// Computes the statistics on the rows of `x` with weights `w`.
-pub fn hstats(
-    forest: &Forest,
-    x: ArrayView2<f64>,
-    w: &[f64],
-    options: &HStatsOptions,
-    threads: usize,
-    monitor: &dyn Monitor,
-) -> Result<HStats> {
-    forest.check_columns(x.ncols())?;
-    let n = x.nrows();
+/// The rows of one computation (all rows, or one partition's) set up for the walks: columns,
+/// cells of the features considered, and the total weight the shares are taken of.
+pub(crate) struct Prepared<'a> {
+    pub forest: &'a Forest,
+    pub columns: Vec<Vec<f64>>,
+    pub cells: Vec<Option<Cells>>,
+    /// Model columns considered.
+    pub feats: &'a [usize],
+    /// `position[f]`: the index of column `f` in `feats`.
+    pub position: Vec<usize>,
+    pub w: &'a [f64],
+    /// Weight of all rows (of every partition).
+    pub w_total: f64,
+    pub n: usize,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(
+        forest: &'a Forest,
+        x: ArrayView2<f64>,
+        w: &'a [f64],
+        feats: &'a [usize],
+        cells: Vec<Option<Cells>>,
+        w_total: f64,
+    ) -> Prepared<'a> {
+        let x = x.as_standard_layout();
+        let p = forest.n_features();
+        let mut position = vec![usize::MAX; p];
+        for (a, &f) in feats.iter().enumerate() {
+            position[f] = a;
+        }
+        Prepared {
+            forest,
+            columns: (0..p).map(|j| x.column(j).to_vec()).collect(),
+            cells,
+            feats,
+            position,
+            w,
+            w_total,
+            n: x.nrows(),
+        }
+    }
+
+    fn walk<'b>(&'b self, role: &'b [u8]) -> Walk<'b> {
+        Walk {
+            forest: self.forest,
+            columns: &self.columns,
+            cells: &self.cells,
+            role,
+            n_rows: self.n,
+        }
+    }
+
+    fn cells(&self, a: usize) -> &Cells {
+        self.cells[self.feats[a]]
+            .as_ref()
+            .expect("considered features have cells")
+    }
+}
+
+/// Checks the options' features against the forest: in range and distinct.
+pub(crate) fn check_features(forest: &Forest, feats: &[usize]) -> Result<()> {
     let p = forest.n_features();
-    let k = forest.n_outputs();
-    let feats = &options.features;
-    let q = feats.len();
-    if w.len() != n {
-        return Err(Error::InvalidInput(format!(
-            "sample_weight has {} entries for {n} rows",
-            w.len()
-        )));
-    }
-    if n < 2 {
-        return Err(Error::InvalidInput(format!(
-            "H statistics need at least 2 rows, got {n}"
-        )));
-    }
-    if w.iter().any(|v| !v.is_finite() || *v < 0.0) {
-        return Err(Error::InvalidInput(
-            "sample_weight must be finite and non-negative".into(),
-        ));
-    }
-    let w_total: f64 = w.iter().sum();
-    if w_total <= 0.0 {
-        return Err(Error::InvalidInput(
-            "sample_weight must have a positive sum".into(),
-        ));
-    }
     let mut seen = vec![false; p];
     for &f in feats {
         if f >= p || seen[f] {
@@ -201,69 +214,66 @@ pub fn hstats(
         }
         seen[f] = true;
     }
-    // Per thread: the (q, n, k) deltas and the (n, k) predictions; besides: two more (q, n, k)
-    // arrays and the columns' copy.
-    let groups = threads.max(1);
-    let needed = bytes_of::<f64>(&[groups + 2, q, n, k])
-        .saturating_add(bytes_of::<f64>(&[groups, n, k]))
-        .saturating_add(bytes_of::<f64>(&[p, n]));
-    ensure_fits(
-        &format!("H statistics on {n} rows for {q} features and {k} outputs ({groups} threads)"),
-        needed,
-        "subsample rows with n_max, pass fewer features, or use fewer threads (n_jobs)",
-    )?;
-    let pool = pool(threads)?;
-    let x = x.as_standard_layout();
-    let columns: Vec<Vec<f64>> = (0..p).map(|j| x.column(j).to_vec()).collect();
-    let by_feature = nodes_by_feature(forest);
-    let mut cells: Vec<Option<Cells>> = vec![None; p];
-    {
-        let built: Vec<(usize, Cells)> = pool.install(|| {
-            feats
-                .par_iter()
-                .map(|&j| (j, Cells::build(forest, &by_feature[j], &columns[j], w)))
-                .collect()
-        });
-        for (j, c) in built {
-            cells[j] = Some(c);
-        }
-    }
-    let mut position = vec![usize::MAX; p];
-    for (a, &f) in feats.iter().enumerate() {
-        position[f] = a;
-    }
+    Ok(())
+}
 
-    // Pass 1: prediction, PD_j tables and PD_notj - f at every row.
+/// Checks row weights: as many as rows, finite and non-negative.
+pub(crate) fn check_weights(w: &[f64], n: usize) -> Result<()> {
+    if w.len() != n {
+        return Err(Error::InvalidInput(format!(
+            "sample_weight has {} entries for {n} rows",
+            w.len()
+        )));
+    }
+    if w.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        return Err(Error::InvalidInput(
+            "sample_weight must be finite and non-negative".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Pass 1: one walk of every tree with every row, failing at most one considered feature.
+/// `rows`: gather `f` and `PD_notj - f` at each row; `tables`: gather the `PD_j` tables.
+pub(crate) fn overall_walk(
+    prep: &Prepared,
+    pool: &rayon::ThreadPool,
+    groups: usize,
+    monitor: &dyn Monitor,
+    rows: bool,
+    tables: bool,
+) -> Result<Overall> {
+    let forest = prep.forest;
+    let (n, p, k, q) = (
+        prep.n,
+        forest.n_features(),
+        forest.n_outputs(),
+        prep.feats.len(),
+    );
+    let (w, w_total, position, cells) = (prep.w, prep.w_total, &prep.position, &prep.cells);
     let mut role = vec![0u8; p];
-    for &f in feats {
+    for &f in prep.feats {
         role[f] = 1;
     }
-    let walk = Walk {
-        forest,
-        columns: &columns,
-        cells: &cells,
-        role: &role,
-        n_rows: n,
-    };
+    let walk = prep.walk(&role);
+    let row_len = if rows { n } else { 0 };
     let new_acc = || Overall {
-        f: vec![0.0; n * k],
-        delta: vec![0.0; q * n * k],
-        diff: feats
+        f: vec![0.0; row_len * k],
+        delta: vec![0.0; q * row_len * k],
+        diff: prep
+            .feats
             .iter()
-            .map(|&j| vec![0.0; (cells[j].as_ref().map_or(0, |c| c.n) + 1) * k])
+            .map(|&j| match (tables, cells[j].as_ref()) {
+                (true, Some(c)) => vec![0.0; (c.n + 1) * k],
+                _ => Vec::new(),
+            })
             .collect(),
     };
-    let n_trees = forest.n_trees();
     // Fixed blocks of trees (their number depends on the forest only), each summed on its own
     // and added in block order: the same result for any number of threads.
-    let blocks = tree_blocks(n_trees);
+    let blocks = tree_blocks(forest.n_trees());
     let mut total = new_acc();
-    let phase = Phase {
-        inner: monitor,
-        from: 0,
-        to: 400,
-    };
-    for_each_chunk_cancellable(&pool, blocks.len(), groups, &phase, |start, end, cancel| {
+    for_each_chunk_cancellable(pool, blocks.len(), groups, monitor, |start, end, cancel| {
         let parts: Vec<Option<Overall>> = blocks[start..end]
             .par_iter()
             .map(|trees| {
@@ -272,46 +282,52 @@ pub fn hstats(
                 let mut scratch = Scratch::new(forest);
                 for t in trees.clone() {
                     let finished = walk.tree(t, &mut scratch, cancel, &mut |leaf| {
+                        let v = leaf.value;
                         for (ix, &a) in leaf.feats.iter().enumerate() {
                             pos[a] = ix as u16;
                         }
-                        let masses = FailMasses::tally(leaf, w, &pos);
-                        let fracs: Vec<f64> = leaf
-                            .feats
-                            .iter()
-                            .zip(leaf.runs)
-                            .map(|(&a, r)| cells[a].as_ref().expect("tracked").mass(r) / w_total)
-                            .collect();
-                        let v = leaf.value;
-                        for r in leaf.rows {
-                            let i = r.i as usize;
-                            if r.nf == 0 {
-                                for o in 0..k {
-                                    acc.f[i * k + o] += v[o];
-                                }
-                                for (ix, &a) in leaf.feats.iter().enumerate() {
-                                    let base = (position[a] * n + i) * k;
-                                    let c = 1.0 - fracs[ix];
+                        if rows {
+                            let fracs: Vec<f64> = leaf
+                                .feats
+                                .iter()
+                                .zip(leaf.runs)
+                                .map(|(&a, r)| {
+                                    cells[a].as_ref().expect("tracked").mass(r) / w_total
+                                })
+                                .collect();
+                            for r in leaf.rows {
+                                let i = r.i as usize;
+                                if r.nf == 0 {
                                     for o in 0..k {
-                                        acc.delta[base + o] -= v[o] * c;
+                                        acc.f[i * k + o] += v[o];
                                     }
-                                }
-                            } else {
-                                let a = r.fails[0] as usize;
-                                let ix = pos[a] as usize;
-                                let base = (position[a] * n + i) * k;
-                                for o in 0..k {
-                                    acc.delta[base + o] += v[o] * fracs[ix];
+                                    for (ix, &a) in leaf.feats.iter().enumerate() {
+                                        let base = (position[a] * n + i) * k;
+                                        let c = 1.0 - fracs[ix];
+                                        for o in 0..k {
+                                            acc.delta[base + o] -= v[o] * c;
+                                        }
+                                    }
+                                } else {
+                                    let a = r.fails[0] as usize;
+                                    let ix = pos[a] as usize;
+                                    let base = (position[a] * n + i) * k;
+                                    for o in 0..k {
+                                        acc.delta[base + o] += v[o] * fracs[ix];
+                                    }
                                 }
                             }
                         }
-                        for (ix, &a) in leaf.feats.iter().enumerate() {
-                            let share = (masses.m0 + masses.m1[ix]) / w_total;
-                            let d = &mut acc.diff[position[a]];
-                            for &(s, e) in &leaf.runs[ix] {
-                                for o in 0..k {
-                                    d[s as usize * k + o] += v[o] * share;
-                                    d[e as usize * k + o] -= v[o] * share;
+                        if tables {
+                            let masses = FailMasses::tally(leaf, w, &pos);
+                            for (ix, &a) in leaf.feats.iter().enumerate() {
+                                let share = (masses.m0 + masses.m1[ix]) / w_total;
+                                let d = &mut acc.diff[position[a]];
+                                for &(s, e) in &leaf.runs[ix] {
+                                    for o in 0..k {
+                                        d[s as usize * k + o] += v[o] * share;
+                                        d[e as usize * k + o] -= v[o] * share;
+                                    }
                                 }
                             }
                         }
@@ -337,41 +353,87 @@ pub fn hstats(
         }
         Ok(())
     })?;
-    // PD_j at each row (up to a constant).
-    let mut pd_rows = vec![0.0; q * n * k];
-    for (a, &j) in feats.iter().enumerate() {
-        let c = cells[j].as_ref().expect("built");
-        let d = &mut total.diff[a];
-        for cell in 1..=c.n {
-            for o in 0..k {
-                d[cell * k + o] += d[(cell - 1) * k + o];
-            }
+    Ok(total)
+}
+
+/// `PD_j` per cell (`cells x k`, up to a constant) from its difference table.
+pub(crate) fn pd_table(mut diff: Vec<f64>, k: usize) -> Vec<f64> {
+    let cells = (diff.len() / k.max(1)).saturating_sub(1);
+    for cell in 1..=cells {
+        for o in 0..k {
+            diff[cell * k + o] += diff[(cell - 1) * k + o];
         }
+    }
+    diff.truncate(cells * k);
+    diff
+}
+
+/// `PD_j` at each row (`q x n x k`) from the per-cell tables.
+pub(crate) fn pd_rows(prep: &Prepared, tables: &[Vec<f64>], k: usize) -> Vec<f64> {
+    let n = prep.n;
+    let mut out = vec![0.0; prep.feats.len() * n * k];
+    for (a, table) in tables.iter().enumerate() {
+        let c = prep.cells(a);
         for i in 0..n {
             let cell = c.of_row[i] as usize;
-            for o in 0..k {
-                pd_rows[(a * n + i) * k + o] = d[cell * k + o];
-            }
+            out[(a * n + i) * k..(a * n + i + 1) * k]
+                .copy_from_slice(&table[cell * k..(cell + 1) * k]);
         }
     }
-    let f = &total.f;
-    let (_, f_denominator) = centred_stats(f, w, k, w_total);
-    let mut overall_numerator = vec![0.0; q * k];
-    let mut residual = f.clone();
-    for a in 0..q {
-        let z: Vec<f64> = (0..n * k)
-            .map(|ix| pd_rows[a * n * k + ix] + total.delta[a * n * k + ix])
-            .collect();
-        let (_, s) = centred_stats(&z, w, k, w_total);
-        overall_numerator[a * k..(a + 1) * k].copy_from_slice(&s);
-        for ix in 0..n * k {
-            residual[ix] -= pd_rows[a * n * k + ix];
-        }
-    }
-    drop(total.delta);
-    let (_, global_numerator) = centred_stats(&residual, w, k, w_total);
+    out
+}
 
-    // Feature selection as in R: largest positive overall numerators (summed over outputs).
+/// The moments of `f`, of `PD_j + PD_notj - f` for each feature, and of `f - sum_j PD_j`.
+pub(crate) fn overall_moments(
+    prep: &Prepared,
+    f: &[f64],
+    delta: &[f64],
+    pd_rows: &[f64],
+    k: usize,
+) -> Vec<Moments> {
+    let (n, q, w) = (prep.n, prep.feats.len(), prep.w);
+    let mut out = Vec::with_capacity(q + 2);
+    out.push(Moments::of(f, w, k));
+    let mut residual = f.to_vec();
+    for a in 0..q {
+        let rows = a * n * k..(a + 1) * n * k;
+        let z: Vec<f64> = pd_rows[rows.clone()]
+            .iter()
+            .zip(&delta[rows.clone()])
+            .map(|(p, d)| p + d)
+            .collect();
+        out.push(Moments::of(&z, w, k));
+        residual
+            .iter_mut()
+            .zip(&pd_rows[rows])
+            .for_each(|(r, p)| *r -= p);
+    }
+    out.push(Moments::of(&residual, w, k));
+    out
+}
+
+/// The statistics of pass 1 from its moments (see [`overall_moments`]), with no pairs yet.
+pub(crate) fn overall_result(moments: &[Moments], q: usize, k: usize) -> HStats {
+    HStats {
+        n_outputs: k,
+        f_denominator: moments[0].variance(),
+        global_numerator: moments[q + 1].variance(),
+        overall_numerator: moments[1..=q].iter().flat_map(|m| m.variance()).collect(),
+        pairwise_features: Vec::new(),
+        pairs: Vec::new(),
+        threeway_features: Vec::new(),
+        triples: Vec::new(),
+    }
+}
+
+/// Feature selection as in R: the largest positive overall numerators (summed over outputs)
+/// for pairs, the strongest of those for triples.
+pub(crate) fn select(
+    overall_numerator: &[f64],
+    k: usize,
+    options: &HStatsOptions,
+) -> (Vec<usize>, Vec<usize>) {
+    let q = options.features.len();
     let scores: Vec<f64> = (0..q)
         .map(|a| {
             overall_numerator[a * k..(a + 1) * k]
@@ -381,64 +443,52 @@ pub fn hstats(
         })
         .collect();
     let all: Vec<usize> = (0..q).collect();
-    let pairwise_features = if options.pairwise_m >= 2 {
+    let pairwise = if options.pairwise_m >= 2 {
         strongest(&scores, &all, options.pairwise_m)
     } else {
         Vec::new()
     };
     let threeway_m = options.threeway_m.min(options.pairwise_m);
-    let threeway_features = if threeway_m >= 3 && pairwise_features.len() >= 3 {
-        pairwise_features[..threeway_m.min(pairwise_features.len())].to_vec()
+    let threeway = if threeway_m >= 3 && pairwise.len() >= 3 {
+        pairwise[..threeway_m.min(pairwise.len())].to_vec()
     } else {
         Vec::new()
     };
-    let mut result = HStats {
-        n_outputs: k,
-        f_denominator,
-        global_numerator,
-        overall_numerator,
-        pairwise_features: pairwise_features.clone(),
-        pairs: Vec::new(),
-        threeway_features: threeway_features.clone(),
-        triples: Vec::new(),
-    };
-    if pairwise_features.len() < 2 {
-        monitor.checkpoint(1000, 1000)?;
-        return Ok(result);
-    }
+    (pairwise, threeway)
+}
 
-    // Pass 2: leaves testing at least two pairwise features, with their fail masses.
+/// Pass 2: the leaves testing at least two of the pairwise features, with the weights of the
+/// rows by the features they fail (in tree order whatever the number of threads).
+pub(crate) fn pair_walk(
+    prep: &Prepared,
+    pairwise: &[usize],
+    threeway: &[usize],
+    pool: &rayon::ThreadPool,
+    groups: usize,
+    monitor: &dyn Monitor,
+) -> Result<Vec<LeafRecord>> {
+    let forest = prep.forest;
+    let p = forest.n_features();
     let mut role = vec![0u8; p];
-    for &a in &pairwise_features {
-        role[feats[a]] = 2;
+    for &a in pairwise {
+        role[prep.feats[a]] = 2;
     }
-    for &a in &threeway_features {
-        role[feats[a]] = 3;
+    for &a in threeway {
+        role[prep.feats[a]] = 3;
     }
     let tracked: Vec<bool> = role.iter().map(|&r| r > 0).collect();
     ensure_fits(
         &format!(
             "pairwise statistics for {} features on this forest",
-            pairwise_features.len()
+            pairwise.len()
         ),
         interaction_bytes(forest, &tracked),
         "lower pairwise_m",
     )?;
-    let walk = Walk {
-        forest,
-        columns: &columns,
-        cells: &cells,
-        role: &role,
-        n_rows: n,
-    };
-    // Records per block of trees, kept in tree order whatever the number of threads.
+    let walk = prep.walk(&role);
+    let blocks = tree_blocks(forest.n_trees());
     let mut records: Vec<Vec<LeafRecord>> = Vec::with_capacity(blocks.len());
-    let phase = Phase {
-        inner: monitor,
-        from: 400,
-        to: 600,
-    };
-    for_each_chunk_cancellable(&pool, blocks.len(), groups, &phase, |start, end, cancel| {
+    for_each_chunk_cancellable(pool, blocks.len(), groups, monitor, |start, end, cancel| {
         let parts: Vec<Option<Vec<LeafRecord>>> = blocks[start..end]
             .par_iter()
             .map(|trees| {
@@ -454,10 +504,11 @@ pub fn hstats(
                             pos[a] = ix as u16;
                         }
                         out.push(LeafRecord {
+                            node: leaf.node,
                             value: leaf.value.to_vec(),
                             feats: leaf.feats.iter().map(|&a| a as u32).collect(),
                             runs: leaf.runs.to_vec(),
-                            masses: FailMasses::tally(leaf, w, &pos),
+                            masses: FailMasses::tally(leaf, prep.w, &pos),
                         });
                     });
                     if !finished {
@@ -472,61 +523,92 @@ pub fn hstats(
         }
         Ok(())
     })?;
-    let leaves: Vec<LeafRecord> = records.into_iter().flatten().collect();
-    let m = pairwise_features.len();
+    Ok(records.into_iter().flatten().collect())
+}
+
+/// The pairs `(s1, s2)` of pairwise slots, in the order their statistics are listed.
+pub(crate) fn pair_slots(m: usize) -> Vec<(usize, usize)> {
+    (0..m)
+        .flat_map(|s1| (s1 + 1..m).map(move |s2| (s1, s2)))
+        .collect()
+}
+
+/// The triples of three-way slots (the first `t` pairwise slots), in listing order.
+pub(crate) fn triple_slots(t: usize) -> Vec<[usize; 3]> {
+    let mut out = Vec::new();
+    for s1 in 0..t {
+        for s2 in s1 + 1..t {
+            for s3 in s2 + 1..t {
+                out.push([s1, s2, s3]);
+            }
+        }
+    }
+    out
+}
+
+/// Per pair (in [`pair_slots`] order) then per triple ([`triple_slots`]): the moments of the
+/// pure interaction part and of the joint partial dependence, over this computation's rows.
+/// `leaves` are pass 2's records (with the masses of all rows); `pd_rows`, pass 1's `PD_j`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pair_moments(
+    prep: &Prepared,
+    leaves: &[LeafRecord],
+    pairwise: &[usize],
+    threeway: &[usize],
+    pd_rows: &[f64],
+    pool: &rayon::ThreadPool,
+    groups: usize,
+    monitor: &dyn Monitor,
+) -> Result<Vec<Moments>> {
+    let forest = prep.forest;
+    let (n, p, k) = (prep.n, forest.n_features(), forest.n_outputs());
+    let (w, w_total, feats) = (prep.w, prep.w_total, prep.feats);
+    let m = pairwise.len();
     let mut slot = vec![usize::MAX; p];
-    for (s, &a) in pairwise_features.iter().enumerate() {
+    for (s, &a) in pairwise.iter().enumerate() {
         slot[feats[a]] = s;
     }
     let mut pair_leaves: Vec<Vec<u32>> = vec![Vec::new(); m * m];
     for (id, leaf) in leaves.iter().enumerate() {
-        for x1 in 0..leaf.feats.len() {
-            for x2 in x1 + 1..leaf.feats.len() {
-                let (s1, s2) = (slot[leaf.feats[x1] as usize], slot[leaf.feats[x2] as usize]);
-                let (lo, hi) = (s1.min(s2), s1.max(s2));
+        let s: Vec<usize> = leaf
+            .feats
+            .iter()
+            .map(|&f| slot[f as usize])
+            .filter(|&s| s < m)
+            .collect();
+        for x1 in 0..s.len() {
+            for x2 in x1 + 1..s.len() {
+                let (lo, hi) = (s[x1].min(s[x2]), s[x1].max(s[x2]));
                 pair_leaves[lo * m + hi].push(id as u32);
             }
         }
     }
-    let pair_list: Vec<(usize, usize)> = (0..m)
-        .flat_map(|s1| (s1 + 1..m).map(move |s2| (s1, s2)))
-        .collect();
+    let pair_list = pair_slots(m);
     let pd_of = |a: usize| &pd_rows[a * n * k..(a + 1) * n * k];
     let indexes: Vec<RowIndex> = pool.install(|| {
-        pairwise_features
+        pairwise
             .par_iter()
-            .map(|&a| RowIndex::new(cells[feats[a]].as_ref().expect("built")))
+            .map(|&a| RowIndex::new(prep.cells(a)))
             .collect()
     });
-    let axes: Vec<Axis> = pairwise_features
+    let axes: Vec<Axis> = pairwise
         .iter()
         .zip(&indexes)
         .map(|(&a, index)| Axis {
             feature: feats[a],
-            cells: cells[feats[a]].as_ref().expect("built"),
+            cells: prep.cells(a),
             index,
         })
         .collect();
-    let g_of = |s1: usize, s2: usize| -> Vec<f64> {
-        let (lo, hi) = (s1.min(s2), s1.max(s2));
-        pair_part(
-            &leaves,
-            &pair_leaves[lo * m + hi],
-            &axes[lo],
-            &axes[hi],
-            k,
-            w_total,
-        )
-    };
     // Pairwise parts among the three-way features are kept for the three-way stage.
-    let t = threeway_features.len();
+    let t = threeway.len();
     ensure_fits(
         &format!("three-way statistics for {t} features on {n} rows"),
         bytes_of::<f64>(&[t * t.saturating_sub(1) / 2, n, k]),
         "lower threeway_m or subsample rows with n_max",
     )?;
     let mut kept: Vec<Vec<f64>> = vec![Vec::new(); t * t];
-    let mut pair_out: Vec<(usize, usize, Vec<f64>, Vec<f64>)> = Vec::with_capacity(pair_list.len());
+    let mut out: Vec<Moments> = Vec::with_capacity(2 * pair_list.len());
     let to = if t >= 3 { 900 } else { 1000 };
     let phase = Phase {
         inner: monitor,
@@ -534,7 +616,7 @@ pub fn hstats(
         to,
     };
     for_each_chunk(
-        &pool,
+        pool,
         pair_list.len(),
         (groups * 8).max(1),
         &phase,
@@ -542,18 +624,25 @@ pub fn hstats(
             let part: Vec<_> = pair_list[start..end]
                 .par_iter()
                 .map(|&(s1, s2)| {
-                    let g = g_of(s1, s2);
-                    let (a, b) = (pairwise_features[s1], pairwise_features[s2]);
-                    let (_, num) = centred_stats(&g, w, k, w_total);
-                    let (pa, pb) = (pd_of(a), pd_of(b));
+                    let g = pair_part(
+                        leaves,
+                        &pair_leaves[s1 * m + s2],
+                        &axes[s1],
+                        &axes[s2],
+                        k,
+                        w_total,
+                    );
+                    let num = Moments::of(&g, w, k);
+                    let (pa, pb) = (pd_of(pairwise[s1]), pd_of(pairwise[s2]));
                     let joint: Vec<f64> = (0..n * k).map(|ix| g[ix] + pa[ix] + pb[ix]).collect();
-                    let (_, den) = centred_stats(&joint, w, k, w_total);
+                    let den = Moments::of(&joint, w, k);
                     let keep = if s2 < t { Some((s1 * t + s2, g)) } else { None };
-                    ((a.min(b), a.max(b), num, den), keep)
+                    (num, den, keep)
                 })
                 .collect();
-            for (row, keep) in part {
-                pair_out.push(row);
+            for (num, den, keep) in part {
+                out.push(num);
+                out.push(den);
                 if let Some((slot, g)) = keep {
                     kept[slot] = g;
                 }
@@ -561,115 +650,212 @@ pub fn hstats(
             Ok(())
         },
     )?;
-    result.pairs = pair_out;
-
-    if t >= 3 {
-        let mut triple_list = Vec::new();
-        for s1 in 0..t {
-            for s2 in s1 + 1..t {
-                for s3 in s2 + 1..t {
-                    triple_list.push([s1, s2, s3]);
-                }
-            }
-        }
-        // Threeway features are the first t pairwise slots.
-        let mut triple_leaves: Vec<Vec<u32>> = vec![Vec::new(); t * t * t];
-        for (id, leaf) in leaves.iter().enumerate() {
-            let s: Vec<usize> = leaf
-                .feats
-                .iter()
-                .map(|&f| slot[f as usize])
-                .filter(|&s| s < t)
-                .collect();
-            for x1 in 0..s.len() {
-                for x2 in x1 + 1..s.len() {
-                    for x3 in x2 + 1..s.len() {
-                        let mut key = [s[x1], s[x2], s[x3]];
-                        key.sort_unstable();
-                        triple_leaves[(key[0] * t + key[1]) * t + key[2]].push(id as u32);
-                    }
-                }
-            }
-        }
-        let mut triple_out = Vec::with_capacity(triple_list.len());
-        let phase = Phase {
-            inner: monitor,
-            from: 900,
-            to: 1000,
-        };
-        for_each_chunk(
-            &pool,
-            triple_list.len(),
-            groups.max(1),
-            &phase,
-            |start, end| {
-                let part: Vec<_> = triple_list[start..end]
-                    .par_iter()
-                    .map(|&[s1, s2, s3]| {
-                        let g3 = triple_part(
-                            &leaves,
-                            &triple_leaves[(s1 * t + s2) * t + s3],
-                            [&axes[s1], &axes[s2], &axes[s3]],
-                            k,
-                            w_total,
-                        );
-                        let (_, num) = centred_stats(&g3, w, k, w_total);
-                        let (g12, g13, g23) =
-                            (&kept[s1 * t + s2], &kept[s1 * t + s3], &kept[s2 * t + s3]);
-                        let (a, b, c) = (
-                            pairwise_features[s1],
-                            pairwise_features[s2],
-                            pairwise_features[s3],
-                        );
-                        let (pa, pb, pc) = (pd_of(a), pd_of(b), pd_of(c));
-                        let joint: Vec<f64> = (0..n * k)
-                            .map(|ix| {
-                                g3[ix] + g12[ix] + g13[ix] + g23[ix] + pa[ix] + pb[ix] + pc[ix]
-                            })
-                            .collect();
-                        let (_, den) = centred_stats(&joint, w, k, w_total);
-                        let mut key = [a, b, c];
-                        key.sort_unstable();
-                        (key, num, den)
-                    })
-                    .collect();
-                triple_out.extend(part);
-                Ok(())
-            },
-        )?;
-        result.triples = triple_out;
+    if t < 3 {
+        return Ok(out);
     }
+    let triple_list = triple_slots(t);
+    // Threeway features are the first t pairwise slots.
+    let mut triple_leaves: Vec<Vec<u32>> = vec![Vec::new(); t * t * t];
+    for (id, leaf) in leaves.iter().enumerate() {
+        let s: Vec<usize> = leaf
+            .feats
+            .iter()
+            .map(|&f| slot[f as usize])
+            .filter(|&s| s < t)
+            .collect();
+        for x1 in 0..s.len() {
+            for x2 in x1 + 1..s.len() {
+                for x3 in x2 + 1..s.len() {
+                    let mut key = [s[x1], s[x2], s[x3]];
+                    key.sort_unstable();
+                    triple_leaves[(key[0] * t + key[1]) * t + key[2]].push(id as u32);
+                }
+            }
+        }
+    }
+    let phase = Phase {
+        inner: monitor,
+        from: 900,
+        to: 1000,
+    };
+    for_each_chunk(
+        pool,
+        triple_list.len(),
+        groups.max(1),
+        &phase,
+        |start, end| {
+            let part: Vec<_> = triple_list[start..end]
+                .par_iter()
+                .map(|&[s1, s2, s3]| {
+                    let g3 = triple_part(
+                        leaves,
+                        &triple_leaves[(s1 * t + s2) * t + s3],
+                        [&axes[s1], &axes[s2], &axes[s3]],
+                        k,
+                        w_total,
+                    );
+                    let num = Moments::of(&g3, w, k);
+                    let (g12, g13, g23) =
+                        (&kept[s1 * t + s2], &kept[s1 * t + s3], &kept[s2 * t + s3]);
+                    let (pa, pb, pc) = (
+                        pd_of(pairwise[s1]),
+                        pd_of(pairwise[s2]),
+                        pd_of(pairwise[s3]),
+                    );
+                    let joint: Vec<f64> = (0..n * k)
+                        .map(|ix| g3[ix] + g12[ix] + g13[ix] + g23[ix] + pa[ix] + pb[ix] + pc[ix])
+                        .collect();
+                    (num, Moments::of(&joint, w, k))
+                })
+                .collect();
+            for (num, den) in part {
+                out.push(num);
+                out.push(den);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// Lists the pair and triple statistics from their moments (see [`pair_moments`]).
+pub(crate) fn add_pairs(
+    result: &mut HStats,
+    moments: &[Moments],
+    pairwise: &[usize],
+    threeway: &[usize],
+) {
+    let pairs = pair_slots(pairwise.len());
+    let triples = triple_slots(threeway.len());
+    result.pairwise_features = pairwise.to_vec();
+    result.threeway_features = threeway.to_vec();
+    result.pairs = pairs
+        .iter()
+        .zip(moments.chunks(2))
+        .map(|(&(s1, s2), m)| {
+            let (a, b) = (pairwise[s1], pairwise[s2]);
+            (a.min(b), a.max(b), m[0].variance(), m[1].variance())
+        })
+        .collect();
+    result.triples = triples
+        .iter()
+        .zip(moments[2 * pairs.len()..].chunks(2))
+        .map(|(&[s1, s2, s3], m)| {
+            let mut key = [pairwise[s1], pairwise[s2], pairwise[s3]];
+            key.sort_unstable();
+            (key, m[0].variance(), m[1].variance())
+        })
+        .collect();
+}
+
+/// Computes the statistics on the rows of `x` with weights `w`.
+pub fn hstats(
+    forest: &Forest,
+    x: ArrayView2<f64>,
+    w: &[f64],
+    options: &HStatsOptions,
+    threads: usize,
+    monitor: &dyn Monitor,
+) -> Result<HStats> {
+    forest.check_columns(x.ncols())?;
+    let n = x.nrows();
+    let (p, k) = (forest.n_features(), forest.n_outputs());
+    let feats = &options.features;
+    let q = feats.len();
+    check_weights(w, n)?;
+    if n < 2 {
+        return Err(Error::InvalidInput(format!(
+            "H statistics need at least 2 rows, got {n}"
+        )));
+    }
+    let w_total: f64 = w.iter().sum();
+    if w_total <= 0.0 {
+        return Err(Error::InvalidInput(
+            "sample_weight must have a positive sum".into(),
+        ));
+    }
+    check_features(forest, feats)?;
+    // Per thread: the (q, n, k) deltas and the (n, k) predictions; besides: two more (q, n, k)
+    // arrays and the columns' copy.
+    let groups = threads.max(1);
+    let needed = bytes_of::<f64>(&[groups + 2, q, n, k])
+        .saturating_add(bytes_of::<f64>(&[groups, n, k]))
+        .saturating_add(bytes_of::<f64>(&[p, n]));
+    ensure_fits(
+        &format!("H statistics on {n} rows for {q} features and {k} outputs ({groups} threads)"),
+        needed,
+        "subsample rows with n_max, pass fewer features, or use fewer threads (n_jobs)",
+    )?;
+    let pool = pool(threads)?;
+    let by_feature = nodes_by_feature(forest);
+    let mut prep = Prepared::new(forest, x, w, feats, vec![None; p], w_total);
+    let built: Vec<(usize, Cells)> = pool.install(|| {
+        feats
+            .par_iter()
+            .map(|&j| (j, Cells::build(forest, &by_feature[j], &prep.columns[j], w)))
+            .collect()
+    });
+    for (j, c) in built {
+        prep.cells[j] = Some(c);
+    }
+    let phase = Phase {
+        inner: monitor,
+        from: 0,
+        to: 400,
+    };
+    let overall = overall_walk(&prep, &pool, groups, &phase, true, true)?;
+    let tables: Vec<Vec<f64>> = overall.diff.into_iter().map(|d| pd_table(d, k)).collect();
+    let pd = pd_rows(&prep, &tables, k);
+    let moments = overall_moments(&prep, &overall.f, &overall.delta, &pd, k);
+    drop(overall.delta);
+    let mut result = overall_result(&moments, q, k);
+    let (pairwise, threeway) = select(&result.overall_numerator, k, options);
+    if pairwise.len() < 2 {
+        result.pairwise_features = pairwise;
+        monitor.checkpoint(1000, 1000)?;
+        return Ok(result);
+    }
+    let phase = Phase {
+        inner: monitor,
+        from: 400,
+        to: 600,
+    };
+    let leaves = pair_walk(&prep, &pairwise, &threeway, &pool, groups, &phase)?;
+    let moments = pair_moments(
+        &prep, &leaves, &pairwise, &threeway, &pd, &pool, groups, monitor,
+    )?;
+    add_pairs(&mut result, &moments, &pairwise, &threeway);
     Ok(result)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::forest::ForestParts;
     use crate::monitor::Silent;
     use crate::predict::predict;
     use ndarray::Array2;
 
-    struct Rng(u64);
+    pub(crate) struct Rng(pub u64);
     impl Rng {
-        fn next(&mut self) -> u64 {
+        pub fn next(&mut self) -> u64 {
             self.0 = self
                 .0
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             self.0 >> 33
         }
-        fn below(&mut self, n: u64) -> u64 {
+        pub fn below(&mut self, n: u64) -> u64 {
             self.next() % n
         }
-        fn unit(&mut self) -> f64 {
+        pub fn unit(&mut self) -> f64 {
             self.next() as f64 / (1u64 << 31) as f64
         }
     }
 
     /// A random forest over `p` features: `trees` trees up to `depth` deep, thresholds and data
     /// on a coarse grid so that ties and equal thresholds occur; `vector` leaves hold `k` values.
-    fn random_forest(
+    pub(crate) fn random_forest(
         rng: &mut Rng,
         p: usize,
         k: usize,
@@ -730,7 +916,7 @@ mod tests {
         Forest::new(parts).expect("valid forest")
     }
 
-    fn random_data(rng: &mut Rng, n: usize, p: usize) -> Array2<f64> {
+    pub(crate) fn random_data(rng: &mut Rng, n: usize, p: usize) -> Array2<f64> {
         Array2::from_shape_fn((n, p), |_| {
             if rng.below(12) == 0 {
                 f64::NAN

@@ -26,6 +26,8 @@ pub struct RowState {
 /// still alive.
 pub struct LeafView<'a> {
     pub tree: usize,
+    /// The leaf's node index in the forest.
+    pub node: usize,
     /// The leaf's value for every output, times the tree's weight in the ensemble.
     pub value: &'a [f64],
     /// Distinct tracked features on the path, in order of first appearance.
@@ -323,6 +325,7 @@ impl Walk<'_> {
             .collect();
         sink(&LeafView {
             tree: t,
+            node,
             value: &path.value,
             feats: &path.feats,
             runs: &runs,
@@ -333,7 +336,7 @@ impl Walk<'_> {
 
 /// Weights of the rows at a leaf by their set of fails: none, exactly one path feature, exactly
 /// two, exactly three (positions in the leaf's `feats`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FailMasses {
     pub m0: f64,
     pub m1: Vec<f64>,
@@ -393,6 +396,30 @@ impl FailMasses {
             m1,
             m2: pairs,
             m3: triples,
+        }
+    }
+
+    /// Adds the masses of the same leaf over other rows.
+    pub fn add(&mut self, other: &FailMasses) {
+        self.m0 += other.m0;
+        self.m1.iter_mut().zip(&other.m1).for_each(|(a, b)| *a += b);
+        let mut m2 = std::mem::take(&mut self.m2);
+        m2.extend_from_slice(&other.m2);
+        m2.sort_by_key(|e| (e.0, e.1));
+        for e in m2 {
+            match self.m2.last_mut() {
+                Some(l) if (l.0, l.1) == (e.0, e.1) => l.2 += e.2,
+                _ => self.m2.push(e),
+            }
+        }
+        let mut m3 = std::mem::take(&mut self.m3);
+        m3.extend_from_slice(&other.m3);
+        m3.sort_by_key(|e| (e.0, e.1, e.2));
+        for e in m3 {
+            match self.m3.last_mut() {
+                Some(l) if (l.0, l.1, l.2) == (e.0, e.1, e.2) => l.3 += e.3,
+                _ => self.m3.push(e),
+            }
         }
     }
 

@@ -10,8 +10,10 @@ use super::cells::Cells;
 use super::leaves::FailMasses;
 
 /// What a later stage needs of a leaf whose path tests at least two pairwise features.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LeafRecord {
+    /// The leaf's node index in the forest.
+    pub node: usize,
     pub value: Vec<f64>,
     pub feats: Vec<u32>,
     pub runs: Vec<Vec<(u32, u32)>>,
