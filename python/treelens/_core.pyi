@@ -105,6 +105,36 @@ def hstats(
     pair_index (m, 2), pair_numerator / pair_denominator (m, k), triple_index (t, 3),
     triple_numerator / triple_denominator (t, k)); indices are positions in ``features``."""
 
+# H statistics over partitions: a plan (bytes) advanced stage by stage by the merged partials
+# (bytes) of every partition (rust/python/src/hstats_plan.rs).
+
+def hstats_plan(
+    forest: Forest, features: list[int], *, pairwise_m: int, threeway_m: int
+) -> bytes:
+    """A new plan for these model columns."""
+
+def hstats_stage(plan: bytes) -> tuple[int, Optional[str]]:
+    """The plan's next stage: its index and name (None when the plan is complete)."""
+
+def hstats_partial(
+    forest: Forest,
+    plan: bytes,
+    x: npt.NDArray[np.float64],
+    w: npt.NDArray[np.float64],
+    *,
+    n_jobs: Optional[int] = None,
+) -> bytes:
+    """One partition's part of the plan's next stage."""
+
+def hstats_merge(a: bytes, b: bytes) -> bytes:
+    """Two partials of the same stage as one (``a``'s rows first)."""
+
+def hstats_advance(forest: Forest, plan: bytes, total: bytes) -> bytes:
+    """The plan advanced by the merged partial of all partitions."""
+
+def hstats_result(forest: Forest, plan: bytes) -> dict[str, object]:
+    """The statistics of a complete plan, as :func:`hstats` returns them."""
+
 def partial_dependence(
     forest: Forest,
     x: npt.NDArray[np.float64],

@@ -6,8 +6,10 @@ interventional explainer's, ``partial_dependence`` and ``permutation_importance`
 take an array or a pandas DataFrame, and dispatch here by type. Row-wise results come back lazy,
 as dask arrays with the input's row chunks (unknown sizes for a DataFrame, whose partition
 lengths Dask does not know); reductions over the rows (``reduce=``, partial dependence averages,
-permutation importance) come back computed, from per-partition sums. ``hstats`` does not take
-Dask collections yet.
+permutation importance) come back computed, from per-partition sums. ``hstats`` runs in a few
+passes over the blocks (cells of each feature, the partial dependence tables, the overall
+statistics, the leaves of the pairs, the pairwise statistics), each reduced on the workers to
+tables over the model's cells and leaves; no rows reach the client.
 
 Each block is explained by the in-memory code itself, so the numbers are those of the same rows
 in memory. The explainer (forest, background tables) is one key of the task graph, sent to each
@@ -39,6 +41,7 @@ __all__ = [
     "partial_dependence",
     "permutation_importance",
     "reduce_rows",
+    "stage_reducer",
 ]
 
 
@@ -456,6 +459,44 @@ def _pooled(a, b):
     w = wa + wb
     delta = mb - ma
     return w, ma + delta * wb / w, sa + sb + delta * delta * wa * wb / w
+
+
+@_in_task
+def _hstats_partial(model, plan, block, w, n_jobs):
+    """A block's part of the H statistics plan's next stage (bytes)."""
+    from . import _core
+    from .options import check_n_jobs
+
+    x = model.read(block).matrix
+    n = x.shape[0]
+    w = np.ones(n) if w is None else np.ascontiguousarray(np.asarray(w, dtype=np.float64))
+    if w.shape != (n,):
+        raise InvalidInputError(f"sample_weight has shape {w.shape} for a block of {n} rows")
+    return _core.hstats_partial(model.forest, plan, x, w, n_jobs=check_n_jobs(n_jobs))
+
+
+def stage_reducer(model, X, *, sample_weight=None, n_jobs=None):
+    """``(empty, reduce)`` for :func:`treelens.hstats.over_partitions` on a Dask collection:
+    ``empty`` is X's meta; ``reduce(plan)`` runs the plan's next stage on every block (model
+    and plan shipped once) and merges the partials pairwise on the workers, so only the merged
+    tables reach the client."""
+    import dask
+
+    from . import _core
+
+    blocks, _, empty, extra = _aligned_blocks(X, sample_weight=sample_weight)
+    model_key = _shipped(model)
+    task = dask.delayed(_hstats_partial, pure=True)
+
+    def reduce(plan):
+        plan_key = _shipped(plan)
+        parts = [
+            task(model_key, plan_key, b, w, n_jobs)
+            for b, w in zip(blocks, extra["sample_weight"])
+        ]
+        return _reduce_pairwise(parts, _core.hstats_merge).compute()
+
+    return empty, reduce
 
 
 def permutation_importance(

@@ -146,6 +146,26 @@ def _rows_at(X, idx: np.ndarray):
     return X.take(idx)  # pyarrow Table or RecordBatch
 
 
+def over_partitions(model, empty, features, pairwise_m, threeway_m, reduce_stage) -> HStats:
+    """:func:`hstats` on rows held in partitions: ``empty`` is a block of no rows (its columns
+    name the features); ``reduce_stage(plan)`` runs the plan's next stage on every partition and
+    returns the merged partial (see ``_core.hstats_partial`` and ``_core.hstats_merge``)."""
+    rows = model.read(empty)
+    names = rows.labels()
+    chosen = list(range(len(names))) if features is None else resolve_features(features, names)
+    cols = rows.model_columns(chosen)
+    plan = _core.hstats_plan(
+        model.forest,
+        cols,
+        pairwise_m=len(cols) if pairwise_m is None else min(pairwise_m, len(cols)),
+        threeway_m=len(cols) if threeway_m is None else min(threeway_m, len(cols)),
+    )
+    while _core.hstats_stage(plan)[1] is not None:
+        plan = _core.hstats_advance(model.forest, plan, reduce_stage(plan))
+    raw = _core.hstats_result(model.forest, plan)
+    return HStats([names[i] for i in chosen], raw, model.n_outputs)
+
+
 def hstats(
     model,
     X,
@@ -177,12 +197,18 @@ def hstats(
     classifiers, class probabilities for scikit-learn forest classifiers), with one value per
     output for multi-output models; R's hstats uses whatever prediction function it is given.
 
+    On a Dask array or DataFrame the statistics are those of all its rows, equal to the
+    in-memory result on the same rows: the partial dependence functions are reduced from
+    per-partition tables over the model's cells (a few passes over the data; see
+    :mod:`treelens.dask`), and no rows travel to the client.
+
     Parameters
     ----------
     model : Model or anything :func:`treelens.load` accepts
     X : array-like or table of shape (n_samples, n_features)
         At least 2 rows and 2 columns: a numpy array (read by position), or a pandas or polars
-        DataFrame or pyarrow Table (columns matched to the model by name, any order).
+        DataFrame or pyarrow Table (columns matched to the model by name, any order), or a
+        Dask array (chunked along rows only) or DataFrame.
     features : sequence of str or int, optional
         Features to consider (names or indices of X's columns); all by default, in X's column
         order. Columns without names are called x0, x1, ....
@@ -194,14 +220,16 @@ def hstats(
         Three-way statistics for all triples of the ``threeway_m`` strongest of those (capped at
         ``pairwise_m``); none when below 3. None: all features.
     n_max : int, optional
-        Use a random subsample of this many rows (without replacement) if ``X`` has more.
+        Use a random subsample of this many rows (without replacement) if ``X`` has more (not
+        on Dask collections, whose rows are all used).
     sample_weight : array-like of shape (n_samples,), optional
+        A Dask array or Series alongside a Dask ``X``.
     random_state : int or numpy Generator, optional
         Seeds the subsample.
     n_jobs : int, optional
         Threads; None means the default (all cores; see ``treelens.options.default_n_jobs``).
     progress : bool, optional
-        Show a progress bar.
+        Show a progress bar (rows in memory; on Dask, use Dask's own progress display).
 
     Returns
     -------
@@ -212,22 +240,34 @@ def hstats(
     """
     from .loaders import load
 
-    if is_dask_collection(X):
-        raise InvalidInputError(
-            "hstats does not take Dask collections yet (its partial dependence tables over all "
-            "rows are not yet reduced across partitions): pass the rows in memory "
-            "(X.compute(), or a sample of them)"
-        )
     pairwise_m = check_optional_int("pairwise_m", pairwise_m, minimum=0, none_means="all features")
     threeway_m = check_optional_int("threeway_m", threeway_m, minimum=0, none_means="all features")
     n_max = check_optional_int("n_max", n_max, minimum=2, none_means="all rows")
     random_state = check_seed(random_state, generators=True)
-    n_jobs = check_n_jobs(n_jobs)
+    checked_n_jobs = check_n_jobs(n_jobs)
     model = load(model)
     if model.n_features < 2:
         raise InvalidInputError(
             f"H statistics need at least 2 features; the model has {model.n_features} column"
         )
+    if is_dask_collection(X):
+        if n_max is not None:
+            raise InvalidInputError(
+                "n_max subsamples rows held in memory; on a Dask collection hstats uses all "
+                "rows (sample the collection first, e.g. X.sample(frac=...), to use fewer)"
+            )
+        if progress:
+            raise InvalidInputError(
+                "progress=True shows treelens' bar for rows in memory; on a Dask collection use "
+                "Dask's progress display (dask.diagnostics.ProgressBar, distributed.progress)"
+            )
+        from . import dask as on_dask
+
+        empty, reduce_stage = on_dask.stage_reducer(
+            model, X, sample_weight=sample_weight, n_jobs=n_jobs
+        )
+        return over_partitions(model, empty, features, pairwise_m, threeway_m, reduce_stage)
+    n_jobs = checked_n_jobs
     n_input = rows_of(X)
     presampled = n_input is not None and n_max is not None and n_input > n_max and _takes_rows(X)
     if presampled:

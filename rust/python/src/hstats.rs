@@ -8,7 +8,7 @@ use numpy::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use treelens_core::interaction::{
-    hstats as core_hstats, partial_dependence as core_pd, HStatsOptions,
+    hstats as core_hstats, partial_dependence as core_pd, HStats, HStatsOptions,
 };
 
 /// H statistics' numerators and denominators, as a dict of arrays (see treelens/hstats.py).
@@ -37,9 +37,38 @@ pub fn hstats<'py>(
     let result = run_core(py, n_jobs, progress, |threads, monitor| {
         core_hstats(f, x, &w, &options, threads, monitor)
     });
-    let r = result?;
+    result_dict(py, result?, options.features.len())
+}
+
+/// Exact partial dependence: `(average (g, k), individual (n, g, k) or None)`.
+#[pyfunction]
+#[pyo3(signature = (forest, x, w, features, grid, *, individual=false, n_jobs=None, progress=None))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub fn partial_dependence<'py>(
+    py: Python<'py>,
+    forest: &PyForest,
+    x: PyReadonlyArray2<'py, f64>,
+    w: PyReadonlyArray1<'py, f64>,
+    features: Vec<usize>,
+    grid: PyReadonlyArray2<'py, f64>,
+    individual: bool,
+    n_jobs: Option<i64>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, Option<Bound<'py, PyArray3<f64>>>)> {
+    let x = x.as_array();
+    let grid = grid.as_array();
+    let w = w.as_array().to_vec();
+    let f = &*forest.inner;
+    let result = run_core(py, n_jobs, progress, |threads, monitor| {
+        core_pd(f, x, &w, &features, grid, individual, threads, monitor)
+    });
+    let (avg, ice) = result?;
+    Ok((avg.into_pyarray(py), ice.map(|a| a.into_pyarray(py))))
+}
+
+/// The statistics as the dict `treelens/hstats.py` reads.
+pub fn result_dict(py: Python<'_>, r: HStats, q: usize) -> PyResult<Bound<'_, PyDict>> {
     let k = r.n_outputs;
-    let q = options.features.len();
     let out = PyDict::new(py);
     out.set_item("f_denominator", PyArray1::from_vec(py, r.f_denominator))?;
     out.set_item(
@@ -95,28 +124,3 @@ pub fn hstats<'py>(
     Ok(out)
 }
 
-/// Exact partial dependence: `(average (g, k), individual (n, g, k) or None)`.
-#[pyfunction]
-#[pyo3(signature = (forest, x, w, features, grid, *, individual=false, n_jobs=None, progress=None))]
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
-pub fn partial_dependence<'py>(
-    py: Python<'py>,
-    forest: &PyForest,
-    x: PyReadonlyArray2<'py, f64>,
-    w: PyReadonlyArray1<'py, f64>,
-    features: Vec<usize>,
-    grid: PyReadonlyArray2<'py, f64>,
-    individual: bool,
-    n_jobs: Option<i64>,
-    progress: Option<Py<PyAny>>,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Option<Bound<'py, PyArray3<f64>>>)> {
-    let x = x.as_array();
-    let grid = grid.as_array();
-    let w = w.as_array().to_vec();
-    let f = &*forest.inner;
-    let result = run_core(py, n_jobs, progress, |threads, monitor| {
-        core_pd(f, x, &w, &features, grid, individual, threads, monitor)
-    });
-    let (avg, ice) = result?;
-    Ok((avg.into_pyarray(py), ice.map(|a| a.into_pyarray(py))))
-}

@@ -4,6 +4,7 @@ mod budget;
 mod errors;
 mod forest;
 mod hstats;
+mod hstats_plan;
 mod importance;
 mod interventional;
 mod lightgbm;
@@ -20,6 +21,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(budget::ensure_fits, m)?)?;
     m.add_function(wrap_pyfunction!(hstats::hstats, m)?)?;
     m.add_function(wrap_pyfunction!(hstats::partial_dependence, m)?)?;
+    m.add_function(wrap_pyfunction!(hstats_plan::hstats_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(hstats_plan::hstats_stage, m)?)?;
+    m.add_function(wrap_pyfunction!(hstats_plan::hstats_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(hstats_plan::hstats_merge, m)?)?;
+    m.add_function(wrap_pyfunction!(hstats_plan::hstats_advance, m)?)?;
+    m.add_function(wrap_pyfunction!(hstats_plan::hstats_result, m)?)?;
     m.add_function(wrap_pyfunction!(
         interventional::interventional_shap_values,
         m
