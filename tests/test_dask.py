@@ -4,6 +4,7 @@ Every row-wise result computed on the cluster equals the in-memory result on the
 (bitwise: each block is explained by the in-memory code); reductions agree to 1e-9. Models:
 scikit-learn, XGBoost and LightGBM (with pandas categoricals); inputs: dask arrays and
 DataFrames, partitioned as one block, unevenly, in many small blocks and with an empty one.
+``hstats`` runs its passes over the partitions and equals the in-memory statistics to 1e-9.
 Bad input is refused when the call is made, before any task runs. One test kills a worker
 process in the middle of a SHAP computation: the scheduler's retry gives the same values.
 """
@@ -464,10 +465,68 @@ def test_labels_from_the_same_parquet_frame_stay_aligned(client, models, tmp_pat
     np.testing.assert_allclose(pd_got["average"], want["average"], rtol=1e-9)
 
 
-def test_hstats_refuses_dask_collections_clearly(models):
+def _same_hstats(got, want, label):
+    if not (label.startswith("frame") and want.features[0] == "x0"):
+        assert got.features == want.features, label  # (a frame names an array's columns)
+    order = [got.features.index(f) for f in got.pairwise_features]
+    assert order == [want.features.index(f) for f in want.pairwise_features], label
+    assert len(got.threeway_features) == len(want.threeway_features), label
+    for normalize in (True, False):
+        for name in ("h2", "h2_overall", "h2_pairwise"):
+            a = np.asarray(getattr(got, name)(normalize=normalize))
+            b = np.asarray(getattr(want, name)(normalize=normalize))
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=f"{label} {name}")
+        a, b = got.h2_threeway(normalize=normalize), want.h2_threeway(normalize=normalize)
+        assert len(a) == len(b), label
+        for va, vb in zip(a.values(), b.values()):
+            np.testing.assert_allclose(va, vb, rtol=1e-9, atol=1e-12, err_msg=label)
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "xgboost", "lightgbm"])
+def test_hstats_equal_in_memory(client, models, kind):
+    est, X = models[kind]
+    w = np.random.default_rng(4).uniform(0.5, 2.0, N)
+    options = dict(pairwise_m=None, threeway_m=4)
+    want = tl.hstats(est, X, **options)
+    want_w = tl.hstats(est, X, sample_weight=w, **options)
+    # The statistics are not trivial: pairs and triples with positive values.
+    assert np.nanmax(want.h2_pairwise()) > 1e-3 and len(want.h2_threeway()) == 4
+    for label, dX in _collections(X):
+        _same_hstats(tl.hstats(est, dX, **options), want, label)
+        split = label.split("-")[1]
+        if split in ("uneven", "empty"):
+            dw = da.from_array(w, chunks=(tuple(SPLITS[split]),))
+            _same_hstats(tl.hstats(est, dX, sample_weight=dw, **options), want_w, label + " w")
+    # A subset of the features, by name or position, and fewer pairs.
+    features = [0, 2, 5] if kind == "sklearn" else ["f5", "f0", "f2"]
+    want = tl.hstats(est, X, features=features, pairwise_m=2)
+    got = tl.hstats(est, next(_collections(X))[1], features=features, pairwise_m=2)
+    _same_hstats(got, want, "subset")
+
+
+def test_hstats_on_dask_refuses_what_it_cannot_do(models):
     est, X = models["sklearn"]
-    with pytest.raises(InvalidInputError, match="hstats does not take Dask collections yet"):
-        tl.hstats(est, _array(X, SPLITS["uneven"]))
+    dX = _array(X, SPLITS["uneven"])
+    with pytest.raises(InvalidInputError, match="uses all rows"):
+        tl.hstats(est, dX, n_max=100)
+    with pytest.raises(InvalidInputError, match="Dask's progress display"):
+        tl.hstats(est, dX, progress=True)
+    with pytest.raises(InvalidInputError, match="chunked along"):
+        tl.hstats(est, da.from_array(X, chunks=(100, 3)))
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(InvalidInputError, match="at least 2 rows"):
+            tl.hstats(est, da.from_array(X[:1], chunks=(1, P)))
+
+
+def test_hstats_on_data_that_changes_between_passes_is_refused(models):
+    # A source that gives other rows each time it is read (pure=False): the passes disagree.
+    est, X = models["sklearn"]
+    rng = np.random.default_rng(7)
+    block = dask.delayed(lambda: rng.normal(size=(50, P)), pure=False)()
+    dX = da.from_delayed(block, shape=(50, P), dtype=np.float64)
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(InvalidInputError, match="changed between passes"):
+            tl.hstats(est, dX)
 
 
 def test_tasks_use_one_thread_by_default_on_the_threaded_scheduler():
