@@ -34,6 +34,7 @@ MODULES = [
     "hstats",
     "deep_trees",
     "dask_shap",
+    "dask_hstats",
 ]
 
 

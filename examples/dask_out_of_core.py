@@ -1,6 +1,6 @@
 """treelens on Dask, out of core: a Parquet dataset larger than a worker's memory limit,
-explained to Parquet on a LocalCluster, then global importance, partial dependence and
-permutation importance over all of its rows.
+explained to Parquet on a LocalCluster, then H statistics, global importance, partial
+dependence and permutation importance over all of its rows.
 
 The workers write the dataset themselves (``--rows`` rows of 16 features, 1.28 GB of float64 by
 default: more than the 800 MB ``--memory-limit`` of each worker), a model is fitted on a sample of
@@ -83,6 +83,16 @@ def main() -> None:
         progress(future)
         future.result()
         print(f"\n{args.rows:,} rows explained and written in {time.perf_counter() - t:.1f}s")
+
+        print("\nH statistics over all rows: overall for every feature, pairwise for the top 4")
+        t = time.perf_counter()
+        h = tl.hstats(model, X, pairwise_m=4)
+        print(f"  computed in {time.perf_counter() - t:.1f}s (a few passes over the Parquet files)")
+        overall = sorted(zip(h.features, h.h2_overall()), key=lambda p: -p[1])[:4]
+        print("  overall H^2: " + ", ".join(f"{name} {v:.3f}" for name, v in overall))
+        pairs = h.to_frame().query("statistic == 'pairwise'").sort_values("value", ascending=False)
+        for row in pairs.head(3).itertuples():
+            print(f"  pairwise H^2 {row.features}: {row.value:.3f}")
 
         print("\nmean |SHAP| per feature over all rows (reduce='mean_abs')")
         importance = explainer.shap_values(X, reduce="mean_abs")

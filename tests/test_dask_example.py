@@ -20,4 +20,6 @@ def test_dask_example_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "400,000 rows explained and written" in out
     assert "permutation importance (r2)" in out
+    # The target's one interaction is the strongest pair over all rows.
+    assert "pairwise H^2 f2:f3" in out.split("H statistics over all rows")[1].splitlines()[3]
     assert (tmp_path / "shap").is_dir()
