@@ -26,20 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import workloads  # noqa: E402
+from peers import dask_shap  # noqa: E402
 from peers.dask_shap import ROWS_PER_PARTITION, _dataset  # noqa: E402
 
 OPTIONS = dict(pairwise_m=10, threeway_m=0)
 
 
 def _row(method: str, rows: int, seconds: float, note: str, ratio: float | None = None) -> dict:
-    return dict(
-        workload="W1 H statistics, Parquet",
-        method=method,
-        rows=rows,
-        seconds=seconds,
-        ratio=ratio,
-        note=note,
-    )
+    return dask_shap._row(method, rows, seconds, note, ratio, workload="W1 H statistics, Parquet")
 
 
 def _on_dask(est, path: Path, rows: int):

@@ -79,10 +79,17 @@ def _explain_to_parquet(client, explainer, path: Path, rows: int, out: Path):
     return seconds, peak
 
 
-def _row(method: str, rows: int, seconds: float, note: str, ratio: float | None = None) -> dict:
+def _row(
+    method: str,
+    rows: int,
+    seconds: float,
+    note: str,
+    ratio: float | None = None,
+    workload: str = "W1 SHAP, Parquet",
+) -> dict:
     """One row of the comparison (``ratio`` for treelens' rows)."""
     return dict(
-        workload="W1 SHAP, Parquet",
+        workload=workload,
         method=method,
         rows=rows,
         seconds=seconds,

@@ -108,9 +108,7 @@ def hstats(
 # H statistics over partitions: a plan (bytes) advanced stage by stage by the merged partials
 # (bytes) of every partition (rust/python/src/hstats_plan.rs).
 
-def hstats_plan(
-    forest: Forest, features: list[int], *, pairwise_m: int, threeway_m: int
-) -> bytes:
+def hstats_plan(forest: Forest, features: list[int], *, pairwise_m: int, threeway_m: int) -> bytes:
     """A new plan for these model columns."""
 
 def hstats_stage(plan: bytes) -> tuple[int, Optional[str]]:

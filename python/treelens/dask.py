@@ -491,8 +491,7 @@ def stage_reducer(model, X, *, sample_weight=None, n_jobs=None):
     def reduce(plan):
         plan_key = _shipped(plan)
         parts = [
-            task(model_key, plan_key, b, w, n_jobs)
-            for b, w in zip(blocks, extra["sample_weight"])
+            task(model_key, plan_key, b, w, n_jobs) for b, w in zip(blocks, extra["sample_weight"])
         ]
         return _reduce_pairwise(parts, _core.hstats_merge).compute()
 

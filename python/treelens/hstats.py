@@ -146,20 +146,26 @@ def _rows_at(X, idx: np.ndarray):
     return X.take(idx)  # pyarrow Table or RecordBatch
 
 
+def _considered(rows, features, pairwise_m, threeway_m):
+    """``(names, chosen, model columns, pairwise_m, threeway_m)``: X's column names, the
+    positions of the features considered, their model columns, and the counts as the core
+    takes them (None: every feature considered; counts above that mean all of them)."""
+    names = rows.labels()
+    chosen = list(range(len(names))) if features is None else resolve_features(features, names)
+    cols = rows.model_columns(chosen)
+    pairwise_m = len(cols) if pairwise_m is None else min(pairwise_m, len(cols))
+    threeway_m = len(cols) if threeway_m is None else min(threeway_m, len(cols))
+    return names, chosen, cols, int(pairwise_m), int(threeway_m)
+
+
 def over_partitions(model, empty, features, pairwise_m, threeway_m, reduce_stage) -> HStats:
     """:func:`hstats` on rows held in partitions: ``empty`` is a block of no rows (its columns
     name the features); ``reduce_stage(plan)`` runs the plan's next stage on every partition and
     returns the merged partial (see ``_core.hstats_partial`` and ``_core.hstats_merge``)."""
-    rows = model.read(empty)
-    names = rows.labels()
-    chosen = list(range(len(names))) if features is None else resolve_features(features, names)
-    cols = rows.model_columns(chosen)
-    plan = _core.hstats_plan(
-        model.forest,
-        cols,
-        pairwise_m=len(cols) if pairwise_m is None else min(pairwise_m, len(cols)),
-        threeway_m=len(cols) if threeway_m is None else min(threeway_m, len(cols)),
+    names, chosen, cols, pairwise_m, threeway_m = _considered(
+        model.read(empty), features, pairwise_m, threeway_m
     )
+    plan = _core.hstats_plan(model.forest, cols, pairwise_m=pairwise_m, threeway_m=threeway_m)
     while _core.hstats_stage(plan)[1] is not None:
         plan = _core.hstats_advance(model.forest, plan, reduce_stage(plan))
     raw = _core.hstats_result(model.forest, plan)
@@ -279,13 +285,9 @@ def hstats(
         X = _rows_at(X, idx)
         w = np.ascontiguousarray(w[idx])
     rows = model.read(X)
-    names = rows.labels()
-    chosen = list(range(len(names))) if features is None else resolve_features(features, names)
-    cols = rows.model_columns(chosen)
-    # None: every feature considered (all pairs / all triples among those that interact).
-    # (Counts above the number of features mean all of them.)
-    pairwise_m = len(cols) if pairwise_m is None else min(pairwise_m, len(cols))
-    threeway_m = len(cols) if threeway_m is None else min(threeway_m, len(cols))
+    names, chosen, cols, pairwise_m, threeway_m = _considered(
+        rows, features, pairwise_m, threeway_m
+    )
     x = rows.matrix
     n = x.shape[0]
     if not presampled:
@@ -303,8 +305,8 @@ def hstats(
         x,
         w,
         cols,
-        pairwise_m=int(pairwise_m),
-        threeway_m=int(threeway_m),
+        pairwise_m=pairwise_m,
+        threeway_m=threeway_m,
         n_jobs=n_jobs,
         progress=progress_callback(progress, "hstats", n * model.n_trees),
     )

@@ -123,4 +123,3 @@ pub fn result_dict(py: Python<'_>, r: HStats, q: usize) -> PyResult<Bound<'_, Py
     )?;
     Ok(out)
 }
-

@@ -145,26 +145,14 @@ fn get_records(r: &mut Reader) -> Result<Vec<LeafRecord>> {
         }
         let m0 = r.f64()?;
         let m1 = r.f64s()?;
+        let position = |r: &mut Reader| r.index(u16::MAX as usize).map(|v| v as u16);
         let n2 = r.len(24)?;
         let m2 = (0..n2)
-            .map(|_| {
-                Ok((
-                    r.index(u16::MAX as usize)? as u16,
-                    r.index(u16::MAX as usize)? as u16,
-                    r.f64()?,
-                ))
-            })
+            .map(|_| Ok((position(r)?, position(r)?, r.f64()?)))
             .collect::<Result<Vec<_>>>()?;
         let n3 = r.len(32)?;
         let m3 = (0..n3)
-            .map(|_| {
-                Ok((
-                    r.index(u16::MAX as usize)? as u16,
-                    r.index(u16::MAX as usize)? as u16,
-                    r.index(u16::MAX as usize)? as u16,
-                    r.f64()?,
-                ))
-            })
+            .map(|_| Ok((position(r)?, position(r)?, position(r)?, r.f64()?)))
             .collect::<Result<Vec<_>>>()?;
         out.push(LeafRecord {
             node,
