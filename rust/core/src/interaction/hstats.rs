@@ -121,6 +121,24 @@ fn strongest(scores: &[f64], among: &[usize], m: usize) -> Vec<usize> {
     v
 }
 
+/// Pass 1 is split into at least this many items when the data allow (see [`overall_walk`]).
+const MIN_ITEMS: usize = 16;
+
+/// Rows per chunk of pass 1's walks: a sixteenth of the rows, within [1024, 8192] (or the
+/// size the tests force).
+fn row_chunk(n: usize) -> usize {
+    let forced = test_mode::ROW_CHUNK.load(std::sync::atomic::Ordering::Relaxed);
+    if forced > 0 {
+        return forced;
+    }
+    n.div_ceil(16).clamp(1024, 8192)
+}
+
+/// Lets the unit tests force pass 1's row chunk size (0: chosen by the number of rows).
+pub mod test_mode {
+    pub static ROW_CHUNK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+}
+
 /// Most blocks of trees the walks are split into.
 const TREE_BLOCKS: usize = 64;
 
@@ -134,7 +152,7 @@ fn tree_blocks(n_trees: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 /// What pass 1 gathers: per row, the prediction `f` (`n x k`) and `PD_notj - f` for each
-/// feature (`q x n x k`); per feature, the difference table of `PD_j` over its cells
+/// feature (`n x q x k`: a row's features side by side); per feature, the difference table of `PD_j` over its cells
 /// (`(cells + 1) x k`).
 pub(crate) struct Overall {
     pub f: Vec<f64>,
@@ -185,13 +203,13 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    fn walk<'b>(&'b self, role: &'b [u8]) -> Walk<'b> {
+    fn walk<'b>(&'b self, role: &'b [u8], rows: std::ops::Range<usize>) -> Walk<'b> {
         Walk {
             forest: self.forest,
             columns: &self.columns,
             cells: &self.cells,
             role,
-            n_rows: self.n,
+            rows: rows.start as u32..rows.end as u32,
         }
     }
 
@@ -200,6 +218,14 @@ impl<'a> Prepared<'a> {
             .as_ref()
             .expect("considered features have cells")
     }
+}
+
+/// Bytes of the per-row terms of pass 1: the deltas, the `PD_j` at each row and one more
+/// such array while the moments are taken, the predictions, and the columns' copy.
+pub(crate) fn row_terms_bytes(p: usize, q: usize, n: usize, k: usize) -> u64 {
+    bytes_of::<f64>(&[3, q, n, k])
+        .saturating_add(bytes_of::<f64>(&[2, n, k]))
+        .saturating_add(bytes_of::<f64>(&[p, n]))
 }
 
 /// Checks the options' features against the forest: in range and distinct.
@@ -235,6 +261,12 @@ pub(crate) fn check_weights(w: &[f64], n: usize) -> Result<()> {
 
 /// Pass 1: one walk of every tree with every row, failing at most one considered feature.
 /// `rows`: gather `f` and `PD_notj - f` at each row; `tables`: gather the `PD_j` tables.
+///
+/// The work is split into rows in chunks times trees in blocks, both bounds depending on the
+/// data's and the forest's sizes only: a chunk's columns and row states stay in cache through
+/// its trees, and the items' sums are added in item order, so the result is the same for any
+/// number of threads. Large data take one block of all trees per chunk; small data, more
+/// blocks, so that there is work for every thread.
 pub(crate) fn overall_walk(
     prep: &Prepared,
     pool: &rayon::ThreadPool,
@@ -255,31 +287,51 @@ pub(crate) fn overall_walk(
     for &f in prep.feats {
         role[f] = 1;
     }
-    let walk = prep.walk(&role);
-    let row_len = if rows { n } else { 0 };
-    let new_acc = || Overall {
-        f: vec![0.0; row_len * k],
-        delta: vec![0.0; q * row_len * k],
-        diff: prep
-            .feats
+    let size = row_chunk(n);
+    let chunks: Vec<std::ops::Range<usize>> = (0..n.div_ceil(size))
+        .map(|c| c * size..((c + 1) * size).min(n))
+        .collect();
+    let n_trees = forest.n_trees();
+    let per_block = n_trees
+        .div_ceil(MIN_ITEMS.div_ceil(chunks.len().max(1)))
+        .max(1);
+    let blocks: Vec<std::ops::Range<usize>> = (0..n_trees.div_ceil(per_block))
+        .map(|b| b * per_block..((b + 1) * per_block).min(n_trees))
+        .collect();
+    let items: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = chunks
+        .iter()
+        .flat_map(|c| blocks.iter().map(move |b| (c.clone(), b.clone())))
+        .collect();
+    let new_tables = || -> Vec<Vec<f64>> {
+        prep.feats
             .iter()
             .map(|&j| match (tables, cells[j].as_ref()) {
                 (true, Some(c)) => vec![0.0; (c.n + 1) * k],
                 _ => Vec::new(),
             })
-            .collect(),
+            .collect()
     };
-    // Fixed blocks of trees (their number depends on the forest only), each summed on its own
-    // and added in block order: the same result for any number of threads.
-    let blocks = tree_blocks(forest.n_trees());
-    let mut total = new_acc();
-    for_each_chunk_cancellable(pool, blocks.len(), groups, monitor, |start, end, cancel| {
-        let parts: Vec<Option<Overall>> = blocks[start..end]
+    let row_len = if rows { n } else { 0 };
+    let mut total = Overall {
+        f: vec![0.0; row_len * k],
+        delta: vec![0.0; row_len * q * k],
+        diff: new_tables(),
+    };
+    for_each_chunk_cancellable(pool, items.len(), groups, monitor, |start, end, cancel| {
+        let parts: Vec<Option<Overall>> = items[start..end]
             .par_iter()
-            .map(|trees| {
-                let mut acc = new_acc();
+            .map(|(chunk, trees)| {
+                let first = chunk.start;
+                let len = if rows { chunk.len() } else { 0 };
+                let mut acc = Overall {
+                    f: vec![0.0; len * k],
+                    delta: vec![0.0; len * q * k],
+                    diff: new_tables(),
+                };
+                let (f_c, d_c, diff) = (&mut acc.f, &mut acc.delta, &mut acc.diff);
                 let mut pos = vec![0u16; p];
                 let mut scratch = Scratch::new(forest);
+                let walk = prep.walk(&role, chunk.clone());
                 for t in trees.clone() {
                     let finished = walk.tree(t, &mut scratch, cancel, &mut |leaf| {
                         let v = leaf.value;
@@ -296,24 +348,24 @@ pub(crate) fn overall_walk(
                                 })
                                 .collect();
                             for r in leaf.rows {
-                                let i = r.i as usize;
+                                let i = r.i as usize - first;
                                 if r.nf == 0 {
                                     for o in 0..k {
-                                        acc.f[i * k + o] += v[o];
+                                        f_c[i * k + o] += v[o];
                                     }
                                     for (ix, &a) in leaf.feats.iter().enumerate() {
-                                        let base = (position[a] * n + i) * k;
+                                        let base = (i * q + position[a]) * k;
                                         let c = 1.0 - fracs[ix];
                                         for o in 0..k {
-                                            acc.delta[base + o] -= v[o] * c;
+                                            d_c[base + o] -= v[o] * c;
                                         }
                                     }
                                 } else {
                                     let a = r.fails[0] as usize;
                                     let ix = pos[a] as usize;
-                                    let base = (position[a] * n + i) * k;
+                                    let base = (i * q + position[a]) * k;
                                     for o in 0..k {
-                                        acc.delta[base + o] += v[o] * fracs[ix];
+                                        d_c[base + o] += v[o] * fracs[ix];
                                     }
                                 }
                             }
@@ -322,7 +374,7 @@ pub(crate) fn overall_walk(
                             let masses = FailMasses::tally(leaf, w, &pos);
                             for (ix, &a) in leaf.feats.iter().enumerate() {
                                 let share = (masses.m0 + masses.m1[ix]) / w_total;
-                                let d = &mut acc.diff[position[a]];
+                                let d = &mut diff[position[a]];
                                 for &(s, e) in &leaf.runs[ix] {
                                     for o in 0..k {
                                         d[s as usize * k + o] += v[o] * share;
@@ -339,15 +391,15 @@ pub(crate) fn overall_walk(
                 Some(acc)
             })
             .collect();
-        for acc in parts {
-            let acc = acc.ok_or(Error::Interrupted)?;
-            total.f.iter_mut().zip(&acc.f).for_each(|(a, b)| *a += b);
-            total
-                .delta
-                .iter_mut()
-                .zip(&acc.delta)
-                .for_each(|(a, b)| *a += b);
-            for (d, e) in total.diff.iter_mut().zip(&acc.diff) {
+        for ((chunk, _), part) in items[start..end].iter().zip(parts) {
+            let part = part.ok_or(Error::Interrupted)?;
+            if rows {
+                let f = &mut total.f[chunk.start * k..chunk.end * k];
+                f.iter_mut().zip(&part.f).for_each(|(a, b)| *a += b);
+                let d = &mut total.delta[chunk.start * q * k..chunk.end * q * k];
+                d.iter_mut().zip(&part.delta).for_each(|(a, b)| *a += b);
+            }
+            for (d, e) in total.diff.iter_mut().zip(&part.diff) {
                 d.iter_mut().zip(e).for_each(|(a, b)| *a += b);
             }
         }
@@ -397,10 +449,8 @@ pub(crate) fn overall_moments(
     let mut residual = f.to_vec();
     for a in 0..q {
         let rows = a * n * k..(a + 1) * n * k;
-        let z: Vec<f64> = pd_rows[rows.clone()]
-            .iter()
-            .zip(&delta[rows.clone()])
-            .map(|(p, d)| p + d)
+        let z: Vec<f64> = (0..n * k)
+            .map(|ix| pd_rows[a * n * k + ix] + delta[((ix / k) * q + a) * k + ix % k])
             .collect();
         out.push(Moments::of(&z, w, k));
         residual
@@ -485,7 +535,7 @@ pub(crate) fn pair_walk(
         interaction_bytes(forest, &tracked),
         "lower pairwise_m",
     )?;
-    let walk = prep.walk(&role);
+    let walk = prep.walk(&role, 0..prep.n);
     let blocks = tree_blocks(forest.n_trees());
     let mut records: Vec<Vec<LeafRecord>> = Vec::with_capacity(blocks.len());
     for_each_chunk_cancellable(pool, blocks.len(), groups, monitor, |start, end, cancel| {
@@ -775,16 +825,11 @@ pub fn hstats(
         ));
     }
     check_features(forest, feats)?;
-    // Per thread: the (q, n, k) deltas and the (n, k) predictions; besides: two more (q, n, k)
-    // arrays and the columns' copy.
     let groups = threads.max(1);
-    let needed = bytes_of::<f64>(&[groups + 2, q, n, k])
-        .saturating_add(bytes_of::<f64>(&[groups, n, k]))
-        .saturating_add(bytes_of::<f64>(&[p, n]));
     ensure_fits(
-        &format!("H statistics on {n} rows for {q} features and {k} outputs ({groups} threads)"),
-        needed,
-        "subsample rows with n_max, pass fewer features, or use fewer threads (n_jobs)",
+        &format!("H statistics on {n} rows for {q} features and {k} outputs"),
+        row_terms_bytes(p, q, n, k),
+        "subsample rows with n_max, or pass fewer features",
     )?;
     let pool = pool(threads)?;
     let by_feature = nodes_by_feature(forest);
@@ -990,10 +1035,15 @@ pub(crate) mod tests {
     #[test]
     fn equals_brute_force_on_random_forests() {
         // Both ways of building pairwise parts: chosen by cost, always the grid, always the sweep.
-        for mode in [None, Some(true), Some(false)] {
-            crate::interaction::pairs::test_mode::force(mode);
-            check_random_forests();
+        // And pass 1's rows in one chunk, in chunks of 1 and of 3 rows.
+        for chunk in [0, 1, 3] {
+            super::test_mode::ROW_CHUNK.store(chunk, std::sync::atomic::Ordering::Relaxed);
+            for mode in [None, Some(true), Some(false)] {
+                crate::interaction::pairs::test_mode::force(mode);
+                check_random_forests();
+            }
         }
+        super::test_mode::ROW_CHUNK.store(0, std::sync::atomic::Ordering::Relaxed);
         crate::interaction::pairs::test_mode::force(None);
     }
 

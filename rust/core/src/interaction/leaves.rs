@@ -46,7 +46,8 @@ pub struct Walk<'a> {
     pub cells: &'a [Option<Cells>],
     /// Role of each feature (0: untracked, 1, 2, 3: the largest free set it may belong to).
     pub role: &'a [u8],
-    pub n_rows: usize,
+    /// The rows that walk (indices into `columns` and the cells).
+    pub rows: std::ops::Range<u32>,
 }
 
 /// A node waiting on the walk's stack: its depth, the rows that reach it, and the split it is
@@ -145,7 +146,7 @@ impl Walk<'_> {
         scratch.unwind(0);
         scratch.stack.clear();
         let mut rows = scratch.rows();
-        rows.extend((0..self.n_rows as u32).map(|i| RowState {
+        rows.extend(self.rows.clone().map(|i| RowState {
             i,
             nf: 0,
             cap: 3,

@@ -16,7 +16,8 @@ use super::cell_table::CellTable;
 use super::cells::{nodes_by_feature, Cells};
 use super::hstats::{
     add_pairs, check_features, check_weights, overall_moments, overall_result, overall_walk,
-    pair_moments, pair_walk, pd_rows, pd_table, select, HStats, HStatsOptions, Prepared,
+    pair_moments, pair_walk, pd_rows, pd_table, row_terms_bytes, select, HStats, HStatsOptions,
+    Prepared,
 };
 use super::moments::Moments;
 use super::pairs::LeafRecord;
@@ -194,17 +195,16 @@ impl Plan {
         let groups = threads.max(1);
         let pool = pool(threads)?;
         let by_feature = nodes_by_feature(forest);
-        // The columns' copy and the cells; stage 2 adds the rows' terms as in-memory.
-        let mut needed = bytes_of::<f64>(&[p + q, n]);
-        if self.stage == 2 || self.stage == 4 {
-            needed = needed
-                .saturating_add(bytes_of::<f64>(&[groups + 2, q, n, k]))
-                .saturating_add(bytes_of::<f64>(&[groups, n, k]));
-        }
+        // The columns' copy and the cells; stages 2 and 4 add the rows' terms as in memory.
+        let needed = if self.stage == 2 || self.stage == 4 {
+            row_terms_bytes(p, q, n, k)
+        } else {
+            bytes_of::<f64>(&[p + q, n])
+        };
         ensure_fits(
             &format!("H statistics on a partition of {n} rows ({q} features, {k} outputs)"),
             needed,
-            "use smaller partitions, fewer features or fewer threads (n_jobs)",
+            "use smaller partitions or fewer features",
         )?;
         let x = x.as_standard_layout();
         if self.stage == 0 {
