@@ -154,9 +154,9 @@ def test_hstats_on_a_big_input_is_refused_under_the_limit():
     out = run_child(
         """
         model = forest(20)
-        X = rng.random((1_000_000, 20))
+        X = rng.random((2_000_000, 20))
         limit_address_space(1.0 * (1 << 30))
-        # Eight threads' (20, rows) buffers: 1.6 GB.
+        # The per-row terms (two (20, rows) arrays, the columns' copy, the cells): 1.2 GB.
         message = refused(lambda: tl.hstats(model, X, n_jobs=8))
         report(message=message)
         """

@@ -17,7 +17,7 @@ use super::moments::Moments;
 use super::pairs::{pair_part, triple_part, Axis, LeafRecord, RowIndex};
 use crate::error::{Error, Result};
 use crate::forest::Forest;
-use crate::memory::{bytes_of, ensure_fits};
+use crate::memory::{bytes_of, ensure_fits, filled_vec, try_vec};
 use crate::monitor::Monitor;
 use crate::parallel::{for_each_chunk, for_each_chunk_cancellable, pool};
 use ndarray::ArrayView2;
@@ -184,23 +184,29 @@ impl<'a> Prepared<'a> {
         feats: &'a [usize],
         cells: Vec<Option<Cells>>,
         w_total: f64,
-    ) -> Prepared<'a> {
+    ) -> Result<Prepared<'a>> {
         let x = x.as_standard_layout();
         let p = forest.n_features();
         let mut position = vec![usize::MAX; p];
         for (a, &f) in feats.iter().enumerate() {
             position[f] = a;
         }
-        Prepared {
+        let mut columns = Vec::with_capacity(p);
+        for j in 0..p {
+            let mut column = try_vec(x.nrows(), "a copy of the rows by column", WAY_OUT)?;
+            column.extend(x.column(j).iter().copied());
+            columns.push(column);
+        }
+        Ok(Prepared {
             forest,
-            columns: (0..p).map(|j| x.column(j).to_vec()).collect(),
+            columns,
             cells,
             feats,
             position,
             w,
             w_total,
             n: x.nrows(),
-        }
+        })
     }
 
     fn walk<'b>(&'b self, role: &'b [u8], rows: std::ops::Range<usize>) -> Walk<'b> {
@@ -220,12 +226,17 @@ impl<'a> Prepared<'a> {
     }
 }
 
-/// Bytes of the per-row terms of pass 1: the deltas, the `PD_j` at each row and one more
-/// such array while the moments are taken, the predictions, and the columns' copy.
+/// What to do when the rows' terms do not fit.
+const WAY_OUT: &str = "subsample rows (n_max), use smaller partitions, or pass fewer features";
+
+/// Bytes of the rows' terms: the deltas and the `PD_j` at each row, the predictions, one row
+/// of terms and the residual while the moments are taken, the columns' copy and each
+/// considered feature's cell of each row.
 pub(crate) fn row_terms_bytes(p: usize, q: usize, n: usize, k: usize) -> u64 {
-    bytes_of::<f64>(&[3, q, n, k])
-        .saturating_add(bytes_of::<f64>(&[2, n, k]))
+    bytes_of::<f64>(&[2, q, n, k])
+        .saturating_add(bytes_of::<f64>(&[3, n, k]))
         .saturating_add(bytes_of::<f64>(&[p, n]))
+        .saturating_add(bytes_of::<u32>(&[q, n]))
 }
 
 /// Checks the options' features against the forest: in range and distinct.
@@ -313,8 +324,13 @@ pub(crate) fn overall_walk(
     };
     let row_len = if rows { n } else { 0 };
     let mut total = Overall {
-        f: vec![0.0; row_len * k],
-        delta: vec![0.0; row_len * q * k],
+        f: filled_vec(row_len * k, 0.0, "the predictions at each row", WAY_OUT)?,
+        delta: filled_vec(
+            row_len * q * k,
+            0.0,
+            "the overall terms at each row",
+            WAY_OUT,
+        )?,
         diff: new_tables(),
     };
     for_each_chunk_cancellable(pool, items.len(), groups, monitor, |start, end, cancel| {
@@ -421,9 +437,9 @@ pub(crate) fn pd_table(mut diff: Vec<f64>, k: usize) -> Vec<f64> {
 }
 
 /// `PD_j` at each row (`q x n x k`) from the per-cell tables.
-pub(crate) fn pd_rows(prep: &Prepared, tables: &[Vec<f64>], k: usize) -> Vec<f64> {
+pub(crate) fn pd_rows(prep: &Prepared, tables: &[Vec<f64>], k: usize) -> Result<Vec<f64>> {
     let n = prep.n;
-    let mut out = vec![0.0; prep.feats.len() * n * k];
+    let mut out = filled_vec(prep.feats.len() * n * k, 0.0, "PD_j at each row", WAY_OUT)?;
     for (a, table) in tables.iter().enumerate() {
         let c = prep.cells(a);
         for i in 0..n {
@@ -432,7 +448,7 @@ pub(crate) fn pd_rows(prep: &Prepared, tables: &[Vec<f64>], k: usize) -> Vec<f64
                 .copy_from_slice(&table[cell * k..(cell + 1) * k]);
         }
     }
-    out
+    Ok(out)
 }
 
 /// The moments of `f`, of `PD_j + PD_notj - f` for each feature, and of `f - sum_j PD_j`.
@@ -442,16 +458,18 @@ pub(crate) fn overall_moments(
     delta: &[f64],
     pd_rows: &[f64],
     k: usize,
-) -> Vec<Moments> {
+) -> Result<Vec<Moments>> {
     let (n, q, w) = (prep.n, prep.feats.len(), prep.w);
     let mut out = Vec::with_capacity(q + 2);
     out.push(Moments::of(f, w, k));
-    let mut residual = f.to_vec();
+    let mut residual = try_vec(f.len(), "the residual at each row", WAY_OUT)?;
+    residual.extend_from_slice(f);
     for a in 0..q {
         let rows = a * n * k..(a + 1) * n * k;
-        let z: Vec<f64> = (0..n * k)
-            .map(|ix| pd_rows[a * n * k + ix] + delta[((ix / k) * q + a) * k + ix % k])
-            .collect();
+        let mut z = try_vec(n * k, "one feature's terms at each row", WAY_OUT)?;
+        z.extend(
+            (0..n * k).map(|ix| pd_rows[a * n * k + ix] + delta[((ix / k) * q + a) * k + ix % k]),
+        );
         out.push(Moments::of(&z, w, k));
         residual
             .iter_mut()
@@ -459,7 +477,7 @@ pub(crate) fn overall_moments(
             .for_each(|(r, p)| *r -= p);
     }
     out.push(Moments::of(&residual, w, k));
-    out
+    Ok(out)
 }
 
 /// The statistics of pass 1 from its moments (see [`overall_moments`]), with no pairs yet.
@@ -829,11 +847,11 @@ pub fn hstats(
     ensure_fits(
         &format!("H statistics on {n} rows for {q} features and {k} outputs"),
         row_terms_bytes(p, q, n, k),
-        "subsample rows with n_max, or pass fewer features",
+        WAY_OUT,
     )?;
     let pool = pool(threads)?;
     let by_feature = nodes_by_feature(forest);
-    let mut prep = Prepared::new(forest, x, w, feats, vec![None; p], w_total);
+    let mut prep = Prepared::new(forest, x, w, feats, vec![None; p], w_total)?;
     let built: Vec<(usize, Cells)> = pool.install(|| {
         feats
             .par_iter()
@@ -850,8 +868,8 @@ pub fn hstats(
     };
     let overall = overall_walk(&prep, &pool, groups, &phase, true, true)?;
     let tables: Vec<Vec<f64>> = overall.diff.into_iter().map(|d| pd_table(d, k)).collect();
-    let pd = pd_rows(&prep, &tables, k);
-    let moments = overall_moments(&prep, &overall.f, &overall.delta, &pd, k);
+    let pd = pd_rows(&prep, &tables, k)?;
+    let moments = overall_moments(&prep, &overall.f, &overall.delta, &pd, k)?;
     drop(overall.delta);
     let mut result = overall_result(&moments, q, k);
     let (pairwise, threeway) = select(&result.overall_numerator, k, options);

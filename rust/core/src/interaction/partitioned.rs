@@ -228,7 +228,7 @@ impl Plan {
                 "the H statistics are complete: there is no stage left to run".into(),
             ));
         }
-        let mut prep = Prepared::new(forest, x.view(), w, feats, vec![None; p], self.w_total);
+        let mut prep = Prepared::new(forest, x.view(), w, feats, vec![None; p], self.w_total)?;
         let built: Vec<Result<Cells>> = pool.install(|| {
             feats
                 .par_iter()
@@ -243,8 +243,8 @@ impl Plan {
             1 => Partial::Tables(overall_walk(&prep, &pool, groups, monitor, false, true)?.diff),
             2 => {
                 let overall = overall_walk(&prep, &pool, groups, monitor, true, false)?;
-                let pd = pd_rows(&prep, &self.pd, k);
-                Partial::Moments(overall_moments(&prep, &overall.f, &overall.delta, &pd, k))
+                let pd = pd_rows(&prep, &self.pd, k)?;
+                Partial::Moments(overall_moments(&prep, &overall.f, &overall.delta, &pd, k)?)
             }
             3 => {
                 let mut records = pair_walk(
@@ -259,7 +259,7 @@ impl Plan {
                 Partial::Records(records)
             }
             _ => {
-                let pd = pd_rows(&prep, &self.pd, k);
+                let pd = pd_rows(&prep, &self.pd, k)?;
                 Partial::Moments(pair_moments(
                     &prep,
                     &self.records,
