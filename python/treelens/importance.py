@@ -39,7 +39,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from .dask import is_dask_collection
+from .dask import DECOMPOSABLE_SCORERS, is_dask_collection
 from .exceptions import InvalidInputError
 from .inputs import Prepared, is_table, named_table
 from .loaders import load
@@ -51,17 +51,7 @@ from .sparse_inputs import is_sparse
 __all__ = ["NATIVE_SCORERS", "permutation_importance"]
 
 #: Scorer names computed in Rust (plus ``None``, the estimator's default score).
-NATIVE_SCORERS = (
-    "r2",
-    "neg_mean_squared_error",
-    "neg_root_mean_squared_error",
-    "neg_mean_absolute_error",
-    "accuracy",
-    "balanced_accuracy",
-    "neg_log_loss",
-    "roc_auc",
-    "roc_auc_ovr",
-)
+NATIVE_SCORERS = (*DECOMPOSABLE_SCORERS, "roc_auc", "roc_auc_ovr")
 
 _CLASSIFIER_SCORERS = {
     "accuracy",
