@@ -231,8 +231,8 @@ def test_feature_names_and_types_must_be_strings(boosters):
 
 
 def test_save_raw_bytearray_is_read_in_place(boosters):
-    """A live Booster's save_raw bytearray goes to the core uncopied: the same model as its
-    bytes; a byte buffer that is not contiguous is refused, not misread."""
+    """A live Booster's save_raw bytearray goes to the core uncopied (as a uint8 view): the same
+    model as its bytes; an array that is not contiguous, or not uint8, is refused, not misread."""
     from treelens import _core
     from treelens.loaders import xgboost as xgb_loader
 
@@ -243,12 +243,15 @@ def test_save_raw_bytearray_is_read_in_place(boosters):
         assert_same_model(in_place, xgb_loader.from_model_bytes(bytes(raw), json=False))
         assert_same_model(tl.load(boosters[name]), in_place)
     raw = boosters["regression"].save_raw("ubj")
-    with pytest.raises(TypeError, match="contiguous byte buffer"):
-        _core.read_xgboost_model(
-            memoryview(raw)[::2],
-            json=False,
-            iteration_range=None,
-            feature_names=None,
-            objectives=xgb_loader._OBJECTIVES,
-            base_margin=xgb_loader.base_margin,
-        )
+    kwargs = dict(
+        json=False,
+        iteration_range=None,
+        feature_names=None,
+        objectives=xgb_loader._OBJECTIVES,
+        base_margin=xgb_loader.base_margin,
+    )
+    with pytest.raises(TypeError, match="contiguous uint8 array"):
+        _core.read_xgboost_model(np.frombuffer(raw, dtype=np.uint8)[::2], **kwargs)
+    for other in (memoryview(raw), np.frombuffer(raw, dtype=np.int8), raw):
+        with pytest.raises(TypeError, match="bytes or a one-dimensional uint8 array"):
+            _core.read_xgboost_model(other, **kwargs)

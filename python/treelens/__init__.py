@@ -7,6 +7,7 @@ with the functions and classes exported here.
 from __future__ import annotations
 
 from . import exceptions
+from ._core import __version__ as __version__
 from ._core import available_threads
 from .explainer import TreeExplainer, shap_values
 from .explanation import Explanation
@@ -33,10 +34,3 @@ __all__ = [
     "permutation_importance",
     "shap_values",
 ]
-
-try:
-    from importlib.metadata import version as _version
-
-    __version__ = _version("treelens")
-except Exception:  # pragma: no cover - running from a source tree without metadata
-    __version__ = "0.0.0"

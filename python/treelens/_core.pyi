@@ -5,9 +5,16 @@ from typing import Callable, Optional, TypedDict
 import numpy as np
 import numpy.typing as npt
 
+#: The package version (the Cargo workspace's, where it is defined once).
+__version__: str
 available_threads: int
 #: The most threads a computation starts (4 per core): larger ``n_jobs`` are capped to it.
 max_threads: int
+#: The compiled kernel the hot loops run: ``"avx512"``, ``"avx2"`` or ``"portable"`` (the widest
+#: this CPU supports, unless the environment variable ``TREELENS_SIMD`` names one; read once).
+simd_kernel: str
+#: The kernels this CPU can run, widest first (``"portable"`` always last).
+simd_kernels: list[str]
 
 class MemoryBudget(TypedDict):
     bytes: Optional[int]
@@ -294,7 +301,7 @@ class XGBoostModelInfo(TypedDict):
     ]
 
 def read_xgboost_model(
-    data: bytes | bytearray,
+    data: bytes | npt.NDArray[np.uint8],
     *,
     json: bool,
     iteration_range: Optional[tuple[int, int]],
@@ -303,10 +310,11 @@ def read_xgboost_model(
     base_margin: Callable[[str, npt.NDArray[np.float64]], npt.NDArray[np.float64]],
 ) -> tuple[Forest, XGBoostModelInfo]:
     """Reads an XGBoost model saved by ``save_model`` / ``save_raw`` (UBJSON, or JSON text when
-    ``json``) into a validated forest; ``data`` may be any contiguous byte buffer that nothing
-    modifies during the call (read in place). ``objectives`` lists the supported objectives
-    with their base-score transform (``"logit"``, ``"log"`` or ``"identity"``, checked here);
-    ``base_margin(objective, base)`` maps the output-space base score to the margin. Raises
+    ``json``) into a validated forest; ``data`` may be a contiguous one-dimensional uint8 array
+    (``numpy.frombuffer`` of a bytearray) that nothing modifies during the call (read in place).
+    ``objectives`` lists the supported objectives with their base-score transform (``"logit"``,
+    ``"log"`` or ``"identity"``, checked here); ``base_margin(objective, base)`` maps the
+    output-space base score to the margin. Raises
     ``ModelFormatError`` for a corrupt document, ``UnsupportedModelError`` for an unsupported
     objective, booster or iteration range."""
 

@@ -136,6 +136,9 @@ def from_model_bytes(
     if iteration_range is not None:
         begin, end = map(int, iteration_range)
         iteration_range = (begin, end)
+    if not isinstance(data, bytes):
+        # save_raw's bytearray, read in place (the stable ABI has no buffer protocol on 3.9).
+        data = np.frombuffer(data, dtype=np.uint8)
     forest, meta = _core.read_xgboost_model(
         data,
         json=json,

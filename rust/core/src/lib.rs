@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod parallel;
 pub mod predict;
 pub mod shap;
+pub mod simd;
 
 #[cfg(test)]
 mod forest_tests;

@@ -16,6 +16,17 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // TREELENS_SIMD is read once, here: a value that names no kernel, or one this CPU cannot
+    // run, stops the import with what is accepted rather than being ignored.
+    let kernel = treelens_core::simd::choice().map_err(pyo3::exceptions::PyValueError::new_err)?;
+    // The version is defined once, in the Cargo workspace; the wheel's metadata reads it too.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("simd_kernel", kernel.name())?;
+    let supported: Vec<&str> = treelens_core::simd::supported()
+        .iter()
+        .map(|k| k.name())
+        .collect();
+    m.add("simd_kernels", supported)?;
     m.add_class::<forest::PyForest>()?;
     m.add_function(wrap_pyfunction!(budget::memory_budget, m)?)?;
     m.add_function(wrap_pyfunction!(budget::ensure_fits, m)?)?;

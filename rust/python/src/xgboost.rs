@@ -4,7 +4,6 @@
 use crate::errors::CoreError;
 use crate::forest::PyForest;
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::sync::Arc;
@@ -13,9 +12,9 @@ use treelens_core::formats::xgboost_dump::{read_dump, DumpOptions, DumpSource};
 use treelens_core::Forest;
 
 /// Reads a model saved by `save_model` / `save_raw` (UBJSON, or JSON when `json`); returns the
-/// forest and what the Python model needs. `data` is `bytes`, or any contiguous byte buffer
-/// (`save_raw`'s bytearray, read where it is rather than copied into `bytes` first) that
-/// nothing modifies during the call. `base_margin(objective, base)` maps the base score
+/// forest and what the Python model needs. `data` is `bytes`, or a contiguous uint8 array
+/// (`save_raw`'s bytearray seen through `numpy.frombuffer`, read where it is rather than
+/// copied into `bytes` first) that nothing modifies during the call. `base_margin(objective, base)` maps the base score
 /// (output space, one per output) to the margin: numpy's logs, so every path agrees bitwise.
 #[pyfunction]
 #[pyo3(signature = (data, *, json, iteration_range, feature_names, objectives, base_margin))]
@@ -45,20 +44,22 @@ pub fn read_xgboost_model<'py>(
         feature_names,
         objectives,
     };
-    let buffer;
+    // The buffer protocol is not in the stable ABI before 3.11: other buffers come as a
+    // one-dimensional uint8 array (numpy.frombuffer, no copy).
+    let array;
     let bytes: &[u8] = match data.cast::<PyBytes>() {
         Ok(b) => b.as_bytes(),
         Err(_) => {
-            buffer = PyBuffer::<u8>::get(data)?;
-            let Some(ptr) = buffer.as_slice_ptr() else {
-                return Err(pyo3::exceptions::PyTypeError::new_err(
-                    "read_xgboost_model takes bytes or a contiguous byte buffer",
-                ));
-            };
-            // SAFETY: `buffer` holds the exporter's buffer (it can be neither freed nor
-            // resized) until the end of this function, and the callers pass a buffer that
-            // nothing else writes (the bytearray save_raw just returned).
-            unsafe { ptr.as_ref() }
+            array = data.extract::<PyReadonlyArray1<u8>>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(
+                    "read_xgboost_model takes bytes or a one-dimensional uint8 array",
+                )
+            })?;
+            array.as_slice().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(
+                    "read_xgboost_model takes bytes or a contiguous uint8 array",
+                )
+            })?
         }
     };
     let encoding = if json {

@@ -152,18 +152,14 @@ impl LeafTable {
     /// Fills the table of tree `t` for the rows of `lanes`.
     pub fn fill(&mut self, tables: &LeafTables, forest: &Forest, t: usize, lanes: &Lanes) {
         assert!(lanes.columns.len() >= forest.n_features() * LANES);
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F.
-                return unsafe { self.fill_avx512(tables, forest, t, lanes) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2.
-                return unsafe { self.fill_avx2(tables, forest, t, lanes) };
-            }
+        match crate::simd::kernel() {
+            // SAFETY: `kernel()` only returns kernels this CPU supports (AVX-512F, AVX2).
+            #[cfg(target_arch = "x86_64")]
+            crate::simd::Kernel::Avx512 => unsafe { self.fill_avx512(tables, forest, t, lanes) },
+            #[cfg(target_arch = "x86_64")]
+            crate::simd::Kernel::Avx2 => unsafe { self.fill_avx2(tables, forest, t, lanes) },
+            _ => self.fill_with(tables, forest, t, lanes, select_portable),
         }
-        self.fill_with(tables, forest, t, lanes, select_portable)
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -11,6 +11,7 @@ use super::exact_sum::Fixed;
 use super::leaf_table::LeafTable;
 use super::single_column::{batch_mask, Buffers, SingleColumns, NO_UNIT, RANK_PAD};
 use super::tree_paths::{PathStep, TreeView, STEP_NO_NEXT};
+use crate::simd::Kernel;
 
 /// Tests set this to check the narrower paths on machines with wider vector units too: 0 for
 /// the widest the CPU has, 1 for AVX2 at most, 2 for the scalar path.
@@ -27,17 +28,12 @@ pub fn available(k: usize, output: Option<usize>) -> Option<Isa> {
     let narrower = 0;
     let leaf_width = if output.is_some() { 1 } else { k };
     if leaf_width != k || k > 2 || narrower >= 2 {
-        None
-    } else if narrower == 0
-        && std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-    {
-        Some(Isa::Avx512)
-    } else if std::arch::is_x86_feature_detected!("avx2") {
-        Some(Isa::Avx2)
-    } else {
-        None
+        return None;
+    }
+    match crate::simd::kernel() {
+        Kernel::Avx512 if narrower == 0 => Some(Isa::Avx512),
+        Kernel::Avx512 | Kernel::Avx2 => Some(Isa::Avx2),
+        Kernel::Portable => None,
     }
 }
 

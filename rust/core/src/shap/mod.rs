@@ -411,22 +411,18 @@ fn task<const INTER: bool>(
     sink: Sink,
     cancel: &Cancel,
 ) -> Result<()> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features the function was compiled for.
-            return unsafe { task_avx512::<INTER>(forest, prep, x, r0, r1, sink, cancel) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { task_avx2::<INTER>(forest, prep, x, r0, r1, sink, cancel) };
-        }
+    match crate::simd::kernel() {
+        // SAFETY: `kernel()` only returns kernels whose features this CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::Kernel::Avx512 => unsafe {
+            task_avx512::<INTER>(forest, prep, x, r0, r1, sink, cancel)
+        },
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::Kernel::Avx2 => unsafe {
+            task_avx2::<INTER>(forest, prep, x, r0, r1, sink, cancel)
+        },
+        _ => task_generic::<INTER, false>(forest, prep, x, r0, r1, sink, cancel),
     }
-    task_generic::<INTER, false>(forest, prep, x, r0, r1, sink, cancel)
 }
 
 fn check_rows(forest: &Forest, x: &ArrayView2<f64>) -> Result<()> {
