@@ -351,3 +351,26 @@ def test_lightgbm_two_categorical_columns_in_another_order(data):
         np.testing.assert_array_equal(model.predict(X), ref)
     ex = tl.TreeExplainer(est)
     np.testing.assert_array_equal(ex.shap_values(shuffled), ex.shap_values(df)[:, [2, 0, 1]])
+
+
+def test_numeric_category_codes_equal_the_lookup_by_value():
+    """The vectorised codes of numbers in numeric categories equal a lookup by value: the first
+    position of equal categories, -0.0 as 0.0, integers as floats, NaN and unknown values NaN."""
+    from treelens.inputs import _encode
+
+    def by_lookup(values, categories):
+        lookup = {}
+        for i, c in enumerate(categories):
+            lookup.setdefault(float(c), float(i))
+        return np.array([lookup.get(float(v), np.nan) for v in values])
+
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        k = int(rng.integers(1, 12))
+        cats = rng.integers(-3, 8, size=k).astype(float if trial % 2 else np.int64)
+        if trial % 3 == 0:
+            cats = np.append(cats, [np.nan, -0.0, 2.5])[: k + 3]
+        values = rng.choice(np.r_[cats.astype(float), [np.nan, 0.0, -0.0, 9.0, 2.5, -1e300]], 40)
+        got = _encode(values, cats)
+        want = by_lookup(values, cats)
+        np.testing.assert_array_equal(got, want)

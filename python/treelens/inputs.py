@@ -132,7 +132,11 @@ def row_block(X, r0: int, r1: int):
 
 
 def _encode(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
-    """Codes of ``values`` in ``categories`` (position in the list); unknown or missing -> NaN."""
+    """Codes of ``values`` in ``categories`` (position in the list, the first of equal ones);
+    unknown or missing -> NaN."""
+    coded = _encode_numbers(values, categories)
+    if coded is not None:
+        return coded
     lookup = {}
     for i, c in enumerate(categories):
         lookup.setdefault(c, float(i))
@@ -145,6 +149,23 @@ def _encode(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
         except TypeError:  # unhashable
             out[i] = np.nan
     return out
+
+
+def _encode_numbers(values, categories) -> np.ndarray | None:
+    """:func:`_encode` for numbers in numeric categories, vectorised (a sorted search), or None
+    for anything else (text, objects, booleans, integers float64 cannot hold exactly)."""
+    cats = np.asarray(categories)
+    vals = np.asarray(values)
+    if cats.size == 0 or cats.dtype.kind not in "fiu" or vals.dtype.kind not in "fiu":
+        return None
+    if cats.dtype.kind in "iu" and np.abs(cats.astype(np.float64)).max() >= 2.0**53:
+        return None
+    keys = cats.astype(np.float64)
+    order = np.argsort(keys, kind="stable")  # equal keys keep list order: the first is found
+    ordered = keys[order]
+    v = vals.astype(np.float64, copy=False)
+    pos = np.minimum(np.searchsorted(ordered, v, side="left"), keys.size - 1)
+    return np.where(ordered[pos] == v, order[pos].astype(np.float64), np.nan)  # NaN never ==
 
 
 def _category_codes(model, j: int, values, name: str) -> np.ndarray:

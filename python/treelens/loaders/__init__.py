@@ -15,6 +15,7 @@ from . import onnx as _onnx
 from . import pipeline as _pipeline
 from . import pyod as _pyod
 from . import sklearn as _sklearn
+from . import spark as _spark
 from . import xgboost as _xgboost
 
 __all__ = ["load"]
@@ -23,12 +24,14 @@ _ACCEPTED = (
     "a fitted scikit-learn tree model ("
     + ", ".join(_sklearn.SUPPORTED)
     + " and their subclasses), an xgboost Booster or XGBModel, a lightgbm Booster or LGBMModel, "
-    "a catboost CatBoost model, an NGBoost model, a gpboost Booster or GPBoostModel, a PyOD "
+    "a catboost CatBoost model, a Spark ML model ("
+    + ", ".join(_spark.SUPPORTED)
+    + "), an NGBoost model, a gpboost Booster or GPBoostModel, a PyOD "
     "IForest, an ONNX model (TreeEnsembleRegressor/Classifier or TreeEnsemble) as "
     "onnx.ModelProto or bytes, a treelens Model, "
     "a scikit-learn Pipeline ending in one of these, or the path to an XGBoost JSON/UBJSON "
     "model, an XGBoost JSON dump, a LightGBM model file, a CatBoost model (JSON export or "
-    ".cbm) or an ONNX file"
+    ".cbm), an ONNX file or a Spark ML model directory"
 )
 
 
@@ -39,6 +42,7 @@ _OTHER_LIBRARIES = (
     (_pyod.is_iforest, _pyod.from_iforest),
     (_ngboost.is_ngboost, _ngboost.from_ngboost),
     (_gpboost.is_gpboost, _gpboost.from_gpboost),
+    (_spark.is_spark_model, _spark.from_spark_model),
 )
 
 
@@ -47,6 +51,10 @@ def _module_root(obj) -> str:
 
 
 def _load_path(path: Path, **kwargs) -> Model:
+    if _spark.is_spark_model_dir(path):
+        if kwargs:
+            raise ModelFormatError(f"options {sorted(kwargs)} do not apply to Spark ML models")
+        return _spark.from_spark_dir(path)
     if not path.is_file():
         raise ModelFormatError(f"no model file at {str(path)!r}")
     data = path.read_bytes()
@@ -106,7 +114,9 @@ def load(
         ``onnx.ModelProto``, its bytes or a .onnx file; its margin before ``post_transform``;
         it has no node covers, so explain it against background data), a path to a saved
         model (XGBoost JSON or UBJSON, an XGBoost JSON dump, a LightGBM model file, CatBoost's
-        JSON export or ``.cbm`` file, an ONNX file), a scikit-learn ``Pipeline`` ending in one of
+        JSON export or ``.cbm`` file, an ONNX file, the directory a Spark ML model's
+        ``write().save(path)`` wrote), a Spark ML ``DecisionTree``, ``RandomForest`` or ``GBT``
+        classification or regression model, a scikit-learn ``Pipeline`` ending in one of
         these models, the raw bytes of an XGBoost model, the list that
         ``Booster.get_dump(dump_format="json", with_stats=True)`` returns, or a loaded Model.
     iteration_range : (int, int), optional
