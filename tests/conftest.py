@@ -1,9 +1,11 @@
-"""Shared pytest setup: hypothesis profiles (CI: bounded examples, no deadline, derandomised)."""
+"""Shared pytest setup: hypothesis profiles (CI: bounded examples, no deadline, derandomised)
+and the local Spark session of the Spark tests."""
 
 from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -16,3 +18,24 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session (2 cores), started once for every Spark test and stopped after.
+    In CI pyspark must be there (a missing one fails, never skips)."""
+    if not os.environ.get("CI"):
+        pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("treelens-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

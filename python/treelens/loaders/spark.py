@@ -113,6 +113,7 @@ def from_spark_dir(path: Path) -> Model:
     """A model directory saved by ``model.write().save(path)``, on the local disk: read with
     pyarrow, no Spark session needed."""
     metadata = _read_metadata_file(path)
+    _tree_class(metadata)  # before any Parquet is read
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -147,6 +148,7 @@ def _read_with_spark(spark, path: str):
     if line is None:
         raise ModelFormatError("the Spark ML model's metadata is empty")
     metadata = json.loads(line[0])
+    _tree_class(metadata)
     data = spark.read.parquet(f"{path}/data")
     node = "nodeData." if "nodeData" in data.columns else ""
     tree_id = F.col("treeID") if node else F.lit(0).alias("treeID")
@@ -238,15 +240,21 @@ def _param(metadata: dict, name: str):
     return None
 
 
-@malformed_is_format_error("the Spark ML model")
-def _build(metadata: dict, nodes: dict, weights: dict | None) -> Model:
-    cls = str(metadata.get("class", ""))
+def _tree_class(metadata: dict) -> str:
+    """The saved class, without Spark's package; anything but a tree model is refused."""
+    cls = str(metadata.get("class", "")) if isinstance(metadata, dict) else ""
     if not cls.startswith(_PACKAGE) or cls[len(_PACKAGE) :] not in KINDS:
         raise UnsupportedModelError(
             f"the Spark ML model {cls!r} is not a tree model treelens reads; supported: "
             + ", ".join(SUPPORTED)
         )
-    kind, task = KINDS[cls[len(_PACKAGE) :]]
+    return cls[len(_PACKAGE) :]
+
+
+@malformed_is_format_error("the Spark ML model")
+def _build(metadata: dict, nodes: dict, weights: dict | None) -> Model:
+    cls = _tree_class(metadata)
+    kind, task = KINDS[cls]
     n_features = int(metadata["numFeatures"])
     if n_features <= 0:
         raise ModelFormatError(f"the Spark ML model has {n_features} features")
@@ -353,7 +361,7 @@ def _build(metadata: dict, nodes: dict, weights: dict | None) -> Model:
     return Model(
         forest=forest,
         feature_names=None,
-        objective=f"spark:{cls[len(_PACKAGE) :]}",
+        objective=f"spark:{cls}",
         link="logistic" if is_gbt_classifier else "identity",
         link_scale=2.0 if is_gbt_classifier else 1.0,
         classes=np.arange(max(n_classes, 2)) if task == "classification" else None,
