@@ -4,6 +4,7 @@ and the local Spark session of the Spark tests."""
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -28,8 +29,17 @@ def spark():
         pytest.importorskip("pyspark")
     from pyspark.sql import SparkSession
 
+    # Python workers run this interpreter (not the first python3 on PATH), and import test
+    # helpers (_spark_faults) by name: the tests directory goes on the PYTHONPATH the JVM (and
+    # so each worker) inherits.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    here = os.path.dirname(os.path.abspath(__file__))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (here, os.environ.get("PYTHONPATH", "")) if p
+    )
+    # local[2, 4]: 2 cores, and a failed task is retried (up to 4 attempts), as on a cluster.
     session = (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master("local[2, 4]")
         .appName("treelens-tests")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")

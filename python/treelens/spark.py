@@ -1,0 +1,339 @@
+"""Spark DataFrames: explain the rows where they live, partition by partition.
+
+``shap_values`` and ``predict`` append their results to the DataFrame, lazily, through Arrow
+(``mapInArrow``): each partition's rows become one float64 matrix per Arrow batch, explained by
+the in-memory code itself, so the numbers are those of the same rows in memory. The explainer
+(forest, background tables) is broadcast once per call; no row reaches the driver.
+
+Features come from (``features=``):
+
+- ``None``: the model's feature names, as numeric columns, when it has them; else the Spark ML
+  default vector column ``"features"``;
+- a column name: a Spark ML vector column (``VectorAssembler`` or ``VectorIndexer`` output,
+  dense or sparse) or an ``array<double>`` column;
+- a list of names: numeric columns, in the model's feature order.
+
+Nulls in numeric columns are missing values (NaN), as a pandas DataFrame's. Columns that are
+absent or not numeric, and a vector whose size (from its ``ml_attr`` metadata) is not the
+model's feature count, are refused before any job runs; a vector without size metadata is
+checked row by row, in the tasks.
+
+Threads: a task uses one thread (Spark runs one task per core), unless ``n_jobs`` says
+otherwise.
+
+pyspark is optional: ``pip install treelens[spark]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .exceptions import InvalidInputError
+
+__all__ = ["predict", "shap_values"]
+
+#: The temporary column holding each row's features as array<double>.
+_X = "__treelens_features"
+
+_NUMERIC = ("ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType")
+
+
+def _explainer(model_or_explainer):
+    from .explainer import TreeExplainer
+    from .interventional import InterventionalExplainer
+
+    if isinstance(model_or_explainer, (TreeExplainer, InterventionalExplainer)):
+        return model_or_explainer
+    return TreeExplainer(model_or_explainer)
+
+
+def _is_vector(data_type) -> bool:
+    return type(data_type).__name__ == "VectorUDT"
+
+
+def _is_double_array(data_type) -> bool:
+    return (
+        type(data_type).__name__ == "ArrayType" and type(data_type.elementType).__name__ in _NUMERIC
+    )
+
+
+def _vector_size(field) -> int | None:
+    attrs = (field.metadata or {}).get("ml_attr", {})
+    size = attrs.get("num_attrs")
+    return int(size) if size is not None else None
+
+
+def _features_column(sdf, features, n_features: int, names):
+    """The Spark column giving each row's features as array<double>, and a description."""
+    from pyspark.sql import functions as F
+
+    fields = {f.name: f for f in sdf.schema.fields}
+    if features is None:
+        if names is not None and all(n in fields for n in names):
+            features = list(names)
+        elif "features" in fields:
+            features = "features"
+        elif names is not None:
+            absent = [n for n in names if n not in fields][:10]
+            raise InvalidInputError(
+                f"the DataFrame lacks the model's feature columns {absent} (and has no "
+                "'features' vector column); pass features= (a vector column or a list of "
+                "numeric columns)"
+            )
+        else:
+            raise InvalidInputError(
+                "the model has no feature names and the DataFrame no 'features' vector "
+                "column; pass features= (a vector column or a list of numeric columns)"
+            )
+    if isinstance(features, str):
+        if features not in fields:
+            raise InvalidInputError(
+                f"no column {features!r} in the DataFrame (columns: {sorted(fields)[:20]})"
+            )
+        field = fields[features]
+        if _is_vector(field.dataType):
+            size = _vector_size(field)
+            if size is not None and size != n_features:
+                raise InvalidInputError(
+                    f"the vector column {features!r} has {size} entries, but the model was "
+                    f"trained on {n_features} features"
+                )
+            from pyspark.ml.functions import vector_to_array
+
+            return vector_to_array(F.col(features), "float64")
+        if _is_double_array(field.dataType):
+            return F.col(features).cast("array<double>")
+        raise InvalidInputError(
+            f"column {features!r} is {field.dataType.simpleString()}: features= names a vector "
+            "column (Spark ML) or an array<double> column, or is a list of numeric columns"
+        )
+    features = list(features)
+    if len(features) != n_features:
+        raise InvalidInputError(
+            f"features= names {len(features)} columns, but the model was trained on "
+            f"{n_features} features"
+        )
+    absent = [c for c in features if c not in fields]
+    if absent:
+        raise InvalidInputError(
+            f"no columns {absent[:10]} in the DataFrame (columns: {sorted(fields)[:20]})"
+        )
+    for c in features:
+        kind = type(fields[c].dataType).__name__
+        if kind not in _NUMERIC and kind not in ("DecimalType", "BooleanType"):
+            raise InvalidInputError(
+                f"column {c!r} is {fields[c].dataType.simpleString()}, not numeric: treelens "
+                "reads numeric columns (index string columns first, e.g. with StringIndexer)"
+            )
+    return F.array(*[F.col(c).cast("double") for c in features])
+
+
+def matrix(column, n_features: int) -> np.ndarray:
+    """An Arrow list<double> column as an (n, p) float64 matrix (nulls are NaN)."""
+    n = len(column)
+    if column.null_count:
+        raise InvalidInputError("a row's feature vector is null")
+    offsets = np.asarray(column.offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    if n and not np.all(lengths == n_features):
+        bad = int(lengths[lengths != n_features][0])
+        raise InvalidInputError(
+            f"a row has {bad} feature values, but the model was trained on {n_features} features"
+        )
+    values = column.values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    return np.ascontiguousarray(values[offsets[0] : offsets[-1]]).reshape(n, n_features)
+
+
+def _list_column(values: np.ndarray):
+    """(n, m) float64 -> Arrow list<double> of length m per row."""
+    import pyarrow as pa
+
+    n = values.shape[0]
+    m = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
+    offsets = pa.array(np.arange(0, (n + 1) * m, m, dtype=np.int32)[: n + 1])
+    return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1)))
+
+
+def _nested_list_column(values: np.ndarray):
+    """(n, p, p) float64 -> Arrow list<list<double>> (p lists of p per row)."""
+    import pyarrow as pa
+
+    n, p, q = values.shape
+    inner = _list_column(values.reshape(n * p, q))
+    offsets = pa.array(np.arange(0, (n + 1) * p, p, dtype=np.int32)[: n + 1])
+    return pa.ListArray.from_arrays(offsets, inner)
+
+
+def _output_names(output_col: str, k: int, classes) -> list[str]:
+    if k == 1:
+        return [output_col]
+    labels = list(classes) if classes is not None and len(classes) == k else range(k)
+    return [f"{output_col}_{_label(c)}" for c in labels]
+
+
+def _label(c) -> str:
+    if isinstance(c, (float, np.floating)) and float(c).is_integer():
+        return str(int(c))
+    return str(c)
+
+
+def _map_rows(sdf, column, compute, out_fields, n_features):
+    """``sdf`` with ``out_fields`` appended: ``compute(X)`` gives their Arrow arrays for each
+    batch's (n, p) matrix. Runs lazily, partition by partition, through mapInArrow."""
+    from pyspark.sql.types import StructType
+
+    from .options import engine_task
+
+    names = sdf.columns
+    if _X in names:
+        raise InvalidInputError(f"the DataFrame has a column named {_X!r}, which treelens uses")
+    clash = [f.name for f in out_fields if f.name in names]
+    if clash:
+        raise InvalidInputError(
+            f"the DataFrame already has the columns {clash}: choose another output_col"
+        )
+    schema = StructType(list(sdf.schema.fields) + list(out_fields))
+    keep = list(range(len(names)))
+
+    def per_partition(batches):
+        import pyarrow as pa
+
+        with engine_task():
+            for batch in batches:
+                X = matrix(batch.column(len(names)), n_features)
+                columns = [batch.column(i) for i in keep] + compute(X)
+                yield pa.RecordBatch.from_arrays(columns, schema=pa_schema(schema))
+
+    return sdf.select(*names, column.alias(_X)).mapInArrow(per_partition, schema)
+
+
+def pa_schema(schema):
+    """The Arrow schema of a Spark schema (pyspark's own conversion)."""
+    try:
+        from pyspark.sql.pandas.types import to_arrow_schema
+    except ImportError:  # pragma: no cover - older pyspark
+        from pyspark.sql.types import to_arrow_schema  # type: ignore
+    return to_arrow_schema(schema)
+
+
+def shap_values(
+    model_or_explainer,
+    sdf,
+    features=None,
+    *,
+    output_col: str = "shap_values",
+    interactions: bool | None = None,
+    n_jobs: int | None = None,
+):
+    """SHAP values of every row of a Spark DataFrame, appended as columns.
+
+    Parameters
+    ----------
+    model_or_explainer : model, TreeExplainer or InterventionalExplainer
+        Anything :func:`treelens.load` accepts (explained path-dependently, as
+        ``TreeExplainer(model)``), or an explainer (an interventional one's background goes
+        with it). Broadcast once.
+    sdf : pyspark.sql.DataFrame
+        The rows; its other columns are kept.
+    features : None, str or list of str, optional
+        Where the features are (see the module's documentation): the model's feature names,
+        else the ``"features"`` vector column by default.
+    output_col : str, default "shap_values"
+        Name of the output column (one output); ``"{output_col}_{class}"`` per output for
+        multi-output models (classes, or 0 .. k-1).
+    interactions : bool, optional
+        SHAP interaction values instead (``shap_interaction_values``): each output column is
+        ``array<array<double>>``, p rows of p.
+    n_jobs : int, optional
+        Threads per task (default one: Spark runs a task per core).
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``sdf`` with ``array<double>`` columns of p SHAP values (in the model's feature order)
+        per output. Each output column's metadata holds ``{"treelens": {"expected_value": e,
+        "feature_names": [...], "output": i}}``; ``e`` plus a row's values is its margin (or the
+        explainer's ``model_output``). Lazy: nothing runs until an action.
+    """
+    from pyspark.sql.types import ArrayType, DoubleType, StructField
+
+    explainer = _explainer(model_or_explainer)
+    model = explainer.model
+    p = model.n_features
+    column = _features_column(sdf, features, p, model.feature_names)
+    method = explainer.shap_interaction_values if interactions else explainer.shap_values
+    probe = np.asarray(method(np.zeros((1, p))))
+    k = 1 if probe.ndim == (3 if interactions else 2) else probe.shape[-1]
+    expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
+    cell = ArrayType(ArrayType(DoubleType(), False), False) if interactions else None
+    fields = [
+        StructField(
+            name,
+            cell or ArrayType(DoubleType(), False),
+            False,
+            metadata={
+                "treelens": {
+                    "expected_value": float(expected[i if expected.size > 1 else 0]),
+                    "feature_names": model.feature_names or [f"f{j}" for j in range(p)],
+                    "output": i,
+                }
+            },
+        )
+        for i, name in enumerate(_output_names(output_col, k, model.classes))
+    ]
+    from pyspark.sql import SparkSession
+
+    shipped = SparkSession.builder.getOrCreate().sparkContext.broadcast(explainer)
+
+    def compute(X):
+        ex = shipped.value
+        run = ex.shap_interaction_values if interactions else ex.shap_values
+        values = np.asarray(run(X, n_jobs=n_jobs))
+        if k == 1 and values.ndim == (3 if interactions else 2):
+            values = values[..., None]
+        out = []
+        for i in range(k):
+            v = np.ascontiguousarray(values[..., i])
+            out.append(_nested_list_column(v) if interactions else _list_column(v))
+        return out
+
+    return _map_rows(sdf, column, compute, fields, p)
+
+
+def predict(model, sdf, features=None, *, output_col: str = "prediction"):
+    """The model's raw margin for every row of a Spark DataFrame, appended as a column.
+
+    Parameters
+    ----------
+    model : anything :func:`treelens.load` accepts
+        Broadcast once.
+    sdf : pyspark.sql.DataFrame
+    features : None, str or list of str, optional
+        As in :func:`shap_values`.
+    output_col : str, default "prediction"
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``sdf`` with a ``double`` column (one output) or an ``array<double>`` column (one per
+        output), equal to ``treelens.load(model).predict`` on the same rows. Lazy.
+    """
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+    from pyspark.sql.types import ArrayType, DoubleType, StructField
+
+    from .loaders import load
+
+    native = load(model)
+    p = native.n_features
+    column = _features_column(sdf, features, p, native.feature_names)
+    k = native.n_outputs
+    kind = DoubleType() if k == 1 else ArrayType(DoubleType(), False)
+    fields = [StructField(output_col, kind, False)]
+    shipped = SparkSession.builder.getOrCreate().sparkContext.broadcast(native)
+
+    def compute(X):
+        margin = np.asarray(shipped.value.predict(X), dtype=np.float64).reshape(len(X), k)
+        return [pa.array(margin[:, 0]) if k == 1 else _list_column(margin)]
+
+    return _map_rows(sdf, column, compute, fields, p)

@@ -1,0 +1,194 @@
+"""``treelens.spark`` on a local Spark session: SHAP values, interactions and predictions appended
+to Spark DataFrames equal in-memory treelens on the same rows (bitwise), for scikit-learn,
+XGBoost, LightGBM and Spark ML models, over several partitionings (one partition, many, empty
+ones), from numeric columns and from dense and sparse vector columns; bad inputs are refused
+before a job runs; a task that fails once and is retried gives the same output."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import treelens as tl
+import treelens.spark as tls
+from treelens.exceptions import InvalidInputError
+
+pytestmark = pytest.mark.spark
+
+P = 5
+NAMES = [f"x{j}" for j in range(P)]
+
+
+def _data(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.round(rng.normal(size=(n, P)), 3)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    f = np.nan_to_num(X)
+    y = f[:, 0] + f[:, 1] * f[:, 2] + np.sin(f[:, 3])
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def models(spark):
+    import lightgbm as lgb
+    import xgboost as xgb
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
+
+    X, y = _data()
+    frame = pd.DataFrame(X, columns=NAMES)
+    out = {
+        "sklearn_forest_3class": RandomForestClassifier(
+            n_estimators=10, max_depth=5, random_state=0
+        ).fit(np.nan_to_num(X), np.digitize(y, [0.0, 1.0])),
+        "sklearn_hgb": HistGradientBoostingRegressor(max_iter=20, random_state=0).fit(frame, y),
+        "xgboost": xgb.XGBRegressor(n_estimators=20, max_depth=4).fit(frame, y),
+        "lightgbm_binary": lgb.LGBMClassifier(n_estimators=20, verbose=-1).fit(frame, y > 0.5),
+    }
+    from pyspark.ml.linalg import Vectors
+    from pyspark.ml.regression import GBTRegressor
+
+    train = spark.createDataFrame(
+        [(Vectors.dense(np.nan_to_num(x)), float(t)) for x, t in zip(X, y)], ["features", "label"]
+    )
+    out["spark_gbt"] = GBTRegressor(maxIter=10, maxDepth=3, seed=0).fit(train)
+    return X, out
+
+
+def _frame(spark, X, partitions: int | None, *, with_empty=False):
+    """A DataFrame of the rows (a row id, the numeric columns, a dense vector column)."""
+    from pyspark.ml.linalg import Vectors
+
+    rows = [
+        (i, *[None if np.isnan(v) else float(v) for v in x], Vectors.dense(x))
+        for i, x in enumerate(X)
+    ]
+    sdf = spark.createDataFrame(rows, ["row", *NAMES, "features"])
+    if partitions is not None:
+        sdf = sdf.repartitionByRange(partitions, "row")
+    if with_empty:
+        # Rows only in some partitions: the others are empty.
+        sdf = sdf.repartition(12, (sdf["row"] % 3)).sortWithinPartitions("row")
+    return sdf
+
+
+def _collect(sdf, column):
+    rows = sdf.select("row", column).collect()
+    rows.sort(key=lambda r: r["row"])
+    return np.array([r[column] for r in rows], dtype=np.float64)
+
+
+PARTITIONINGS = [("one", 1), ("seven", 7), ("empty", None)]
+
+
+@pytest.mark.parametrize("partitioning", PARTITIONINGS, ids=[p[0] for p in PARTITIONINGS])
+@pytest.mark.parametrize(
+    "name", ["sklearn_forest_3class", "sklearn_hgb", "xgboost", "lightgbm_binary", "spark_gbt"]
+)
+def test_shap_values_equal_in_memory(spark, models, name, partitioning):
+    X, fitted = models
+    model = fitted[name]
+    label, parts = partitioning
+    sdf = _frame(spark, X, parts, with_empty=label == "empty")
+    if label == "empty":
+        sizes = sdf.rdd.glom().map(len).collect()
+        assert 0 in sizes and sum(sizes) == len(X)
+    ex = tl.TreeExplainer(model)
+    want = np.asarray(ex.shap_values(X))
+    features = "features" if name in ("sklearn_forest_3class", "spark_gbt") else None
+    if name == "sklearn_forest_3class":
+        features = NAMES  # numeric columns (nulls are NaN; the forest sees them as trained)
+        want = np.asarray(ex.shap_values(X))
+    out = tls.shap_values(model, sdf, features)
+    if want.ndim == 2:
+        got = _collect(out, "shap_values")
+        field = out.schema["shap_values"]
+        assert field.metadata["treelens"]["expected_value"] == float(
+            np.atleast_1d(ex.expected_value)[0]
+        )
+    else:
+        cols = [c for c in out.columns if c.startswith("shap_values_")]
+        assert len(cols) == want.shape[2]
+        got = np.stack([_collect(out, c) for c in cols], axis=2)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)  # bitwise: the same code on the same rows
+    # The other columns are kept as they were.
+    assert out.columns[: len(sdf.columns)] == sdf.columns
+
+
+def test_predictions_and_interactions_equal_in_memory(spark, models):
+    X, fitted = models
+    model = fitted["xgboost"]
+    sdf = _frame(spark, X, 3)
+    got = _collect(tls.predict(model, sdf), "prediction")
+    np.testing.assert_array_equal(got, tl.load(model).predict(X).ravel())
+    ex = tl.TreeExplainer(model)
+    out = tls.shap_values(ex, sdf, interactions=True, output_col="phi")
+    np.testing.assert_array_equal(_collect(out, "phi"), ex.shap_interaction_values(X))
+    # Multi-output predictions: an array per row.
+    forest = fitted["sklearn_forest_3class"]
+    got = _collect(tls.predict(forest, sdf, NAMES), "prediction")
+    np.testing.assert_array_equal(got, tl.load(forest).predict(X))
+
+
+def test_interventional_explainer_and_sparse_vectors(spark, models):
+    from pyspark.ml.linalg import Vectors
+
+    X, fitted = models
+    model = fitted["lightgbm_binary"]
+    iex = tl.InterventionalExplainer(model, pd.DataFrame(X[:40], columns=NAMES))
+    rows = [
+        (i, Vectors.sparse(P, {j: float(v) for j, v in enumerate(x) if v != 0 and not np.isnan(v)}))
+        for i, x in enumerate(np.nan_to_num(X[:60]))
+    ]
+    sdf = spark.createDataFrame(rows, ["row", "features"]).repartition(4)
+    got = _collect(tls.shap_values(iex, sdf, "features"), "shap_values")
+    want = np.asarray(iex.shap_values(np.nan_to_num(X[:60])))[..., 0]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_bad_inputs_are_refused_before_a_job(spark, models):
+    X, fitted = models
+    model = fitted["xgboost"]
+    sdf = _frame(spark, X[:20], 2)
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup()
+    with pytest.raises(InvalidInputError, match=r"lacks the model's feature columns \['x4'\]"):
+        tls.shap_values(model, sdf.drop("x4", "features"))
+    with pytest.raises(InvalidInputError, match="column 'x1' is string, not numeric"):
+        tls.shap_values(model, sdf.withColumn("x1", sdf["x1"].cast("string")))
+    with pytest.raises(InvalidInputError, match="no column 'vec'"):
+        tls.shap_values(model, sdf, "vec")
+    with pytest.raises(InvalidInputError, match="names 3 columns, but the model was trained on 5"):
+        tls.shap_values(model, sdf, ["x0", "x1", "x2"])
+    with pytest.raises(InvalidInputError, match="already has the columns \\['row'\\]"):
+        tls.predict(model, sdf, output_col="row")
+    # A vector column whose metadata gives its size: checked against the model's.
+    from pyspark.ml.feature import VectorAssembler
+
+    assembled = VectorAssembler(inputCols=NAMES[:4], outputCol="v4", handleInvalid="keep")
+    with pytest.raises(InvalidInputError, match="has 4 entries, but the model was trained on 5"):
+        tls.shap_values(model, assembled.transform(sdf), "v4")
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs
+
+
+def test_a_vector_of_the_wrong_size_fails_its_task_with_the_reason(spark, models):
+    """Without size metadata the size is checked in the tasks."""
+    X, fitted = models
+    rows = spark.createDataFrame([(0, [1.0, 2.0])], ["row", "features"])
+    with pytest.raises(Exception, match="a row has 2 feature values, but the model was trained"):
+        tls.shap_values(fitted["xgboost"], rows, "features").collect()
+
+
+def test_a_task_failing_once_is_retried_and_gives_the_same_output(spark, models, tmp_path):
+    from _spark_faults import FailingOnce
+
+    X, fitted = models
+    model = fitted["xgboost"]
+    sdf = _frame(spark, X, 4)
+    ex = FailingOnce(model)
+    ex.marker_dir = str(tmp_path)
+    got = _collect(tls.shap_values(ex, sdf), "shap_values")
+    assert any(name.startswith("failed-") for name in os.listdir(tmp_path))
+    np.testing.assert_array_equal(got, tl.TreeExplainer(model).shap_values(X))
