@@ -326,7 +326,7 @@ def _brute_force_importance(est, X, y, w, split, random_state, scorer, n_repeats
     the permuted partitions put together, scored over all rows by scikit-learn's scorer."""
     from sklearn.metrics import check_scoring
 
-    from treelens.dask import _partition_seed
+    from treelens.partition_sums import partition_seed
 
     scorer_fn = check_scoring(est, scoring=scorer)
     bounds = np.cumsum([0, *split])
@@ -339,7 +339,7 @@ def _brute_force_importance(est, X, y, w, split, random_state, scorer, n_repeats
         for index, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
             if b == a:
                 continue
-            rng = np.random.RandomState(_partition_seed(random_state, index))
+            rng = np.random.RandomState(partition_seed(random_state, index))
             seed = rng.randint(np.iinfo(np.int32).max + 1)
             shuffler = np.random.RandomState(seed)
             order = np.arange(b - a)

@@ -192,3 +192,142 @@ def test_a_task_failing_once_is_retried_and_gives_the_same_output(spark, models,
     got = _collect(tls.shap_values(ex, sdf), "shap_values")
     assert any(name.startswith("failed-") for name in os.listdir(tmp_path))
     np.testing.assert_array_equal(got, tl.TreeExplainer(model).shap_values(X))
+
+
+# --- reductions over all rows -----------------------------------------------------------------
+
+
+def _weighted_frame(spark, X, partitions, *, with_empty=False):
+    sdf = _frame(spark, X, partitions, with_empty=with_empty)
+    from pyspark.sql import functions as F
+
+    return sdf.withColumn("w", 0.5 + (F.col("row") % 4).cast("double"))
+
+
+def _weights(n):
+    return 0.5 + (np.arange(n) % 4)
+
+
+@pytest.mark.parametrize("partitioning", PARTITIONINGS, ids=[p[0] for p in PARTITIONINGS])
+@pytest.mark.parametrize("name", ["xgboost", "sklearn_forest_3class", "spark_gbt"])
+def test_hstats_equal_in_memory(spark, models, name, partitioning):
+    X, fitted = models
+    model = fitted[name]
+    label, parts = partitioning
+    sdf = _weighted_frame(spark, X, parts, with_empty=label == "empty").cache()
+    features = {"sklearn_forest_3class": NAMES, "spark_gbt": "features"}.get(name)
+    rows = X if name != "spark_gbt" else X  # the vector column holds the same values
+    got = tls.hstats(model, sdf, features, pairwise_m=3, threeway_m=3, sample_weight="w")
+    want = tl.hstats(
+        tl.load(model), rows, pairwise_m=3, threeway_m=3, sample_weight=_weights(len(X))
+    )
+    assert got.features == want.features
+    for stat in ("h2", "h2_overall", "h2_pairwise"):
+        for normalize in (True, False):
+            a = np.asarray(getattr(got, stat)(normalize=normalize), dtype=np.float64)
+            b = np.asarray(getattr(want, stat)(normalize=normalize), dtype=np.float64)
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=stat)
+    three_got, three_want = got.h2_threeway(), want.h2_threeway()
+    assert list(three_got) == list(three_want) and len(three_want) > 0
+    for key in three_want:
+        np.testing.assert_allclose(three_got[key], three_want[key], rtol=1e-9, atol=1e-12)
+    sdf.unpersist()
+
+
+@pytest.mark.parametrize("name", ["xgboost", "sklearn_forest_3class"])
+def test_partial_dependence_average_equals_in_memory(spark, models, name):
+    X, fitted = models
+    model = fitted[name]
+    sdf = _weighted_frame(spark, X, None, with_empty=True)
+    grid = [np.linspace(-1, 1, 5), np.array([-0.5, 0.0, 0.5])]
+    features = NAMES if name == "sklearn_forest_3class" else None
+    got = tls.partial_dependence(model, sdf, ["x0", "x2"], grid, features, sample_weight="w")
+    want = tl.partial_dependence(
+        model,
+        pd.DataFrame(X, columns=NAMES),
+        ["x0", "x2"],
+        grid,
+        sample_weight=_weights(len(X)),
+    )
+    np.testing.assert_allclose(got["average"], want["average"], rtol=1e-12, atol=1e-14)
+    assert got["features"] == ["x0", "x2"]
+
+
+def test_permutation_importance_one_partition_is_the_in_memory_result(spark, models):
+    X, fitted = models
+    model = fitted["xgboost"]
+    _, y = _data()
+    sdf = _frame(spark, X, 1).withColumn("label", _label_column(y))
+    got = tls.permutation_importance(model, sdf, "label", n_repeats=4, random_state=3)
+    want = tl.permutation_importance(
+        model, pd.DataFrame(X, columns=NAMES), y, n_repeats=4, random_state=3
+    )
+    np.testing.assert_allclose(got.importances, want.importances, rtol=1e-12, atol=1e-12)
+
+
+def _label_column(y):
+    from pyspark.sql import functions as F
+
+    # The row id indexes the labels (rows are built in order).
+    mapping = F.create_map(*[v for i, t in enumerate(y) for v in (F.lit(i), F.lit(float(t)))])
+    return mapping[F.col("row")]
+
+
+def test_permutation_importance_sums_every_partition(spark, models):
+    """Several partitions (one empty): the partitions' sums, each from its own seed, added."""
+    from treelens.partition_sums import (
+        add_sums,
+        importance_arguments,
+        importance_result,
+        partition_importance,
+    )
+
+    X, fitted = models
+    model = fitted["lightgbm_binary"]
+    _, y = _data()
+    labels = (y > 0.5) * 1.0
+    sdf = _frame(spark, X, 3).withColumn("label", _label_column(labels)).cache()
+    got = tls.permutation_importance(
+        model, sdf, "label", scoring=["accuracy", "neg_log_loss"], n_repeats=3, random_state=7
+    )
+    parts = sdf.select("row").rdd.glom().map(lambda rows: [r["row"] for r in rows]).collect()
+    assert len(parts) == 3
+    _, names, seed, classes, score = importance_arguments(
+        model,
+        scoring=["accuracy", "neg_log_loss"],
+        n_repeats=3,
+        n_jobs=None,
+        random_state=7,
+        max_samples=1.0,
+        groups=None,
+        read_empty=lambda m: None,
+        where="test",
+        sample_with="",
+    )
+    total = None
+    for index, rows in enumerate(parts):
+        if rows:
+            sums = partition_importance(
+                score, X[rows], labels[rows], None, index, seed, tuple(names), classes
+            )
+            total = add_sums(total, sums)
+    want = importance_result(["accuracy", "neg_log_loss"], names, total, classes)
+    for name in names:
+        np.testing.assert_allclose(
+            got[name].importances, want[name].importances, rtol=1e-12, atol=1e-12
+        )
+    sdf.unpersist()
+
+
+def test_reductions_refuse_bad_arguments_before_a_job(spark, models):
+    X, fitted = models
+    model = fitted["xgboost"]
+    sdf = _frame(spark, X[:20], 2)
+    with pytest.raises(InvalidInputError, match="needs grid="):
+        tls.partial_dependence(model, sdf, ["x0"], None)
+    with pytest.raises(InvalidInputError, match="no weight column 'w'"):
+        tls.hstats(model, sdf, sample_weight="w")
+    with pytest.raises(InvalidInputError, match="does not decompose over partitions"):
+        tls.permutation_importance(model, sdf, "x0", scoring="roc_auc")
+    with pytest.raises(InvalidInputError, match="the label column 'row2' |no label column"):
+        tls.permutation_importance(model, sdf, "row2")

@@ -32,6 +32,14 @@ import sys
 import numpy as np
 
 from .exceptions import InvalidInputError
+from .partition_sums import (
+    DECOMPOSABLE_SCORERS,
+    add_sums,
+    hstats_partial,
+    in_task,
+    partition_importance,
+    weighted_average,
+)
 
 __all__ = [
     "DECOMPOSABLE_SCORERS",
@@ -43,20 +51,6 @@ __all__ = [
     "reduce_rows",
     "stage_reducer",
 ]
-
-
-def _in_task(fn):
-    """A task function: it runs with ``n_jobs=None`` meaning one thread (see
-    :func:`treelens.options.engine_task`)."""
-
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        from .options import engine_task
-
-        with engine_task():
-            return fn(*args, **kwargs)
-
-    return run
 
 
 def is_dask_collection(X) -> bool:
@@ -190,7 +184,7 @@ def _take_columns(frame, columns):
     return frame[columns]
 
 
-@_in_task
+@in_task
 def _apply(fn, block, labels):
     return fn(block) if labels is None else fn(block, labels)
 
@@ -225,7 +219,7 @@ def map_rows(fn, X, y=None):
     return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
-@_in_task
+@in_task
 def _summed(fn, block, labels):
     """(sum over the block's rows of fn's per-row summary, rows): ``fn`` returns the block's
     mean; an empty block adds nothing."""
@@ -295,19 +289,7 @@ def bound(method, **options):
     return functools.partial(method, **options)
 
 
-@_in_task
-def _weighted_average(fn, block, w):
-    """(the block's weighted sum of PD averages, its weight) or None for a block without
-    weight: ``fn`` is the in-memory partial dependence, whose average is weighted."""
-    if w is not None:
-        w = np.asarray(w, dtype=np.float64)
-    total = float(len(block)) if w is None else float(w.sum())
-    if len(block) == 0 or total == 0.0:
-        return None
-    return fn(X=block, sample_weight=w)["average"] * total, total
-
-
-@_in_task
+@in_task
 def _curves(fn, block, w, tail):
     """A block's ICE curves with the rows first: ``(n_block, *tail)``, tail ``(k, *grid)``."""
     if len(block) == 0:
@@ -355,7 +337,7 @@ def partial_dependence(model, X, features, grid, *, sample_weight=None, kind="av
     out = Bunch(grid_values=grid_values)
     if kind in ("average", "both"):
         fn_key = _shipped(functools.partial(fn, kind="average"))
-        task = dask.delayed(_weighted_average, pure=True)
+        task = dask.delayed(weighted_average, pure=True)
         total = _sum_pairwise([task(fn_key, b, w) for b, w in zip(blocks, weights)]).compute()
         if total is None:
             raise InvalidInputError("X has no rows with a positive weight")
@@ -374,107 +356,6 @@ def partial_dependence(model, X, features, grid, *, sample_weight=None, kind="av
     return out
 
 
-#: Scorers whose value over all rows follows from per-partition sums.
-DECOMPOSABLE_SCORERS = (
-    "r2",
-    "neg_mean_squared_error",
-    "neg_root_mean_squared_error",
-    "neg_mean_absolute_error",
-    "accuracy",
-    "balanced_accuracy",
-    "neg_log_loss",
-)
-#: What a partition computes for each: a weighted mean the in-memory code scores.
-_PARTITION_SCORER = {
-    "r2": "neg_mean_squared_error",
-    "neg_root_mean_squared_error": "neg_mean_squared_error",
-    "balanced_accuracy": "accuracy",
-}
-
-
-def _partition_seed(random_state: int, index: int) -> int:
-    """Partition ``index``'s seed: ``random_state`` itself for the first (so that one partition
-    draws what the in-memory function draws), a hash of both for the others."""
-    if index == 0:
-        return random_state
-    return int(np.random.SeedSequence([random_state, index]).generate_state(1)[0])
-
-
-@_in_task
-def _partition_importance(score, X, y, w, index, random_state, scorers, classes):
-    """One partition's sums: per scorer name, ``(weight, weight x baseline, weight x permuted
-    scores (units, repeats))`` of the weighted-mean score it is computed from, plus what r2
-    (the labels' weight, weighted mean and sum of squared deviations) and balanced accuracy
-    (the same triple per class, of accuracy over that class's rows) need."""
-    n = len(X)
-    if n == 0:
-        return None
-    y = np.asarray(y)
-    w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
-    total = w.sum()
-    seed = _partition_seed(random_state, index)
-
-    def weighted(weight, base, permuted):
-        return weight, weight * base, weight * np.asarray(permuted)
-
-    out = {}
-    means = sorted({_PARTITION_SCORER.get(s, s) for s in scorers if s != "balanced_accuracy"})
-    if means and total > 0:
-        scores = score(X=X, y=y, sample_weight=w, scoring=means, random_state=seed)[0]
-        for name in means:
-            out[name] = weighted(total, *scores[name])
-    if "r2" in scorers and total > 0:
-        yf = y.astype(np.float64)
-        mean = np.sum(w * yf) / total
-        out["labels"] = (total, mean, np.sum(w * (yf - mean) ** 2))
-    if "balanced_accuracy" in scorers:
-        for c, label in enumerate(classes):
-            wc = np.where(y == label, w, 0.0)
-            if wc.sum() > 0:
-                scores = score(X=X, y=y, sample_weight=wc, scoring=["accuracy"], random_state=seed)
-                out[("class", c)] = weighted(wc.sum(), *scores[0]["accuracy"])
-    return out
-
-
-def _add_sums(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    out = dict(a)
-    for key, value in b.items():
-        if key not in out:
-            out[key] = value
-        elif key == "labels":
-            out[key] = _pooled(out[key], value)
-        else:
-            out[key] = tuple(p + q for p, q in zip(out[key], value))
-    return out
-
-
-def _pooled(a, b):
-    """(weight, mean, sum of squared deviations) of two groups together (Chan et al.): no
-    cancellation of large sums of squares."""
-    (wa, ma, sa), (wb, mb, sb) = a, b
-    w = wa + wb
-    delta = mb - ma
-    return w, ma + delta * wb / w, sa + sb + delta * delta * wa * wb / w
-
-
-@_in_task
-def _hstats_partial(model, plan, block, w, n_jobs):
-    """A block's part of the H statistics plan's next stage (bytes)."""
-    from . import _core
-    from .options import check_n_jobs
-
-    x = model.read(block).matrix
-    n = x.shape[0]
-    w = np.ones(n) if w is None else np.ascontiguousarray(np.asarray(w, dtype=np.float64))
-    if w.shape != (n,):
-        raise InvalidInputError(f"sample_weight has shape {w.shape} for a block of {n} rows")
-    return _core.hstats_partial(model.forest, plan, x, w, n_jobs=check_n_jobs(n_jobs))
-
-
 def stage_reducer(model, X, *, sample_weight=None, n_jobs=None):
     """``(empty, reduce)`` for :func:`treelens.hstats.over_partitions` on a Dask collection:
     ``empty`` is X's meta; ``reduce(plan)`` runs the plan's next stage on every block (model
@@ -486,7 +367,7 @@ def stage_reducer(model, X, *, sample_weight=None, n_jobs=None):
 
     blocks, _, empty, extra = _aligned_blocks(X, sample_weight=sample_weight)
     model_key = _shipped(model)
-    task = dask.delayed(_hstats_partial, pure=True)
+    task = dask.delayed(hstats_partial, pure=True)
 
     def reduce(plan):
         plan_key = _shipped(plan)
@@ -523,90 +404,27 @@ def permutation_importance(
     """
     import dask
 
-    from .importance import _bunch, _units, importance_scores
-    from .loaders import load
-    from .options import check_int, check_n_jobs, check_seed
+    from .partition_sums import importance_arguments, importance_result
 
-    model = load(estimator_or_model)
-    if model.preprocessing is not None:
-        raise InvalidInputError(
-            "permutation importance of a Pipeline on a Dask collection is not available: it "
-            "permutes the raw columns before the Pipeline's transformers; pass the transformed "
-            "collection and the final estimator"
-        )
-    if max_samples != 1.0:
-        raise InvalidInputError(
-            "max_samples draws rows of all of X; on a Dask collection every partition permutes "
-            "its own rows: sample the collection (e.g. ddf.sample) instead"
-        )
-    single = scoring is None or isinstance(scoring, str)
-    names = [scoring] if isinstance(scoring, str) else scoring
-    if scoring is None:
-        names = ["accuracy" if model.is_classifier else "r2"]
-    if not isinstance(names, (list, tuple)) or not all(isinstance(s, str) for s in names):
-        raise InvalidInputError(
-            "on a Dask collection, scoring must be a scorer name or a list of them, from: "
-            + ", ".join(DECOMPOSABLE_SCORERS)
-        )
-    refused = [s for s in names if s not in DECOMPOSABLE_SCORERS]
-    if refused:
-        raise InvalidInputError(
-            f"scorer {refused[0]!r} does not decompose over partitions; on a Dask collection "
-            f"the scorers are: {', '.join(DECOMPOSABLE_SCORERS)}"
-        )
-    if len(set(names)) != len(names):
-        raise InvalidInputError("the list of scorers has duplicates")
-    if random_state is None or isinstance(random_state, np.random.RandomState):
-        random_state = int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max))
-    check_seed(random_state, generators=False)
     blocks, _, empty, extra = _aligned_blocks(X, y=y, sample_weight=sample_weight)
     labels, weights = extra["y"], extra["sample_weight"]
-    score = functools.partial(
-        importance_scores,
-        model,
+    model, names, random_state, classes, score = importance_arguments(
+        estimator_or_model,
+        scoring=scoring,
         n_repeats=n_repeats,
         n_jobs=n_jobs,
-        max_samples=1.0,
+        random_state=random_state,
+        max_samples=max_samples,
         groups=groups,
-        progress=False,
+        read_empty=lambda model: model.read(empty).names,
+        where="a Dask collection",
+        sample_with="ddf.sample",
     )
-    # Checked before anything runs: X's columns (on its empty meta), the units, the sizes.
-    rows = model.read(empty)
-    _units(groups, model.n_features, rows.names)
-    check_int("n_repeats", n_repeats, minimum=1)
-    check_n_jobs(n_jobs)
-    classes = list(model.classes) if model.is_classifier and model.classes is not None else []
-    if "balanced_accuracy" in names and not classes:
-        raise InvalidInputError("balanced_accuracy scores classifiers; the model is a regressor")
-    if "r2" in names and model.n_outputs != 1:
-        raise InvalidInputError("r2 on a Dask collection scores models of one output")
-    task = dask.delayed(_partition_importance, pure=True)
+    task = dask.delayed(partition_importance, pure=True)
     score_key = _shipped(score)
     sums = [
         task(score_key, b, lab, w, i, random_state, tuple(names), classes)
         for i, (b, lab, w) in enumerate(zip(blocks, labels, weights))
     ]
-    total = _reduce_pairwise(sums, _add_sums).compute()
-    if total is None:
-        raise InvalidInputError("X has no rows")
-    results = {}
-    for name in names:
-        results[name] = _bunch(*_global_scores(name, total, len(classes)))
-    return results[names[0]] if single else results
-
-
-def _global_scores(name, total, n_classes):
-    """``(baseline, permuted (units, repeats))`` of scorer ``name`` over all rows."""
-    if name == "balanced_accuracy":
-        recalls = [total[k] for k in total if isinstance(k, tuple) and k[0] == "class"]
-        base = np.mean([b / w for w, b, _ in recalls])
-        permuted = np.mean([p / w for w, _, p in recalls], axis=0)
-        return base, permuted
-    w, base, permuted = total[_PARTITION_SCORER.get(name, name)]
-    base, permuted = base / w, permuted / w
-    if name == "neg_root_mean_squared_error":
-        return -np.sqrt(-base), -np.sqrt(-permuted)
-    if name == "r2":
-        sst = total["labels"][2]
-        return 1.0 + base * w / sst, 1.0 + permuted * w / sst
-    return base, permuted
+    total = _reduce_pairwise(sums, add_sums).compute()
+    return importance_result(scoring, names, total, classes)

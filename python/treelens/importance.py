@@ -39,12 +39,13 @@ import numbers
 import numpy as np
 
 from . import _core
-from .dask import DECOMPOSABLE_SCORERS, is_dask_collection
+from .dask import is_dask_collection
 from .exceptions import InvalidInputError
 from .inputs import Prepared, is_table, named_table
 from .loaders import load
 from .memory import ensure_fits, input_bytes, rows_of
 from .options import check_int, check_n_jobs, check_seed
+from .partition_sums import DECOMPOSABLE_SCORERS
 from .progress import progress_callback
 from .sparse_inputs import is_sparse
 

@@ -5,6 +5,14 @@
 the in-memory code itself, so the numbers are those of the same rows in memory. The explainer
 (forest, background tables) is broadcast once per call; no row reaches the driver.
 
+``hstats``, ``partial_dependence`` (its average) and ``permutation_importance`` reduce over all
+rows: each partition computes the sums the Dask versions compute (``treelens.partition_sums``),
+they are merged pairwise on the executors (``treeReduce``), and only the merged sums reach the
+driver. ``hstats`` makes a few passes (the stages of its plan); the results equal the in-memory
+ones on the same rows. Permutation importance permutes within each partition, with a seed per
+partition (``random_state`` for partition 0), as the Dask version does; with one partition it is
+the in-memory result.
+
 Features come from (``features=``):
 
 - ``None``: the model's feature names, as numeric columns, when it has them; else the Spark ML
@@ -30,7 +38,7 @@ import numpy as np
 
 from .exceptions import InvalidInputError
 
-__all__ = ["predict", "shap_values"]
+__all__ = ["hstats", "partial_dependence", "permutation_importance", "predict", "shap_values"]
 
 #: The temporary column holding each row's features as array<double>.
 _X = "__treelens_features"
@@ -337,3 +345,352 @@ def predict(model, sdf, features=None, *, output_col: str = "prediction"):
         return [pa.array(margin[:, 0]) if k == 1 else _list_column(margin)]
 
     return _map_rows(sdf, column, compute, fields, p)
+
+
+def _numeric_column(sdf, name, what: str):
+    """Column ``name`` as double (``what`` names it in messages: "weight", "label"); None for
+    None; a missing or non-numeric column is refused."""
+    from pyspark.sql import functions as F
+
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise InvalidInputError(f"on a Spark DataFrame, the {what} is the name of a column")
+    fields = {f.name: f for f in sdf.schema.fields}
+    if name not in fields:
+        raise InvalidInputError(f"no {what} column {name!r} in the DataFrame")
+    if type(fields[name].dataType).__name__ not in _NUMERIC:
+        raise InvalidInputError(
+            f"the {what} column {name!r} is {fields[name].dataType.simpleString()}, not numeric"
+        )
+    return F.col(name).cast("double")
+
+
+def _vector(column) -> np.ndarray:
+    """An Arrow numeric column as float64 (nulls refused: a weight or label must be there)."""
+    if column.null_count:
+        raise InvalidInputError("a weight or label is null")
+    return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _reduced(sdf, columns, per_partition, combine):
+    """``per_partition(batches)`` on every partition (it yields at most one bytes value),
+    the values combined pairwise on the executors; None when no partition yields one."""
+    import pickle
+
+    from pyspark.sql.types import BinaryType, StructField, StructType
+
+    schema = StructType([StructField("part", BinaryType(), False)])
+
+    def run(batches):
+        import pyarrow as pa
+
+        from .options import engine_task
+
+        with engine_task():
+            for value in per_partition(batches):
+                yield pa.RecordBatch.from_arrays([pa.array([value], pa.binary())], ["part"])
+
+    parts = sdf.select(*columns).mapInArrow(run, schema).rdd.map(lambda row: bytes(row[0]))
+
+    def merge(a, b):
+        return pickle.dumps(combine(pickle.loads(a), pickle.loads(b)))
+
+    try:
+        return pickle.loads(parts.treeReduce(merge))
+    except ValueError as e:  # raised on the driver when no partition gave a value
+        if "empty" in str(e).lower():
+            return None
+        raise
+
+
+def _names(model, features, sdf):
+    """The feature names the results use: the model's, else the columns named, else f0.."""
+    if isinstance(features, (list, tuple)):
+        return [str(c) for c in features]
+    if model.feature_names is not None:
+        return list(model.feature_names)
+    return [f"f{j}" for j in range(model.n_features)]
+
+
+def hstats(
+    model,
+    sdf,
+    features=None,
+    *,
+    explain=None,
+    pairwise_m: int | None = 5,
+    threeway_m: int | None = 0,
+    sample_weight=None,
+    n_jobs: int | None = None,
+):
+    """Friedman and Popescu's H statistics over all rows of a Spark DataFrame, exact.
+
+    Parameters
+    ----------
+    model : anything :func:`treelens.load` accepts
+    sdf : pyspark.sql.DataFrame
+    features : None, str or list of str, optional
+        Where the features are, as in :func:`shap_values`.
+    explain : list, optional
+        The features whose statistics are computed (``features=`` of
+        :func:`treelens.hstats`): names or positions; all by default.
+    pairwise_m, threeway_m : int or None
+        As in :func:`treelens.hstats`.
+    sample_weight : str, optional
+        A numeric column of row weights.
+    n_jobs : int, optional
+        Threads per task (default one).
+
+    Returns
+    -------
+    HStats
+        Equal to ``treelens.hstats`` on the same rows (to rounding: sums are added in another
+        order). A few passes over the DataFrame (cache it first if it is computed).
+    """
+    import pandas as pd
+
+    from . import _core
+    from .hstats import over_partitions
+    from .loaders import load
+    from .partition_sums import hstats_partial
+
+    native = load(model)
+    p = native.n_features
+    column = _features_column(sdf, features, p, native.feature_names)
+    weight = _numeric_column(sdf, sample_weight, "weight")
+    names = _names(native, features, sdf)
+    # No rows, with the names the statistics are reported under.
+    named = native.feature_names is not None or isinstance(features, (list, tuple))
+    empty = pd.DataFrame(np.empty((0, p)), columns=names) if named else np.empty((0, p))
+    from pyspark.sql import SparkSession
+
+    sc = SparkSession.builder.getOrCreate().sparkContext
+    shipped_model = sc.broadcast(native)
+    columns = [column.alias(_X)] + ([] if weight is None else [weight.alias("w")])
+    weighted = weight is not None  # the closures below must not hold Spark columns
+
+    def reduce_stage(plan):
+        shipped_plan = sc.broadcast(plan)
+
+        def per_partition(batches):
+            merged = None
+            for batch in batches:
+                X = matrix(batch.column(0), p)
+                if len(X) == 0:
+                    continue
+                w = _vector(batch.column(1)) if weighted else None
+                part = hstats_partial(shipped_model.value, shipped_plan.value, X, w, n_jobs)
+                merged = part if merged is None else _core.hstats_merge(merged, part)
+            if merged is not None:
+                yield _pickled(merged)
+
+        try:
+            merged = _reduced(sdf, columns, per_partition, _core.hstats_merge)
+        finally:
+            shipped_plan.unpersist()
+        if merged is None:
+            raise InvalidInputError("the DataFrame has no rows")
+        return merged
+
+    return over_partitions(native, empty, explain, pairwise_m, threeway_m, reduce_stage)
+
+
+def _pickled(value) -> bytes:
+    import pickle
+
+    return pickle.dumps(value)
+
+
+def partial_dependence(
+    model,
+    sdf,
+    explain,
+    grid,
+    features=None,
+    *,
+    sample_weight=None,
+    **options,
+):
+    """Partial dependence averaged over all rows of a Spark DataFrame, on a given grid.
+
+    Parameters
+    ----------
+    model : anything :func:`treelens.load` accepts
+    sdf : pyspark.sql.DataFrame
+    explain : list
+        The features whose partial dependence is computed (``features=`` of
+        :func:`treelens.partial_dependence`): names or positions.
+    grid : list of 1-D arrays
+        The grid values, one array per feature (required: percentiles of the rows would need
+        a pass over all of them first).
+    features : None, str or list of str, optional
+        Where the features are, as in :func:`shap_values`.
+    sample_weight : str, optional
+        A numeric column of row weights.
+    **options
+        ``response_method``, ``categorical_features``, ``n_jobs``: as in
+        :func:`treelens.partial_dependence`.
+
+    Returns
+    -------
+    Bunch
+        ``average`` (k, *grid_shape), ``grid_values``, ``features``: equal to
+        ``treelens.partial_dependence(kind="average")`` on the same rows (to rounding).
+    """
+    import functools
+
+    from .loaders import load
+    from .partial_dependence import NO_ROWS, Bunch, given_grid, resolve_features
+    from .partial_dependence import partial_dependence as in_memory
+    from .partition_sums import weighted_average
+
+    if grid is None:
+        raise InvalidInputError(
+            "partial_dependence on a Spark DataFrame needs grid= (one 1-D array of values per "
+            "feature): the default grid's percentiles would need a pass over all rows first"
+        )
+    if "kind" in options or "progress" in options:
+        raise InvalidInputError(
+            "on a Spark DataFrame partial_dependence gives the average (ICE curves of every "
+            "row: explain a sample in memory)"
+        )
+    native = load(model)
+    p = native.n_features
+    column = _features_column(sdf, features, p, native.feature_names)
+    weight = _numeric_column(sdf, sample_weight, "weight")
+    names = _names(native, features, sdf)
+    fn = functools.partial(
+        in_memory, model=native, features=explain, grid=grid, feature_names=names, **options
+    )
+    try:  # every argument is checked on no rows, up to the rows it lacks
+        fn(X=np.empty((0, p)), kind="average")
+    except InvalidInputError as e:
+        if str(e) != NO_ROWS:
+            raise
+    from pyspark.sql import SparkSession
+
+    shipped = SparkSession.builder.getOrCreate().sparkContext.broadcast(
+        functools.partial(fn, kind="average")
+    )
+    columns = [column.alias(_X)] + ([] if weight is None else [weight.alias("w")])
+    weighted = weight is not None  # the closures below must not hold Spark columns
+
+    def per_partition(batches):
+        total = None
+        for batch in batches:
+            X = matrix(batch.column(0), p)
+            w = _vector(batch.column(1)) if weighted else None
+            part = weighted_average(shipped.value, X, w)
+            total = _add_pair(total, part)
+        if total is not None:
+            yield _pickled(total)
+
+    total = _reduced(sdf, columns, per_partition, _add_pair)
+    if total is None:
+        raise InvalidInputError("the DataFrame has no rows with a positive weight")
+    chosen = resolve_features(explain, names)
+    return Bunch(
+        average=total[0] / total[1],
+        grid_values=given_grid(grid, len(chosen)),
+        features=[names[i] for i in chosen],
+    )
+
+
+def _add_pair(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a[0] + b[0], a[1] + b[1]
+
+
+def permutation_importance(
+    estimator_or_model,
+    sdf,
+    label_col: str,
+    features=None,
+    *,
+    scoring=None,
+    n_repeats: int = 5,
+    n_jobs: int | None = None,
+    random_state=None,
+    sample_weight=None,
+    groups=None,
+):
+    """Permutation importance over all rows of a Spark DataFrame.
+
+    Each partition permutes its own rows, with its own seed (``random_state`` for partition 0,
+    a hash of ``random_state`` and the partition's index for the others), and computes the sums
+    of the decomposable scorers (``treelens.partition_sums.DECOMPOSABLE_SCORERS``); the sums are
+    added on the executors. Semantics as :func:`treelens.dask.permutation_importance`: with one
+    partition, the in-memory result.
+
+    Parameters
+    ----------
+    estimator_or_model : anything :func:`treelens.load` accepts
+    sdf : pyspark.sql.DataFrame
+    label_col : str
+        The numeric label column (class labels as the model's classes, e.g. 0.0 / 1.0).
+    features : None, str or list of str, optional
+        Where the features are, as in :func:`shap_values`.
+    scoring, n_repeats, n_jobs, random_state, groups
+        As in :func:`treelens.permutation_importance` (``scoring``: names of decomposable
+        scorers only).
+    sample_weight : str, optional
+        A numeric column of row weights.
+
+    Returns
+    -------
+    Bunch or dict of Bunch
+        ``importances_mean``, ``importances_std``, ``importances`` (units, repeats).
+    """
+    from pyspark import TaskContext
+    from pyspark.sql import SparkSession
+
+    from .partition_sums import (
+        add_sums,
+        importance_arguments,
+        importance_result,
+        partition_importance,
+    )
+
+    model, names, seed, classes, score = importance_arguments(
+        estimator_or_model,
+        scoring=scoring,
+        n_repeats=n_repeats,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        max_samples=1.0,
+        groups=groups,
+        read_empty=lambda m: _names(m, features, sdf),
+        where="a Spark DataFrame",
+        sample_with="sdf.sample",
+    )
+    p = model.n_features
+    column = _features_column(sdf, features, p, model.feature_names)
+    label = _numeric_column(sdf, label_col, "label")
+    weight = _numeric_column(sdf, sample_weight, "weight")
+    shipped = SparkSession.builder.getOrCreate().sparkContext.broadcast(score)
+    columns = [column.alias(_X), label.alias("y")] + ([] if weight is None else [weight.alias("w")])
+    weighted = weight is not None  # the closures below must not hold Spark columns
+
+    def per_partition(batches):
+        blocks, ys, ws = [], [], []
+        for batch in batches:  # a partition's rows are permuted together
+            blocks.append(matrix(batch.column(0), p))
+            ys.append(_vector(batch.column(1)))
+            if weighted:
+                ws.append(_vector(batch.column(2)))
+        if not blocks:
+            return
+        X = np.concatenate(blocks)
+        y = np.concatenate(ys)
+        w = np.concatenate(ws) if weighted else None
+        index = TaskContext.get().partitionId()
+        sums = partition_importance(shipped.value, X, y, w, index, seed, tuple(names), classes)
+        if sums is not None:
+            yield _pickled(sums)
+
+    total = _reduced(sdf, columns, per_partition, add_sums)
+    return importance_result(scoring, names, total, classes)
