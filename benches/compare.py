@@ -35,6 +35,7 @@ MODULES = [
     "deep_trees",
     "dask_shap",
     "dask_hstats",
+    "spark_shap",
 ]
 
 

@@ -133,6 +133,14 @@ def test_predictions_and_interactions_equal_in_memory(spark, models):
     np.testing.assert_array_equal(got, tl.load(forest).predict(X))
 
 
+def test_named_columns_are_read_by_name(spark, models):
+    X, fitted = models
+    model = fitted["xgboost"]
+    sdf = _frame(spark, X[:30], 2)
+    got = _collect(tls.shap_values(model, sdf, NAMES[::-1]), "shap_values")
+    np.testing.assert_array_equal(got, tl.TreeExplainer(model).shap_values(X[:30]))
+
+
 def test_interventional_explainer_and_sparse_vectors(spark, models):
     from pyspark.ml.linalg import Vectors
 
@@ -160,8 +168,11 @@ def test_bad_inputs_are_refused_before_a_job(spark, models):
         tls.shap_values(model, sdf.withColumn("x1", sdf["x1"].cast("string")))
     with pytest.raises(InvalidInputError, match="no column 'vec'"):
         tls.shap_values(model, sdf, "vec")
+    with pytest.raises(InvalidInputError, match=r"it lacks \['x3', 'x4'\] and has \['row'\]"):
+        tls.shap_values(model, sdf, ["x0", "x1", "x2", "row"])
+    unnamed = fitted["sklearn_forest_3class"]  # trained on an array: no feature names
     with pytest.raises(InvalidInputError, match="names 3 columns, but the model was trained on 5"):
-        tls.shap_values(model, sdf, ["x0", "x1", "x2"])
+        tls.shap_values(unnamed, sdf, ["x0", "x1", "x2"])
     with pytest.raises(InvalidInputError, match="already has the columns \\['row'\\]"):
         tls.predict(model, sdf, output_col="row")
     # A vector column whose metadata gives its size: checked against the model's.

@@ -412,7 +412,15 @@ def test_corrupt_saved_models_are_refused(fitted, tmp_path):
     def wrong_stats(rows):
         rows[0]["nodeData"]["impurityStats"] = [1.0]
 
+    def huge_categories(rows):
+        rows[0]["nodeData"]["split"] = {
+            "featureIndex": 2,
+            "leftCategoriesOrThreshold": [0.0],
+            "numCategories": 2**31 - 1,
+        }
+
     for name, change, message in (
+        ("categories", huge_categories, "2147483647 categories"),
         ("ids", skip_id, "node ids are not"),
         ("child", far_child, "child 10000 outside the tree"),
         ("stats", wrong_stats, "variance stats have 1 entries"),

@@ -6,7 +6,8 @@ with the functions and classes exported here.
 
 from __future__ import annotations
 
-from . import exceptions
+# tl.dask and tl.spark import their engines only when called: importing them costs nothing.
+from . import dask, exceptions, spark
 from ._core import __version__ as __version__
 from ._core import available_threads
 from .explainer import TreeExplainer, shap_values
@@ -26,6 +27,7 @@ __all__ = [
     "Model",
     "TreeExplainer",
     "available_threads",
+    "dask",
     "exceptions",
     "hstats",
     "load",
@@ -33,4 +35,5 @@ __all__ = [
     "partial_dependence",
     "permutation_importance",
     "shap_values",
+    "spark",
 ]

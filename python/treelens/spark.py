@@ -19,7 +19,8 @@ Features come from (``features=``):
   default vector column ``"features"``;
 - a column name: a Spark ML vector column (``VectorAssembler`` or ``VectorIndexer`` output,
   dense or sparse) or an ``array<double>`` column;
-- a list of names: numeric columns, in the model's feature order.
+- a list of names: numeric columns, in the model's feature order (matched by name, in any
+  order, for a model that has feature names).
 
 Nulls in numeric columns are missing values (NaN), as a pandas DataFrame's. Columns that are
 absent or not numeric, and a vector whose size (from its ``ml_attr`` metadata) is not the
@@ -72,7 +73,7 @@ def _vector_size(field) -> int | None:
 
 
 def _features_column(sdf, features, n_features: int, names):
-    """The Spark column giving each row's features as array<double>, and a description."""
+    """The Spark column giving each row's features as array<double>, in the model's order."""
     from pyspark.sql import functions as F
 
     fields = {f.name: f for f in sdf.schema.fields}
@@ -116,6 +117,16 @@ def _features_column(sdf, features, n_features: int, names):
             "column (Spark ML) or an array<double> column, or is a list of numeric columns"
         )
     features = list(features)
+    if names is not None:
+        # Read by name, as a pandas DataFrame is.
+        lacking = [c for c in names if c not in features][:10]
+        unknown = [c for c in features if c not in names][:10]
+        if lacking or unknown or len(features) != len(names):
+            raise InvalidInputError(
+                f"features= must list the model's feature names (in any order): it lacks "
+                f"{lacking} and has {unknown} besides"
+            )
+        features = list(names)
     if len(features) != n_features:
         raise InvalidInputError(
             f"features= names {len(features)} columns, but the model was trained on "

@@ -371,8 +371,17 @@ def _build(metadata: dict, nodes: dict, weights: dict | None) -> Model:
     )
 
 
+#: Most categories a categorical feature may have (Spark's maxBins bounds them far lower): a
+#: larger count in a file is corrupt, refused before a set of that size is built.
+MAX_CATEGORIES = 2**24
+
+
 def _category_set(split: np.ndarray, n_categories: int, t, i):
     """Spark's CategoricalSplit: the stored left categories; the smaller side is the set."""
+    if n_categories > MAX_CATEGORIES:
+        raise ModelFormatError(
+            f"tree {t}, node {i}: {n_categories} categories (at most {MAX_CATEGORIES} are read)"
+        )
     if n_categories <= 0 or not np.all((split >= 0) & (split < n_categories)):
         raise ModelFormatError(
             f"tree {t}, node {i}: left categories {split[:10].tolist()} outside "
