@@ -118,19 +118,27 @@ def test_shap_values_equal_in_memory(spark, models, name, partitioning):
     assert out.columns[: len(sdf.columns)] == sdf.columns
 
 
-def test_predictions_and_interactions_equal_in_memory(spark, models):
+FEATURES = {"sklearn_forest_3class": NAMES, "spark_gbt": "features"}
+ALL_MODELS = ["sklearn_forest_3class", "sklearn_hgb", "xgboost", "lightgbm_binary", "spark_gbt"]
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_predictions_equal_in_memory(spark, models, name):
+    X, fitted = models
+    model = fitted[name]
+    sdf = _frame(spark, X, None, with_empty=True)
+    got = _collect(tls.predict(model, sdf, FEATURES.get(name)), "prediction")
+    want = tl.load(model).predict(X)
+    np.testing.assert_array_equal(got, want.reshape(got.shape))
+
+
+def test_interactions_equal_in_memory(spark, models):
     X, fitted = models
     model = fitted["xgboost"]
     sdf = _frame(spark, X, 3)
-    got = _collect(tls.predict(model, sdf), "prediction")
-    np.testing.assert_array_equal(got, tl.load(model).predict(X).ravel())
     ex = tl.TreeExplainer(model)
     out = tls.shap_values(ex, sdf, interactions=True, output_col="phi")
     np.testing.assert_array_equal(_collect(out, "phi"), ex.shap_interaction_values(X))
-    # Multi-output predictions: an array per row.
-    forest = fitted["sklearn_forest_3class"]
-    got = _collect(tls.predict(forest, sdf, NAMES), "prediction")
-    np.testing.assert_array_equal(got, tl.load(forest).predict(X))
 
 
 def test_named_columns_are_read_by_name(spark, models):
@@ -245,34 +253,32 @@ def test_hstats_equal_in_memory(spark, models, name, partitioning):
     sdf.unpersist()
 
 
-@pytest.mark.parametrize("name", ["xgboost", "sklearn_forest_3class"])
+@pytest.mark.parametrize("name", ALL_MODELS)
 def test_partial_dependence_average_equals_in_memory(spark, models, name):
     X, fitted = models
     model = fitted[name]
     sdf = _weighted_frame(spark, X, None, with_empty=True)
     grid = [np.linspace(-1, 1, 5), np.array([-0.5, 0.0, 0.5])]
-    features = NAMES if name == "sklearn_forest_3class" else None
-    got = tls.partial_dependence(model, sdf, ["x0", "x2"], grid, features, sample_weight="w")
-    want = tl.partial_dependence(
-        model,
-        pd.DataFrame(X, columns=NAMES),
-        ["x0", "x2"],
-        grid,
-        sample_weight=_weights(len(X)),
-    )
+    explain = [0, 2] if name == "spark_gbt" else ["x0", "x2"]  # no names: by position
+    got = tls.partial_dependence(model, sdf, explain, grid, FEATURES.get(name), sample_weight="w")
+    rows = X if name == "spark_gbt" else pd.DataFrame(X, columns=NAMES)
+    if name == "sklearn_forest_3class":
+        rows = X
+    want = tl.partial_dependence(model, rows, explain, grid, sample_weight=_weights(len(X)))
     np.testing.assert_allclose(got["average"], want["average"], rtol=1e-12, atol=1e-14)
-    assert got["features"] == ["x0", "x2"]
 
 
-def test_permutation_importance_one_partition_is_the_in_memory_result(spark, models):
+@pytest.mark.parametrize("name", ["xgboost", "spark_gbt"])
+def test_permutation_importance_one_partition_is_the_in_memory_result(spark, models, name):
     X, fitted = models
-    model = fitted["xgboost"]
+    model = fitted[name]
     _, y = _data()
     sdf = _frame(spark, X, 1).withColumn("label", _label_column(y))
-    got = tls.permutation_importance(model, sdf, "label", n_repeats=4, random_state=3)
-    want = tl.permutation_importance(
-        model, pd.DataFrame(X, columns=NAMES), y, n_repeats=4, random_state=3
+    got = tls.permutation_importance(
+        model, sdf, "label", FEATURES.get(name), n_repeats=4, random_state=3
     )
+    rows = X if name == "spark_gbt" else pd.DataFrame(X, columns=NAMES)
+    want = tl.permutation_importance(model, rows, y, n_repeats=4, random_state=3)
     np.testing.assert_allclose(got.importances, want.importances, rtol=1e-12, atol=1e-12)
 
 
