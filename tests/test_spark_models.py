@@ -440,3 +440,17 @@ def test_rows_of_the_wrong_width_are_refused(fitted):
     tmodel = tl.load(models["gbt_regressor"][0])
     with pytest.raises(tl.exceptions.InvalidInputError, match="4 features"):
         tmodel.predict(X[:, :3])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reading_through_spark_equals_reading_with_pyarrow(spark, fitted, name):
+    """On a cluster a live model's directory is on Spark's filesystem and Spark reads it: the
+    same model as the local read."""
+    from treelens.loaders.spark import _build, _read_with_spark
+
+    X, models = fitted
+    _, path = models[name]
+    through_spark = _build(*_read_with_spark(spark, str(path)))
+    local = tl.load(str(path))
+    np.testing.assert_array_equal(through_spark.predict(X), local.predict(X))
+    assert through_spark.categories.keys() == local.categories.keys()

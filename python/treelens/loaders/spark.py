@@ -88,8 +88,9 @@ def _spark_session():
 
 
 def from_spark_model(model) -> Model:
-    """A live Spark ML model: saved to a temporary directory (on the local disk in local mode,
-    on Spark's default filesystem otherwise), read back through Spark, then deleted."""
+    """A live Spark ML model: saved to a temporary directory, read back, then deleted. In local
+    mode the directory is on this machine's disk and pyarrow reads it; otherwise it is on
+    Spark's default filesystem and Spark reads it."""
     spark = _spark_session()
     local = spark.sparkContext.master.startswith("local")
     if local:
@@ -100,6 +101,8 @@ def from_spark_model(model) -> Model:
         path = f"/tmp/treelens-spark-{uuid.uuid4().hex}"
     try:
         model.write().save(path)
+        if local:  # on this machine's disk: read with pyarrow, no Spark jobs
+            return from_spark_dir(Path(path))
         metadata, nodes, weights = _read_with_spark(spark, path)
     finally:
         if local:
