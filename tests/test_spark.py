@@ -348,3 +348,19 @@ def test_reductions_refuse_bad_arguments_before_a_job(spark, models):
         tls.permutation_importance(model, sdf, "x0", scoring="roc_auc")
     with pytest.raises(InvalidInputError, match="the label column 'row2' |no label column"):
         tls.permutation_importance(model, sdf, "row2")
+
+
+def test_outputs_too_large_for_an_arrow_list_are_refused():
+    from treelens.spark import _check_offsets, _list_column
+
+    _check_offsets(2**31 - 1)
+    with pytest.raises(
+        InvalidInputError, match="lower spark.sql.execution.arrow.maxRecordsPerBatch"
+    ):
+        _check_offsets(2**31)
+    column = _list_column(np.arange(12.0).reshape(3, 4))
+    assert column.to_pylist() == [
+        [0.0, 1.0, 2.0, 3.0],
+        [4.0, 5.0, 6.0, 7.0],
+        [8.0, 9.0, 10.0, 11.0],
+    ]

@@ -169,8 +169,18 @@ def _list_column(values: np.ndarray):
 
     n = values.shape[0]
     m = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
-    offsets = pa.array(np.arange(0, (n + 1) * m, m, dtype=np.int32)[: n + 1])
+    _check_offsets(n * m)
+    offsets = pa.array(np.arange(0, (n + 1) * m, m, dtype=np.int64)[: n + 1].astype(np.int32))
     return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1)))
+
+
+def _check_offsets(total: int) -> None:
+    """Spark's arrays are Arrow lists, whose offsets are 32-bit: a batch's values must fit."""
+    if total > np.iinfo(np.int32).max:
+        raise InvalidInputError(
+            f"one Arrow batch's output holds {total:,} values, more than an Arrow list can "
+            "(2**31 - 1): lower spark.sql.execution.arrow.maxRecordsPerBatch"
+        )
 
 
 def _nested_list_column(values: np.ndarray):
@@ -217,11 +227,12 @@ def _map_rows(sdf, column, compute, out_fields, n_features):
     def per_partition(batches):
         import pyarrow as pa
 
+        arrow_schema = pa_schema(schema)
         with engine_task():
             for batch in batches:
                 X = matrix(batch.column(len(names)), n_features)
                 columns = [batch.column(i) for i in keep] + compute(X)
-                yield pa.RecordBatch.from_arrays(columns, schema=pa_schema(schema))
+                yield pa.RecordBatch.from_arrays(columns, schema=arrow_schema)
 
     return sdf.select(*names, column.alias(_X)).mapInArrow(per_partition, schema)
 
