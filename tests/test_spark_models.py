@@ -7,6 +7,7 @@ them. Runs a local Spark session (the ``spark`` fixture)."""
 
 from __future__ import annotations
 
+import json
 from itertools import combinations
 from math import factorial
 
@@ -427,6 +428,16 @@ def test_corrupt_saved_models_are_refused(fitted, tmp_path):
     ):
         with pytest.raises(ModelFormatError, match=message):
             tl.load(str(rewrite(name, change)))
+
+    # A class count no node stores (a (nodes, classes) table would not fit in memory).
+    _, forest_path = models["rf_classifier"]
+    classes = _copy_model(forest_path, tmp_path / "classes")
+    for part in (classes / "metadata").glob("part-*"):
+        meta = json.loads(part.read_text())
+        meta["numClasses"] = 2**40
+        part.write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match="classifier with 1099511627776 classes"):
+        tl.load(str(classes))
 
     empty = _copy_model(path, tmp_path / "empty")
     for f in (empty / "data").iterdir():

@@ -259,11 +259,13 @@ def _build(metadata: dict, nodes: dict, weights: dict | None) -> Model:
     cls = _tree_class(metadata)
     kind, task = KINDS[cls]
     n_features = int(metadata["numFeatures"])
-    if n_features <= 0:
+    if not 0 < n_features < 2**31:
         raise ModelFormatError(f"the Spark ML model has {n_features} features")
     n_classes = int(metadata.get("numClasses", 0)) if task == "classification" else 0
     vector_leaves = task == "classification" and kind != "gbt"
-    if vector_leaves and n_classes < 2:
+    # Every node stores a count per class: a class count beyond the stored counts is corrupt
+    # (and is refused before a (nodes, classes) table is allocated).
+    if vector_leaves and not 2 <= n_classes <= max(2, nodes["impurityStats"][1].size):
         raise ModelFormatError(f"a Spark ML classifier with {n_classes} classes")
     n_outputs = n_classes if vector_leaves else 1
 
