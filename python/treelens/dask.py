@@ -34,6 +34,7 @@ import numpy as np
 from .exceptions import InvalidInputError
 from .partition_sums import (
     DECOMPOSABLE_SCORERS,
+    add_pairs,
     add_sums,
     hstats_partial,
     in_task,
@@ -229,17 +230,9 @@ def _summed(fn, block, labels):
     return _apply(fn, block, labels) * n, n
 
 
-def _add(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a[0] + b[0], a[1] + b[1]
-
-
 def _sum_pairwise(level):
     """The sum of Delayed ``(sum, count)`` pairs (None for nothing), added pairwise."""
-    return _reduce_pairwise(level, _add)
+    return _reduce_pairwise(level, add_pairs)
 
 
 def _reduce_pairwise(level, combine):

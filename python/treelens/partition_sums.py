@@ -13,6 +13,7 @@ from .exceptions import InvalidInputError
 
 __all__ = [
     "DECOMPOSABLE_SCORERS",
+    "add_pairs",
     "importance_arguments",
     "importance_result",
     "add_sums",
@@ -23,6 +24,15 @@ __all__ = [
     "partition_seed",
     "weighted_average",
 ]
+
+
+def add_pairs(a, b):
+    """The sum of two ``(sum, count)`` pairs, either of which may be None (nothing)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a[0] + b[0], a[1] + b[1]
 
 
 def in_task(fn):

@@ -565,7 +565,7 @@ def partial_dependence(
     from .loaders import load
     from .partial_dependence import NO_ROWS, Bunch, given_grid, resolve_features
     from .partial_dependence import partial_dependence as in_memory
-    from .partition_sums import weighted_average
+    from .partition_sums import add_pairs, weighted_average
 
     if grid is None:
         raise InvalidInputError(
@@ -604,11 +604,11 @@ def partial_dependence(
             X = matrix(batch.column(0), p)
             w = _vector(batch.column(1)) if weighted else None
             part = weighted_average(shipped.value, X, w)
-            total = _add_pair(total, part)
+            total = add_pairs(total, part)
         if total is not None:
             yield _pickled(total)
 
-    total = _reduced(sdf, columns, per_partition, _add_pair)
+    total = _reduced(sdf, columns, per_partition, add_pairs)
     if total is None:
         raise InvalidInputError("the DataFrame has no rows with a positive weight")
     chosen = resolve_features(explain, names)
@@ -617,14 +617,6 @@ def partial_dependence(
         grid_values=given_grid(grid, len(chosen)),
         features=[names[i] for i in chosen],
     )
-
-
-def _add_pair(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a[0] + b[0], a[1] + b[1]
 
 
 def permutation_importance(
