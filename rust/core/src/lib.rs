@@ -3,6 +3,7 @@
 //! Pure Rust, no Python: the binding crate converts arrays and errors, this crate does the work.
 
 pub mod bytes;
+pub mod decompose;
 pub mod error;
 pub mod forest;
 pub mod formats;
@@ -18,6 +19,8 @@ pub mod simd;
 
 #[cfg(test)]
 mod forest_tests;
+#[cfg(test)]
+mod test_support;
 
 pub use error::{Error, Result};
 pub use forest::{Forest, ForestParts};

@@ -1,6 +1,7 @@
 //! `treelens._core`: the thin PyO3 layer over treelens-core.
 
 mod budget;
+mod decompose;
 mod errors;
 mod forest;
 mod hstats;
@@ -30,6 +31,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<forest::PyForest>()?;
     m.add_function(wrap_pyfunction!(budget::memory_budget, m)?)?;
     m.add_function(wrap_pyfunction!(budget::ensure_fits, m)?)?;
+    m.add_function(wrap_pyfunction!(decompose::decompose, m)?)?;
     m.add_function(wrap_pyfunction!(hstats::hstats, m)?)?;
     m.add_function(wrap_pyfunction!(hstats::partial_dependence, m)?)?;
     m.add_function(wrap_pyfunction!(hstats_plan::hstats_plan, m)?)?;

@@ -27,6 +27,7 @@ pub mod weights;
 #[cfg(test)]
 mod tests;
 
+pub use pattern_hash::PatternHash;
 pub use transformed::Transform;
 
 use crate::error::{Error, Result};

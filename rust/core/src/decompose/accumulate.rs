@@ -1,0 +1,127 @@
+//! Adds the components of one block of rows, tree by tree (see [`super::leaves`] for the terms).
+
+use super::leaves::TreeTerms;
+use crate::forest::Forest;
+use crate::interventional::columns::{Columns, WALK_ROWS};
+use crate::interventional::paths::TreePaths;
+
+/// One block's outputs: `rows` rows of `main` (`p x k`), `pairs` (`p x p x k`, only the entries
+/// `[a][b]` with `a < b`, mirrored at the end; empty below order 2) and `higher` (`sets x k`).
+pub struct BlockOut<'a> {
+    pub main: &'a mut [f64],
+    pub pairs: &'a mut [f64],
+    pub higher: &'a mut [f64],
+}
+
+/// Shape of the outputs.
+#[derive(Clone, Copy)]
+pub struct Dims {
+    pub p: usize,
+    pub k: usize,
+    pub sets: usize,
+    pub pairs: bool,
+}
+
+#[inline]
+fn sign(bits: u64) -> f64 {
+    if bits.count_ones().is_multiple_of(2) {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+#[inline]
+fn add(out: &mut [f64], at: usize, c: f64, value: &[f64], output: Option<usize>) {
+    match output {
+        Some(o) => out[at + o] += c * value[0],
+        None => {
+            for (slot, v) in out[at..at + value.len()].iter_mut().zip(value) {
+                *slot += c * v;
+            }
+        }
+    }
+}
+
+/// Adds every tree's components for the rows of block `b` (`rows` of them, at most
+/// [`WALK_ROWS`]); `buf` holds one tree's node patterns.
+#[allow(clippy::too_many_arguments)]
+pub fn add_block(
+    forest: &Forest,
+    columns: &Columns,
+    b: usize,
+    rows: usize,
+    paths: &[TreePaths],
+    terms: &[TreeTerms],
+    dims: Dims,
+    out: &mut BlockOut,
+    buf: &mut [u64],
+) {
+    let Dims { p, k, sets, pairs } = dims;
+    for tree in terms {
+        if tree.leaves.is_empty() {
+            continue;
+        }
+        let paths = &paths[tree.tree];
+        paths.block_patterns(forest, columns.block(b), columns.nan(b), buf);
+        for leaf in &tree.leaves {
+            let l = &paths.leaves[leaf.leaf];
+            let full = l.full();
+            let d = leaf.features.len();
+            let n0 = leaf.fails.get(0);
+            let pats = &buf[l.local * WALK_ROWS..][..rows];
+            for (i, &pat) in pats.iter().enumerate() {
+                // The path features the row fails.
+                let a = !pat & full;
+                let main = &mut out.main[i * p * k..(i + 1) * p * k];
+                for j in 0..d {
+                    let bit = 1u64 << j;
+                    let c = if a & bit != 0 {
+                        -n0
+                    } else {
+                        leaf.fails.get(bit)
+                    };
+                    if c != 0.0 {
+                        let f = leaf.features[j] as usize;
+                        add(main, f * k, c, &leaf.value, tree.output);
+                    }
+                }
+                if pairs {
+                    let pw = &mut out.pairs[i * p * p * k..(i + 1) * p * p * k];
+                    for j in 0..d {
+                        for l2 in j + 1..d {
+                            let s = (1u64 << j) | (1u64 << l2);
+                            let c = sign(s & a) * leaf.fails.get(s & !a);
+                            if c != 0.0 {
+                                let (f, g) =
+                                    (leaf.features[j] as usize, leaf.features[l2] as usize);
+                                let (lo, hi) = (f.min(g), f.max(g));
+                                add(pw, (lo * p + hi) * k, c, &leaf.value, tree.output);
+                            }
+                        }
+                    }
+                }
+                if !leaf.sets.is_empty() {
+                    let hs = &mut out.higher[i * sets * k..(i + 1) * sets * k];
+                    for &(s, idx) in &leaf.sets {
+                        let c = sign(s & a) * leaf.fails.get(s & !a);
+                        if c != 0.0 {
+                            add(hs, idx as usize * k, c, &leaf.value, tree.output);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies each pair's value `[a][b]` (`a < b`) to `[b][a]`: the pairwise terms are symmetric.
+pub fn mirror_pairs(row: &mut [f64], p: usize, k: usize) {
+    for a in 0..p {
+        for b in a + 1..p {
+            for o in 0..k {
+                row[(b * p + a) * k + o] = row[(a * p + b) * k + o];
+            }
+        }
+    }
+}
