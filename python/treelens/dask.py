@@ -302,7 +302,13 @@ def partial_dependence(model, X, features, grid, *, sample_weight=None, kind="av
     import dask.array as da
 
     from .loaders import load
-    from .partial_dependence import NO_ROWS, Bunch, given_grid, resolve_features, response
+    from .partial_dependence import (
+        NO_ROWS,
+        PartialDependenceResult,
+        given_grid,
+        resolve_features,
+        response,
+    )
     from .partial_dependence import partial_dependence as in_memory
 
     if grid is None:
@@ -327,7 +333,7 @@ def partial_dependence(model, X, features, grid, *, sample_weight=None, kind="av
     grid_values = given_grid(grid, len(chosen))
     _, keep = response(model, options.get("response_method", "auto"))
     tail = (model.n_outputs if keep is None else len(keep), *(len(g) for g in grid_values))
-    out = Bunch(grid_values=grid_values)
+    out = PartialDependenceResult(grid_values=grid_values)
     if kind in ("average", "both"):
         fn_key = _shipped(functools.partial(fn, kind="average"))
         task = dask.delayed(weighted_average, pure=True)
@@ -397,6 +403,7 @@ def permutation_importance(
     """
     import dask
 
+    from .importance import unit_names, with_names
     from .partition_sums import importance_arguments, importance_result
 
     blocks, _, empty, extra = _aligned_blocks(X, y=y, sample_weight=sample_weight)
@@ -420,4 +427,6 @@ def permutation_importance(
         for i, (b, lab, w) in enumerate(zip(blocks, labels, weights))
     ]
     total = _reduce_pairwise(sums, add_sums).compute()
-    return importance_result(scoring, names, total, classes)
+    result = importance_result(scoring, names, total, classes)
+    labels = unit_names(model.read(empty).names, groups, model.n_features)
+    return with_names(result, labels)

@@ -259,6 +259,44 @@ class Explanation:
             return Explanation(**parts)
         return make_explanation(**parts)
 
+    def plot(self, kind: str = "bar", *, ax=None, **kwargs):
+        """Draws a SHAP summary with matplotlib (``pip install 'treelens[plot]'``), without
+        shap.
+
+        Parameters
+        ----------
+        kind : {"bar", "beeswarm", "dependence", "waterfall"}
+            Mean ``|SHAP value|`` bars (:func:`treelens.plot.shap_bar`), the beeswarm
+            (:func:`treelens.plot.beeswarm`), one feature's dependence plot
+            (:func:`treelens.plot.dependence`; pass ``feature=``) or one row's waterfall
+            (:func:`treelens.plot.waterfall`).
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        **kwargs
+            The chosen function's options (``top_k``, ``output``, ``feature``,
+            ``interaction_index``, ``row``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+        """
+        from . import plot
+
+        kinds = {
+            "bar": plot.shap_bar,
+            "beeswarm": plot.beeswarm,
+            "dependence": plot.dependence,
+            "waterfall": plot.waterfall,
+        }
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {list(kinds)}, got {kind!r}")
+        if kind == "dependence":
+            if "feature" not in kwargs:
+                raise TypeError('plot(kind="dependence") needs feature= (a name or an index)')
+            return plot.dependence(self, kwargs.pop("feature"), ax=ax, **kwargs)
+        return kinds[kind](self, ax=ax, **kwargs)
+
     def to_shap(self):
         """The same explanation as a ``shap.Explanation`` (requires shap)."""
         try:
@@ -400,6 +438,9 @@ def _shap_class():
 
                 def to_shap(self):
                     return self
+
+                # treelens' plots (shap's own stay in shap.plots, which take this object).
+                plot = Explanation.plot
 
                 __repr__ = shap.Explanation.__repr__
 

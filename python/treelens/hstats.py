@@ -119,6 +119,28 @@ class HStats:
                 frame[f"value_{o}"] = values[:, o]
         return frame
 
+    def plot(self, kind: str = "overall", *, ax=None, **kwargs):
+        """Draws the statistics as sorted horizontal bars with matplotlib (``pip install
+        'treelens[plot]'``), as R's ``plot.hstats``.
+
+        Parameters
+        ----------
+        kind : {"overall", "pairwise", "threeway"}
+            Which statistic is drawn.
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        **kwargs
+            ``top_k``, ``normalize``, ``squared``, ``output``: see :func:`treelens.plot.hstats`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The bars, largest on top, tick labels the features (``"a:b"`` for pairs).
+        """
+        from .plot import hstats as draw
+
+        return draw(self, kind=kind, ax=ax, **kwargs)
+
     def __repr__(self) -> str:
         return (
             f"HStats({len(self.features)} features, {len(self._raw['pair_index'])} pairs, "

@@ -49,7 +49,7 @@ from .partition_sums import DECOMPOSABLE_SCORERS
 from .progress import progress_callback
 from .sparse_inputs import is_sparse
 
-__all__ = ["NATIVE_SCORERS", "permutation_importance"]
+__all__ = ["NATIVE_SCORERS", "PermutationImportanceResult", "permutation_importance"]
 
 #: Scorer names computed in Rust (plus ``None``, the estimator's default score).
 NATIVE_SCORERS = (*DECOMPOSABLE_SCORERS, "roc_auc", "roc_auc_ovr")
@@ -392,13 +392,73 @@ def _encode_y(model, y, n_rows: int):
     return None, codes
 
 
+class PermutationImportanceResult(Bunch):
+    """The result of :func:`permutation_importance`: scikit-learn's ``Bunch`` with its keys
+    (``importances``, ``importances_mean``, ``importances_std``), which draws itself with
+    :meth:`plot`.
+
+    Attributes
+    ----------
+    feature_names : list of str or None
+        Names of the rows of ``importances`` (the input's column names, else the model's; x0,
+        x1, ... when neither has any; group members joined by "+"). An attribute, not a key:
+        the keys are scikit-learn's.
+    """
+
+    feature_names = None
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draws the importances as box plots of the repeats with matplotlib (``pip install
+        'treelens[plot]'``).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        **kwargs
+            ``feature_names``, ``top_k``: see :func:`treelens.plot.importance`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            One box per feature, the largest mean importance on top.
+        """
+        from .plot import importance as draw
+
+        return draw(self, ax=ax, **kwargs)
+
+    def __setstate__(self, state):
+        # scikit-learn's Bunch drops the pickled attributes; the names are kept.
+        if isinstance(state, dict) and state.get("feature_names") is not None:
+            object.__setattr__(self, "feature_names", list(state["feature_names"]))
+
+
 def _bunch(baseline, permuted):
     importances = baseline - permuted
-    return Bunch(
+    return PermutationImportanceResult(
         importances_mean=np.mean(importances, axis=1),
         importances_std=np.std(importances, axis=1),
         importances=importances,
     )
+
+
+def unit_names(names, groups, n_features: int) -> list[str]:
+    """The label of each row of the importances: the column's name (x0, x1, ... when
+    ``names`` is None), or a group's members' names joined by "+"."""
+    labels = list(names) if names is not None else [f"x{j}" for j in range(n_features)]
+    return ["+".join(labels[c] for c in unit) for unit in _units(groups, n_features, names)]
+
+
+def with_names(result, names):
+    """``result`` (a result or a dict of them, one per scorer) with ``names`` stored as the
+    ``feature_names`` attribute of each result (not a key)."""
+    if isinstance(result, PermutationImportanceResult):
+        object.__setattr__(result, "feature_names", list(names))
+    elif isinstance(result, dict):
+        for value in result.values():
+            if isinstance(value, PermutationImportanceResult):
+                object.__setattr__(value, "feature_names", list(names))
+    return result
 
 
 def _take_rows(X, rows):
@@ -616,12 +676,16 @@ def permutation_importance(
         from . import dask as tl_dask
 
         return tl_dask.permutation_importance(estimator_or_model, X, y, **options)
-    scores, single = importance_scores(estimator_or_model, X, y, progress=progress, **options)
+    scores, single, names = _scores_and_names(
+        estimator_or_model, X, y, progress=progress, **options
+    )
     if single is None:
-        return scores  # a Pipeline's result, from raw_permutation_importance
-    if single:
-        return _bunch(*scores["score"])
-    return {key: _bunch(*value) for key, value in scores.items()}
+        result = scores  # a Pipeline's result, from raw_permutation_importance
+    elif single:
+        result = _bunch(*scores["score"])
+    else:
+        result = {key: _bunch(*value) for key, value in scores.items()}
+    return with_names(result, names)
 
 
 def importance_scores(
@@ -642,6 +706,38 @@ def importance_scores(
     (units, repeats))``, as :func:`permutation_importance` computes them (whose arguments these
     are); ``single`` when one scorer was asked for (keyed ``"score"``). For a Pipeline,
     ``(the result of permutation_importance, None)``."""
+    scores, single, _ = _scores_and_names(
+        estimator_or_model,
+        X,
+        y,
+        scoring=scoring,
+        n_repeats=n_repeats,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        sample_weight=sample_weight,
+        max_samples=max_samples,
+        groups=groups,
+        progress=progress,
+    )
+    return scores, single
+
+
+def _scores_and_names(
+    estimator_or_model,
+    X,
+    y,
+    *,
+    scoring,
+    n_repeats,
+    n_jobs,
+    random_state,
+    sample_weight,
+    max_samples,
+    groups,
+    progress,
+):
+    """:func:`importance_scores` and the label of each row of the importances
+    (:func:`unit_names`): ``(scores, single, names)``."""
     n_repeats = check_int("n_repeats", n_repeats, minimum=1)
     n_jobs = check_n_jobs(n_jobs)
     if random_state is not np.random:
@@ -665,7 +761,12 @@ def importance_scores(
             groups=groups,
             progress=progress,
         )
-        return result, None
+        table = named_table(X)
+        raw_names = table.names if table is not None else model.preprocessing.raw_names
+        n_raw = len(table.names) if table is not None else np.shape(X)[1]
+        if raw_names is not None and len(raw_names) != n_raw:
+            raw_names = None
+        return result, None, unit_names(raw_names, groups, n_raw)
     n = rows_of(X)
     if n is not None:
         _check_sizes(n, model.n_features, n_repeats, max_samples, groups)
@@ -678,6 +779,7 @@ def importance_scores(
     weight = _weights(sample_weight, n_rows)
     # Units are X's columns (as scikit-learn's rows are); the core reads the model's order.
     units = _units(groups, model.n_features, input_rows.names)
+    names = unit_names(input_rows.names, groups, model.n_features)
     model_units = [input_rows.model_columns(unit) for unit in units]
     entries, single, _ = _scorer_names(scoring, model)
     _check_scorers(entries, model)
@@ -733,6 +835,6 @@ def importance_scores(
         if isinstance(out, dict):
             if not single:
                 raise InvalidInputError("a scorer in a dict or list must return one number")
-            return dict(out), False
+            return dict(out), False, names
         results[key] = out
-    return {key: results[key] for key in entries}, single
+    return {key: results[key] for key in entries}, single, names

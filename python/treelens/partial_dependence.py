@@ -25,6 +25,32 @@ class Bunch(dict):
             raise AttributeError(key) from None
 
 
+class PartialDependenceResult(Bunch):
+    """The result of :func:`partial_dependence`: a dict (scikit-learn's keys, ``grid_values``,
+    ``average`` and/or ``individual``, plus ``features``) whose keys are also attributes, and
+    which draws itself with :meth:`plot`."""
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draws the partial dependence with matplotlib (``pip install 'treelens[plot]'``).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        **kwargs
+            ``output``, ``ice``, ``max_ice``, ``rug``: see
+            :func:`treelens.plot.partial_dependence`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            A curve (with ICE curves) for one feature, a heatmap for two.
+        """
+        from .plot import partial_dependence as draw
+
+        return draw(self, ax=ax, **kwargs)
+
+
 def resolve_features(features, names: list[str]) -> list[int]:
     """Column indices of ``features`` (names or indices), checked: known, in range, distinct."""
     if isinstance(features, (str, Integral)):
@@ -244,7 +270,7 @@ def partial_dependence(
     kind: str = "average",
     n_jobs: int | None = None,
     progress: bool | None = None,
-) -> Bunch:
+) -> PartialDependenceResult:
     """Exact data-based partial dependence (and ICE curves), with scikit-learn's conventions.
 
     ``PD_S(v) = sum_i w_i r(v, x_i,notS) / sum_i w_i`` over the rows of ``X``: the (weighted)
@@ -305,8 +331,9 @@ def partial_dependence(
 
     Returns
     -------
-    Bunch
-        As scikit-learn's: ``grid_values``, the list of the grid's 1-D arrays, one per
+    PartialDependenceResult
+        A dict (a ``Bunch``: keys are also attributes) with a ``plot()`` method. As
+        scikit-learn's: ``grid_values``, the list of the grid's 1-D arrays, one per
         feature; ``average``, ndarray of shape ``(n_outputs, *grid_shape)`` (kind "average"
         or "both"); ``individual``, ndarray of shape ``(n_outputs, n_samples, *grid_shape)``
         (kind "individual" or "both"). ``n_outputs`` is 1 for regressors and binary
@@ -418,7 +445,7 @@ def partial_dependence(
         average, ice = _responses(
             model.forest, x, w, cols, points, transform, individual, block, n_jobs, bar
         )
-    out = Bunch(grid_values=grid_values)
+    out = PartialDependenceResult(grid_values=grid_values)
     if kind in ("average", "both"):
         average = np.moveaxis(average, -1, 0)
         out["average"] = (average if keep is None else average[keep]).reshape((k_out, *shape))

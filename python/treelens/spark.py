@@ -556,14 +556,14 @@ def partial_dependence(
 
     Returns
     -------
-    Bunch
+    PartialDependenceResult
         ``average`` (k, *grid_shape), ``grid_values``, ``features``: equal to
         ``treelens.partial_dependence(kind="average")`` on the same rows (to rounding).
     """
     import functools
 
     from .loaders import load
-    from .partial_dependence import NO_ROWS, Bunch, given_grid, resolve_features
+    from .partial_dependence import NO_ROWS, PartialDependenceResult, given_grid, resolve_features
     from .partial_dependence import partial_dependence as in_memory
     from .partition_sums import add_pairs, weighted_average
 
@@ -612,7 +612,7 @@ def partial_dependence(
     if total is None:
         raise InvalidInputError("the DataFrame has no rows with a positive weight")
     chosen = resolve_features(explain, names)
-    return Bunch(
+    return PartialDependenceResult(
         average=total[0] / total[1],
         grid_values=given_grid(grid, len(chosen)),
         features=[names[i] for i in chosen],
@@ -662,6 +662,7 @@ def permutation_importance(
     from pyspark import TaskContext
     from pyspark.sql import SparkSession
 
+    from .importance import unit_names, with_names
     from .partition_sums import (
         add_sums,
         importance_arguments,
@@ -707,4 +708,6 @@ def permutation_importance(
             yield _pickled(sums)
 
     total = _reduced(sdf, columns, per_partition, add_sums)
-    return importance_result(scoring, names, total, classes)
+    result = importance_result(scoring, names, total, classes)
+    labels = unit_names(_names(model, features, sdf), groups, p)
+    return with_names(result, labels)
