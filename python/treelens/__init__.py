@@ -10,6 +10,8 @@ from __future__ import annotations
 from . import dask, exceptions, spark
 from ._core import __version__ as __version__
 from ._core import available_threads
+from .ale import ALEResult, ale
+from .decompose import Decomposition, decompose
 from .explainer import TreeExplainer, shap_values
 from .explanation import Explanation
 from .hstats import HStats, hstats
@@ -19,15 +21,21 @@ from .loaders import load
 from .memory import memory_budget
 from .model import Model
 from .partial_dependence import partial_dependence
+from .surrogate import Surrogate, surrogate
 
 __all__ = [
+    "ALEResult",
+    "Decomposition",
     "Explanation",
     "HStats",
     "InterventionalExplainer",
     "Model",
+    "Surrogate",
     "TreeExplainer",
+    "ale",
     "available_threads",
     "dask",
+    "decompose",
     "exceptions",
     "hstats",
     "load",
@@ -36,4 +44,5 @@ __all__ = [
     "permutation_importance",
     "shap_values",
     "spark",
+    "surrogate",
 ]

@@ -1,0 +1,352 @@
+"""Accumulated local effects (ALE; Apley & Zhu 2020), first and second order.
+
+The numbers are PyALE's (``PyALE.ale``; R's ALEPlot) on its quantile bins and alibi's
+(``alibi.explainers.ALE``) on a given grid, computed from the model's native predictions: every
+row is predicted at its bin's two edges (four corners for two features), a block of rows at a
+time, multithreaded in the core.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .exceptions import InvalidInputError
+from .memory import block_rows
+from .options import check_int, check_n_jobs
+from .partial_dependence import NO_ROWS, Bunch, resolve_features, response, weights
+
+__all__ = ["ALEResult", "ale"]
+
+
+class ALEResult(Bunch):
+    """The result of :func:`ale`: a dict whose keys are also attributes.
+
+    Keys
+    ----
+    grid_values : list of ndarray
+        The bin edges of each feature, increasing.
+    average : ndarray of shape (n_outputs, n_edges) or (n_outputs, n_edges_0, n_edges_1)
+        The centred ALE at the edges.
+    counts : ndarray of shape (n_bins,) or (n_bins_0, n_bins_1)
+        The weight of the rows in each bin (their number without ``sample_weight``).
+    features : list of str
+        The features' names.
+    """
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draws the ALE curve (one feature) or heatmap (two features).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        **kwargs
+            Passed to :func:`treelens.plot.ale` (``output``, ...).
+
+        Returns
+        -------
+        matplotlib Axes
+        """
+        from .plot import ale as plot_ale
+
+        return plot_ale(self, ax=ax, **kwargs)
+
+
+def pyale_quantile_edges(column: np.ndarray, grid_resolution: int) -> np.ndarray:
+    """PyALE's bin edges: the minimum and the type-1 quantiles (inverse of the empirical
+    distribution function, as ``PyALE._src.lib.quantile_ied`` computes them) at
+    ``0, 1/g, ..., 1``, duplicates removed."""
+    xs = np.sort(column)
+    q = np.linspace(0, 1, grid_resolution + 1, endpoint=True)
+    last = xs.size - 1
+    j = (last * q + 0).astype(int)
+    gamma = (last * q - j) != 0
+    previous = np.where(j >= 1, xs[np.maximum(j - 1, 0)], 0.0)
+    quantiles = np.where(gamma, xs[j], previous)
+    quantiles[q == 0] = xs[0]
+    quantiles[q == 1] = xs[-1]
+    return np.unique(np.concatenate([[xs[0]], quantiles]))
+
+
+def given_edges(column: np.ndarray, points) -> np.ndarray:
+    """alibi's edges from given grid points: the points inside the data's range, plus the
+    nearest point beyond each end (or the data's minimum / maximum when none is), bins without
+    data merged into the next one."""
+    fvals = np.sort(np.asarray(points, dtype=np.float64).ravel())
+    if fvals.size == 0 or not np.all(np.isfinite(fvals)):
+        raise InvalidInputError("a grid of bin edges must hold finite values")
+    lo, hi = column.min(), column.max()
+    if lo > fvals[0]:
+        lo = fvals[np.flatnonzero(fvals <= lo)[-1]]
+    if hi < fvals[-1]:
+        hi = fvals[np.flatnonzero(fvals >= hi)[0]]
+    fvals = np.unique(np.clip(fvals, lo, hi))
+    if fvals[0] > lo:
+        fvals = np.concatenate([[lo], fvals])
+    if fvals[-1] < hi:
+        fvals = np.concatenate([fvals, [hi]])
+    index = np.searchsorted(fvals, column, side="left")
+    index[index == 0] = 1
+    empty = np.bincount(index, minlength=fvals.size)[1:] == 0
+    return np.delete(fvals, np.flatnonzero(empty) + 1)
+
+
+def split_points(model, col: int) -> np.ndarray:
+    """The thresholds of the model's numeric splits on model column ``col``."""
+    state = model.forest.__reduce__()[1][0]
+    feature = np.asarray(state["feature"])
+    numeric = (feature == col) & (np.asarray(state["category_set"]) < 0)
+    return np.unique(np.asarray(state["threshold"], dtype=np.float64)[numeric])
+
+
+def _bins(column: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each value: ``(edges[b], edges[b + 1]]``, the lowest edge in the first bin."""
+    index = np.searchsorted(edges, column, side="left")
+    return np.maximum(index, 1) - 1
+
+
+def _edges_of(model, column, col, grid, grid_resolution, name):
+    if isinstance(grid, str):
+        if grid != "thresholds":
+            raise InvalidInputError(
+                f'grid must be None (quantile bins), "thresholds" or bin edges, got {grid!r}'
+            )
+        points = split_points(model, col)
+        if points.size == 0:
+            raise InvalidInputError(
+                f'the model never splits on feature {name!r}: grid="thresholds" has no edges '
+                "for it (its ALE is zero); use quantile bins (grid=None)"
+            )
+        return given_edges(column, points)
+    if grid is None:
+        return pyale_quantile_edges(column, grid_resolution)
+    return given_edges(column, grid)
+
+
+def ale(
+    model,
+    X,
+    features,
+    *,
+    grid_resolution: int = 20,
+    grid=None,
+    sample_weight=None,
+    response_method: str = "auto",
+    feature_names=None,
+    n_jobs: int | None = None,
+) -> ALEResult:
+    """Accumulated local effects of one feature, or the second-order effect of two.
+
+    One feature j with bin edges ``z_0 < ... < z_K``: each row in bin
+    ``(z_{b-1}, z_b]`` (the first bin includes ``z_0``) gives the difference
+    ``r(z_b, x_notj) - r(z_{b-1}, x_notj)`` of the response ``r``; the (weighted) mean difference
+    of each bin is accumulated over the bins, and the curve is centred so that its mean over
+    the rows is zero (each bin's rows counted at the mean of its two edges' values), as in
+    PyALE, R's ALEPlot and alibi. Two features: each row gives the second difference over its
+    cell's four corners; cell means (an empty cell takes its nearest non-empty cell's, as in
+    ALEPlot and PyALE) are accumulated over both axes, and both features' own first-order
+    effects and the mean are removed, as PyALE's ``aleplot_2D_continuous`` does.
+
+    Parameters
+    ----------
+    model : Model or anything :func:`treelens.load` accepts
+    X : array-like or table of shape (n_samples, n_features)
+        The rows (a numpy array read by position; a pandas/polars DataFrame or pyarrow Table by
+        column name).
+    features : str, int, or a sequence of one or two of them
+        The feature (or pair of features): names or X's column indices.
+    grid_resolution : int
+        Number of quantile bins (PyALE's ``grid_size``) when ``grid`` is None; equal quantiles
+        collapse, so a feature with few values gets fewer bins.
+    grid : None, "thresholds", or a sequence of bin edges per feature
+        None: PyALE's quantile bins. ``"thresholds"``: bins at the model's own split points of
+        the feature, where the model is constant within each bin, so that each bin's
+        difference is exactly the jump the trees make there. A sequence (one array of edges per
+        feature; a flat array for one feature): handled as alibi handles ``grid_points``
+        (edges outside the data trimmed to the nearest beyond it, the data's extremes added,
+        bins without rows merged).
+    sample_weight : array-like of shape (n_samples,), optional
+        Row weights of the bin means and the centring; rows of weight 0 are left out (also of
+        the quantiles).
+    response_method : {"auto", "predict_proba", "decision_function", "raw"}
+        What the differences are taken of, as in :func:`treelens.partial_dependence`: for
+        classifiers the class probabilities (``"auto"``; the positive class for binary ones)
+        or the margin (``"decision_function"``); for regressors the prediction; ``"raw"``:
+        every output's raw margin.
+    feature_names : array-like of str, optional
+        Names of X's columns when X is an array.
+    n_jobs : int, optional
+        Threads; None means all cores.
+
+    Returns
+    -------
+    ALEResult
+        ``grid_values`` (the edges of each feature), ``average`` (the centred ALE at the edges,
+        ``(n_outputs, n_edges)`` or ``(n_outputs, n_edges_0, n_edges_1)``), ``counts`` (the
+        rows' weight per bin or cell) and ``features`` (names). Rows whose value of a chosen
+        feature is missing (NaN) cannot be placed in a bin and are left out. A feature with
+        a single value has one edge and an ALE of zero.
+    """
+    from .loaders import load
+
+    n_jobs = check_n_jobs(n_jobs)
+    if grid is None:
+        grid_resolution = check_int("grid_resolution", grid_resolution, minimum=1, maximum=None)
+    model = load(model)
+    transform, keep = response(model, response_method)
+    rows = model.read(X)
+    names = rows.labels()
+    if feature_names is not None:
+        given = [str(v) for v in np.asarray(feature_names, dtype=object).ravel()]
+        if len(given) != len(names):
+            raise InvalidInputError(
+                f"feature_names must name each of X's {len(names)} columns, got {len(given)}"
+            )
+        names = given
+    chosen = resolve_features(features, names)
+    if len(chosen) > 2:
+        raise InvalidInputError(
+            f"ALE is defined for one feature or a pair of features, got {len(chosen)}; call "
+            "ale once per feature"
+        )
+    cols = rows.model_columns(chosen)
+    x = rows.matrix
+    if x.shape[0] == 0:
+        raise InvalidInputError(NO_ROWS)
+    w = weights(sample_weight, x.shape[0])
+    present = (w > 0) & np.all(~np.isnan(x[:, cols]), axis=1)
+    if not present.any():
+        raise InvalidInputError(
+            f"no row has a value (not NaN) of {[names[i] for i in chosen]} with a positive weight"
+        )
+    x, w = x[present], w[present]
+    if isinstance(grid, str) or grid is None:
+        grids = [grid] * len(cols)
+    else:
+        grids = list(grid)
+        if len(cols) == 1 and all(np.ndim(g) == 0 for g in grids):
+            grids = [grids]
+        if len(grids) != len(cols):
+            raise InvalidInputError(
+                f"grid must hold one array of bin edges per feature ({len(cols)}), got "
+                f"{len(grids)}"
+            )
+    edges = [
+        _edges_of(model, x[:, c], c, g, grid_resolution, names[i])
+        for i, c, g in zip(chosen, cols, grids)
+    ]
+    k_out = model.n_outputs if keep is None else len(keep)
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        margin = model.forest.predict(matrix, n_jobs=n_jobs)
+        out = margin if transform is None else transform(margin)
+        return out if keep is None else out[:, keep]
+
+    if any(e.size == 1 for e in edges):
+        # A single value: no bin, no effect.
+        shape = tuple(e.size for e in edges)
+        average = np.zeros((k_out, *shape))
+        counts = np.zeros(tuple(max(e.size - 1, 0) for e in edges))
+    elif len(cols) == 1:
+        average, counts = _first_order(x, w, cols[0], edges[0], predict)
+    else:
+        average, counts = _second_order(x, w, cols, edges, predict)
+    return ALEResult(
+        grid_values=edges,
+        average=average,
+        counts=counts,
+        features=[names[i] for i in chosen],
+    )
+
+
+def _differences(x, predict, corners):
+    """Per row, ``sum_c sign_c r(x with the columns set to corner c)``, a block of rows at a
+    time: ``corners`` is a list of ``(sign, {col: per-row values})``."""
+    n, p = x.shape
+    step = block_rows(8 * p * len(corners))
+    out = None
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        block = np.repeat(x[r0:r1][None], len(corners), axis=0)
+        for c, (_, values) in enumerate(corners):
+            for col, v in values.items():
+                block[c, :, col] = v[r0:r1]
+        pred = predict(block.reshape(-1, p)).reshape(len(corners), r1 - r0, -1)
+        diff = sum(sign * pred[c] for c, (sign, _) in enumerate(corners))
+        if out is None:
+            out = np.empty((n, diff.shape[1]))
+        out[r0:r1] = diff
+    return out
+
+
+def _first_order(x, w, col, edges, predict):
+    b = _bins(x[:, col], edges)
+    delta = _differences(
+        x, predict, [(-1.0, {col: edges[b]}), (1.0, {col: edges[b + 1]})]
+    )
+    n_bins = edges.size - 1
+    counts = np.bincount(b, weights=w, minlength=n_bins)
+    sums = np.stack(
+        [np.bincount(b, weights=w * delta[:, o], minlength=n_bins) for o in range(delta.shape[1])],
+        axis=1,
+    )
+    # Every bin holds a row: the quantile edges are values of the column, given edges are merged.
+    means = sums / counts[:, None]
+    accumulated = np.vstack([np.zeros((1, means.shape[1])), np.cumsum(means, axis=0)])
+    centre = (
+        0.5 * (accumulated[:-1] + accumulated[1:]) * counts[:, None]
+    ).sum(axis=0) / counts.sum()
+    return (accumulated - centre).T, counts
+
+
+def _second_order(x, w, cols, edges, predict):
+    (c0, c1), (e0, e1) = cols, edges
+    b0, b1 = _bins(x[:, c0], e0), _bins(x[:, c1], e1)
+    k0, k1 = e0.size - 1, e1.size - 1
+    delta = _differences(
+        x,
+        predict,
+        [
+            (1.0, {c0: e0[b0 + 1], c1: e1[b1 + 1]}),
+            (-1.0, {c0: e0[b0 + 1], c1: e1[b1]}),
+            (-1.0, {c0: e0[b0], c1: e1[b1 + 1]}),
+            (1.0, {c0: e0[b0], c1: e1[b1]}),
+        ],
+    )
+    k = delta.shape[1]
+    cell = b0 * k1 + b1
+    counts = np.bincount(cell, weights=w, minlength=k0 * k1)
+    sums = np.stack(
+        [np.bincount(cell, weights=w * delta[:, o], minlength=k0 * k1) for o in range(k)], axis=1
+    )
+    filled = counts > 0
+    means = np.zeros((k0 * k1, k))
+    means[filled] = sums[filled] / counts[filled, None]
+    if not filled.all():
+        # ALEPlot's imputation: an empty cell takes the nearest non-empty cell's mean, by the
+        # cells' centres scaled by each feature's range.
+        centre0 = (e0[:-1] + e0[1:]) / (2 * (e0[-1] - e0[0]))
+        centre1 = (e1[:-1] + e1[1:]) / (2 * (e1[-1] - e1[0]))
+        cx, cy = np.repeat(centre0, k1), np.tile(centre1, k0)
+        full = np.flatnonzero(filled)
+        for e in np.flatnonzero(~filled):
+            nearest = full[np.argmin((cx[full] - cx[e]) ** 2 + (cy[full] - cy[e]) ** 2)]
+            means[e] = means[nearest]
+    means = means.reshape(k0, k1, k)
+    counts = counts.reshape(k0, k1)
+    # Accumulated over both axes, with a zero row and column at the lowest edges.
+    acc = np.zeros((k0 + 1, k1 + 1, k))
+    acc[1:, 1:] = np.cumsum(np.cumsum(means, axis=0), axis=1)
+    # Each feature's first-order part of the accumulated surface, removed.
+    d0 = acc[1:, :] - acc[:-1, :]  # (k0, k1 + 1): along feature 0
+    d1 = acc[:, 1:] - acc[:, :-1]  # (k0 + 1, k1): along feature 1
+    n0, n1 = counts.sum(axis=1), counts.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step0 = (counts[:, :, None] * (d0[:, :-1] + d0[:, 1:]) / 2).sum(axis=1) / n0[:, None]
+        step1 = (counts[:, :, None] * (d1[:-1, :] + d1[1:, :]) / 2).sum(axis=0) / n1[:, None]
+    f0 = np.vstack([np.zeros((1, k)), np.cumsum(np.nan_to_num(step0), axis=0)])
+    f1 = np.vstack([np.zeros((1, k)), np.cumsum(np.nan_to_num(step1), axis=0)])
+    acc = acc - f0[:, None, :] - f1[None, :, :]
+    corners = (acc[:-1, :-1] + acc[1:, 1:] + acc[:-1, 1:] + acc[1:, :-1]) / 4
+    centre = (counts[:, :, None] * corners).sum(axis=(0, 1)) / counts.sum()
+    return np.moveaxis(acc - centre, -1, 0), counts
