@@ -76,7 +76,9 @@ def decomposition(dec, *, features=None, output=0, top_k: int = 9, ax=None):
         ncols = min(3, m)
         nrows = math.ceil(m / ncols)
         fig, grid = plt.subplots(
-            nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows),
+            nrows,
+            ncols,
+            figsize=(3.6 * ncols, 3.0 * nrows),
             sharey=True,
             squeeze=False,
             layout="constrained",
