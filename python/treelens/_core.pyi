@@ -154,6 +154,28 @@ def partial_dependence(
     """Exact partial dependence of the raw margin at the grid points, (g, k), and the
     individual curves (n, g, k) when ``individual``."""
 
+# --- functional decomposition ---
+
+def decompose(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    background: npt.NDArray[np.float64],
+    weights: Optional[npt.NDArray[np.float64]] = None,
+    *,
+    max_order: Optional[int] = None,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    Optional[npt.NDArray[np.float64]],
+    list[list[int]],
+    npt.NDArray[np.float64],
+]:
+    """The raw margin's fANOVA decomposition against the background up to max_order (None: all):
+    intercept (k,), main (n, p, k), pairwise (n, p, p, k) or None below order 2, the feature sets
+    of 3 or more (model columns, sorted), and their components (n, sets, k)."""
+
 # --- interventional (background-data) TreeSHAP ---
 
 def interventional_shap_values(
