@@ -20,10 +20,6 @@ from sklearn.datasets import make_friedman1  # noqa: E402
 from sklearn.ensemble import GradientBoostingRegressor  # noqa: E402
 
 import treelens as tl  # noqa: E402
-import treelens.plot as tlp  # noqa: E402
-from treelens.ale import ale  # noqa: E402
-from treelens.decompose import decompose  # noqa: E402
-from treelens.surrogate import surrogate  # noqa: E402
 
 #: The pictures written, in order.
 FILES = [
@@ -66,22 +62,22 @@ def main(output_dir="docs/gallery") -> list[Path]:
     pd_two = tl.partial_dependence(model, X, ["x0", "x1"], grid_resolution=20)
     importances = tl.permutation_importance(model, X, y, n_repeats=10, random_state=0)
     explanation = tl.TreeExplainer(model)(X.iloc[:300])
-    dec = decompose(model, X.iloc[:300], data=X.iloc[300:])
+    dec = tl.decompose(model, X.iloc[:300], data=X.iloc[300:])
 
     drawings = {
         "hstats_overall.png": lambda: hs.plot("overall"),
         "hstats_pairwise.png": lambda: hs.plot("pairwise"),
         "pd_ice.png": lambda: pd_one.plot(max_ice=60, rug=X),
         "pd_2d.png": lambda: pd_two.plot(),
-        "ale.png": lambda: tlp.ale(ale(model, X, ["x3"])),
-        "ale_2d.png": lambda: tlp.ale(ale(model, X, ["x0", "x1"])),
+        "ale.png": lambda: tl.ale(model, X, ["x3"]).plot(),
+        "ale_2d.png": lambda: tl.ale(model, X, ["x0", "x1"]).plot(),
         "importance.png": lambda: importances.plot(),
         "shap_bar.png": lambda: explanation.plot("bar"),
         "beeswarm.png": lambda: explanation.plot("beeswarm"),
         "dependence.png": lambda: explanation.plot("dependence", feature="x0"),
         "waterfall.png": lambda: explanation[0].plot("waterfall"),
-        "decomposition.png": lambda: tlp.decomposition(dec, top_k=6),
-        "surrogate.png": lambda: surrogate(model, X, max_depth=3, random_state=0).plot(),
+        "decomposition.png": lambda: dec.plot(top_k=6),
+        "surrogate.png": lambda: tl.surrogate(model, X, max_depth=3, random_state=0).plot(),
     }
     return [_save(drawings[name](), out / name) for name in FILES]
 

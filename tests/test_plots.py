@@ -242,15 +242,9 @@ def test_partial_dependence_two_features_heatmap(reg, clf):
 
 
 # -- ALE -------------------------------------------------------------------------------------
-def _ale_results(est, X):
-    from treelens.ale import ale
-
-    return ale(est, X, ["f0"]), ale(est, X, ["f0", "f1"])
-
-
 def test_ale_curve_and_heatmap(reg):
     est, Xd, _ = reg
-    one, two = _ale_results(est, Xd)
+    one, two = tl.ale(est, Xd, ["f0"]), tl.ale(est, Xd, ["f0", "f1"])
     ax = one.plot()
     curve = ax.lines[0]
     np.testing.assert_allclose(curve.get_xdata(), one.grid_values[0])
@@ -265,10 +259,8 @@ def test_ale_curve_and_heatmap(reg):
 
 
 def test_ale_of_a_classifier(clf):
-    from treelens.ale import ale
-
     est, X, _ = clf
-    result = ale(est, X, [4], grid_resolution=8)
+    result = tl.ale(est, X, [4], grid_resolution=8)
     ax = result.plot(output=1)
     np.testing.assert_allclose(ax.lines[0].get_ydata(), result.average[1])
     assert ax.get_xlabel() == "x4" and "output 1" in ax.get_ylabel()
@@ -449,15 +441,9 @@ def test_explanation_plot_is_treelens_and_shap_still_works(ex_reg):
 
 
 # -- decomposition and surrogate -------------------------------------------------------------
-def _decomposition(est, X):
-    from treelens.decompose import decompose
-
-    return decompose(est, X.iloc[:50], data=X.iloc[100:160])
-
-
 def test_decomposition_panels_by_variance(reg):
     est, Xd, _ = reg
-    dec = _decomposition(est, Xd)
+    dec = tl.decompose(est, Xd.iloc[:50], data=Xd.iloc[100:160])
     axes = dec.plot(top_k=4)
     assert isinstance(axes, np.ndarray) and axes.shape == (4,)
     order = np.argsort(-np.var(dec.main, axis=0), kind="stable")[:4]
@@ -475,23 +461,22 @@ def test_decomposition_panels_by_variance(reg):
         tlp.decomposition(dec, features=["f2", "f3"], ax=ax)
 
 
-def test_decomposition_multi_output():
-    rng = np.random.default_rng(0)
-    data = rng.uniform(size=(30, 3))
-    main = np.stack([data * (o + 1) for o in range(2)], axis=-1)  # (30, 3, 2)
-    dec = types.SimpleNamespace(main=main, data=data, feature_names=None, intercept=np.zeros(2))
-    axes = tlp.decomposition(dec, output=1)
-    order = np.argsort(-np.var(main[:, :, 1], axis=0), kind="stable")
+def test_decomposition_multi_output(clf):
+    est, X, _ = clf
+    dec = tl.decompose(est, X[:40], data=X[100:140], max_order=2)
+    assert dec.main.shape == (40, 6, 3)
+    axes = tlp.decomposition(dec, output=1, top_k=3)
+    order = np.argsort(-np.var(dec.main[:, :, 1], axis=0), kind="stable")[:3]
     assert [a.get_xlabel() for a in axes] == [f"x{j}" for j in order]
-    np.testing.assert_allclose(np.sort(axes[0].lines[0].get_ydata()), np.sort(main[:, order[0], 1]))
+    j = order[0]
+    sort = np.argsort(X[:40, j], kind="stable")
+    np.testing.assert_allclose(axes[0].lines[0].get_ydata(), dec.main[sort, j, 1])
     assert "output 1" in axes[0].figure.get_suptitle()
 
 
 def test_surrogate_trees(reg, clf):
-    from treelens.surrogate import surrogate
-
     est, Xd, _ = reg
-    s = surrogate(est, Xd, max_depth=2, random_state=0)
+    s = tl.surrogate(est, Xd, max_depth=2, random_state=0)
     ax = s.plot()
     tree = s.tree
     nodes = [t.get_text() for t in ax.texts if "samples" in t.get_text()]
@@ -502,7 +487,7 @@ def test_surrogate_trees(reg, clf):
     assert s.metric in title
 
     est, X, _ = clf
-    s = surrogate(est, X, max_depth=2, random_state=0)
+    s = tl.surrogate(est, X, max_depth=2, random_state=0)
     ax = tlp.surrogate(s, ax=plt.figure().add_subplot(), fontsize=6)
     nodes = [t.get_text() for t in ax.texts if "samples" in t.get_text()]
     assert nodes[0].startswith("x") and all("class = " in t for t in nodes)
