@@ -431,6 +431,48 @@ def test_plots_of_the_numpy_only_explanation(ex_reg):
         e.plot("violin")
 
 
+def test_outputs_by_name_and_fifty_features_stay_readable():
+    rng = np.random.default_rng(0)
+    n, p = 40, 50
+    values = rng.normal(size=(n, p, 2)) * np.linspace(3, 0.1, p)[None, :, None]
+    e = Explanation(
+        values=values,
+        base_values=np.zeros((n, 2)),
+        data=rng.uniform(size=(n, p)),
+        feature_names=[f"feature_{j}" for j in range(p)],
+        output_names=["no", "yes"],
+    )
+    ax = tlp.shap_bar(e, output="yes")
+    assert len(ax.patches) == 20 and ax.get_title() == "yes"
+    mean_abs = np.abs(values[:, :, 1]).mean(axis=0)
+    assert labels_top_down(ax) == [f"feature_{j}" for j in np.argsort(-mean_abs)[:20]]
+    width, height = ax.figure.get_size_inches()
+    assert 5 <= height <= 10  # about a third of an inch per bar
+    ax = tlp.beeswarm(e, output="no")
+    assert len([c for c in ax.collections if isinstance(c, PathCollection)]) == 20
+    assert len(tlp.waterfall(e, row=3, output="yes").patches) == 10 + 1
+    with pytest.raises(ValueError, match="output"):
+        tlp.shap_bar(e, output="maybe")
+
+
+def test_partial_dependence_with_lazy_ice_curves(reg):
+    da = pytest.importorskip("dask.array")
+    est, Xd, _ = reg
+    result = tl.partial_dependence(est, Xd, ["f3"], kind="both", grid_resolution=9)
+    lazy = PartialDependenceResult(result, individual=da.from_array(result.individual, chunks=50))
+    ax = lazy.plot(max_ice=25)
+    assert len(ax.lines) == 25 + 1
+    curves = np.array([line.get_ydata() for line in ax.lines[:-1]])
+    assert all((result.individual[0] == c).all(axis=1).any() for c in curves)  # rows' curves
+    # A dask DataFrame's partitions have unknown lengths: the curves are computed, then picked.
+    dask = pytest.importorskip("dask")
+    unknown = da.from_delayed(
+        dask.delayed(np.asarray)(result.individual), shape=(1, np.nan, 9), dtype=np.float64
+    )
+    ax = PartialDependenceResult(result, individual=unknown).plot(max_ice=25)
+    assert len(ax.lines) == 25 + 1
+
+
 def test_explanation_plot_is_treelens_and_shap_still_works(ex_reg):
     shap = pytest.importorskip("shap")
     assert isinstance(ex_reg, shap.Explanation)

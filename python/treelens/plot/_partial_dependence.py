@@ -10,8 +10,12 @@ from ._common import rug as draw_rug
 
 def _pick_rows(curves, max_ice: int, seed: int = 0) -> np.ndarray:
     """At most ``max_ice`` rows of the ICE curves ``(n, g)`` (a fixed random subset, in row
-    order); a lazy (dask) array is computed after the rows are taken."""
+    order); of a lazy (dask) array only those rows are computed when its row count is known
+    (all of them otherwise: a dask DataFrame's partitions have unknown lengths)."""
     n = curves.shape[0]
+    if hasattr(curves, "compute") and not (isinstance(n, (int, np.integer)) and n > max_ice):
+        curves = curves.compute()
+        n = curves.shape[0]
     if n > max_ice:
         rows = np.sort(np.random.default_rng(seed).choice(n, size=max_ice, replace=False))
         curves = curves[rows]

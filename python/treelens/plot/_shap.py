@@ -249,9 +249,25 @@ def approximate_interaction(
     data: np.ndarray, values: np.ndarray, j: int, n_chunks: int = 10
 ) -> int | None:
     """The feature whose values best explain the spread of feature ``j``'s SHAP values at
-    equal ``x_j``: rows sorted by ``x_j`` are cut into chunks, and each other feature scores
-    the sum over chunks of ``|corr(SHAP_j, x_other)|`` within the chunk (the idea of shap's
-    ``approximate_interactions``). None when no other feature scores above 0."""
+    equal ``x_j`` (the idea of shap's ``approximate_interactions``, written anew).
+
+    Parameters
+    ----------
+    data : ndarray of shape (n, p)
+        The explained rows.
+    values : ndarray of shape (n,)
+        Feature ``j``'s SHAP values.
+    j : int
+        The feature.
+    n_chunks : int
+        Rows sorted by ``x_j`` are cut into about this many chunks (of 2 to 50 rows); each
+        other feature scores the sum over chunks of ``|corr(SHAP_j, x_other)|`` within them.
+
+    Returns
+    -------
+    int or None
+        The column of the best-scoring feature; None when none scores above 0.
+    """
     n, p = data.shape
     x = numeric(data[:, j])
     if x is None or p < 2:
