@@ -263,8 +263,9 @@ def hstats(
     -------
     HStats
         ``features``, ``h2()``, ``h2_overall()``, ``h2_pairwise()``, ``h2_threeway()``,
-        ``to_frame()``; each takes ``normalize=True`` (False: numerators only) and
-        ``squared=True`` (False: square roots after normalising).
+        ``to_frame()`` and ``plot()`` (bars, see :func:`treelens.plot.hstats`); each takes
+        ``normalize=True`` (False: numerators only) and ``squared=True`` (False: square roots
+        after normalising).
     """
     from .loaders import load
 

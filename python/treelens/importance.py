@@ -654,14 +654,16 @@ def permutation_importance(
 
     Returns
     -------
-    Bunch or dict of Bunch
-        ``importances`` (n_features or n_groups, n_repeats), ``importances_mean``,
-        ``importances_std``, rows in the order of X's columns (also for a DataFrame whose
-        columns are the model's in another order) or of the groups; a dict of such Bunches
-        keyed by scorer name when several scorers are given. For a Dask array or DataFrame
-        ``X`` (``y`` and ``sample_weight`` then dask collections partitioned alike), see
-        :func:`treelens.dask.permutation_importance`: permutations within each partition,
-        decomposable scorers only.
+    PermutationImportanceResult or dict of them
+        scikit-learn's Bunch and keys: ``importances`` (n_features or n_groups, n_repeats),
+        ``importances_mean``, ``importances_std``, rows in the order of X's columns (also for a
+        DataFrame whose columns are the model's in another order) or of the groups; a dict of
+        such results keyed by scorer name when several scorers are given. Each result also has
+        a ``feature_names`` attribute (not a key: the rows' names, group members joined by
+        "+") and a ``plot()`` method (box plots, see :func:`treelens.plot.importance`). For a
+        Dask array or DataFrame ``X`` (``y`` and ``sample_weight`` then dask collections
+        partitioned alike), see :func:`treelens.dask.permutation_importance`: permutations
+        within each partition, decomposable scorers only.
     """
     options = dict(
         scoring=scoring,
