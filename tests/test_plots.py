@@ -557,6 +557,27 @@ def test_a_clear_import_error_without_matplotlib(monkeypatch, hs_reg, ex_reg):
             call()
 
 
+# -- documentation ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "fn",
+    [getattr(tlp, name) for name in tlp.__all__]
+    + [
+        tl.HStats.plot,
+        Explanation.plot,
+        PartialDependenceResult.plot,
+        PermutationImportanceResult.plot,
+    ],
+    ids=lambda fn: fn.__qualname__,
+)
+def test_every_plot_is_documented(fn):
+    import inspect
+
+    doc = inspect.getdoc(fn) or ""
+    assert "Parameters\n----------" in doc and "Returns\n-------" in doc
+    assert "ax" in inspect.signature(fn).parameters
+    assert inspect.signature(fn).parameters["ax"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
 # -- the gallery -----------------------------------------------------------------------------
 def test_gallery_writes_every_png(tmp_path):
     spec = importlib.util.spec_from_file_location("plot_gallery", GALLERY)
