@@ -36,6 +36,7 @@ MODULES = [
     "dask_shap",
     "dask_hstats",
     "spark_shap",
+    "ale",
 ]
 
 

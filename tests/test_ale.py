@@ -94,8 +94,9 @@ def test_equal_to_pyale_in_one_and_two_dimensions(kind):
         for feature in ["f0", "f3"]:
             out = tl.ale(model, X, feature, grid_resolution=20)
             # The same predictions: the algorithms must agree to rounding.
-            ref = pyale(X, Predictor(model.predict), [feature], grid_size=20, plot=False,
-                        include_CI=False)
+            ref = pyale(
+                X, Predictor(model.predict), [feature], grid_size=20, plot=False, include_CI=False
+            )
             np.testing.assert_array_equal(out.grid_values[0], ref.index.to_numpy())
             np.testing.assert_allclose(out.average[0], ref["eff"].to_numpy(), atol=1e-12)
             np.testing.assert_array_equal(out.counts, ref["size"].to_numpy()[1:])
@@ -111,7 +112,7 @@ def test_equal_to_pyale_in_one_and_two_dimensions(kind):
         assert out2.counts.shape == (8, 8) and out2.counts.sum() == len(X)
 
 
-def brute_ale_2d(f, X, j, l, e0, e1):
+def brute_ale_2d(f, X, j, k, e0, e1):
     """ALEPlot's second-order estimator with loops: cell means of the second difference (an
     empty cell takes the nearest non-empty cell's, by centres scaled by the ranges),
     accumulated, minus each feature's first-order part and the mean."""
@@ -123,20 +124,22 @@ def brute_ale_2d(f, X, j, l, e0, e1):
 
     sums, n = np.zeros((K0, K1)), np.zeros((K0, K1))
     for row in X:
-        a, b = bin_of(row[j], e0), bin_of(row[l], e1)
+        a, b = bin_of(row[j], e0), bin_of(row[k], e1)
         corner = {}
         for da in (0, 1):
             for db in (0, 1):
                 r = row.copy()
-                r[j], r[l] = e0[a + da], e1[b + db]
+                r[j], r[k] = e0[a + da], e1[b + db]
                 corner[da, db] = f(r[None])[0]
         sums[a, b] += corner[1, 1] - corner[1, 0] - corner[0, 1] + corner[0, 0]
         n[a, b] += 1
     delta = np.zeros((K0, K1))
     cells = [(a, b) for a in range(K0) for b in range(K1)]
     centre = {
-        (a, b): ((e0[a] + e0[a + 1]) / (2 * (e0[-1] - e0[0])),
-                 (e1[b] + e1[b + 1]) / (2 * (e1[-1] - e1[0])))
+        (a, b): (
+            (e0[a] + e0[a + 1]) / (2 * (e0[-1] - e0[0])),
+            (e1[b] + e1[b + 1]) / (2 * (e1[-1] - e1[0])),
+        )
         for a, b in cells
     }
     full = [c for c in cells if n[c] > 0]
@@ -144,8 +147,12 @@ def brute_ale_2d(f, X, j, l, e0, e1):
         if n[c] > 0:
             delta[c] = sums[c] / n[c]
         else:
-            near = min(full, key=lambda o: (centre[o][0] - centre[c][0]) ** 2
-                       + (centre[o][1] - centre[c][1]) ** 2)
+            near = min(
+                full,
+                key=lambda o: (
+                    (centre[o][0] - centre[c][0]) ** 2 + (centre[o][1] - centre[c][1]) ** 2
+                ),
+            )
             delta[c] = sums[near] / n[near]
     F = np.zeros((K0 + 1, K1 + 1))
     for a in range(1, K0 + 1):
@@ -153,16 +160,26 @@ def brute_ale_2d(f, X, j, l, e0, e1):
             F[a, b] = delta[:a, :b].sum()
     f0, f1 = np.zeros(K0 + 1), np.zeros(K1 + 1)
     for a in range(1, K0 + 1):
-        step = sum(n[a - 1, b - 1] * ((F[a, b] - F[a - 1, b]) + (F[a, b - 1] - F[a - 1, b - 1])) / 2
-                   for b in range(1, K1 + 1))
+        step = sum(
+            n[a - 1, b - 1] * ((F[a, b] - F[a - 1, b]) + (F[a, b - 1] - F[a - 1, b - 1])) / 2
+            for b in range(1, K1 + 1)
+        )
         f0[a] = f0[a - 1] + (step / n[a - 1].sum() if n[a - 1].sum() else 0.0)
     for b in range(1, K1 + 1):
-        step = sum(n[a - 1, b - 1] * ((F[a, b] - F[a, b - 1]) + (F[a - 1, b] - F[a - 1, b - 1])) / 2
-                   for a in range(1, K0 + 1))
+        step = sum(
+            n[a - 1, b - 1] * ((F[a, b] - F[a, b - 1]) + (F[a - 1, b] - F[a - 1, b - 1])) / 2
+            for a in range(1, K0 + 1)
+        )
         f1[b] = f1[b - 1] + (step / n[:, b - 1].sum() if n[:, b - 1].sum() else 0.0)
     G = F - f0[:, None] - f1[None, :]
-    mean = sum(n[a - 1, b - 1] * (G[a - 1, b - 1] + G[a, b] + G[a - 1, b] + G[a, b - 1]) / 4
-               for a in range(1, K0 + 1) for b in range(1, K1 + 1)) / n.sum()
+    mean = (
+        sum(
+            n[a - 1, b - 1] * (G[a - 1, b - 1] + G[a, b] + G[a - 1, b] + G[a, b - 1]) / 4
+            for a in range(1, K0 + 1)
+            for b in range(1, K1 + 1)
+        )
+        / n.sum()
+    )
     return G - mean
 
 

@@ -154,6 +154,23 @@ def partial_dependence(
     """Exact partial dependence of the raw margin at the grid points, (g, k), and the
     individual curves (n, g, k) when ``individual``."""
 
+# --- accumulated local effects ---
+
+def ale_corner_sums(
+    forest: Forest,
+    x: npt.NDArray[np.float64],
+    columns: list[int],
+    edges: list[npt.NDArray[np.float64]],
+    bins: list[npt.NDArray[np.int64]],
+    *,
+    reference: bool = False,
+    n_jobs: Optional[int] = None,
+    progress: ProgressCallback = None,
+) -> npt.NDArray[np.float64]:
+    """Per row and corner of its bin (cell), the weighted leaf values summed over the trees with a
+    split between the bin's edges, plus (reference) the same trees at the row:
+    (n, corners[+1], k)."""
+
 # --- functional decomposition ---
 
 def decompose(

@@ -1,17 +1,18 @@
 """Accumulated local effects (ALE; Apley & Zhu 2020), first and second order.
 
 The numbers are PyALE's (``PyALE.ale``; R's ALEPlot) on its quantile bins and alibi's
-(``alibi.explainers.ALE``) on a given grid, computed from the model's native predictions: every
-row is predicted at its bin's two edges (four corners for two features), a block of rows at a
-time, multithreaded in the core.
+(``alibi.explainers.ALE``) on a given grid, computed from the trees: every row is predicted at its
+bin's two edges (four corners for two features), walking only the trees with a split between
+those edges (the others reach the same leaf at both and cancel exactly), multithreaded in the
+core.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import _core
 from .exceptions import InvalidInputError
-from .memory import block_rows
 from .options import check_int, check_n_jobs
 from .partial_dependence import NO_ROWS, Bunch, resolve_features, response, weights
 
@@ -219,7 +220,8 @@ def ale(
         raise InvalidInputError(
             f"no row has a value (not NaN) of {[names[i] for i in chosen]} with a positive weight"
         )
-    x, w = x[present], w[present]
+    if not present.all():
+        x, w = x[present], w[present]
     if isinstance(grid, str) or grid is None:
         grids = [grid] * len(cols)
     else:
@@ -228,8 +230,7 @@ def ale(
             grids = [grids]
         if len(grids) != len(cols):
             raise InvalidInputError(
-                f"grid must hold one array of bin edges per feature ({len(cols)}), got "
-                f"{len(grids)}"
+                f"grid must hold one array of bin edges per feature ({len(cols)}), got {len(grids)}"
             )
     edges = [
         _edges_of(model, x[:, c], c, g, grid_resolution, names[i])
@@ -237,10 +238,8 @@ def ale(
     ]
     k_out = model.n_outputs if keep is None else len(keep)
 
-    def predict(matrix: np.ndarray) -> np.ndarray:
-        margin = model.forest.predict(matrix, n_jobs=n_jobs)
-        out = margin if transform is None else transform(margin)
-        return out if keep is None else out[:, keep]
+    def differences(binned, signs):
+        return _corner_differences(model, x, binned, signs, transform, keep, n_jobs)
 
     if any(e.size == 1 for e in edges):
         # A single value: no bin, no effect.
@@ -248,9 +247,9 @@ def ale(
         average = np.zeros((k_out, *shape))
         counts = np.zeros(tuple(max(e.size - 1, 0) for e in edges))
     elif len(cols) == 1:
-        average, counts = _first_order(x, w, cols[0], edges[0], predict)
+        average, counts = _first_order(x, w, cols[0], edges[0], differences)
     else:
-        average, counts = _second_order(x, w, cols, edges, predict)
+        average, counts = _second_order(x, w, cols, edges, differences)
     return ALEResult(
         grid_values=edges,
         average=average,
@@ -259,31 +258,29 @@ def ale(
     )
 
 
-def _differences(x, predict, corners):
-    """Per row, ``sum_c sign_c r(x with the columns set to corner c)``, a block of rows at a
-    time: ``corners`` is a list of ``(sign, {col: per-row values})``."""
-    n, p = x.shape
-    step = block_rows(8 * p * len(corners))
-    out = None
-    for r0 in range(0, n, step):
-        r1 = min(n, r0 + step)
-        block = np.repeat(x[r0:r1][None], len(corners), axis=0)
-        for c, (_, values) in enumerate(corners):
-            for col, v in values.items():
-                block[c, :, col] = v[r0:r1]
-        pred = predict(block.reshape(-1, p)).reshape(len(corners), r1 - r0, -1)
-        diff = sum(sign * pred[c] for c, (sign, _) in enumerate(corners))
-        if out is None:
-            out = np.empty((n, diff.shape[1]))
-        out[r0:r1] = diff
-    return out
-
-
-def _first_order(x, w, col, edges, predict):
-    b = _bins(x[:, col], edges)
-    delta = _differences(
-        x, predict, [(-1.0, {col: edges[b]}), (1.0, {col: edges[b + 1]})]
+def _corner_differences(model, x, binned, signs, transform, keep, n_jobs):
+    """Per row, ``sum_c signs[c] r(x with its bin's corner c)``, corners in the core's order
+    (one feature: lo, hi; two: (lo, lo), (lo, hi), (hi, lo), (hi, hi)). The core sums only the
+    trees that split between a bin's edges; the others cancel exactly. A nonlinear response
+    needs whole margins: the row's own, with the relevant trees' part swapped for each
+    corner's."""
+    columns = [c for c, _, _ in binned]
+    edges = [np.ascontiguousarray(e, dtype=np.float64) for _, e, _ in binned]
+    bins = [np.ascontiguousarray(b, dtype=np.int64) for _, _, b in binned]
+    sums = _core.ale_corner_sums(
+        model.forest, x, columns, edges, bins, reference=transform is not None, n_jobs=n_jobs
     )
+    if transform is None:
+        diff = sum(sign * sums[:, c] for c, sign in enumerate(signs))
+    else:
+        base = model.forest.predict(x, n_jobs=n_jobs) - sums[:, -1]
+        diff = sum(sign * transform(base + sums[:, c]) for c, sign in enumerate(signs))
+    return diff if keep is None else diff[:, keep]
+
+
+def _first_order(x, w, col, edges, differences):
+    b = _bins(x[:, col], edges)
+    delta = differences([(col, edges, b)], [-1.0, 1.0])
     n_bins = edges.size - 1
     counts = np.bincount(b, weights=w, minlength=n_bins)
     sums = np.stack(
@@ -293,26 +290,17 @@ def _first_order(x, w, col, edges, predict):
     # Every bin holds a row: the quantile edges are values of the column, given edges are merged.
     means = sums / counts[:, None]
     accumulated = np.vstack([np.zeros((1, means.shape[1])), np.cumsum(means, axis=0)])
-    centre = (
-        0.5 * (accumulated[:-1] + accumulated[1:]) * counts[:, None]
-    ).sum(axis=0) / counts.sum()
+    centre = (0.5 * (accumulated[:-1] + accumulated[1:]) * counts[:, None]).sum(
+        axis=0
+    ) / counts.sum()
     return (accumulated - centre).T, counts
 
 
-def _second_order(x, w, cols, edges, predict):
+def _second_order(x, w, cols, edges, differences):
     (c0, c1), (e0, e1) = cols, edges
     b0, b1 = _bins(x[:, c0], e0), _bins(x[:, c1], e1)
     k0, k1 = e0.size - 1, e1.size - 1
-    delta = _differences(
-        x,
-        predict,
-        [
-            (1.0, {c0: e0[b0 + 1], c1: e1[b1 + 1]}),
-            (-1.0, {c0: e0[b0 + 1], c1: e1[b1]}),
-            (-1.0, {c0: e0[b0], c1: e1[b1 + 1]}),
-            (1.0, {c0: e0[b0], c1: e1[b1]}),
-        ],
-    )
+    delta = differences([(c0, e0, b0), (c1, e1, b1)], [1.0, -1.0, -1.0, 1.0])
     k = delta.shape[1]
     cell = b0 * k1 + b1
     counts = np.bincount(cell, weights=w, minlength=k0 * k1)

@@ -30,7 +30,8 @@ class Surrogate:
         The metric on the held-out rows (None when ``test_size`` is 0).
     feature_names : list of str
     target : str
-        What was fitted: ``"raw"``, ``"predict_proba"`` or ``"class"``.
+        What was fitted: ``"raw"`` (margins), ``"predict"`` (a regressor's prediction),
+        ``"predict_proba"`` or ``"class"``.
     output_names : list of str
         The names of the fitted outputs (classes for a classifying surrogate).
     rules : str
@@ -168,7 +169,9 @@ def surrogate(
     try:
         test_size = float(test_size)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"test_size must be a number in [0, 1), got {test_size!r}") from None
+        raise InvalidInputError(
+            f"test_size must be a number in [0, 1), got {test_size!r}"
+        ) from None
     if not 0.0 <= test_size < 1.0:
         raise InvalidInputError(f"test_size must be in [0, 1), got {test_size!r}")
     model = load(model)
@@ -214,8 +217,7 @@ def surrogate(
     n_test = int(np.floor(test_size * n))
     if test_size > 0 and (n_test == 0 or n_test == n):
         raise InvalidInputError(
-            f"test_size={test_size} holds out {n_test} of {n} rows; pass more rows or "
-            "test_size=0"
+            f"test_size={test_size} holds out {n_test} of {n} rows; pass more rows or test_size=0"
         )
     order = rng.permutation(n)
     test, train = order[:n_test], order[n_test:]

@@ -2,6 +2,7 @@
 //!
 //! Pure Rust, no Python: the binding crate converts arrays and errors, this crate does the work.
 
+pub mod ale;
 pub mod bytes;
 pub mod decompose;
 pub mod error;

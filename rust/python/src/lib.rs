@@ -1,5 +1,6 @@
 //! `treelens._core`: the thin PyO3 layer over treelens-core.
 
+mod ale;
 mod budget;
 mod decompose;
 mod errors;
@@ -29,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .collect();
     m.add("simd_kernels", supported)?;
     m.add_class::<forest::PyForest>()?;
+    m.add_function(wrap_pyfunction!(ale::ale_corner_sums, m)?)?;
     m.add_function(wrap_pyfunction!(budget::memory_budget, m)?)?;
     m.add_function(wrap_pyfunction!(budget::ensure_fits, m)?)?;
     m.add_function(wrap_pyfunction!(decompose::decompose, m)?)?;
