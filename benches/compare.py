@@ -37,6 +37,7 @@ MODULES = [
     "dask_hstats",
     "spark_shap",
     "ale",
+    "decompose",
 ]
 
 
