@@ -1,6 +1,6 @@
 //! Adds the components of one block of rows, tree by tree (see [`super::leaves`] for the terms).
 
-use super::leaves::TreeTerms;
+use super::leaves::{Coefficients, LeafTerms, TreeTerms};
 use crate::forest::Forest;
 use crate::interventional::columns::{Columns, WALK_ROWS};
 use crate::interventional::paths::TreePaths;
@@ -57,7 +57,7 @@ pub fn add_block(
     out: &mut BlockOut,
     buf: &mut [u64],
 ) {
-    let Dims { p, k, sets, pairs } = dims;
+    let Dims { p, k, pairs, .. } = dims;
     for tree in terms {
         if tree.leaves.is_empty() {
             continue;
@@ -70,9 +70,19 @@ pub fn add_block(
             let d = leaf.features.len();
             let n0 = leaf.fails.get(0);
             let pats = &buf[l.local * WALK_ROWS..][..rows];
+            if let Some(co) = &leaf.coefficients {
+                add_coefficients(leaf, co, tree.output, pats, full, dims, out);
+                if leaf.sets.is_empty() {
+                    continue;
+                }
+            }
             for (i, &pat) in pats.iter().enumerate() {
                 // The path features the row fails.
                 let a = !pat & full;
+                if leaf.coefficients.is_some() {
+                    add_higher(leaf, a, i, dims, tree.output, out);
+                    continue;
+                }
                 let main = &mut out.main[i * p * k..(i + 1) * p * k];
                 for j in 0..d {
                     let bit = 1u64 << j;
@@ -101,13 +111,88 @@ pub fn add_block(
                         }
                     }
                 }
-                if !leaf.sets.is_empty() {
-                    let hs = &mut out.higher[i * sets * k..(i + 1) * sets * k];
-                    for &(s, idx) in &leaf.sets {
-                        let c = sign(s & a) * leaf.fails.get(s & !a);
-                        if c != 0.0 {
-                            add(hs, idx as usize * k, c, &leaf.value, tree.output);
-                        }
+                add_higher(leaf, a, i, dims, tree.output, out);
+            }
+        }
+    }
+}
+
+/// The terms of order 3 and more of one row (`a`: the path features it fails).
+#[inline]
+fn add_higher(
+    leaf: &LeafTerms,
+    a: u64,
+    i: usize,
+    dims: Dims,
+    output: Option<usize>,
+    out: &mut BlockOut,
+) {
+    if leaf.sets.is_empty() {
+        return;
+    }
+    let (k, sets) = (dims.k, dims.sets);
+    let hs = &mut out.higher[i * sets * k..(i + 1) * sets * k];
+    for &(s, idx) in &leaf.sets {
+        let c = sign(s & a) * leaf.fails.get(s & !a);
+        if c != 0.0 {
+            add(hs, idx as usize * k, c, &leaf.value, output);
+        }
+    }
+}
+
+/// The main and pairwise terms of a block's rows from the leaf's [`Coefficients`]: one table
+/// read per term, indexed by the row's failures, no branch on the row.
+fn add_coefficients(
+    leaf: &LeafTerms,
+    co: &Coefficients,
+    output: Option<usize>,
+    pats: &[u64],
+    full: u64,
+    dims: Dims,
+    out: &mut BlockOut,
+) {
+    let Dims { p, k, pairs, .. } = dims;
+    let main_at: Vec<usize> = leaf.features.iter().map(|&f| f as usize * k).collect();
+    let pair_at: Vec<usize> = co
+        .pair_bits
+        .iter()
+        .map(|&(j, l)| {
+            let (f, g) = (
+                leaf.features[j as usize] as usize,
+                leaf.features[l as usize] as usize,
+            );
+            (f.min(g) * p + f.max(g)) * k
+        })
+        .collect();
+    for (i, &pat) in pats.iter().enumerate() {
+        let a = !pat & full;
+        let main = &mut out.main[i * p * k..(i + 1) * p * k];
+        match (output, co.scaled) {
+            (Some(o), true) => {
+                for (j, (c, &at)) in co.main.iter().zip(&main_at).enumerate() {
+                    main[at + o] += c[((a >> j) & 1) as usize];
+                }
+            }
+            _ => {
+                for (j, (c, &at)) in co.main.iter().zip(&main_at).enumerate() {
+                    add(main, at, c[((a >> j) & 1) as usize], &leaf.value, output);
+                }
+            }
+        }
+        if pairs {
+            let pw = &mut out.pairs[i * p * p * k..(i + 1) * p * p * k];
+            let terms = co.pairs.iter().zip(&co.pair_bits).zip(&pair_at);
+            match (output, co.scaled) {
+                (Some(o), true) => {
+                    for ((c, &(j, l)), &at) in terms {
+                        let idx = (((a >> j) & 1) << 1 | ((a >> l) & 1)) as usize;
+                        pw[at + o] += c[idx];
+                    }
+                }
+                _ => {
+                    for ((c, &(j, l)), &at) in terms {
+                        let idx = (((a >> j) & 1) << 1 | ((a >> l) & 1)) as usize;
+                        add(pw, at, c[idx], &leaf.value, output);
                     }
                 }
             }

@@ -74,6 +74,64 @@ pub struct LeafTerms {
     pub fails: FailTable,
     /// Components of order 3 and more: the set's bits and its index among all such sets.
     pub sets: Vec<(u64, u32)>,
+    /// Main and pairwise coefficients by the row's failures, when the path is short enough.
+    pub coefficients: Option<Coefficients>,
+}
+
+/// Leaves with at most this many path features get [`Coefficients`].
+pub const COEFFICIENT_BITS: usize = 16;
+
+/// A leaf's main and pairwise terms for every row, read without branching on the row: the term
+/// of feature j is `main[j][x fails j]`, that of the pair (j, l) is
+/// `pairs[q][2 (x fails j) + (x fails l)]`; each is `±N(...)` (see the module's formula), times
+/// the leaf's value when its tree feeds one output (then `value` need not be read).
+#[derive(Debug, Clone)]
+pub struct Coefficients {
+    pub main: Vec<[f64; 2]>,
+    pub pairs: Vec<[f64; 4]>,
+    /// The pairs' bits `(j, l)`, `j < l`, in the order of `pairs`.
+    pub pair_bits: Vec<(u8, u8)>,
+    pub scaled: bool,
+}
+
+impl Coefficients {
+    /// `scale`: the leaf's single value, or None to keep the bare `±N`.
+    pub fn new(fails: &FailTable, d: usize, pairs: bool, scale: Option<f64>) -> Coefficients {
+        let v = scale.unwrap_or(1.0);
+        let n0 = fails.get(0);
+        let main = (0..d).map(|j| [fails.get(1 << j) * v, -n0 * v]).collect();
+        let mut pair_coefficients = Vec::new();
+        let mut pair_bits = Vec::new();
+        if pairs {
+            for j in 0..d {
+                for l in j + 1..d {
+                    let (bj, bl) = (1u64 << j, 1u64 << l);
+                    pair_coefficients.push([
+                        fails.get(bj | bl) * v,
+                        -fails.get(bj) * v,
+                        -fails.get(bl) * v,
+                        n0 * v,
+                    ]);
+                    pair_bits.push((j as u8, l as u8));
+                }
+            }
+        }
+        Coefficients {
+            main,
+            pairs: pair_coefficients,
+            pair_bits,
+            scaled: scale.is_some(),
+        }
+    }
+
+    pub fn floats(d: usize, pairs: bool) -> usize {
+        2 * d
+            + if pairs {
+                5 * d * d.saturating_sub(1) / 2
+            } else {
+                0
+            }
+    }
 }
 
 /// The contributing leaves of one tree, with the output its values go to (`None`: all).
@@ -148,6 +206,7 @@ pub fn tree_terms(
                 value,
                 fails,
                 sets: Vec::new(),
+                coefficients: None,
             })
         })
         .collect();

@@ -130,6 +130,29 @@ pub fn decompose(
         index_sets(&mut terms, order)
     };
 
+    // Branch-free coefficients of the main and pairwise terms of every leaf short enough.
+    let coefficient_floats = terms
+        .iter()
+        .flat_map(|t| t.leaves.iter())
+        .filter(|l| l.features.len() <= leaves::COEFFICIENT_BITS)
+        .map(|l| leaves::Coefficients::floats(l.features.len(), pairs))
+        .fold(0usize, usize::saturating_add);
+    ensure_fits(
+        "the decomposition's per-leaf coefficients",
+        bytes_of::<f64>(&[coefficient_floats]),
+        "use a smaller max_order or a model with fewer leaves",
+    )?;
+    for tree in terms.iter_mut() {
+        let single = tree.output.is_some();
+        for leaf in tree.leaves.iter_mut() {
+            let d = leaf.features.len();
+            if d <= leaves::COEFFICIENT_BITS {
+                let scale = single.then(|| leaf.value[0]);
+                leaf.coefficients = Some(leaves::Coefficients::new(&leaf.fails, d, pairs, scale));
+            }
+        }
+    }
+
     let main_len = n.saturating_mul(p).saturating_mul(k);
     let pair_len = if pairs { main_len.saturating_mul(p) } else { 0 };
     let higher_len = n.saturating_mul(sets.len()).saturating_mul(k);
