@@ -7,7 +7,7 @@ with the functions and classes exported here.
 from __future__ import annotations
 
 # tl.dask and tl.spark import their engines only when called: importing them costs nothing.
-from . import dask, exceptions, spark
+from . import dask, exceptions, plot, spark
 from ._core import __version__ as __version__
 from ._core import available_threads
 from .ale import ALEResult, ale
@@ -42,6 +42,7 @@ __all__ = [
     "memory_budget",
     "partial_dependence",
     "permutation_importance",
+    "plot",
     "shap_values",
     "spark",
     "surrogate",
