@@ -297,3 +297,7 @@ def test_refusals_name_the_problem(regression):
     Xn["f0"] = np.nan
     with pytest.raises(InvalidInputError, match="no row has a value"):
         tl.ale(model, Xn, "f0")
+    Xi = X.copy()
+    Xi.loc[3, "f1"] = np.inf
+    with pytest.raises(InvalidInputError, match="infinite"):
+        tl.ale(model, Xi, ["f0", "f1"])

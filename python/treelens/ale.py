@@ -222,6 +222,12 @@ def ale(
         )
     if not present.all():
         x, w = x[present], w[present]
+    for i, c in zip(chosen, cols):
+        if not np.all(np.isfinite(x[:, c])):
+            raise InvalidInputError(
+                f"feature {names[i]!r} holds infinite values; ALE's bins need finite values: "
+                "drop or clip those rows"
+            )
     if isinstance(grid, str) or grid is None:
         grids = [grid] * len(cols)
     else:
