@@ -273,6 +273,44 @@ def test_killing_a_worker_mid_computation_changes_nothing(client, models):
 
 
 @pytest.mark.parametrize("kind", ["sklearn", "xgboost", "lightgbm"])
+def test_ale_equals_in_memory(client, models, kind):
+    est, X = models[kind]
+    one, two = (1, [0, 2]) if kind == "sklearn" else ("f1", ["f0", "f2"])
+    w = np.random.default_rng(5).uniform(0.5, 2.0, N)
+    cases = [
+        (one, "thresholds"),
+        (one, [np.linspace(-3, 3, 9)]),
+        (two, [np.linspace(-2, 2, 6), np.linspace(-1.5, 1.5, 5)]),
+    ]
+    for feature, grid in cases:
+        for weighted in (False, True):
+            want = tl.ale(est, X, feature, grid=grid, sample_weight=w if weighted else None)
+            # Three passes per call: two partitionings (one with an empty partition) suffice.
+            collections = [(lab, c) for lab, c in _collections(X) if "small" not in lab]
+            for label, dX in collections[::2] if weighted else collections[1::2]:
+                dw = None
+                if weighted:
+                    dw = da.from_array(w, chunks=(tuple(SPLITS[label.split("-")[1]]),))
+                got = tl.ale(est, dX, feature, grid=grid, sample_weight=dw)
+                if label.startswith("array") or isinstance(X, pd.DataFrame):
+                    assert got["features"] == want["features"], label
+                for a, b in zip(got["grid_values"], want["grid_values"]):
+                    np.testing.assert_array_equal(a, b, err_msg=label)
+                np.testing.assert_allclose(got["counts"], want["counts"], rtol=1e-12)
+                np.testing.assert_allclose(
+                    got["average"], want["average"], rtol=1e-9, atol=1e-12, err_msg=label
+                )
+    with pytest.raises(InvalidInputError, match="needs grid="):
+        tl.ale(
+            est,
+            _array(np.nan_to_num(np.asarray(X, dtype=float)), [N])
+            if kind == "sklearn"
+            else _frame(X, [N]),
+            one,
+        )
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "xgboost", "lightgbm"])
 def test_partial_dependence_and_ice_equal_in_memory(client, models, kind):
     est, X = models[kind]
     features = ["f1", ("f0", "f2")] if kind != "sklearn" else [1, (0, 2)]

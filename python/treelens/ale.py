@@ -70,13 +70,25 @@ def pyale_quantile_edges(column: np.ndarray, grid_resolution: int) -> np.ndarray
 
 
 def given_edges(column: np.ndarray, points) -> np.ndarray:
-    """alibi's edges from given grid points: the points inside the data's range, plus the
-    nearest point beyond each end (or the data's minimum / maximum when none is), bins without
-    data merged into the next one."""
+    """alibi's edges from given grid points over the values of ``column``: see
+    :func:`edges_from_points`."""
+    return edges_from_points(
+        points, column.min(), column.max(), lambda edges: bin_counts(column, edges)
+    )
+
+
+def bin_counts(column: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Rows per bin of ``edges`` (the lowest edge in the first bin)."""
+    return np.bincount(_bins(column, edges), minlength=edges.size - 1)[: edges.size - 1]
+
+
+def edges_from_points(points, lo: float, hi: float, count) -> np.ndarray:
+    """alibi's edges from given grid points, for data in ``[lo, hi]``: the points inside that
+    range, plus the nearest point beyond each end (or ``lo`` / ``hi`` when none is), bins
+    without data (``count(edges)``, rows per bin) merged into the next one."""
     fvals = np.sort(np.asarray(points, dtype=np.float64).ravel())
     if fvals.size == 0 or not np.all(np.isfinite(fvals)):
         raise InvalidInputError("a grid of bin edges must hold finite values")
-    lo, hi = column.min(), column.max()
     if lo > fvals[0]:
         lo = fvals[np.flatnonzero(fvals <= lo)[-1]]
     if hi < fvals[-1]:
@@ -86,9 +98,9 @@ def given_edges(column: np.ndarray, points) -> np.ndarray:
         fvals = np.concatenate([[lo], fvals])
     if fvals[-1] < hi:
         fvals = np.concatenate([fvals, [hi]])
-    index = np.searchsorted(fvals, column, side="left")
-    index[index == 0] = 1
-    empty = np.bincount(index, minlength=fvals.size)[1:] == 0
+    if fvals.size == 1:
+        return fvals
+    empty = np.asarray(count(fvals)) == 0
     return np.delete(fvals, np.flatnonzero(empty) + 1)
 
 
@@ -106,7 +118,9 @@ def _bins(column: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.maximum(index, 1) - 1
 
 
-def _edges_of(model, column, col, grid, grid_resolution, name):
+def grid_points(model, col: int, grid, name: str):
+    """The points of a given grid for model column ``col``: the grid's own, or for
+    ``"thresholds"`` the model's split points."""
     if isinstance(grid, str):
         if grid != "thresholds":
             raise InvalidInputError(
@@ -118,10 +132,14 @@ def _edges_of(model, column, col, grid, grid_resolution, name):
                 f'the model never splits on feature {name!r}: grid="thresholds" has no edges '
                 "for it (its ALE is zero); use quantile bins (grid=None)"
             )
-        return given_edges(column, points)
+        return points
+    return grid
+
+
+def _edges_of(model, column, col, grid, grid_resolution, name):
     if grid is None:
         return pyale_quantile_edges(column, grid_resolution)
-    return given_edges(column, grid)
+    return given_edges(column, grid_points(model, col, grid, name))
 
 
 def ale(
@@ -186,82 +204,147 @@ def ale(
         ``(n_outputs, n_edges)`` or ``(n_outputs, n_edges_0, n_edges_1)``), ``counts`` (the
         rows' weight per bin or cell) and ``features`` (names). Rows whose value of a chosen
         feature is missing (NaN) cannot be placed in a bin and are left out. A feature with
-        a single value has one edge and an ALE of zero.
+        a single value has one edge and an ALE of zero. For a Dask array or DataFrame ``X``
+        (``grid`` given or ``"thresholds"``; ``sample_weight`` then a dask collection of X's
+        rows), the same result over all rows (see :func:`treelens.dask.ale`).
     """
+    from .dask import is_dask_collection
     from .loaders import load
 
+    if is_dask_collection(X):
+        from . import dask as tl_dask
+
+        return tl_dask.ale(
+            model,
+            X,
+            features,
+            grid=grid,
+            sample_weight=sample_weight,
+            response_method=response_method,
+            feature_names=feature_names,
+            n_jobs=n_jobs,
+        )
     n_jobs = check_n_jobs(n_jobs)
     if grid is None:
         grid_resolution = check_int("grid_resolution", grid_resolution, minimum=1, maximum=None)
     model = load(model)
-    transform, keep = response(model, response_method)
     rows = model.read(X)
-    names = rows.labels()
-    if feature_names is not None:
-        given = [str(v) for v in np.asarray(feature_names, dtype=object).ravel()]
-        if len(given) != len(names):
-            raise InvalidInputError(
-                f"feature_names must name each of X's {len(names)} columns, got {len(given)}"
-            )
-        names = given
-    chosen = resolve_features(features, names)
-    if len(chosen) > 2:
-        raise InvalidInputError(
-            f"ALE is defined for one feature or a pair of features, got {len(chosen)}; call "
-            "ale once per feature"
-        )
-    cols = rows.model_columns(chosen)
+    setup = Setup.of(model, rows.labels(), features, feature_names, response_method)
+    cols = rows.model_columns(setup.chosen)
     x = rows.matrix
     if x.shape[0] == 0:
         raise InvalidInputError(NO_ROWS)
-    w = weights(sample_weight, x.shape[0])
-    present = (w > 0) & np.all(~np.isnan(x[:, cols]), axis=1)
-    if not present.any():
-        raise InvalidInputError(
-            f"no row has a value (not NaN) of {[names[i] for i in chosen]} with a positive weight"
-        )
-    if not present.all():
-        x, w = x[present], w[present]
-    for i, c in zip(chosen, cols):
-        if not np.all(np.isfinite(x[:, c])):
-            raise InvalidInputError(
-                f"feature {names[i]!r} holds infinite values; ALE's bins need finite values: "
-                "drop or clip those rows"
-            )
-    if isinstance(grid, str) or grid is None:
-        grids = [grid] * len(cols)
-    else:
-        grids = list(grid)
-        if len(cols) == 1 and all(np.ndim(g) == 0 for g in grids):
-            grids = [grids]
-        if len(grids) != len(cols):
-            raise InvalidInputError(
-                f"grid must hold one array of bin edges per feature ({len(cols)}), got {len(grids)}"
-            )
+    grids = setup.grids(grid)
+    x, w = setup.present(x, weights(sample_weight, x.shape[0]), cols)
     edges = [
-        _edges_of(model, x[:, c], c, g, grid_resolution, names[i])
-        for i, c, g in zip(chosen, cols, grids)
+        _edges_of(model, x[:, c], c, g, grid_resolution, name)
+        for c, g, name in zip(cols, grids, setup.feature_names)
     ]
+    counts, sums = bin_sums(model, x, w, cols, edges, setup.transform, setup.keep, n_jobs)
+    return setup.result(edges, counts, sums)
+
+
+class Setup:
+    """What an ALE call resolves before touching the rows: the features (names and positions
+    in X), what the differences are taken of, and the result's layout."""
+
+    def __init__(self, names, chosen, transform, keep, k_out):
+        self.names, self.chosen = names, chosen
+        self.transform, self.keep, self.k_out = transform, keep, k_out
+
+    @classmethod
+    def of(cls, model, names, features, feature_names, response_method):
+        transform, keep = response(model, response_method)
+        if feature_names is not None:
+            given = [str(v) for v in np.asarray(feature_names, dtype=object).ravel()]
+            if len(given) != len(names):
+                raise InvalidInputError(
+                    f"feature_names must name each of X's {len(names)} columns, got {len(given)}"
+                )
+            names = given
+        chosen = resolve_features(features, names)
+        if len(chosen) > 2:
+            raise InvalidInputError(
+                f"ALE is defined for one feature or a pair of features, got {len(chosen)}; "
+                "call ale once per feature"
+            )
+        k_out = model.n_outputs if keep is None else len(keep)
+        return cls(names, chosen, transform, keep, k_out)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [self.names[i] for i in self.chosen]
+
+    def grids(self, grid) -> list:
+        """One grid specification per feature."""
+        if isinstance(grid, str) or grid is None:
+            return [grid] * len(self.chosen)
+        grids = list(grid)
+        if len(self.chosen) == 1 and all(np.ndim(g) == 0 for g in grids):
+            grids = [grids]
+        if len(grids) != len(self.chosen):
+            raise InvalidInputError(
+                f"grid must hold one array of bin edges per feature ({len(self.chosen)}), got "
+                f"{len(grids)}"
+            )
+        return grids
+
+    def present(self, x, w, cols, *, required: bool = True):
+        """The rows with a positive weight and a value of every feature (refusing infinite
+        ones); when ``required``, refuses none."""
+        present = (w > 0) & np.all(~np.isnan(x[:, cols]), axis=1)
+        if required and not present.any():
+            raise InvalidInputError(
+                f"no row has a value (not NaN) of {self.feature_names} with a positive weight"
+            )
+        if not present.all():
+            x, w = x[present], w[present]
+        for c, name in zip(cols, self.feature_names):
+            if not np.all(np.isfinite(x[:, c])):
+                raise InvalidInputError(
+                    f"feature {name!r} holds infinite values; ALE's bins need finite values: "
+                    "drop or clip those rows"
+                )
+        return x, w
+
+    def result(self, edges, counts, sums) -> ALEResult:
+        """The centred ALE from the bins' (cells') weights and weighted difference sums."""
+        shape = tuple(max(e.size - 1, 0) for e in edges)
+        if any(e.size == 1 for e in edges):
+            # A single value: no bin, no effect.
+            average = np.zeros((self.k_out, *(e.size for e in edges)))
+            counts = np.zeros(shape)
+        elif len(edges) == 1:
+            average = _first_order(counts, sums)
+        else:
+            average = _second_order(edges, counts.reshape(shape), sums.reshape(*shape, -1))
+            counts = counts.reshape(shape)
+        return ALEResult(
+            grid_values=edges, average=average, counts=counts, features=self.feature_names
+        )
+
+
+def bin_sums(model, x, w, cols, edges, transform, keep, n_jobs):
+    """``(weights, sums)`` per bin (cell, row-major): the rows' weights and the weighted sums of
+    their first (second) differences, per output. Additive over rows: a Dask collection's
+    blocks are summed."""
     k_out = model.n_outputs if keep is None else len(keep)
-
-    def differences(binned, signs):
-        return _corner_differences(model, x, binned, signs, transform, keep, n_jobs)
-
-    if any(e.size == 1 for e in edges):
-        # A single value: no bin, no effect.
-        shape = tuple(e.size for e in edges)
-        average = np.zeros((k_out, *shape))
-        counts = np.zeros(tuple(max(e.size - 1, 0) for e in edges))
-    elif len(cols) == 1:
-        average, counts = _first_order(x, w, cols[0], edges[0], differences)
-    else:
-        average, counts = _second_order(x, w, cols, edges, differences)
-    return ALEResult(
-        grid_values=edges,
-        average=average,
-        counts=counts,
-        features=[names[i] for i in chosen],
+    shape = tuple(max(e.size - 1, 0) for e in edges)
+    cells = int(np.prod(shape))
+    if x.shape[0] == 0 or any(e.size == 1 for e in edges):
+        return np.zeros(cells), np.zeros((cells, k_out))
+    bins = [_bins(x[:, c], e) for c, e in zip(cols, edges)]
+    signs = [-1.0, 1.0] if len(cols) == 1 else [1.0, -1.0, -1.0, 1.0]
+    delta = _corner_differences(
+        model, x, list(zip(cols, edges, bins)), signs, transform, keep, n_jobs
     )
+    cell = bins[0] if len(bins) == 1 else bins[0] * shape[1] + bins[1]
+    counts = np.bincount(cell, weights=w, minlength=cells)
+    sums = np.stack(
+        [np.bincount(cell, weights=w * delta[:, o], minlength=cells) for o in range(k_out)],
+        axis=1,
+    )
+    return counts, sums
 
 
 def _corner_differences(model, x, binned, signs, transform, keep, n_jobs):
@@ -284,38 +367,26 @@ def _corner_differences(model, x, binned, signs, transform, keep, n_jobs):
     return diff if keep is None else diff[:, keep]
 
 
-def _first_order(x, w, col, edges, differences):
-    b = _bins(x[:, col], edges)
-    delta = differences([(col, edges, b)], [-1.0, 1.0])
-    n_bins = edges.size - 1
-    counts = np.bincount(b, weights=w, minlength=n_bins)
-    sums = np.stack(
-        [np.bincount(b, weights=w * delta[:, o], minlength=n_bins) for o in range(delta.shape[1])],
-        axis=1,
-    )
-    # Every bin holds a row: the quantile edges are values of the column, given edges are merged.
+def _first_order(counts, sums):
+    """Bin means accumulated from the lowest edge, centred (PyALE / alibi):
+    ``(n_outputs, n_edges)``. Every bin holds a row: quantile edges are values of the column,
+    given edges are merged."""
     means = sums / counts[:, None]
     accumulated = np.vstack([np.zeros((1, means.shape[1])), np.cumsum(means, axis=0)])
     centre = (0.5 * (accumulated[:-1] + accumulated[1:]) * counts[:, None]).sum(
         axis=0
     ) / counts.sum()
-    return (accumulated - centre).T, counts
+    return (accumulated - centre).T
 
 
-def _second_order(x, w, cols, edges, differences):
-    (c0, c1), (e0, e1) = cols, edges
-    b0, b1 = _bins(x[:, c0], e0), _bins(x[:, c1], e1)
-    k0, k1 = e0.size - 1, e1.size - 1
-    delta = differences([(c0, e0, b0), (c1, e1, b1)], [1.0, -1.0, -1.0, 1.0])
-    k = delta.shape[1]
-    cell = b0 * k1 + b1
-    counts = np.bincount(cell, weights=w, minlength=k0 * k1)
-    sums = np.stack(
-        [np.bincount(cell, weights=w * delta[:, o], minlength=k0 * k1) for o in range(k)], axis=1
-    )
-    filled = counts > 0
+def _second_order(edges, counts, sums):
+    """PyALE's second-order surface from the cells' weights ``(k0, k1)`` and sums
+    ``(k0, k1, k)``: ``(n_outputs, n_edges_0, n_edges_1)``."""
+    e0, e1 = edges
+    k0, k1, k = sums.shape
+    filled = counts.ravel() > 0
     means = np.zeros((k0 * k1, k))
-    means[filled] = sums[filled] / counts[filled, None]
+    means[filled] = sums.reshape(-1, k)[filled] / counts.ravel()[filled, None]
     if not filled.all():
         # ALEPlot's imputation: an empty cell takes the nearest non-empty cell's mean, by the
         # cells' centres scaled by each feature's range.
@@ -327,7 +398,6 @@ def _second_order(x, w, cols, edges, differences):
             nearest = full[np.argmin((cx[full] - cx[e]) ** 2 + (cy[full] - cy[e]) ** 2)]
             means[e] = means[nearest]
     means = means.reshape(k0, k1, k)
-    counts = counts.reshape(k0, k1)
     # Accumulated over both axes, with a zero row and column at the lowest edges.
     acc = np.zeros((k0 + 1, k1 + 1, k))
     acc[1:, 1:] = np.cumsum(np.cumsum(means, axis=0), axis=1)
@@ -343,4 +413,4 @@ def _second_order(x, w, cols, edges, differences):
     acc = acc - f0[:, None, :] - f1[None, :, :]
     corners = (acc[:-1, :-1] + acc[1:, 1:] + acc[:-1, 1:] + acc[1:, :-1]) / 4
     centre = (counts[:, :, None] * corners).sum(axis=(0, 1)) / counts.sum()
-    return np.moveaxis(acc - centre, -1, 0), counts
+    return np.moveaxis(acc - centre, -1, 0)

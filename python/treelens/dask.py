@@ -32,6 +32,7 @@ import sys
 import numpy as np
 
 from .exceptions import InvalidInputError
+from .options import check_n_jobs
 from .partition_sums import (
     DECOMPOSABLE_SCORERS,
     add_pairs,
@@ -353,6 +354,78 @@ def partial_dependence(model, X, features, grid, *, sample_weight=None, kind="av
         out["individual"] = da.moveaxis(curves, 0, 1)
     out["features"] = [names[i] for i in chosen]
     return out
+
+
+def ale(
+    model,
+    X,
+    features,
+    *,
+    grid=None,
+    sample_weight=None,
+    response_method="auto",
+    feature_names=None,
+    n_jobs=None,
+):
+    """:func:`treelens.ale` over a Dask collection's rows, computed, on given bin edges or the
+    model's thresholds (``grid``).
+
+    Three passes over the blocks, each reduced pairwise on the workers: the features' ranges,
+    the rows per candidate bin (bins without rows are merged, as in memory), then each bin's
+    weight and sum of differences. The result equals the in-memory one on the same rows.
+    """
+    import dask
+
+    from .ale import Setup, edges_from_points, grid_points
+    from .loaders import load
+    from .partition_sums import ale_bin_counts, ale_bin_sums, ale_range, merge_ranges
+
+    if grid is None:
+        raise InvalidInputError(
+            "ale on a Dask collection needs grid= (bin edges per feature) or "
+            'grid="thresholds": PyALE\'s quantile bins are order statistics of all rows, which '
+            "would have to be gathered first"
+        )
+    check_n_jobs(n_jobs)
+    model = load(model)
+    blocks, _, empty, extra = _aligned_blocks(X, sample_weight=sample_weight)
+    ws = extra["sample_weight"]
+    meta = model.read(empty)
+    setup = Setup.of(model, meta.labels(), features, feature_names, response_method)
+    cols = meta.model_columns(setup.chosen)
+    points = [
+        grid_points(model, c, g, name)
+        for c, g, name in zip(cols, setup.grids(grid), setup.feature_names)
+    ]
+    model_key, setup_key = _shipped(model), _shipped(setup)
+    task = dask.delayed(ale_range, pure=True)
+    ranges = _reduce_pairwise(
+        [task(model_key, setup_key, b, w) for b, w in zip(blocks, ws)], merge_ranges
+    ).compute()
+    if ranges is None:
+        raise InvalidInputError(
+            f"no row has a value (not NaN) of {setup.feature_names} with a positive weight"
+        )
+    count = dask.delayed(ale_bin_counts, pure=True)
+
+    def counts_of(q):
+        def count_bins(edges):
+            parts = [count(model_key, setup_key, q, edges, b, w) for b, w in zip(blocks, ws)]
+            return _reduce_pairwise(parts, np.add).compute()
+
+        return count_bins
+
+    edges = [
+        edges_from_points(pts, ranges[q, 0], ranges[q, 1], counts_of(q))
+        for q, pts in enumerate(points)
+    ]
+    sums = dask.delayed(ale_bin_sums, pure=True)
+    edges_key = _shipped(edges)
+    total = _reduce_pairwise(
+        [sums(model_key, setup_key, edges_key, b, w) for b, w in zip(blocks, ws)],
+        add_pairs,
+    ).compute()
+    return setup.result(edges, total[0], total[1])
 
 
 def stage_reducer(model, X, *, sample_weight=None, n_jobs=None):

@@ -14,6 +14,9 @@ from .exceptions import InvalidInputError
 __all__ = [
     "DECOMPOSABLE_SCORERS",
     "add_pairs",
+    "ale_bin_counts",
+    "ale_bin_sums",
+    "ale_range",
     "importance_arguments",
     "importance_result",
     "add_sums",
@@ -47,6 +50,58 @@ def in_task(fn):
             return fn(*args, **kwargs)
 
     return run
+
+
+def _ale_rows(model, setup, block, w):
+    """A block's rows with a value of every ALE feature and a positive weight, their weights,
+    and the features' model columns."""
+    rows = model.read(block)
+    cols = rows.model_columns(setup.chosen)
+    x = rows.matrix
+    w = np.ones(x.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    if w.shape != (x.shape[0],):
+        raise InvalidInputError(
+            f"sample_weight has {w.shape[0]} entries for a block of {x.shape[0]} rows"
+        )
+    x, w = setup.present(x, w, cols, required=False)
+    return x, w, cols
+
+
+@in_task
+def ale_range(model, setup, block, w):
+    """Per ALE feature ``(min, max)`` over the block's usable rows, or None without any."""
+    x, _, cols = _ale_rows(model, setup, block, w)
+    if x.shape[0] == 0:
+        return None
+    return np.array([[x[:, c].min(), x[:, c].max()] for c in cols])
+
+
+def merge_ranges(a, b):
+    """Two blocks' ``(min, max)`` per feature together (None: no rows)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return np.stack([np.minimum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])], axis=1)
+
+
+@in_task
+def ale_bin_counts(model, setup, feature, edges, block, w):
+    """Rows of the block in each bin of ``edges`` for the ALE feature at ``feature``."""
+    from .ale import bin_counts
+
+    x, _, cols = _ale_rows(model, setup, block, w)
+    return bin_counts(x[:, cols[feature]], edges)
+
+
+@in_task
+def ale_bin_sums(model, setup, edges, block, w):
+    """The block's ``(weights, difference sums)`` per bin (cell): see
+    :func:`treelens.ale.bin_sums`."""
+    from .ale import bin_sums
+
+    x, w, cols = _ale_rows(model, setup, block, w)
+    return bin_sums(model, x, w, cols, edges, setup.transform, setup.keep, None)
 
 
 @in_task
