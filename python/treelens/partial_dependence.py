@@ -453,7 +453,18 @@ def partial_dependence(
         ice = np.moveaxis(ice, -1, 0)
         out["individual"] = (ice if keep is None else ice[keep]).reshape((k_out, n, *shape))
     out["features"] = [names[i] for i in chosen]
+    # The data's deciles of each feature (an attribute, not a key: scikit-learn's keys stay
+    # as they are), marked on the plot's rug as scikit-learn's display marks them.
+    out.deciles = [_deciles(x[:, c]) for c in cols]
     return out
+
+
+def _deciles(column: np.ndarray) -> np.ndarray:
+    """The 10th, 20th, ..., 90th percentiles of a column's present values (none: empty)."""
+    present = column[~np.isnan(column)]
+    if present.size == 0:
+        return np.empty(0)
+    return np.percentile(present, np.arange(10, 100, 10))
 
 
 def _responses(forest, x, w, cols, points, transform, individual, block, n_jobs, bar):

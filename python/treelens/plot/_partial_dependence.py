@@ -59,7 +59,8 @@ def partial_dependence(result, *, output=0, ax=None, ice="auto", max_ice: int = 
         At most this many ICE curves are drawn (a fixed random subset of the rows).
     rug : array-like, DataFrame or False, optional
         One feature: tick marks along the x axis at these values of the feature (its column
-        of the data, or a DataFrame holding the column); the grid values when None; none when
+        of the data, or a DataFrame holding the column); when None, the data's deciles (as
+        scikit-learn's display marks them; the grid values for a Dask result); none when
         False.
 
     Returns
@@ -101,7 +102,12 @@ def partial_dependence(result, *, output=0, ax=None, ice="auto", max_ice: int = 
             if draw_ice:
                 ax.legend(loc="best")
         if rug is not False:
-            marks = grid_values[0] if rug is None else _rug_values(rug, names[0])
+            if rug is None:
+                # The data's deciles when the result knows them (in memory), else the grid.
+                deciles = getattr(result, "deciles", None)
+                marks = grid_values[0] if deciles is None else deciles[0]
+            else:
+                marks = _rug_values(rug, names[0])
             draw_rug(ax, marks)
         ax.set_xlabel(names[0])
         ax.set_ylabel(ylabel)
