@@ -179,8 +179,10 @@ def ale(
         collapse, so a feature with few values gets fewer bins.
     grid : None, "thresholds", or a sequence of bin edges per feature
         None: PyALE's quantile bins. ``"thresholds"``: bins at the model's own split points of
-        the feature, where the model is constant within each bin, so that each bin's
-        difference is exactly the jump the trees make there. A sequence (one array of edges per
+        the feature (as a given grid, below): between two consecutive split points the model
+        does not change with the feature, so a bin's difference is exactly the jump the
+        trees make at its upper split point (at those it spans, where bins without rows were
+        merged). A sequence (one array of edges per
         feature; a flat array for one feature): handled as alibi handles ``grid_points``
         (edges outside the data trimmed to the nearest beyond it, the data's extremes added,
         bins without rows merged).
