@@ -180,12 +180,11 @@ def ale(
     grid : None, "thresholds", or a sequence of bin edges per feature
         None: PyALE's quantile bins. ``"thresholds"``: bins at the model's own split points of
         the feature (as a given grid, below): between two consecutive split points the model
-        does not change with the feature, so a bin's difference is exactly the jump the
-        trees make at its upper split point (at those it spans, where bins without rows were
-        merged). A sequence (one array of edges per
-        feature; a flat array for one feature): handled as alibi handles ``grid_points``
-        (edges outside the data trimmed to the nearest beyond it, the data's extremes added,
-        bins without rows merged).
+        does not change with the feature, so a bin's difference is exactly the trees' jump
+        at one split point (at several where bins without rows were merged). A sequence
+        (one array of edges per feature; a flat array for one feature): handled as alibi
+        handles ``grid_points`` (edges outside the data trimmed to the nearest beyond it, the
+        data's extremes added, bins without rows merged).
     sample_weight : array-like of shape (n_samples,), optional
         Row weights of the bin means and the centring; rows of weight 0 are left out (also of
         the quantiles).
