@@ -690,37 +690,13 @@ def permutation_importance(
     return with_names(result, names)
 
 
-def importance_scores(
-    estimator_or_model,
-    X,
-    y,
-    *,
-    scoring,
-    n_repeats,
-    n_jobs,
-    random_state,
-    sample_weight,
-    max_samples,
-    groups,
-    progress,
-):
+def importance_scores(estimator_or_model, X, y, **options):
     """``(scores, single)``: per scorer name, ``(baseline score, permuted scores of shape
-    (units, repeats))``, as :func:`permutation_importance` computes them (whose arguments these
-    are); ``single`` when one scorer was asked for (keyed ``"score"``). For a Pipeline,
-    ``(the result of permutation_importance, None)``."""
-    scores, single, _ = _scores_and_names(
-        estimator_or_model,
-        X,
-        y,
-        scoring=scoring,
-        n_repeats=n_repeats,
-        n_jobs=n_jobs,
-        random_state=random_state,
-        sample_weight=sample_weight,
-        max_samples=max_samples,
-        groups=groups,
-        progress=progress,
-    )
+    (units, repeats))``, as :func:`permutation_importance` computes them (``options`` are its
+    keyword arguments: scoring, n_repeats, n_jobs, random_state, sample_weight, max_samples,
+    groups, progress); ``single`` when one scorer was asked for (keyed ``"score"``). For a
+    Pipeline, ``(the result of permutation_importance, None)``."""
+    scores, single, _ = _scores_and_names(estimator_or_model, X, y, **options)
     return scores, single
 
 
