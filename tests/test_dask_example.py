@@ -10,7 +10,8 @@ import pytest
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "dask_out_of_core.py"
 
-pytestmark = pytest.mark.dask
+# It streams a Parquet dataset through a LocalCluster: about a minute.
+pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 
 def test_dask_example_runs(tmp_path, monkeypatch, capsys):
