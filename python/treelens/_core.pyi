@@ -8,6 +8,8 @@ import numpy.typing as npt
 #: The package version (the Cargo workspace's, where it is defined once).
 __version__: str
 available_threads: int
+"""The threads ``n_jobs=None`` uses: the cores available to this process, or
+``TREELENS_NUM_THREADS`` / ``RAYON_NUM_THREADS`` when set."""
 #: The most threads a computation starts (4 per core): larger ``n_jobs`` are capped to it.
 max_threads: int
 #: The compiled kernel the hot loops run: ``"avx512"``, ``"avx2"`` or ``"portable"`` (the widest

@@ -1,9 +1,10 @@
 """Dask collections in treelens' entry points: the same functions, row partitions in parallel.
 
 ``model.predict``, ``TreeExplainer.shap_values`` / ``shap_interaction_values`` and the
-interventional explainer's, ``partial_dependence`` and ``permutation_importance`` take a
-``dask.array.Array`` (chunked along rows only) or a ``dask.dataframe.DataFrame`` wherever they
-take an array or a pandas DataFrame, and dispatch here by type. Row-wise results come back lazy,
+interventional explainer's, ``partial_dependence``, ``ale``, ``hstats`` and
+``permutation_importance`` take a ``dask.array.Array`` (chunked along rows only) or a
+``dask.dataframe.DataFrame`` wherever they take an array or a pandas DataFrame, and dispatch
+here by type. Row-wise results come back lazy,
 as dask arrays with the input's row chunks (unknown sizes for a DataFrame, whose partition
 lengths Dask does not know); reductions over the rows (``reduce=``, partial dependence averages,
 permutation importance) come back computed, from per-partition sums. ``hstats`` runs in a few
@@ -43,16 +44,9 @@ from .partition_sums import (
     weighted_average,
 )
 
-__all__ = [
-    "DECOMPOSABLE_SCORERS",
-    "explain",
-    "is_dask_collection",
-    "map_rows",
-    "partial_dependence",
-    "permutation_importance",
-    "reduce_rows",
-    "stage_reducer",
-]
+# What a user calls here directly (the top-level functions dispatch to these on Dask input);
+# the rest are the engine's helpers.
+__all__ = ["DECOMPOSABLE_SCORERS", "ale", "partial_dependence", "permutation_importance"]
 
 
 def is_dask_collection(X) -> bool:
@@ -298,6 +292,28 @@ def partial_dependence(model, X, features, grid, *, sample_weight=None, kind="av
     times its weight, summed pairwise on the workers, over the total weight. ICE curves
     (``"individual"`` or ``"both"``) come back lazy, a dask array of shape
     ``(k, n, *grid_shape)`` with X's row chunks on its second axis.
+
+    Parameters
+    ----------
+    model : Model or anything :func:`treelens.load` accepts
+    X : dask.array.Array or dask.dataframe.DataFrame
+        Rows chunked along the rows only.
+    features : str, int or sequence of them
+        As in :func:`treelens.partial_dependence`.
+    grid : sequence of 1-D arrays
+        The grid's values per feature (required: the default grid's percentiles would need a
+        pass over all rows first).
+    sample_weight : dask collection, optional
+        One weight per row of X.
+    kind : {"average", "individual", "both"}
+    **options
+        The other options of :func:`treelens.partial_dependence`.
+
+    Returns
+    -------
+    PartialDependenceResult
+        ``grid_values``, ``average`` (computed), ``individual`` (a lazy dask array),
+        ``features``.
     """
     import dask
     import dask.array as da
@@ -373,6 +389,24 @@ def ale(
     Three passes over the blocks, each reduced pairwise on the workers: the features' ranges,
     the rows per candidate bin (bins without rows are merged, as in memory), then each bin's
     weight and sum of differences. The result equals the in-memory one on the same rows.
+
+    Parameters
+    ----------
+    model : Model or anything :func:`treelens.load` accepts
+    X : dask.array.Array or dask.dataframe.DataFrame
+        Rows chunked along the rows only.
+    features : str, int, or a sequence of one or two of them
+    grid : "thresholds" or a sequence of bin edges per feature
+        Required (PyALE's quantile bins are order statistics of all rows).
+    sample_weight : dask collection, optional
+        One weight per row of X.
+    response_method, feature_names, n_jobs
+        As in :func:`treelens.ale`.
+
+    Returns
+    -------
+    ALEResult
+        As :func:`treelens.ale`.
     """
     import dask
 
@@ -473,6 +507,23 @@ def permutation_importance(
     per-partition sums, exactly as over all rows, for the scorers that decompose:
     ``DECOMPOSABLE_SCORERS`` (a name, or a list of names; None is ``accuracy`` for classifiers
     and ``r2`` otherwise). Only the sums travel to the client.
+
+    Parameters
+    ----------
+    estimator_or_model : fitted estimator, Model, or anything :func:`treelens.load` accepts
+    X : dask.array.Array or dask.dataframe.DataFrame
+        Rows chunked along the rows only.
+    y : dask collection
+        The labels, one per row of X (a dask Series beside a DataFrame, a 1-D dask array
+        beside an array).
+    scoring, n_repeats, n_jobs, random_state, sample_weight, max_samples, groups
+        As in :func:`treelens.permutation_importance` (``sample_weight`` a dask collection of
+        X's rows; ``max_samples`` must be 1.0).
+
+    Returns
+    -------
+    Bunch or dict of Bunch
+        As :func:`treelens.permutation_importance`, computed.
     """
     import dask
 

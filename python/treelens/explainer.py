@@ -884,6 +884,31 @@ def shap_values(
     :meth:`TreeExplainer.shap_values` for ``max_bytes`` (a cap on the result's size besides the
     memory budget) and ``dtype`` (``numpy.float32`` stores the float64 values in half the
     memory).
+
+    Parameters
+    ----------
+    model : Model or anything :func:`treelens.load` accepts
+    X : array-like or table of shape (n, p), or a Dask collection
+        The rows explained.
+    data, data_weights, feature_perturbation, model_output
+        As in :class:`TreeExplainer`.
+    y : array-like of shape (n,), optional
+        Labels, for ``model_output="log_loss"``.
+    interactions : bool
+        SHAP interaction values instead of SHAP values.
+    n_jobs : int, optional
+        Threads; None means all cores.
+    progress : bool, optional
+        Show a progress bar.
+    max_bytes : int, optional
+        Refuse results larger than this.
+    dtype : numpy float dtype
+        ``numpy.float64`` (default) or ``numpy.float32``.
+
+    Returns
+    -------
+    ndarray
+        ``(n, p)`` or ``(n, p, k)``; with ``interactions``, ``(n, p, p)`` or ``(n, p, p, k)``.
     """
     n_jobs = check_n_jobs(n_jobs)
     max_bytes = check_max_bytes(max_bytes)

@@ -155,30 +155,97 @@ class Explanation:
         return self._apply(np.abs)
 
     def mean(self, axis: int) -> Explanation:
-        """The mean over an axis (``.abs.mean(0)``: the mean |SHAP value| of each feature)."""
+        """The mean over an axis (``.abs.mean(0)``: the mean |SHAP value| of each feature).
+
+        Parameters
+        ----------
+        axis : int
+            The axis reduced (0: the rows).
+
+        Returns
+        -------
+        Explanation
+        """
         return self._apply(np.mean, axis)
 
     def max(self, axis: int) -> Explanation:
+        """The maximum over an axis.
+
+        Parameters
+        ----------
+        axis : int
+            The axis reduced (0: the rows).
+
+        Returns
+        -------
+        Explanation
+        """
         return self._apply(np.max, axis)
 
     def min(self, axis: int) -> Explanation:
+        """The minimum over an axis.
+
+        Parameters
+        ----------
+        axis : int
+            The axis reduced (0: the rows).
+
+        Returns
+        -------
+        Explanation
+        """
         return self._apply(np.min, axis)
 
     def sum(self, axis: int | None = None) -> Explanation:
+        """The sum over an axis (over everything when None).
+
+        Parameters
+        ----------
+        axis : int, optional
+            The axis reduced.
+
+        Returns
+        -------
+        Explanation
+        """
         return self._apply(np.sum, axis)
 
     def sample(self, max_samples: int, replace: bool = False, random_state: int = 0) -> Explanation:
-        """``min(max_samples, len(self))`` random rows, the same rows shap's ``sample`` draws."""
+        """``min(max_samples, len(self))`` random rows, the same rows shap's ``sample`` draws.
+
+        Parameters
+        ----------
+        max_samples : int
+            How many rows at most.
+        replace : bool
+            Draw with replacement.
+        random_state : int
+            Seeds ``numpy.random.RandomState``, as shap does.
+
+        Returns
+        -------
+        Explanation
+        """
         rng = np.random.RandomState(random_state)
         n = self.shape[0]
         rows = rng.choice(n, size=min(max_samples, n), replace=replace)
         return self[list(rows)]
 
     def cohorts(self, cohorts):
-        """Rows split into cohorts, as ``shap.Explanation.cohorts``: an int ``n`` fits a
-        scikit-learn ``DecisionTreeRegressor(max_leaf_nodes=n)`` of the values on the data and
-        groups rows by their leaf (named by the path's conditions); an array names each row's
-        cohort. Returns ``{cohort name: Explanation}``."""
+        """Rows split into cohorts, as ``shap.Explanation.cohorts``.
+
+        Parameters
+        ----------
+        cohorts : int or array-like
+            An int ``n`` fits a scikit-learn ``DecisionTreeRegressor(max_leaf_nodes=n)`` of the
+            values on the data and groups rows by their leaf (named by the path's conditions);
+            an array names each row's cohort.
+
+        Returns
+        -------
+        dict
+            ``{cohort name: Explanation}``.
+        """
         if np.ndim(self.values) > 2:
             raise ValueError(
                 "cohorts need one output: select it first, e.g. explanation[..., 1].cohorts(2)"
@@ -298,7 +365,12 @@ class Explanation:
         return kinds[kind](self, ax=ax, **kwargs)
 
     def to_shap(self):
-        """The same explanation as a ``shap.Explanation`` (requires shap)."""
+        """The same explanation as a ``shap.Explanation`` (requires shap).
+
+        Returns
+        -------
+        shap.Explanation
+        """
         try:
             import shap
         except ImportError as e:  # pragma: no cover - depends on the environment

@@ -55,20 +55,61 @@ class HStats:
 
     def h2(self, normalize: bool = True, squared: bool = True):
         """Global H^2: share of the prediction's variance not explained by the sum of the
-        one-dimensional partial dependence functions. float, or (k,) for k outputs."""
+        one-dimensional partial dependence functions.
+
+        Parameters
+        ----------
+        normalize : bool
+            Divide by the denominator (R hstats' ``normalize``); False gives the numerator.
+        squared : bool
+            The squared statistic (``H^2``); False takes the square root after normalising.
+
+        Returns
+        -------
+        float or ndarray of shape (k,)
+            One value per output.
+        """
         r = self._raw
         out = self._shape(_post(r["global_numerator"], r["f_denominator"], normalize, squared))
         return float(out) if np.ndim(out) == 0 else out
 
     def h2_overall(self, normalize: bool = True, squared: bool = True) -> np.ndarray:
-        """Overall H^2_j per feature, shape (p,) or (p, k), aligned with ``features``."""
+        """Overall H^2_j per feature: the share of the prediction's variance that feature j's
+        interactions (of any order) carry.
+
+        Parameters
+        ----------
+        normalize : bool
+            Divide by the denominator (R hstats' ``normalize``); False gives the numerator.
+        squared : bool
+            The squared statistic (``H^2``); False takes the square root after normalising.
+
+        Returns
+        -------
+        ndarray of shape (p,) or (p, k)
+            Aligned with ``features``.
+        """
         r = self._raw
         return self._shape(
             _post(r["overall_numerator"], r["f_denominator"][None, :], normalize, squared)
         )
 
     def h2_pairwise(self, normalize: bool = True, squared: bool = True) -> np.ndarray:
-        """Pairwise H^2_jk, shape (p, p) or (p, p, k), symmetric, NaN where not computed."""
+        """Pairwise H^2_jk: the share of the joint partial dependence of j and k that their
+        interaction carries.
+
+        Parameters
+        ----------
+        normalize : bool
+            Divide by the denominator (R hstats' ``normalize``); False gives the numerator.
+        squared : bool
+            The squared statistic (``H^2``); False takes the square root after normalising.
+
+        Returns
+        -------
+        ndarray of shape (p, p) or (p, p, k)
+            Symmetric, NaN where a pair was not computed (see ``pairwise_m``).
+        """
         r = self._raw
         p, k = len(self.features), self.n_outputs
         out = np.full((p, p, k), np.nan)
@@ -79,8 +120,21 @@ class HStats:
         return self._shape(out)
 
     def h2_threeway(self, normalize: bool = True, squared: bool = True) -> dict:
-        """Three-way H^2_jkl as ``{(name_a, name_b, name_c): value}`` (names in ``features``
-        order); values are floats, or (k,) arrays for k outputs."""
+        """Three-way H^2_jkl of the triples computed (see ``threeway_m``).
+
+        Parameters
+        ----------
+        normalize : bool
+            Divide by the denominator (R hstats' ``normalize``); False gives the numerator.
+        squared : bool
+            The squared statistic (``H^2``); False takes the square root after normalising.
+
+        Returns
+        -------
+        dict
+            ``{(name_a, name_b, name_c): value}`` (names in ``features`` order); values are
+            floats, or (k,) arrays for k outputs.
+        """
         r = self._raw
         vals = _post(r["triple_numerator"], r["triple_denominator"], normalize, squared)
         out = {}
@@ -90,9 +144,22 @@ class HStats:
         return out
 
     def to_frame(self, normalize: bool = True, squared: bool = True):
-        """All statistics as a long pandas DataFrame: columns ``statistic`` ("global",
-        "overall", "pairwise", "threeway"), ``features`` (names joined by ":"), and ``value``
-        (or ``value_0``, ``value_1``, ... for several outputs)."""
+        """All statistics as one long table.
+
+        Parameters
+        ----------
+        normalize : bool
+            Divide by the denominator (R hstats' ``normalize``); False gives the numerator.
+        squared : bool
+            The squared statistic (``H^2``); False takes the square root after normalising.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``statistic`` ("global", "overall", "pairwise", "threeway"), ``features``
+            (names joined by ":") and ``value`` (``value_0``, ``value_1``, ... for several
+            outputs).
+        """
         import pandas as pd
 
         rows, vals = [], []

@@ -238,7 +238,19 @@ class InterventionalExplainer:
             )
 
     def base_values(self, n: int, y=None) -> np.ndarray:
-        """Expected value per explained row, shape (n, k): tiled, or per label for the log loss."""
+        """Expected value per explained row: tiled, or per label for the log loss.
+
+        Parameters
+        ----------
+        n : int
+            Rows explained.
+        y : array-like of shape (n,), optional
+            Their labels (``model_output="log_loss"``).
+
+        Returns
+        -------
+        ndarray of shape (n, k)
+        """
         if callable(self.expected_value):
             return np.asarray(self._expected_loss(np.asarray(y)), dtype=np.float64)[:, None]
         ev = np.atleast_1d(np.asarray(self.expected_value, dtype=np.float64))
@@ -289,6 +301,22 @@ class InterventionalExplainer:
         ``values[i].sum(axis=0) + base_values[i] == output(x_i)`` (the margin, the probability or
         the loss of ``y_i``, per ``model_output``). Features are in the input's column order (a
         table's, matched to the model by name; the model's for arrays).
+
+        Parameters
+        ----------
+        x : array-like or table of shape (n, p), or a Dask collection
+            The rows explained.
+        y : array-like of shape (n,), optional
+            The labels, for ``model_output="log_loss"``.
+        n_jobs : int, optional
+            Threads; None means all cores.
+        progress : bool, optional
+            Show a progress bar.
+
+        Returns
+        -------
+        ndarray of shape (n, p, k)
+            A lazy dask array for a Dask collection.
         """
         if is_dask_collection(x):
             from . import dask as tl_dask
@@ -307,6 +335,22 @@ class InterventionalExplainer:
         For transformed outputs each pair's interactions are rescaled like its SHAP values.
         Memory: the output, n x p x p x k floats, refused up front if it cannot be allocated.
         Features are in the input's column order, as in :meth:`shap_values`.
+
+        Parameters
+        ----------
+        x : array-like or table of shape (n, p), or a Dask collection
+            The rows explained.
+        y : array-like of shape (n,), optional
+            The labels, for ``model_output="log_loss"``.
+        n_jobs : int, optional
+            Threads; None means all cores.
+        progress : bool, optional
+            Show a progress bar.
+
+        Returns
+        -------
+        ndarray of shape (n, p, p, k)
+            A lazy dask array for a Dask collection.
         """
         if is_dask_collection(x):
             from . import dask as tl_dask

@@ -17,8 +17,16 @@ CONVERSION_BYTES = 64 << 20
 
 
 def memory_budget() -> dict:
-    """The bytes this process may still allocate and where that budget comes from: see
-    ``treelens._core.memory_budget``."""
+    """The bytes this process may still allocate and where that budget comes from.
+
+    Every large result is sized against it first (``OutputTooLargeError`` otherwise).
+
+    Returns
+    -------
+    dict
+        ``bytes`` (None when no limit is known), ``source`` (free memory, an rlimit or a
+        cgroup's ``memory.max``) and ``bounds`` (every limit found, as ``(source, bytes)``).
+    """
     return dict(_core.memory_budget())
 
 

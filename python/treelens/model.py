@@ -119,13 +119,32 @@ class Model:
         return self.classes is not None
 
     def prepare(self, X) -> np.ndarray:
-        """``X`` as a float64 C-ordered matrix in the model's column order and encoding."""
+        """``X`` as a float64 C-ordered matrix in the model's column order and encoding.
+
+        Parameters
+        ----------
+        X : array-like or table of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
         return self.read(X).matrix
 
     def read(self, X) -> Prepared:
         """``X`` read by name (tables) or position (arrays): the matrix in the model's order
         and the permutation that puts results back in the input's column order. A Pipeline's
-        preprocessing is applied first: the rows read are the transformed ones."""
+        preprocessing is applied first: the rows read are the transformed ones.
+
+        Parameters
+        ----------
+        X : array-like or table of shape (n_samples, n_features)
+
+        Returns
+        -------
+        treelens.inputs.Prepared
+            ``matrix``, ``order`` and ``names``.
+        """
         if self.preprocessing is None:
             return read_input(self, X)
         transformed = self.preprocessing.transform(X)
@@ -194,7 +213,19 @@ class Model:
         return out[:, 0] if self.n_outputs == 1 else out
 
     def transform_margin(self, margin: np.ndarray) -> np.ndarray:
-        """Applies the model's link: margins to probabilities (classifiers) or to the mean."""
+        """Applies the model's link: margins to probabilities (classifiers) or to the mean.
+
+        Parameters
+        ----------
+        margin : array-like
+            Raw margins, as :meth:`predict` returns them.
+
+        Returns
+        -------
+        ndarray
+            The same shape: probabilities (softmax over the last axis for several classes) or
+            the mean (exp for Poisson, gamma and Tweedie).
+        """
         m = np.asarray(margin, dtype=np.float64)
         return apply_link(self.link, m * self.link_scale if self.link_scale != 1.0 else m)
 

@@ -116,7 +116,6 @@ def weighted_average(fn, block, w):
     return fn(X=block, sample_weight=w)["average"] * total, total
 
 
-#: Scorers whose value over all rows follows from per-partition sums.
 DECOMPOSABLE_SCORERS = (
     "r2",
     "neg_mean_squared_error",
@@ -126,6 +125,8 @@ DECOMPOSABLE_SCORERS = (
     "balanced_accuracy",
     "neg_log_loss",
 )
+"""Scorers whose value over all rows follows from per-partition sums: the ones permutation
+importance takes on Dask and Spark."""
 #: What a partition computes for each: a weighted mean the in-memory code scores.
 PARTITION_SCORER = {
     "r2": "neg_mean_squared_error",
