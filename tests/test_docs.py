@@ -55,6 +55,14 @@ def test_the_site_builds_with_warnings_as_errors_and_every_page_is_there(site):
     assert (site / "gallery" / "beeswarm.png").exists()
 
 
+def test_every_python_block_in_the_docs_runs_when_the_site_is_built():
+    # Shell commands (installs, the benchmark command) are shown, not run; every Python block
+    # is executed by markdown-exec, whose failure fails the strict build.
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        for fence in re.findall(r"^```python[^\n]*$", page.read_text(), flags=re.M):
+            assert 'exec="on"' in fence, f"{page.relative_to(ROOT)}: {fence}"
+
+
 def _sections(doc: str) -> set[str]:
     """The numpy-style section headings of a docstring."""
     lines = doc.splitlines()
