@@ -5,7 +5,8 @@ accumulated and centred), so the ratio is what each spends around and inside the
 PyALE (``PyALE.ale``, quantile bins, ``grid_size=20``) is timed with the fitted XGBoost model's
 own ``predict`` (2 threads), as a user runs it; alibi's estimator (``alibi.explainers.ale.ale_num``,
 what ``ALE.explain`` runs per feature) with XGBoost's ``inplace_predict`` on treelens' edges (its
-``explain`` cannot run under numpy 2: it calls ``np.percentile(interpolation=...)``). treelens
+``explain`` cannot run under numpy 2: it calls ``np.percentile(interpolation=...)``; alibi pins
+numpy < 2, so install it with ``pip install --no-deps alibi spacy scikit-image``). treelens
 is timed from the fitted estimator (``tl.load`` once, then ``tl.ale`` per feature) with load and
 kernel reported apart. The curves are checked against each other.
 """
