@@ -4,10 +4,10 @@
 interventional explainer's, ``partial_dependence``, ``ale``, ``hstats`` and
 ``permutation_importance`` take a ``dask.array.Array`` (chunked along rows only) or a
 ``dask.dataframe.DataFrame`` wherever they take an array or a pandas DataFrame, and dispatch
-here by type. Row-wise results come back lazy,
-as dask arrays with the input's row chunks (unknown sizes for a DataFrame, whose partition
-lengths Dask does not know); reductions over the rows (``reduce=``, partial dependence averages,
-permutation importance) come back computed, from per-partition sums. ``hstats`` runs in a few
+here by type. Row-wise results come back lazy, as dask arrays with the input's row chunks
+(unknown sizes for a DataFrame, whose partition lengths Dask does not know); reductions over the
+rows (``reduce=``, partial dependence averages, ALE, permutation importance) come back computed,
+from per-partition sums. ``hstats`` runs in a few
 passes over the blocks (cells of each feature, the partial dependence tables, the overall
 statistics, the leaves of the pairs, the pairwise statistics), each reduced on the workers to
 tables over the model's cells and leaves; no rows reach the client.
