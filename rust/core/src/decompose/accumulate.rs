@@ -152,36 +152,25 @@ fn add_coefficients(
     out: &mut BlockOut,
 ) {
     let Dims { p, k, pairs, .. } = dims;
-    let main_at: Vec<usize> = leaf.features.iter().map(|&f| f as usize * k).collect();
-    let pair_at: Vec<usize> = co
-        .pair_bits
-        .iter()
-        .map(|&(j, l)| {
-            let (f, g) = (
-                leaf.features[j as usize] as usize,
-                leaf.features[l as usize] as usize,
-            );
-            (f.min(g) * p + f.max(g)) * k
-        })
-        .collect();
+    let (main_at, pair_at) = (&co.main_at, &co.pair_at);
     for (i, &pat) in pats.iter().enumerate() {
         let a = !pat & full;
         let main = &mut out.main[i * p * k..(i + 1) * p * k];
         match (output, co.scaled) {
             (Some(o), true) => {
-                for (j, (c, &at)) in co.main.iter().zip(&main_at).enumerate() {
+                for (j, (c, &at)) in co.main.iter().zip(main_at).enumerate() {
                     main[at + o] += c[((a >> j) & 1) as usize];
                 }
             }
             _ => {
-                for (j, (c, &at)) in co.main.iter().zip(&main_at).enumerate() {
+                for (j, (c, &at)) in co.main.iter().zip(main_at).enumerate() {
                     add(main, at, c[((a >> j) & 1) as usize], &leaf.value, output);
                 }
             }
         }
         if pairs {
             let pw = &mut out.pairs[i * p * p * k..(i + 1) * p * p * k];
-            let terms = co.pairs.iter().zip(&co.pair_bits).zip(&pair_at);
+            let terms = co.pairs.iter().zip(&co.pair_bits).zip(pair_at);
             match (output, co.scaled) {
                 (Some(o), true) => {
                     for ((c, &(j, l)), &at) in terms {

@@ -52,14 +52,6 @@ impl FailTable {
             FailTable::Sparse(m) => m.values().all(|&v| v == 0.0),
         }
     }
-
-    /// Floats (and map entries) it holds, for the memory estimate.
-    pub fn floats(&self) -> usize {
-        match self {
-            FailTable::Dense(t) => t.len(),
-            FailTable::Sparse(m) => 3 * m.len(),
-        }
-    }
 }
 
 /// One leaf that contributes.
@@ -91,12 +83,24 @@ pub struct Coefficients {
     pub pairs: Vec<[f64; 4]>,
     /// The pairs' bits `(j, l)`, `j < l`, in the order of `pairs`.
     pub pair_bits: Vec<(u8, u8)>,
+    /// Where each feature's term goes in a row's main effects (`f * k`), and each pair's in a
+    /// row's pairwise terms (`(min * p + max) * k`, the upper triangle).
+    pub main_at: Vec<usize>,
+    pub pair_at: Vec<usize>,
     pub scaled: bool,
 }
 
 impl Coefficients {
-    /// `scale`: the leaf's single value, or None to keep the bare `±N`.
-    pub fn new(fails: &FailTable, d: usize, pairs: bool, scale: Option<f64>) -> Coefficients {
+    /// `features`: the leaf's path features (global ids, in bit order); `(p, k)`: the outputs'
+    /// features and outputs; `scale`: the leaf's single value, or None to keep the bare `±N`.
+    pub fn new(
+        fails: &FailTable,
+        features: &[u32],
+        (p, k): (usize, usize),
+        pairs: bool,
+        scale: Option<f64>,
+    ) -> Coefficients {
+        let d = features.len();
         let v = scale.unwrap_or(1.0);
         let n0 = fails.get(0);
         let main = (0..d).map(|j| [fails.get(1 << j) * v, -n0 * v]).collect();
@@ -116,18 +120,29 @@ impl Coefficients {
                 }
             }
         }
+        let main_at = features.iter().map(|&f| f as usize * k).collect();
+        let pair_at = pair_bits
+            .iter()
+            .map(|&(j, l)| {
+                let (f, g) = (features[j as usize] as usize, features[l as usize] as usize);
+                (f.min(g) * p + f.max(g)) * k
+            })
+            .collect();
         Coefficients {
             main,
             pairs: pair_coefficients,
             pair_bits,
+            main_at,
+            pair_at,
             scaled: scale.is_some(),
         }
     }
 
+    /// Words it holds (coefficients, offsets and bits), for the memory estimate.
     pub fn floats(d: usize, pairs: bool) -> usize {
-        2 * d
+        3 * d
             + if pairs {
-                5 * d * d.saturating_sub(1) / 2
+                6 * d * d.saturating_sub(1) / 2
             } else {
                 0
             }

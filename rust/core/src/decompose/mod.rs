@@ -148,7 +148,13 @@ pub fn decompose(
             let d = leaf.features.len();
             if d <= leaves::COEFFICIENT_BITS {
                 let scale = single.then(|| leaf.value[0]);
-                leaf.coefficients = Some(leaves::Coefficients::new(&leaf.fails, d, pairs, scale));
+                leaf.coefficients = Some(leaves::Coefficients::new(
+                    &leaf.fails,
+                    &leaf.features,
+                    (p, k),
+                    pairs,
+                    scale,
+                ));
             }
         }
     }
