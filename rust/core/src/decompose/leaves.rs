@@ -14,7 +14,7 @@
 //! `|F| <= max_order`, and nothing else of the background.
 
 use crate::forest::Forest;
-use crate::interventional::columns::{Columns, WALK_ROWS};
+use crate::interventional::columns::Columns;
 use crate::interventional::paths::{full_mask, TreePaths};
 use crate::interventional::PatternHash;
 use crate::parallel::Cancel;
@@ -182,24 +182,17 @@ pub fn tree_terms(
             }
         })
         .collect();
-    let mut buf = vec![0u64; paths.n_nodes() * WALK_ROWS];
-    let m = background.rows();
-    for b in 0..m.div_ceil(WALK_ROWS) {
-        if b % 16 == 0 && cancel.is_set() {
-            return None;
-        }
-        paths.block_patterns(forest, background.block(b), background.nan(b), &mut buf);
-        let r0 = b * WALK_ROWS;
-        let w = &weights[r0..(r0 + WALK_ROWS).min(m)];
-        for (l, table) in paths.leaves.iter().zip(tables.iter_mut()) {
-            let full = l.full();
-            for (&pat, &wz) in buf[l.local * WALK_ROWS..].iter().zip(w) {
-                let q = !pat & full;
-                if wz != 0.0 && q.count_ones() as usize <= order {
-                    table.add(q, wz);
-                }
+    let walked = paths.for_each_leaf_block(forest, background, weights, cancel, |i, pats, w| {
+        let full = paths.leaves[i].full();
+        for (&pat, &wz) in pats.iter().zip(w) {
+            let q = !pat & full;
+            if wz != 0.0 && q.count_ones() as usize <= order {
+                tables[i].add(q, wz);
             }
         }
+    });
+    if !walked {
+        return None;
     }
     let leaves = paths
         .leaves

@@ -208,19 +208,11 @@ pub fn aggregate_tree(
         }
     }
     let mut hist = vec![0.0; hist_len];
-    let mut buf = vec![0u64; paths.n_nodes() * WALK_ROWS];
-    let m = background.rows();
-    for b in 0..m.div_ceil(WALK_ROWS) {
-        if b % 16 == 0 && cancel.is_set() {
-            return None;
-        }
-        paths.block_patterns(forest, background.block(b), background.nan(b), &mut buf);
-        let r0 = b * WALK_ROWS;
-        let w = &weights_norm[r0..(r0 + WALK_ROWS).min(m)];
-        // Per leaf, the block's rows in order: each entry adds its rows' weights in row order.
-        for (i, l) in paths.leaves.iter().enumerate() {
+    // Per leaf, the block's rows in order: each entry adds its rows' weights in row order.
+    let walked =
+        paths.for_each_leaf_block(forest, background, weights_norm, cancel, |i, pats, w| {
+            let l = &paths.leaves[i];
             let full = l.full();
-            let pats = &buf[l.local * WALK_ROWS..][..w.len()];
             if let Some(at) = dense[i] {
                 let h = &mut hist[at..at + (1 << l.depth())];
                 for (&pat, &w) in pats.iter().zip(w) {
@@ -233,7 +225,9 @@ pub fn aggregate_tree(
                     }
                 }
             }
-        }
+        });
+    if !walked {
+        return None;
     }
     let mut leaves = Vec::new();
     let mut leaf_index = Vec::new();

@@ -6,8 +6,9 @@
 //! leaf's `j`-th feature. One pass over a tree's nodes (children come after parents) gives the
 //! patterns of all its leaves.
 
-use super::columns::WALK_ROWS;
+use super::columns::{Columns, WALK_ROWS};
 use crate::forest::Forest;
+use crate::parallel::Cancel;
 
 /// Most distinct path features a pattern (a `u64`) can hold.
 pub const MAX_PATTERN_BITS: usize = 64;
@@ -181,6 +182,34 @@ impl TreePaths {
 
     pub fn n_nodes(&self) -> usize {
         self.bit.len()
+    }
+
+    /// Walks the weighted rows of `rows` through the tree a block at a time and calls
+    /// `each(leaf, patterns, weights)` for every block and leaf (index into [`Self::leaves`]):
+    /// the patterns (unmasked, as [`Self::block_patterns`] leaves them) and the weights of the
+    /// block's rows, in row order. `false` when `cancel` was raised (checked every 16 blocks).
+    pub fn for_each_leaf_block(
+        &self,
+        forest: &Forest,
+        rows: &Columns,
+        weights: &[f64],
+        cancel: &Cancel,
+        mut each: impl FnMut(usize, &[u64], &[f64]),
+    ) -> bool {
+        let mut buf = vec![0u64; self.n_nodes() * WALK_ROWS];
+        let m = rows.rows();
+        for b in 0..m.div_ceil(WALK_ROWS) {
+            if b % 16 == 0 && cancel.is_set() {
+                return false;
+            }
+            self.block_patterns(forest, rows.block(b), rows.nan(b), &mut buf);
+            let r0 = b * WALK_ROWS;
+            let w = &weights[r0..(r0 + WALK_ROWS).min(m)];
+            for (i, l) in self.leaves.iter().enumerate() {
+                each(i, &buf[l.local * WALK_ROWS..][..w.len()], w);
+            }
+        }
+        true
     }
 }
 
